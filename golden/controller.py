@@ -320,14 +320,36 @@ class ControllerReference:
     # ------------------------------------------------------------------ program
     def program_step(self, target: int, code: int, *, tolerance: int, shift: int) -> int:
         """Signed pulse count write-verify applies after reading ``code`` (0 = done)."""
-        err = int(target) - int(code)
-        if abs(err) <= tolerance:
-            return 0
-        n = min(self.config.count_max, max(1, abs(err) >> shift))
-        return n if err > 0 else -n
+        return int(
+            program_steps(target, code, tolerance=tolerance, shift=shift,
+                          count_max=self.config.count_max)
+        )
 
     def state_dict(self) -> dict:
         return {"lfsr": self.lfsr.state_dict()}
 
     def load_state_dict(self, d: dict) -> None:
         self.lfsr.load_state_dict(d["lfsr"])
+
+
+def deterministic_counts(x, d, row_gain, col_gain, dac_bits: int) -> np.ndarray:
+    """Signed ``a_i * b_j`` counts of a non-dithered deterministic update.
+
+    Vectorised over leading axes: ``x`` (..., rows), ``d`` (..., cols) ->
+    (..., rows, cols). The same arithmetic as :meth:`ControllerReference.plan_update`.
+    """
+    shift = dac_bits - 1
+    half = 1 << (shift - 1)
+    a = (np.abs(x) * row_gain + half) >> shift
+    b = (np.abs(d) * col_gain + half) >> shift
+    a = np.where(x < 0, -a, a)
+    b = np.where(d < 0, -b, b)
+    return a[..., :, None] * b[..., None, :]
+
+
+def program_steps(target, codes, *, tolerance: int, shift: int, count_max: int) -> np.ndarray:
+    """Vectorised :meth:`ControllerReference.program_step`: signed pulse counts (0 = done)."""
+    err = np.asarray(target, dtype=np.int64) - np.asarray(codes, dtype=np.int64)
+    n = np.clip(np.abs(err) >> shift, 1, count_max)
+    n = np.where(err > 0, n, -n)
+    return np.where(np.abs(err) <= tolerance, 0, n)

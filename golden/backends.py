@@ -1,0 +1,470 @@
+"""Crossbar backends: the one seam every training algorithm is written against.
+
+A backend is an array of ``rows x cols`` weights seen through the controller's
+integer interface (DESIGN.md):
+
+=====================================  =============================================
+``forward(x_codes, row0, col0, ncols)``  rows ``[row0, row0+len(x))`` driven with DAC
+                                         codes, columns ``[col0, col0+ncols)`` read
+``backward(d_codes, col0, row0, nrows)`` transpose read: columns driven, rows read
+``update(x_codes, d_codes, ...)``        in-situ rank-1 update on a window (pulse trains)
+``program(target, row0, col0)``          write-verify programming (the costly baseline)
+``read_weights()``                       direct read-out of the weights (diagnostics)
+=====================================  =============================================
+
+Code arrays have a leading *instance* axis ``K`` (Monte-Carlo device draws
+trained side by side); a 1-D array is accepted when ``K == 1`` and the result
+is then 1-D too.
+
+Weight units: a weight of 1 is one full nominal conductance range
+(``w = (g+ - g-) / (g_max - g_min)`` for differential pairs,
+``w = 2 (g - g_ref) / (g_max - g_min)`` against a mid-range reference column).
+
+Canonical random order of :class:`GoldenBackend` (one ``Generator``):
+
+1. at construction: the device fixed pattern (``DeviceArray.create`` over shape
+   ``(K, pairs, rows, cols)``), then row-DAC, column-DAC, row-ADC and column-ADC
+   mismatch (gain then offset, each ``(K, lines)``, each only when nonzero);
+2. per read (only when read noise or ADC noise is nonzero): one standard normal
+   per converter per conversion event, shape ``(K, positions, adc_average, adcs)``
+   in C order (see :mod:`insitu.golden.controller`, *ADC sequencing*);
+3. per update: the devices' cycle-to-cycle draws (one per device that received
+   pulses, C order over ``(K, pairs, window rows, window cols)``);
+4. per write-verify iteration: the reads of the devices still programming
+   (each one conversion event, ``adcs`` draws), then their pulses as in 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import ControllerConfig, check_mode
+from .controller import ControllerReference, deterministic_counts, program_steps
+from .devices import DeviceArray, DeviceParams
+from .periphery import ChannelMismatch, PeripheryParams
+from .validate import check_choice, check_codes, check_finite_array, check_int
+
+MAPPINGS = ("differential", "reference")
+
+
+@dataclass
+class BackendStats:
+    """Running cost counters of a backend."""
+
+    forward_reads: int = 0
+    backward_reads: int = 0
+    conversions: int = 0
+    saturated: int = 0
+    updates: int = 0
+    update_slots: int = 0
+    pulses: int = 0
+    program_reads: int = 0
+    program_pulses: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Backend:
+    """Common interface and input checking of all backends."""
+
+    exact = False  # True: codes are not quantised (the float reference)
+
+    def __init__(self, config: ControllerConfig, device: DeviceParams,
+                 periphery: PeripheryParams | None = None, *, instances: int = 1,
+                 mapping: str = "differential"):
+        if not isinstance(config, ControllerConfig):
+            raise ValueError("config must be a ControllerConfig")
+        self.config = config
+        self.device = device
+        self.periphery = periphery or PeripheryParams()
+        self.instances = check_int("instances", instances, 1, 4096)
+        self.mapping = check_choice("mapping", mapping, MAPPINGS)
+        self.pairs = 2 if mapping == "differential" else 1
+        r = device.g_max - device.g_min
+        self.g_unit = r if mapping == "differential" else r / 2.0
+        self.stats = BackendStats()
+
+    # -- derived constants shared by every backend ------------------------------
+    @property
+    def dac_max(self) -> int:
+        return self.config.dac_max
+
+    @property
+    def adc_max(self) -> int:
+        return self.config.adc_max
+
+    @property
+    def pulse_dw(self) -> float:
+        """Nominal weight change of one coincidence pulse (weight units)."""
+        return 2.0 * self.device.dw_min / (self.device.g_max - self.device.g_min)
+
+    # -- argument checks -------------------------------------------------------
+    def _codes(self, name, codes, start, length_limit, lo, hi):
+        arr = np.asarray(codes)
+        squeeze = arr.ndim == 1
+        if squeeze:
+            if self.instances != 1:
+                raise ValueError(f"{name} must have shape (instances={self.instances}, n)")
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[0] != self.instances:
+            raise ValueError(f"{name} must have shape ({self.instances}, n), got {arr.shape}")
+        n = arr.shape[1]
+        if n < 1 or start + n > length_limit:
+            raise ValueError(
+                f"{name} length {n} at offset {start} must fit in [1, {length_limit - start}]"
+            )
+        if self.exact:
+            return check_finite_array(name, arr), squeeze
+        return check_codes(name, arr, arr.shape, lo, hi), squeeze
+
+    def _window(self, row0, col0, nrows, ncols):
+        c = self.config
+        check_int("row0", row0, 0, c.rows - 1)
+        check_int("col0", col0, 0, c.cols - 1)
+        check_int("nrows", nrows, 1, c.rows - row0)
+        check_int("ncols", ncols, 1, c.cols - col0)
+
+    def _update_args(self, mode, row_gain, col_gain):
+        check_mode(mode)
+        gmax = self.config.count_max if mode == "deterministic" else self.config.prob_max
+        if self.exact:
+            from .validate import check_float
+            check_float("row_gain", row_gain, 0, gmax)
+            check_float("col_gain", col_gain, 0, gmax)
+        else:
+            check_int("row_gain", row_gain, 0, gmax)
+            check_int("col_gain", col_gain, 0, gmax)
+
+    # -- public API (validated) -------------------------------------------------
+    def forward(self, x_codes, row0: int = 0, col0: int = 0, ncols: int | None = None):
+        x, sq = self._codes("x_codes", x_codes, row0, self.config.rows, -self.dac_max, self.dac_max)
+        ncols = self.config.cols - col0 if ncols is None else ncols
+        self._window(row0, col0, x.shape[1], ncols)
+        out = self._read(x, row0, col0, ncols, transpose=False)
+        return out[0] if sq else out
+
+    def backward(self, d_codes, col0: int = 0, row0: int = 0, nrows: int | None = None):
+        d, sq = self._codes("d_codes", d_codes, col0, self.config.cols, -self.dac_max, self.dac_max)
+        nrows = self.config.rows - row0 if nrows is None else nrows
+        self._window(row0, col0, nrows, d.shape[1])
+        out = self._read(d, col0, row0, nrows, transpose=True)
+        return out[0] if sq else out
+
+    def update(self, x_codes, d_codes, *, mode: str = "deterministic", row_gain, col_gain,
+               dither: bool = False, row0: int = 0, col0: int = 0) -> int:
+        """In-situ rank-1 update; returns the number of pulse slots (max over instances)."""
+        x, _ = self._codes("x_codes", x_codes, row0, self.config.rows, -self.dac_max, self.dac_max)
+        d, _ = self._codes("d_codes", d_codes, col0, self.config.cols, -self.dac_max, self.dac_max)
+        self._update_args(mode, row_gain, col_gain)
+        return self._update(x, d, mode, row_gain, col_gain, bool(dither), row0, col0)
+
+    def program(self, target, row0: int = 0, col0: int = 0, *, tolerance: int = 2,
+                shift: int = 3) -> dict:
+        """Write-verify programming of a window to ``target`` weights (weight units)."""
+        t = check_finite_array("target", target)
+        if t.ndim == 2:
+            t = np.broadcast_to(t, (self.instances,) + t.shape)
+        if t.ndim != 3 or t.shape[0] != self.instances:
+            raise ValueError(f"target must have shape (rows, cols) or ({self.instances}, rows, cols)")
+        self._window(row0, col0, t.shape[1], t.shape[2])
+        check_int("tolerance", tolerance, 0, self.adc_max)
+        check_int("shift", shift, 0, 24)
+        return self._program(t, row0, col0, tolerance, shift)
+
+    # -- float helpers ---------------------------------------------------------
+    def codes_to_weighted_sum(self, codes, scale: float = 1.0, bound: float | None = None):
+        """ADC codes -> weighted sum in weight units, given the input's digital scale."""
+        b = self.periphery.out_bound if bound is None else bound
+        return np.asarray(codes) * (b / self.adc_max) * scale
+
+    # -- state -----------------------------------------------------------------
+    def state_dict(self) -> dict:
+        raise NotImplementedError
+
+    def load_state_dict(self, d: dict) -> None:
+        raise NotImplementedError
+
+
+class IdealBackend(Backend):
+    """Float arithmetic, no device, no quantisation: the software reference.
+
+    Codes may be any finite floats; reads return unrounded, unclipped codes;
+    updates add the exact expected pulse count times :attr:`pulse_dw`.
+    """
+
+    exact = True
+
+    def __init__(self, config: ControllerConfig, device: DeviceParams,
+                 periphery: PeripheryParams | None = None, *, instances: int = 1, seed: int = 0,
+                 mapping: str = "differential"):
+        super().__init__(config, device, periphery, instances=instances, mapping=mapping)
+        self.w = np.zeros((self.instances, config.rows, config.cols))
+
+    def _read(self, x, l0, o0, n, transpose):
+        w = self.w[:, l0:l0 + x.shape[1], o0:o0 + n] if not transpose else \
+            self.w[:, o0:o0 + n, l0:l0 + x.shape[1]].transpose(0, 2, 1)
+        s = np.matmul((x / self.dac_max)[:, None, :], w)[:, 0, :]
+        if transpose:
+            self.stats.backward_reads += 1
+        else:
+            self.stats.forward_reads += 1
+        return s * (self.adc_max / self.periphery.out_bound)
+
+    def _update(self, x, d, mode, row_gain, col_gain, dither, row0, col0):
+        c = self.config
+        px = x / self.dac_max * row_gain
+        pd = d / self.dac_max * col_gain
+        n = px[:, :, None] * pd[:, None, :]
+        if mode == "stochastic":
+            n = n * (c.bl / float(c.prob_max) ** 2)
+        self.w[:, row0:row0 + x.shape[1], col0:col0 + d.shape[1]] += n * self.pulse_dw
+        self.stats.updates += 1
+        return 0
+
+    def _program(self, t, row0, col0, tolerance, shift):
+        self.w[:, row0:row0 + t.shape[1], col0:col0 + t.shape[2]] = t
+        return {"reads": 0, "pulses": 0, "iterations": 0, "unconverged": 0}
+
+    def read_weights(self) -> np.ndarray:
+        return self.w.copy()
+
+    def state_dict(self) -> dict:
+        return {"w": self.w.copy(), "stats": self.stats.to_dict()}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.w = np.array(d["w"], dtype=float)
+        self.stats = BackendStats(**d["stats"])
+
+
+class GoldenBackend(Backend):
+    """Device physics + DAC/ADC quantisation, noise and mismatch, in the integer domain.
+
+    Parameters
+    ----------
+    config: the shared :class:`ControllerConfig` (rows, cols, converter widths...).
+    device: the device family and its parameters (a preset or a fitted device).
+    periphery: DAC/TIA/ADC parameters and mismatch.
+    instances: K independent device draws simulated side by side (Monte Carlo).
+    seed: seeds the backend's single ``numpy.random.Generator``.
+    mapping: ``differential`` (G+ - G-, push-pull pulses) or ``reference``.
+    """
+
+    def __init__(self, config: ControllerConfig, device: DeviceParams,
+                 periphery: PeripheryParams | None = None, *, instances: int = 1, seed: int = 0,
+                 mapping: str = "differential"):
+        super().__init__(config, device, periphery, instances=instances, mapping=mapping)
+        check_int("seed", seed, 0, 2**63 - 1)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        K, R, C = self.instances, config.rows, config.cols
+        self.devices = DeviceArray.create(device, (K, self.pairs, R, C), self.rng)
+        pp = self.periphery
+        self.dac_rows = ChannelMismatch.draw((K, R), pp.dac_gain_mismatch, pp.dac_offset_mismatch,
+                                             pp.v_read, self.rng)
+        self.dac_cols = ChannelMismatch.draw((K, C), pp.dac_gain_mismatch, pp.dac_offset_mismatch,
+                                             pp.v_read, self.rng)
+        self.adc_rows = ChannelMismatch.draw((K, R), pp.adc_gain_mismatch, pp.adc_offset_mismatch,
+                                             1.0, self.rng)
+        self.adc_cols = ChannelMismatch.draw((K, C), pp.adc_gain_mismatch, pp.adc_offset_mismatch,
+                                             1.0, self.rng)
+        self.g_ref = 0.5 * (device.g_min + device.g_max)
+        self.refs = [ControllerReference(config) for _ in range(K)]
+        self._pair_sign = np.array([1, -1])[None, :, None, None] if self.pairs == 2 else None
+        self._gdiff = self._conductance_difference()
+
+    # -- conductances ------------------------------------------------------------
+    def _conductance_difference(self, rs=slice(None), cs=slice(None)) -> np.ndarray:
+        g = self.devices.g
+        if self.pairs == 2:
+            return g[:, 0, rs, cs] - g[:, 1, rs, cs]
+        return g[:, 0, rs, cs] - self.g_ref
+
+    def read_weights(self) -> np.ndarray:
+        """Weights (K, rows, cols) in weight units, read directly without noise."""
+        return self._gdiff / self.g_unit
+
+    @property
+    def conductances(self) -> np.ndarray:
+        """Device conductances (K, pairs, rows, cols) in uS."""
+        return self.devices.g
+
+    # -- reads -------------------------------------------------------------------
+    def _read(self, x, l0, o0, n, transpose):
+        """Drive lines [l0, l0+len) with codes, convert lines [o0, o0+n) on the other side."""
+        pp = self.periphery
+        nx = x.shape[1]
+        dac = self.dac_cols if transpose else self.dac_rows
+        adc = self.adc_rows if transpose else self.adc_cols
+        v = x * (pp.v_read / self.dac_max)
+        if pp.dac_gain_mismatch or pp.dac_offset_mismatch:
+            v = v * dac.gain[:, l0:l0 + nx] + dac.offset[:, l0:l0 + nx]
+        if transpose:
+            gw = self._gdiff[:, o0:o0 + n, l0:l0 + nx]
+            cur = np.matmul(gw, v[:, :, None])[:, :, 0]
+            self.stats.backward_reads += 1
+        else:
+            gw = self._gdiff[:, l0:l0 + nx, o0:o0 + n]
+            cur = np.matmul(v[:, None, :], gw)[:, 0, :]
+            self.stats.forward_reads += 1
+        i_fs = pp.out_bound * pp.v_read * self.g_unit
+        return self._convert(cur, v, o0, adc, i_fs)
+
+    def _convert(self, cur, v, o0, adc, i_fs):
+        """Currents (K, n) of lines [o0, o0+n) -> averaged ADC codes (K, n)."""
+        pp, c = self.periphery, self.config
+        n = cur.shape[1]
+        lsb = self.adc_max / i_fs
+        base = cur * lsb
+        if pp.adc_gain_mismatch or pp.adc_offset_mismatch:
+            base = base * adc.gain[:, o0:o0 + n] + adc.offset[:, o0:o0 + n]
+        rn = self.device.read_noise * (self.device.g_max - self.device.g_min)
+        positions = self.refs[0].adc_positions(o0, o0 + n)
+        self.stats.conversions += len(positions) * c.adc_average
+        if rn or pp.adc_noise:
+            # per-line current noise from independent per-device read noise
+            sig = np.sqrt((rn * lsb) ** 2 * self.pairs * np.sum(v * v, axis=1, keepdims=True)
+                          + pp.adc_noise**2)
+            draws = self.rng.standard_normal(
+                (self.instances, len(positions), c.adc_average, c.adcs))
+            lines = np.arange(o0, o0 + n)
+            noise = draws[:, lines // c.adcs - positions.start, :, lines % c.adcs]  # (n, K, avg)
+            samples = base[:, None, :] + sig[:, :, None] * noise.transpose(1, 2, 0)
+            q = np.floor(samples + 0.5)
+            self.stats.saturated += int(np.count_nonzero(np.abs(q) > self.adc_max))
+            q = np.clip(q, -self.adc_max, self.adc_max).astype(np.int64)
+            return self.refs[0].average(q.transpose(1, 0, 2))
+        q = np.floor(base + 0.5)
+        sat = np.abs(q) > self.adc_max
+        if sat.any():
+            self.stats.saturated += int(np.count_nonzero(sat)) * c.adc_average
+            q = np.clip(q, -self.adc_max, self.adc_max)
+        return q.astype(np.int64)
+
+    # -- update --------------------------------------------------------------------
+    def _update(self, x, d, mode, row_gain, col_gain, dither, row0, col0):
+        c = self.config
+        nr, nc = x.shape[1], d.shape[1]
+        if mode == "deterministic" and not dither:
+            n = deterministic_counts(x, d, row_gain, col_gain, c.dac_bits)
+            a = (np.abs(x) * row_gain + (1 << (c.dac_bits - 2))) >> (c.dac_bits - 1)
+            b = (np.abs(d) * col_gain + (1 << (c.dac_bits - 2))) >> (c.dac_bits - 1)
+            slots = self._det_slots(a, b, x < 0, d < 0)
+        else:
+            plans = [ref.plan_update(x[k], d[k], mode=mode, row_gain=row_gain, col_gain=col_gain,
+                                     dither=dither, row0=row0, col0=col0)
+                     for k, ref in enumerate(self.refs)]
+            n = np.stack([p.counts for p in plans])
+            slots = max(p.slots for p in plans)
+        self.apply_counts(n, row0, col0)
+        self.stats.updates += 1
+        self.stats.update_slots += slots
+        return slots
+
+    @staticmethod
+    def _det_slots(a, b, xneg, dneg) -> int:
+        """Slots of a non-dithered deterministic update (max over instances)."""
+        tot = 0
+        for sx in (False, True):
+            P = np.where(xneg == sx, a, 0).max(axis=1)
+            for sd in (False, True):
+                Q = np.where(dneg == sd, b, 0).max(axis=1)
+                tot = tot + P * Q
+        return int(np.max(tot))
+
+    def apply_counts(self, n, row0: int, col0: int) -> None:
+        """Apply signed per-weight pulse counts (K, nr, nc) to a window: the unit of physics.
+
+        Differential pairs move push-pull (G+ by +n, G- by -n). This is the call
+        the co-simulation's analog front-end makes at the end of an update command.
+        """
+        nr, nc = n.shape[1], n.shape[2]
+        rs, cs = slice(row0, row0 + nr), slice(col0, col0 + nc)
+        npair = n[:, None, :, :] * self._pair_sign if self.pairs == 2 else n[:, None, :, :]
+        self.devices.apply_pulses(npair, self.rng, window=(slice(None), slice(None), rs, cs))
+        self._gdiff[:, rs, cs] = self._conductance_difference(rs, cs)
+        self.stats.pulses += int(np.abs(n).sum()) * self.pairs
+
+    # -- write-verify ----------------------------------------------------------------
+    def read_device_codes(self, rows, cols, read_code: int | None = None) -> np.ndarray:
+        """Single-device reads (row i at ``read_code``, column j converted, TIA at
+        ``program_bound``) for index arrays ``rows``, ``cols`` of shape (K, m)."""
+        pp, c = self.periphery, self.config
+        code = self.dac_max if read_code is None else read_code
+        kk = np.arange(self.instances)[:, None]
+        v = np.full(rows.shape, code * pp.v_read / self.dac_max)
+        if pp.dac_gain_mismatch or pp.dac_offset_mismatch:
+            v = v * self.dac_rows.gain[kk, rows] + self.dac_rows.offset[kk, rows]
+        cur = v * self._gdiff[kk, rows, cols]
+        i_fs = pp.program_bound * pp.v_read * self.g_unit
+        lsb = self.adc_max / i_fs
+        base = cur * lsb
+        if pp.adc_gain_mismatch or pp.adc_offset_mismatch:
+            base = base * self.adc_cols.gain[kk, cols] + self.adc_cols.offset[kk, cols]
+        rn = self.device.read_noise * (self.device.g_max - self.device.g_min)
+        m = rows.shape[1]
+        self.stats.conversions += m * self.instances * c.adc_average
+        if rn or pp.adc_noise:
+            sig = np.sqrt((rn * lsb) ** 2 * self.pairs * v * v + pp.adc_noise**2)
+            draws = self.rng.standard_normal((self.instances, m, c.adc_average, c.adcs))
+            noise = np.take_along_axis(draws, (cols % c.adcs)[:, :, None, None], axis=3)[..., 0]
+            q = np.clip(np.floor(base[:, :, None] + sig[:, :, None] * noise + 0.5),
+                        -self.adc_max, self.adc_max).astype(np.int64)
+            return self.refs[0].average(q.transpose(2, 0, 1))
+        return np.clip(np.floor(base + 0.5), -self.adc_max, self.adc_max).astype(np.int64)
+
+    def _program(self, t, row0, col0, tolerance, shift):
+        c, pp = self.config, self.periphery
+        K, nr, nc = t.shape
+        target = np.clip(np.floor(t / pp.program_bound * self.adc_max + 0.5),
+                         -self.adc_max, self.adc_max).astype(np.int64)
+        rr, cc = np.meshgrid(np.arange(row0, row0 + nr), np.arange(col0, col0 + nc), indexing="ij")
+        active = np.ones((K, nr, nc), dtype=bool)
+        reads = pulses = iters = 0
+        for it in range(c.max_program_iters):
+            if not active.any():
+                break
+            iters = it + 1
+            # every instance reads the same number of devices: pad with inactive ones masked out
+            m = int(active.reshape(K, -1).sum(axis=1).max())
+            order = np.argsort(~active.reshape(K, -1), axis=1, kind="stable")[:, :m]
+            valid = np.take_along_axis(active.reshape(K, -1), order, axis=1)
+            rows = rr.ravel()[order]
+            cols = cc.ravel()[order]
+            codes = self.read_device_codes(rows, cols)
+            tg = np.take_along_axis(target.reshape(K, -1), order, axis=1)
+            steps = program_steps(tg, codes, tolerance=tolerance, shift=shift,
+                                  count_max=c.count_max)
+            steps = np.where(valid, steps, 0)
+            reads += int(valid.sum())
+            done = valid & (steps == 0)
+            a = active.reshape(K, -1)
+            np.put_along_axis(a, order, np.take_along_axis(a, order, axis=1) & ~done, axis=1)
+            n = np.zeros((K, nr * nc), dtype=np.int64)
+            np.put_along_axis(n, order, steps, axis=1)
+            pulses += int(np.abs(n).sum())
+            if np.any(n):
+                self.apply_counts(n.reshape(K, nr, nc), row0, col0)
+        self.stats.program_reads += reads
+        self.stats.program_pulses += pulses
+        return {"reads": reads, "pulses": pulses, "iterations": iters,
+                "unconverged": int(active.sum())}
+
+    # -- state ---------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "g": self.devices.g.copy(),
+            "rng": self.rng.bit_generator.state,
+            "refs": [r.state_dict() for r in self.refs],
+            "stats": self.stats.to_dict(),
+        }
+
+    def load_state_dict(self, d: dict) -> None:
+        self.devices.load_state_dict({"g": d["g"]})
+        self.rng.bit_generator.state = d["rng"]
+        for r, s in zip(self.refs, d["refs"]):
+            r.load_state_dict(s)
+        self.stats = BackendStats(**d["stats"])
+        self._gdiff = self._conductance_difference()
