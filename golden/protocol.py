@@ -300,8 +300,6 @@ class ProtocolReference:
                 if self._need == 0:
                     self._state = "hunt"
                     out.append(self._frame_done(bytes(self._frame)))
-            if self._state == "body" and self._need == 0:  # pragma: no cover - defensive
-                self._state = "hunt"
         return out
 
     def timeout(self) -> list[bytes]:
@@ -438,7 +436,7 @@ class ProtocolReference:
 
     def _do_program(self, f, rest):
         c = self.config
-        if not self._device_ok(f) or f["shift"] > 31:
+        if not self._device_ok(f):
             return None
         reads = pulses = 0
         converged = 0
