@@ -1,0 +1,99 @@
+"""Line drivers: held DAC read levels and the pulse-slot timer.
+
+Read levels are one register per line, written one line per tick and made
+visible to the chip with a one-tick ``dac_strobe`` (the LDAC of a real DAC).
+Pulses are slots: each accepted slot raises the enables of its firing lines
+for ``pulse_width`` ticks, then holds them low for ``pulse_gap`` ticks; the
+next slot is accepted in the last tick of the gap so slots come back to back
+at one per ``pulse_width + pulse_gap`` ticks.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.config import ControllerConfig
+from .layouts import LineSide, dac_shape, lines, slot_layout
+
+
+class LineDrivers(wiring.Component):
+    """DAC levels and pulse enables of every row and column.
+
+    Attributes
+    ----------
+    level_we : In(1)
+        Write ``level_code`` to line ``level_index`` of side ``level_side``.
+    level_clear : In(1)
+        Set every level on both sides to 0 (takes precedence over a write).
+    level_strobe : In(1)
+        Publish the levels: ``dac_strobe`` is high the next tick.
+    slots : In(stream.Signature(slot_layout))
+        Pulse slots to play.
+    busy : Out(1)
+        A slot (pulse or gap) is being played.
+    row_dac, col_dac, dac_strobe, row_en, col_en, pulse_pol, slot :
+        The chip-facing outputs (see ``docs/analog-port.md``).
+    """
+
+    def __init__(self, config: ControllerConfig):
+        self.config = config
+        super().__init__({
+            "level_we": In(1),
+            "level_clear": In(1),
+            "level_side": In(LineSide),
+            "level_index": In(range(lines(config))),
+            "level_code": In(dac_shape(config)),
+            "level_strobe": In(1),
+            "slots": In(stream.Signature(slot_layout(config))),
+            "busy": Out(1),
+            "row_dac": Out(data.ArrayLayout(dac_shape(config), config.rows)),
+            "col_dac": Out(data.ArrayLayout(dac_shape(config), config.cols)),
+            "dac_strobe": Out(1),
+            "row_en": Out(config.rows),
+            "col_en": Out(config.cols),
+            "pulse_pol": Out(1),
+            "slot": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+
+        # --- read levels
+        with m.If(self.level_clear):
+            m.d.sync += [self.row_dac.eq(0), self.col_dac.eq(0)]
+        with m.Elif(self.level_we):
+            with m.If(self.level_side == LineSide.ROWS):
+                m.d.sync += Array(self.row_dac[i] for i in range(cfg.rows))[self.level_index].eq(self.level_code)
+            with m.Else():
+                m.d.sync += Array(self.col_dac[j] for j in range(cfg.cols))[self.level_index].eq(self.level_code)
+        m.d.sync += self.dac_strobe.eq(self.level_strobe)
+
+        # --- pulse slots
+        period = cfg.pulse_width + cfg.pulse_gap
+        tick = Signal(range(period))
+        active = Signal()
+        last_tick = tick == period - 1
+        m.d.comb += [
+            self.slots.ready.eq(~active | last_tick),
+            self.busy.eq(active),
+        ]
+        accept = self.slots.valid & self.slots.ready
+        m.d.sync += self.slot.eq(accept)
+        with m.If(accept):
+            m.d.sync += [
+                self.row_en.eq(self.slots.payload.rows),
+                self.col_en.eq(self.slots.payload.cols),
+                self.pulse_pol.eq(self.slots.payload.negative),
+                tick.eq(0),
+                active.eq(1),
+            ]
+        with m.Elif(active):
+            m.d.sync += tick.eq(tick + 1)
+            with m.If(tick == cfg.pulse_width - 1):
+                m.d.sync += [self.row_en.eq(0), self.col_en.eq(0)]
+            with m.If(last_tick):
+                m.d.sync += active.eq(0)
+        return m

@@ -1,0 +1,229 @@
+"""In-situ update sequencer: x and d codes in, one stream of pulse slots out.
+
+The schedule is :meth:`insitu.golden.controller.ControllerReference.plan_update`
+and ``slot_schedule``, bit for bit: the same four sign subphases in the same
+order, the same slot order, the same LFSR draws. Every line has its own level
+register and comparator, so a slot's firing masks for all rows and columns
+come out in one clock: an update takes O(rows + cols) cycles to compute the
+levels and then one slot per ``pulse_width + pulse_gap`` ticks, never
+O(rows * cols).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.config import ControllerConfig
+from ..golden.controller import lfsr_seeds
+from .layouts import (
+    UpdateMode, dac_shape, device_pulse_layout, level_bits, slot_layout, update_args_layout,
+)
+from .lfsr import LFSR_WIDTH, lfsr_draw_value
+
+
+class UpdateSequencer(wiring.Component):
+    """Pulse-slot scheduler for rank-1 updates and single-device pulse bursts.
+
+    Parameters
+    ----------
+    config : ControllerConfig
+
+    Attributes
+    ----------
+    start : In(1)
+        Strobe: run the rank-1 update described by ``args``.
+    args : In(update_args_layout)
+        Mode, dither, gains and window; sampled with ``start``.
+    pulse_start : In(1)
+        Strobe: emit ``pulse_args.count`` slots firing only (row, col)
+        (a write-verify step).
+    busy, done : Out(1)
+        ``done`` strobes once when the last slot has been handed out.
+    x_addr, x_data, d_addr, d_data :
+        Synchronous read ports of the x (row) and d (column) buffers (one tick latency).
+    slots : Out(stream.Signature(slot_layout))
+        The pulse slots, in schedule order.
+    slot_count : Out(32)
+        Slots emitted by the last command.
+    lfsr_draws : Out(32)
+        LFSR draws since reset (``LfsrBank.draws`` of the golden model).
+    """
+
+    def __init__(self, config: ControllerConfig):
+        self.config = config
+        super().__init__({
+            "start": In(1),
+            "args": In(update_args_layout(config)),
+            "pulse_start": In(1),
+            "pulse_args": In(device_pulse_layout(config)),
+            "busy": Out(1),
+            "done": Out(1),
+            "x_addr": Out(range(config.rows)),
+            "x_data": In(dac_shape(config)),
+            "d_addr": Out(range(config.cols)),
+            "d_data": In(dac_shape(config)),
+            "slots": Out(stream.Signature(slot_layout(config))),
+            "slot_count": Out(32),
+            "lfsr_draws": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        R, C = cfg.rows, cfg.cols
+        shift = cfg.dac_bits - 1
+        half = 1 << (shift - 1)
+        lb = level_bits(cfg)
+
+        # --- LFSRs: rows first, then columns; all draw together
+        seeds = lfsr_seeds(cfg)
+        state = [Signal(LFSR_WIDTH, init=int(seeds[k]), name=f"lfsr_{k}") for k in range(R + C)]
+        drawn = [Signal(LFSR_WIDTH, name=f"lfsr_drawn_{k}") for k in range(R + C)]
+        draw = Signal()
+        for s, n in zip(state, drawn):
+            m.d.comb += n.eq(lfsr_draw_value(s))
+        with m.If(draw):
+            m.d.sync += [s.eq(n) for s, n in zip(state, drawn)]
+            m.d.sync += self.lfsr_draws.eq(self.lfsr_draws + 1)
+
+        # --- per-line levels (pulse counts or firing codes) and signs
+        level = [Signal(lb, name=f"level_{k}") for k in range(R + C)]
+        negative = [Signal(name=f"negative_{k}") for k in range(R + C)]
+        # largest level per sign class: [positive, negative]; a subphase runs iff both are nonzero
+        row_max = Array(Signal(lb, name=f"row_max_{s}") for s in range(2))
+        col_max = Array(Signal(lb, name=f"col_max_{s}") for s in range(2))
+
+        args = Signal(update_args_layout(cfg))
+        stochastic = args.mode == UpdateMode.STOCHASTIC
+        dev = Signal(device_pulse_layout(cfg))
+
+        # --- level computation, one row and one column per tick (buffers have 1 tick latency)
+        k = Signal(range(max(R, C) + 2))
+        m.d.comb += [self.x_addr.eq(k), self.d_addr.eq(k)]
+        line = Signal(range(max(R, C) + 1))
+        m.d.comb += line.eq(k - 1)
+
+        def line_level(code, gain, lfsr_low):
+            magnitude = Signal(shift, name=None)
+            m.d.comb += magnitude.eq(abs(code))
+            dithered = (args.mode == UpdateMode.DETERMINISTIC) & args.dither
+            rounding = Mux(dithered, lfsr_low, half)
+            return (magnitude * gain + rounding) >> shift
+
+        def prep_side(first, count, lines, code, gain, offset, maxima):
+            # out-of-range indexes read the last element; those lines are never written
+            lfsr_low = Array(s[:shift] for s in state[offset:offset + lines])[line]
+            lvl = Signal(lb, name=None)
+            neg = Signal(name=None)
+            inside = (line >= first) & (line < first + count)
+            m.d.comb += [
+                lvl.eq(Mux(inside, line_level(code, gain, lfsr_low), 0)),
+                neg.eq(inside & (code < 0)),
+            ]
+            with m.If(line < lines):
+                m.d.sync += [
+                    Array(level[offset:offset + lines])[line].eq(lvl),
+                    Array(negative[offset:offset + lines])[line].eq(neg),
+                ]
+                with m.If(lvl > maxima[neg]):
+                    m.d.sync += maxima[neg].eq(lvl)
+
+        # --- slot generation
+        sub = Signal(2)  # subphase index: bit 1 = row negative, bit 0 = column negative
+        sub_row_neg, sub_col_neg = sub[1], sub[0]
+        p = Signal(lb)
+        q = Signal(lb)
+        t = Signal(range(cfg.bl))
+        sample_mask = (1 << cfg.prob_bits) - 1
+
+        def fire(k_line, counter):
+            probe = Mux(stochastic, drawn[k_line] & sample_mask, counter)
+            side_neg = sub_row_neg if k_line < R else sub_col_neg
+            return (negative[k_line] == side_neg) & (probe < level[k_line])
+
+        pmax = row_max[sub_row_neg]
+        qmax = col_max[sub_col_neg]
+
+        def next_subphase():
+            with m.If(sub == 3):
+                m.next = "DONE"
+            with m.Else():
+                m.d.sync += sub.eq(sub + 1)
+                m.next = "SUBPHASE"
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [
+                        args.eq(self.args), k.eq(0), self.slot_count.eq(0),
+                        row_max[0].eq(0), row_max[1].eq(0), col_max[0].eq(0), col_max[1].eq(0),
+                    ]
+                    with m.If((self.args.mode == UpdateMode.DETERMINISTIC) & self.args.dither):
+                        m.d.comb += draw.eq(1)  # the dither draw comes before the levels use it
+                    m.next = "PREP"
+                with m.Elif(self.pulse_start):
+                    m.d.sync += [dev.eq(self.pulse_args), self.slot_count.eq(0)]
+                    with m.If(self.pulse_args.count == 0):
+                        m.next = "DONE"
+                    with m.Else():
+                        m.next = "DEVICE"
+            with m.State("PREP"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += k.eq(k + 1)
+                with m.If(k != 0):
+                    prep_side(args.row0, args.nrows, R, self.x_data, args.row_gain, 0, row_max)
+                    prep_side(args.col0, args.ncols, C, self.d_data, args.col_gain, R, col_max)
+                with m.If(k == max(R, C)):
+                    m.d.sync += sub.eq(0)
+                    m.next = "SUBPHASE"
+            with m.State("SUBPHASE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [p.eq(0), q.eq(0), t.eq(0)]
+                with m.If((pmax != 0) & (qmax != 0)):
+                    m.next = "SLOTS"
+                with m.Else():
+                    next_subphase()
+            with m.State("SLOTS"):
+                m.d.comb += [
+                    self.busy.eq(1),
+                    self.slots.valid.eq(1),
+                    self.slots.payload.negative.eq(sub_row_neg ^ sub_col_neg),
+                ]
+                for i in range(R):
+                    m.d.comb += self.slots.payload.rows[i].eq(fire(i, p))
+                for j in range(C):
+                    m.d.comb += self.slots.payload.cols[j].eq(fire(R + j, q))
+                with m.If(self.slots.ready):
+                    m.d.sync += self.slot_count.eq(self.slot_count + 1)
+                    with m.If(stochastic):
+                        m.d.comb += draw.eq(1)
+                        m.d.sync += t.eq(t + 1)
+                        with m.If(t == cfg.bl - 1):
+                            next_subphase()
+                    with m.Else():
+                        # p outer, q inner, as in slot_schedule
+                        m.d.sync += q.eq(q + 1)
+                        with m.If(q == qmax - 1):
+                            m.d.sync += [q.eq(0), p.eq(p + 1)]
+                            with m.If(p == pmax - 1):
+                                next_subphase()
+            with m.State("DEVICE"):
+                m.d.comb += [
+                    self.busy.eq(1),
+                    self.slots.valid.eq(1),
+                    self.slots.payload.negative.eq(dev.negative),
+                ]
+                for i in range(R):
+                    m.d.comb += self.slots.payload.rows[i].eq(dev.row == i)
+                for j in range(C):
+                    m.d.comb += self.slots.payload.cols[j].eq(dev.col == j)
+                with m.If(self.slots.ready):
+                    m.d.sync += [self.slot_count.eq(self.slot_count + 1), dev.count.eq(dev.count - 1)]
+                    with m.If(dev.count == 1):
+                        m.next = "DONE"
+            with m.State("DONE"):
+                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.next = "IDLE"
+        return m
