@@ -42,11 +42,13 @@ import numpy as np
 
 from .config import ControllerConfig, check_mode
 from .controller import ControllerReference, deterministic_counts, program_steps
+from . import fastpath
 from .devices import DeviceArray, DeviceParams
 from .periphery import ChannelMismatch, PeripheryParams
 from .validate import check_choice, check_codes, check_finite_array, check_int
 
 MAPPINGS = ("differential", "reference")
+ENGINES = ("auto", "numba", "numpy")
 
 
 @dataclass
@@ -86,16 +88,12 @@ class Backend:
         r = device.g_max - device.g_min
         self.g_unit = r if mapping == "differential" else r / 2.0
         self.stats = BackendStats()
+        # plain attributes: read on every call of the per-sample hot path
+        self.dac_max = config.dac_max
+        self.adc_max = config.adc_max
+        self._codes_to_sum = self.periphery.out_bound / config.adc_max
 
     # -- derived constants shared by every backend ------------------------------
-    @property
-    def dac_max(self) -> int:
-        return self.config.dac_max
-
-    @property
-    def adc_max(self) -> int:
-        return self.config.adc_max
-
     @property
     def pulse_dw(self) -> float:
         """Nominal weight change of one coincidence pulse (weight units)."""
@@ -177,8 +175,9 @@ class Backend:
     # -- float helpers ---------------------------------------------------------
     def codes_to_weighted_sum(self, codes, scale: float = 1.0, bound: float | None = None):
         """ADC codes -> weighted sum in weight units, given the input's digital scale."""
-        b = self.periphery.out_bound if bound is None else bound
-        return np.asarray(codes) * (b / self.adc_max) * scale
+        if bound is None:
+            return codes * self._codes_to_sum * scale
+        return np.asarray(codes) * (bound / self.adc_max) * scale
 
     # -- state -----------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -250,12 +249,21 @@ class GoldenBackend(Backend):
     instances: K independent device draws simulated side by side (Monte Carlo).
     seed: seeds the backend's single ``numpy.random.Generator``.
     mapping: ``differential`` (G+ - G-, push-pull pulses) or ``reference``.
+    engine: ``numba`` (compiled kernels of :mod:`insitu.golden.fastpath`), ``numpy``
+        (the readable reference), or ``auto`` (numba when importable). Both consume
+        the same random stream.
     """
 
     def __init__(self, config: ControllerConfig, device: DeviceParams,
                  periphery: PeripheryParams | None = None, *, instances: int = 1, seed: int = 0,
-                 mapping: str = "differential"):
+                 mapping: str = "differential", engine: str = "auto"):
         super().__init__(config, device, periphery, instances=instances, mapping=mapping)
+        check_choice("engine", engine, ENGINES)
+        if engine == "numba" and not fastpath.AVAILABLE:
+            raise ValueError("engine 'numba' needs the numba package; use engine='numpy'")
+        self.engine = "numba" if engine == "auto" and fastpath.AVAILABLE else engine
+        if self.engine == "auto":
+            self.engine = "numpy"
         check_int("seed", seed, 0, 2**63 - 1)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -273,7 +281,22 @@ class GoldenBackend(Backend):
         self.g_ref = 0.5 * (device.g_min + device.g_max)
         self.refs = [ControllerReference(config) for _ in range(K)]
         self._pair_sign = np.array([1, -1])[None, :, None, None] if self.pairs == 2 else None
+        self._pair_sign_flat = np.array([1, -1] if self.pairs == 2 else [1], dtype=np.int64)
         self._gdiff = self._conductance_difference()
+        self._kernel = None
+        if self.engine == "numba":
+            self._kernel = {"constant": fastpath.apply_counts_constant,
+                            "soft_bounds": fastpath.apply_counts_soft_bounds}.get(device.family)
+        self._half = np.full(max(R, C), 1 << (config.dac_bits - 2), dtype=np.int64)
+        self._dac_mism = bool(pp.dac_gain_mismatch or pp.dac_offset_mismatch)
+        self._adc_mism = bool(pp.adc_gain_mismatch or pp.adc_offset_mismatch)
+        self._read_lsb = self.adc_max / (pp.out_bound * pp.v_read * self.g_unit)
+        self._read_noise_lsb = device.read_noise * (device.g_max - device.g_min) * self._read_lsb
+        self._noisy_reads = bool(device.read_noise or pp.adc_noise)
+        dv = self.devices
+        self._stuck = dv.stuck if dv.stuck is not None else np.zeros((0, 0, 0, 0), dtype=bool)
+        self._stuck_value = dv.stuck_value if dv.stuck is not None else np.zeros((0, 0, 0, 0))
+        self._no_draws = np.zeros((0, 0, 0, 0))
 
     # -- conductances ------------------------------------------------------------
     def _conductance_difference(self, rs=slice(None), cs=slice(None)) -> np.ndarray:
@@ -298,6 +321,8 @@ class GoldenBackend(Backend):
         nx = x.shape[1]
         dac = self.dac_cols if transpose else self.dac_rows
         adc = self.adc_rows if transpose else self.adc_cols
+        if self.engine == "numba":
+            return self._read_numba(x, l0, o0, n, transpose, dac, adc)
         v = x * (pp.v_read / self.dac_max)
         if pp.dac_gain_mismatch or pp.dac_offset_mismatch:
             v = v * dac.gain[:, l0:l0 + nx] + dac.offset[:, l0:l0 + nx]
@@ -311,6 +336,25 @@ class GoldenBackend(Backend):
             self.stats.forward_reads += 1
         i_fs = pp.out_bound * pp.v_read * self.g_unit
         return self._convert(cur, v, o0, adc, i_fs)
+
+    def _read_numba(self, x, l0, o0, n, transpose, dac, adc):
+        pp, c = self.periphery, self.config
+        if transpose:
+            self.stats.backward_reads += 1
+        else:
+            self.stats.forward_reads += 1
+        positions = (o0 + n - 1) // c.adcs - o0 // c.adcs + 1
+        self.stats.conversions += positions * c.adc_average
+        draws = self._no_draws
+        if self._noisy_reads:
+            draws = self.rng.standard_normal((self.instances, positions, c.adc_average, c.adcs))
+        out = np.empty((self.instances, n), dtype=np.int64)
+        self.stats.saturated += fastpath.read_convert(
+            x, self._gdiff, l0, o0, n, transpose, pp.v_read / self.dac_max, dac.gain, dac.offset,
+            self._dac_mism, adc.gain, adc.offset, self._adc_mism, self._read_lsb, draws,
+            self._read_noise_lsb, self.pairs, pp.adc_noise, c.adcs, c.adc_average, self.adc_max,
+            out)
+        return out
 
     def _convert(self, cur, v, o0, adc, i_fs):
         """Currents (K, n) of lines [o0, o0+n) -> averaged ADC codes (K, n)."""
@@ -329,9 +373,13 @@ class GoldenBackend(Backend):
                           + pp.adc_noise**2)
             draws = self.rng.standard_normal(
                 (self.instances, len(positions), c.adc_average, c.adcs))
-            lines = np.arange(o0, o0 + n)
-            noise = draws[:, lines // c.adcs - positions.start, :, lines % c.adcs]  # (n, K, avg)
-            samples = base[:, None, :] + sig[:, :, None] * noise.transpose(1, 2, 0)
+            if c.adcs == 1:
+                noise = draws[:, :, :, 0].transpose(0, 2, 1)  # (K, avg, n): position = line
+            else:
+                lines = np.arange(o0, o0 + n)
+                noise = draws[:, lines // c.adcs - positions.start, :, lines % c.adcs]
+                noise = noise.transpose(1, 2, 0)  # (K, avg, n)
+            samples = base[:, None, :] + sig[:, :, None] * noise
             q = np.floor(samples + 0.5)
             self.stats.saturated += int(np.count_nonzero(np.abs(q) > self.adc_max))
             q = np.clip(q, -self.adc_max, self.adc_max).astype(np.int64)
@@ -347,11 +395,31 @@ class GoldenBackend(Backend):
     def _update(self, x, d, mode, row_gain, col_gain, dither, row0, col0):
         c = self.config
         nr, nc = x.shape[1], d.shape[1]
-        if mode == "deterministic" and not dither:
-            n = deterministic_counts(x, d, row_gain, col_gain, c.dac_bits)
-            a = (np.abs(x) * row_gain + (1 << (c.dac_bits - 2))) >> (c.dac_bits - 1)
-            b = (np.abs(d) * col_gain + (1 << (c.dac_bits - 2))) >> (c.dac_bits - 1)
-            slots = self._det_slots(a, b, x < 0, d < 0)
+        if mode == "deterministic":
+            shift = c.dac_bits - 1
+            if dither:
+                # every instance's LFSRs draw once per dithered update: one shared lookup
+                states = self.refs[0].lfsr.states(self.refs[0].lfsr.draws + 1)
+                for ref in self.refs:
+                    ref.lfsr.draws += 1
+                mask = (1 << shift) - 1
+                rr = states[row0:row0 + nr] & mask
+                rc = states[c.rows + col0:c.rows + col0 + nc] & mask
+            else:
+                rr, rc = self._half[:nr], self._half[:nc]
+            if self._kernel is not None:
+                n = np.empty((self.instances, nr, nc), dtype=np.int64)
+                slot_k = np.empty(self.instances, dtype=np.int64)
+                nnz, total = fastpath.deterministic_counts(
+                    np.ascontiguousarray(x, dtype=np.int64), np.ascontiguousarray(d, dtype=np.int64),
+                    row_gain, col_gain, shift, rr, rc, n, slot_k)
+                self._apply_kernel(n, row0, col0, nnz, total)
+                self.stats.updates += 1
+                slots = int(slot_k.max())
+                self.stats.update_slots += slots
+                return slots
+            n, slots = deterministic_counts(x, d, row_gain, col_gain, c.dac_bits, rr, rc)
+            slots = int(slots.max())
         else:
             plans = [ref.plan_update(x[k], d[k], mode=mode, row_gain=row_gain, col_gain=col_gain,
                                      dither=dither, row0=row0, col0=col0)
@@ -363,17 +431,6 @@ class GoldenBackend(Backend):
         self.stats.update_slots += slots
         return slots
 
-    @staticmethod
-    def _det_slots(a, b, xneg, dneg) -> int:
-        """Slots of a non-dithered deterministic update (max over instances)."""
-        tot = 0
-        for sx in (False, True):
-            P = np.where(xneg == sx, a, 0).max(axis=1)
-            for sd in (False, True):
-                Q = np.where(dneg == sd, b, 0).max(axis=1)
-                tot = tot + P * Q
-        return int(np.max(tot))
-
     def apply_counts(self, n, row0: int, col0: int) -> None:
         """Apply signed per-weight pulse counts (K, nr, nc) to a window: the unit of physics.
 
@@ -381,11 +438,23 @@ class GoldenBackend(Backend):
         the co-simulation's analog front-end makes at the end of an update command.
         """
         nr, nc = n.shape[1], n.shape[2]
+        if self._kernel is not None:
+            self._apply_kernel(n, row0, col0, int(np.count_nonzero(n)), int(np.abs(n).sum()))
+            return
         rs, cs = slice(row0, row0 + nr), slice(col0, col0 + nc)
         npair = n[:, None, :, :] * self._pair_sign if self.pairs == 2 else n[:, None, :, :]
         self.devices.apply_pulses(npair, self.rng, window=(slice(None), slice(None), rs, cs))
         self._gdiff[:, rs, cs] = self._conductance_difference(rs, cs)
         self.stats.pulses += int(np.abs(n).sum()) * self.pairs
+
+    def _apply_kernel(self, n, row0, col0, nnz: int, total: int) -> None:
+        dv = self.devices
+        draws = self.pairs * nnz if self.device.c2c else 0
+        xi = self.rng.standard_normal(draws) if draws else self._no_draws.ravel()
+        self._kernel(dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi, np.ascontiguousarray(n, np.int64),
+                     row0, col0, self._pair_sign_flat, self.device.c2c, xi, self._stuck,
+                     self._stuck_value, self._gdiff, self.g_ref, 1.0)
+        self.stats.pulses += total * self.pairs
 
     # -- write-verify ----------------------------------------------------------------
     def read_device_codes(self, rows, cols, read_code: int | None = None) -> np.ndarray:

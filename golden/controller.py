@@ -332,19 +332,26 @@ class ControllerReference:
         self.lfsr.load_state_dict(d["lfsr"])
 
 
-def deterministic_counts(x, d, row_gain, col_gain, dac_bits: int) -> np.ndarray:
-    """Signed ``a_i * b_j`` counts of a non-dithered deterministic update.
+def deterministic_counts(x, d, row_gain, col_gain, dac_bits: int, rr=None, rc=None):
+    """Signed ``a_i * b_j`` counts and the slot count of a deterministic update.
 
-    Vectorised over leading axes: ``x`` (..., rows), ``d`` (..., cols) ->
-    (..., rows, cols). The same arithmetic as :meth:`ControllerReference.plan_update`.
+    Vectorised over a leading instance axis: ``x`` (K, rows), ``d`` (K, cols) ->
+    counts (K, rows, cols) and slots (K,). ``rr``/``rc`` are the rounding
+    offsets (default: half, i.e. round half up; the dither draws otherwise).
+    The same arithmetic as :meth:`ControllerReference.plan_update`; the slot
+    count uses ``sum over subphases P*Q = (P+ + P-) * (Q+ + Q-)``.
     """
     shift = dac_bits - 1
     half = 1 << (shift - 1)
-    a = (np.abs(x) * row_gain + half) >> shift
-    b = (np.abs(d) * col_gain + half) >> shift
-    a = np.where(x < 0, -a, a)
-    b = np.where(d < 0, -b, b)
-    return a[..., :, None] * b[..., None, :]
+    ax, ad = np.abs(x), np.abs(d)
+    a = (ax * row_gain + (half if rr is None else rr)) >> shift
+    b = (ad * col_gain + (half if rc is None else rc)) >> shift
+    xn, dn = x < 0, d < 0
+    p_sum = np.where(xn, 0, a).max(axis=-1) + np.where(xn, a, 0).max(axis=-1)
+    q_sum = np.where(dn, 0, b).max(axis=-1) + np.where(dn, b, 0).max(axis=-1)
+    a = np.where(xn, -a, a)
+    b = np.where(dn, -b, b)
+    return a[..., :, None] * b[..., None, :], p_sum * q_sum
 
 
 def program_steps(target, codes, *, tolerance: int, shift: int, count_max: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import fastpath
 from .backends import Backend
 from .config import ControllerConfig
 from .validate import check_choice, check_float, check_int
@@ -121,6 +122,8 @@ class CrossbarMLP:
         self._gain = cfg.count_max if self._det else cfg.prob_max
         # expected pulses per unit (x/sx)(d/sd) at full codes and full gains
         self._full_pulses = cfg.count_max**2 if self._det else float(cfg.bl)
+        # compiled controller-side arithmetic when the backend runs the compiled engine
+        self._fast = getattr(backend, "engine", "numpy") == "numba" and not self.exact
 
     # -- weights ---------------------------------------------------------------
     def init_weights(self, rng: np.random.Generator, scale: float = 1.0) -> list:
@@ -153,21 +156,42 @@ class CrossbarMLP:
     def layer_forward(self, l: int, h):
         """Pre-activation of layer ``l`` for inputs ``h`` (K, fan_in), through the array."""
         lw = self.layers[l]
-        x = np.concatenate([h, np.ones((h.shape[0], 1))], axis=1)
-        codes, s = self.encode(x)
+        if self._fast:
+            codes = np.empty((self.K, lw.rows), dtype=np.int64)
+            s = np.empty((self.K, 1))
+            fastpath.encode_with_bias(np.ascontiguousarray(h, dtype=float), 1.0, self.dac_max,
+                                      codes, s[:, 0])
+        else:
+            codes, s = self.encode(np.concatenate([h, np.ones((h.shape[0], 1))], axis=1))
         y = self.backend._read(codes, 0, lw.col0, lw.fan_out, transpose=False)
         return self.backend.codes_to_weighted_sum(y, s)
 
     def layer_backward(self, l: int, delta):
         """``W_l delta`` (K, fan_in) by a transpose read (the bias row is not read)."""
         lw = self.layers[l]
-        codes, s = self.encode(delta)
+        if self._fast:
+            codes = np.empty((self.K, lw.fan_out), dtype=np.int64)
+            s = np.empty((self.K, 1))
+            fastpath.encode_with_bias(np.ascontiguousarray(delta, dtype=float), 0.0, self.dac_max,
+                                      codes, s[:, 0])
+        else:
+            codes, s = self.encode(delta)
         e = self.backend._read(codes, lw.col0, 0, lw.fan_in, transpose=True)
         return self.backend.codes_to_weighted_sum(e, s)
 
     def layer_update(self, l: int, h, delta, lr: float) -> int:
         """In-situ ``W_l -= lr * [h, 1] delta^T``; returns the pulse slots spent."""
         lw = self.layers[l]
+        if not np.any(delta):
+            return 0
+        if self._fast:
+            cx = np.empty((self.K, lw.rows), dtype=np.int64)
+            cd = np.empty((self.K, lw.fan_out), dtype=np.int64)
+            self.capped_updates += fastpath.update_codes(
+                np.ascontiguousarray(h, dtype=float), 1.0, np.ascontiguousarray(delta, dtype=float),
+                lr, self.backend.pulse_dw, float(self._full_pulses), self.dac_max, cx, cd)
+            return self.backend._update(cx, cd, self.mode, self._gain, self._gain, self.dither,
+                                        0, lw.col0)
         x = np.concatenate([h, np.ones((h.shape[0], 1))], axis=1)
         sx = np.max(np.abs(x), axis=1, keepdims=True)
         sd = np.max(np.abs(delta), axis=1, keepdims=True)

@@ -1,0 +1,278 @@
+"""Compiled kernels for the golden model's hot paths (numba).
+
+The numpy code in :mod:`insitu.golden.devices` and
+:mod:`insitu.golden.backends` is the readable reference; these kernels fuse
+the same arithmetic, in the same order, into one call each, because a
+per-sample training step on small arrays is dominated by numpy's per-call
+overhead rather than by arithmetic. Random numbers are still drawn by the
+backend's ``numpy.random.Generator`` in the canonical order and passed in, so
+the random stream is unchanged.
+
+* :func:`apply_counts_constant` / :func:`apply_counts_soft_bounds`: the
+  n-pulse closed form, cycle-to-cycle noise (draws consumed in C order over
+  devices with ``n != 0``), clip, stuck devices, and the refresh of the
+  weight cache, bit-identical to the numpy path (tested).
+* :func:`read_convert`: DAC -> array -> TIA/ADC of one read. The dot products
+  are summed in a fixed sequential order, which may differ from BLAS in the
+  last bit of a current; a code can therefore differ by one LSB from the
+  numpy path in rare boundary cases (tested: agreement within 1 LSB). Both
+  backends of a golden-vs-RTL comparison use the same engine, so the contract
+  is unaffected.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    from numba import njit
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - numba is a declared dependency
+    AVAILABLE = False
+
+    def njit(*args, **kwargs):
+        def wrap(f):
+            return f
+
+        return wrap(args[0]) if args and callable(args[0]) else wrap
+
+
+@njit(cache=True)
+def apply_counts_constant(g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
+                          stuck, stuck_value, gdiff, g_ref, scale):
+    K, P = g.shape[0], g.shape[1]
+    nr, nc = n.shape[1], n.shape[2]
+    t = 0
+    for k in range(K):
+        for p in range(P):
+            ps = pair_sign[p]
+            for i in range(nr):
+                r = row0 + i
+                for j in range(nc):
+                    m = n[k, i, j] * ps
+                    if m == 0:
+                        continue
+                    c = col0 + j
+                    step = up[k, p, r, c] if m > 0 else down[k, p, r, c]
+                    if scale != 1.0:
+                        step = step * scale
+                    v = g[k, p, r, c] + m * step
+                    v = min(max(v, lo[k, p, r, c]), hi[k, p, r, c])
+                    if c2c != 0.0:
+                        v = v + c2c * step * math.sqrt(abs(m)) * xi[t]
+                        t += 1
+                        v = min(max(v, lo[k, p, r, c]), hi[k, p, r, c])
+                    if stuck.size and stuck[k, p, r, c]:
+                        v = stuck_value[k, p, r, c]
+                    g[k, p, r, c] = v
+    _refresh(g, gdiff, row0, col0, nr, nc, g_ref)
+    return t
+
+
+@njit(cache=True)
+def apply_counts_soft_bounds(g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
+                             stuck, stuck_value, gdiff, g_ref, scale):
+    K, P = g.shape[0], g.shape[1]
+    nr, nc = n.shape[1], n.shape[2]
+    t = 0
+    for k in range(K):
+        for p in range(P):
+            ps = pair_sign[p]
+            for i in range(nr):
+                r = row0 + i
+                for j in range(nc):
+                    m = n[k, i, j] * ps
+                    if m == 0:
+                        continue
+                    c = col0 + j
+                    g0 = g[k, p, r, c]
+                    gl, gh = lo[k, p, r, c], hi[k, p, r, c]
+                    rng_ = gh - gl
+                    if m > 0:
+                        a = up[k, p, r, c] * scale / rng_
+                        v = gh - (gh - g0) * (1.0 - a) ** m
+                        step0 = up[k, p, r, c] * (gh - g0) / rng_ * scale
+                    else:
+                        a = down[k, p, r, c] * scale / rng_
+                        v = gl + (g0 - gl) * (1.0 - a) ** (-m)
+                        step0 = down[k, p, r, c] * (g0 - gl) / rng_ * scale
+                    v = min(max(v, gl), gh)
+                    if c2c != 0.0:
+                        v = v + c2c * step0 * math.sqrt(abs(m)) * xi[t]
+                        t += 1
+                        v = min(max(v, gl), gh)
+                    if stuck.size and stuck[k, p, r, c]:
+                        v = stuck_value[k, p, r, c]
+                    g[k, p, r, c] = v
+    _refresh(g, gdiff, row0, col0, nr, nc, g_ref)
+    return t
+
+
+@njit(cache=True)
+def _refresh(g, gdiff, row0, col0, nr, nc, g_ref):
+    K, P = g.shape[0], g.shape[1]
+    for k in range(K):
+        for i in range(row0, row0 + nr):
+            for j in range(col0, col0 + nc):
+                if P == 2:
+                    gdiff[k, i, j] = g[k, 0, i, j] - g[k, 1, i, j]
+                else:
+                    gdiff[k, i, j] = g[k, 0, i, j] - g_ref
+
+
+@njit(cache=True)
+def read_convert(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off, dac_mism,
+                 adc_gain, adc_off, adc_mism, lsb, draws, rn_lsb, pairs, adc_noise, adcs,
+                 average, adc_max, out):
+    """One read: returns the number of saturated samples; codes land in ``out`` (K, n).
+
+    ``draws`` is (K, positions, average, adcs) standard normals, or size 0 when
+    the read is noiseless.
+    """
+    K, nx = codes.shape
+    shift = 0
+    while (1 << shift) < average:
+        shift += 1
+    pos0 = o0 // adcs
+    sat = 0
+    v = np.empty(nx)
+    for k in range(K):
+        ssq = 0.0
+        for i in range(nx):
+            vi = codes[k, i] * v_scale
+            if dac_mism:
+                vi = vi * dac_gain[k, l0 + i] + dac_off[k, l0 + i]
+            v[i] = vi
+            ssq += vi * vi
+        sig = 0.0
+        if draws.size:
+            sig = math.sqrt(rn_lsb * rn_lsb * pairs * ssq + adc_noise * adc_noise)
+        for j in range(n):
+            line = o0 + j
+            cur = 0.0
+            if transpose:
+                for i in range(nx):
+                    cur += gdiff[k, line, l0 + i] * v[i]
+            else:
+                for i in range(nx):
+                    cur += v[i] * gdiff[k, l0 + i, line]
+            base = cur * lsb
+            if adc_mism:
+                base = base * adc_gain[k, line] + adc_off[k, line]
+            if draws.size:
+                acc = 0
+                for rep in range(average):
+                    q = math.floor(base + sig * draws[k, line // adcs - pos0, rep, line % adcs] + 0.5)
+                    if abs(q) > adc_max:
+                        sat += 1
+                        q = adc_max if q > 0 else -adc_max
+                    acc += int(q)
+                out[k, j] = (acc + (average >> 1)) >> shift
+            else:
+                q = math.floor(base + 0.5)
+                if abs(q) > adc_max:
+                    sat += average
+                    q = adc_max if q > 0 else -adc_max
+                out[k, j] = int(q)
+    return sat
+
+
+@njit(cache=True)
+def deterministic_counts(x, d, row_gain, col_gain, shift, rr, rc, n_out, slots_out):
+    """Kernel of :func:`insitu.golden.controller.deterministic_counts` (integer-exact).
+
+    ``rr``/``rc`` are per-line rounding offsets. Returns the number of nonzero
+    counts and the sum of |counts| over all instances.
+    """
+    K, nr = x.shape
+    nc = d.shape[1]
+    a = np.empty(nr, dtype=np.int64)
+    b = np.empty(nc, dtype=np.int64)
+    nnz = 0
+    total = 0
+    for k in range(K):
+        pp = pm = qp = qm = 0
+        nza = nzb = 0
+        sa = sb = 0
+        for i in range(nr):
+            v = (abs(x[k, i]) * row_gain + rr[i]) >> shift
+            if x[k, i] < 0:
+                pm = max(pm, v)
+                v = -v
+            else:
+                pp = max(pp, v)
+            a[i] = v
+            if v != 0:
+                nza += 1
+                sa += abs(v)
+        for j in range(nc):
+            v = (abs(d[k, j]) * col_gain + rc[j]) >> shift
+            if d[k, j] < 0:
+                qm = max(qm, v)
+                v = -v
+            else:
+                qp = max(qp, v)
+            b[j] = v
+            if v != 0:
+                nzb += 1
+                sb += abs(v)
+        for i in range(nr):
+            for j in range(nc):
+                n_out[k, i, j] = a[i] * b[j]
+        slots_out[k] = (pp + pm) * (qp + qm)
+        nnz += nza * nzb
+        total += sa * sb
+    return nnz, total
+
+
+@njit(cache=True)
+def encode_with_bias(h, bias, dac_max, out, scale):
+    """Codes of ``[h, bias]`` at full DAC scale (round half up); scale per instance."""
+    K, n = h.shape
+    for k in range(K):
+        s = abs(bias)
+        for i in range(n):
+            s = max(s, abs(h[k, i]))
+        if s == 0.0:
+            s = 1.0
+        scale[k] = s
+        f = dac_max / s
+        for i in range(n):
+            out[k, i] = int(math.floor(h[k, i] * f + 0.5))
+        if out.shape[1] > n:
+            out[k, n] = int(math.floor(bias * f + 0.5))
+
+
+@njit(cache=True)
+def update_codes(x, bias, delta, lr, pulse_dw, full_pulses, dac_max, cx, cd):
+    """Update management: codes for ``W -= lr [x, bias] delta^T``; returns 1 if capped."""
+    K, n = x.shape
+    m = delta.shape[1]
+    capped = 0
+    for k in range(K):
+        sx = abs(bias)
+        for i in range(n):
+            sx = max(sx, abs(x[k, i]))
+        sd = 0.0
+        for j in range(m):
+            sd = max(sd, abs(delta[k, j]))
+        if sx == 0.0:
+            sx = 1.0
+        if sd == 0.0:
+            sd = 1.0
+        g = lr * sx * sd / (pulse_dw * full_pulses)
+        rho = math.sqrt(g)
+        if rho > 1.0:
+            capped = 1
+            rho = 1.0
+        fx = rho * dac_max / sx
+        fd = rho * dac_max / sd
+        for i in range(n):
+            cx[k, i] = int(math.floor(x[k, i] * fx + 0.5))
+        cx[k, n] = int(math.floor(bias * fx + 0.5))
+        for j in range(m):
+            cd[k, j] = int(math.floor(-delta[k, j] * fd + 0.5))
+    return capped
