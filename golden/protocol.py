@@ -124,8 +124,9 @@ def fields_size(fields) -> int:
 
 
 def max_payload(config: ControllerConfig) -> int:
-    """Largest request payload: a LOAD_VECTOR of the longer side."""
-    return fields_size(REQUEST_FIELDS[Opcode.LOAD_VECTOR]) + VECTOR_CODE_BYTES * max(config.rows, config.cols)
+    """Largest request payload: a LOAD_VECTOR of the longer side, or the largest fixed request."""
+    vector = fields_size(REQUEST_FIELDS[Opcode.LOAD_VECTOR]) + VECTOR_CODE_BYTES * max(config.rows, config.cols)
+    return max(vector, max(fields_size(f) for f in REQUEST_FIELDS.values()))
 
 
 def request_length_ok(opcode: Opcode, length: int, config: ControllerConfig) -> bool:

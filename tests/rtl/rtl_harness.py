@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
 from amaranth.hdl import Elaboratable, Module, Signal, signed
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
 
-def simulate(dut, *testbenches, processes=(), vcd: str | None = None):
-    """Run async testbenches on ``dut`` with a 1 MHz-ish clock until they all return."""
+def simulate(dut, *testbenches, background=(), vcd: str | None = None):
+    """Run async testbenches on ``dut`` until the foreground ones return."""
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     for tb in testbenches:
         sim.add_testbench(tb)
-    for proc in processes:
-        sim.add_process(proc)
+    for tb in background:
+        sim.add_testbench(tb, background=True)
     if vcd:
         with sim.write_vcd(vcd):
             sim.run()
@@ -87,3 +89,92 @@ class Buffers(Elaboratable):
                 ctx.set(wd, int(c))
                 await ctx.tick()
             ctx.set(we, 0)
+
+
+class LinearArray:
+    """A tiny integer crossbar for tests: weights move one unit per pulse, reads are exact.
+
+    Used twice per test: inside the protocol reference and behind the simulated
+    analog port; if the RTL pulses and reads like the reference, both stay equal.
+    """
+
+    W_MAX = 40
+
+    def __init__(self, config, seed=0):
+        self.config = config
+        self.w = np.random.default_rng(seed).integers(-20, 21, (config.rows, config.cols))
+
+    def read(self, drive_side, levels, sense_side, l0, l1):
+        levels = np.asarray(levels, dtype=np.int64)
+        out = levels @ self.w if drive_side == 0 else self.w @ levels
+        m = self.config.adc_max
+        return np.clip(out >> 4, -m, m)[l0:l1]
+
+    def pulse(self, counts):
+        self.w = np.clip(self.w + counts, -self.W_MAX, self.W_MAX)
+
+
+def analog_model(port, config, array: LinearArray, rng: random.Random, log: dict):
+    """Background testbench standing in for the chip behind an AnalogPortSignature port.
+
+    Also checks the port's invariants every tick: pulses only while every DAC
+    level is 0 and no conversion is running, enable runs no longer than
+    ``pulse_width``, polarity constant within a slot.
+    """
+    R, C = config.rows, config.cols
+
+    async def model(ctx):
+        row_lv = np.zeros(R, dtype=np.int64)
+        col_lv = np.zeros(C, dtype=np.int64)
+        counts = np.zeros((R, C), dtype=np.int64)
+        busy = {"row": 0, "col": 0}
+        since_slot = 0
+        pol = 0
+        log.setdefault("slots", 0)
+        log.setdefault("bursts", 0)
+        while True:
+            await ctx.tick()
+            if ctx.get(port.dac_strobe):
+                rd, cd = ctx.get(port.row_dac), ctx.get(port.col_dac)
+                row_lv = np.array([rd[i] for i in range(R)])
+                col_lv = np.array([cd[j] for j in range(C)])
+            converting = False
+            for side, lines in (("row", R), ("col", C)):
+                if ctx.get(getattr(port, f"{side}_adc_start")):
+                    mux = ctx.get(getattr(port, f"{side}_adc_mux"))
+                    if side == "col":
+                        vals = array.read(0, row_lv, 1, 0, C)
+                    else:
+                        vals = array.read(1, col_lv, 0, 0, R)
+                    data = []
+                    for k in range(config.adcs):
+                        line = mux * config.adcs + k
+                        data.append(int(vals[line]) if line < lines else 0)
+                    ctx.set(getattr(port, f"{side}_adc_data"), data)
+                    busy[side] = config.convert_ticks + rng.randint(0, 3)
+                if busy[side]:
+                    busy[side] -= 1
+                    converting = True
+                ctx.set(getattr(port, f"{side}_adc_busy"), (1 << config.adcs) - 1 if busy[side] else 0)
+            row_en, col_en = ctx.get(port.row_en), ctx.get(port.col_en)
+            if ctx.get(port.slot):
+                since_slot = 0
+                pol = ctx.get(port.pulse_pol)
+                r = np.array([(row_en >> i) & 1 for i in range(R)])
+                c = np.array([(col_en >> j) & 1 for j in range(C)])
+                counts += np.outer(r, c) * (-1 if pol else 1)
+                log["slots"] += 1
+            if row_en or col_en:
+                since_slot += 1
+                assert since_slot <= config.pulse_width, "pulse longer than pulse_width"
+                assert ctx.get(port.pulse_pol) == pol, "polarity changed within a slot"
+                assert not converting, "pulse during a conversion"
+                assert not row_lv.any() and not col_lv.any(), "pulse while read levels are latched"
+                rd, cd = ctx.get(port.row_dac), ctx.get(port.col_dac)
+                assert all(rd[i] == 0 for i in range(R)) and all(cd[j] == 0 for j in range(C))
+            if ctx.get(port.update_done):
+                array.pulse(counts)
+                counts[:] = 0
+                log["bursts"] += 1
+
+    return model

@@ -1,0 +1,52 @@
+"""The analog port: the narrow chip-facing side of the controller.
+
+Directions are from the controller's point of view (``Out`` = to the chip).
+``docs/analog-port.md`` gives the timing; in short:
+
+* read levels: ``row_dac`` / ``col_dac`` hold one signed DAC code per line;
+  they are valid (latched) from the tick ``dac_strobe`` is high;
+* pulses: while ``slot`` strobes, a new pulse slot begins: device (i, j) gets one
+  pulse of polarity ``pulse_pol`` (0 = positive, 1 = negative) iff
+  ``row_en[i] & col_en[j]``; enables stay high ``pulse_width`` ticks;
+* conversions: per side, ``*_adc_mux`` selects the mux position, ``*_adc_start``
+  strobes, each converter k answers on ``*_adc_data[k]`` and may hold
+  ``*_adc_busy[k]`` high while converting;
+* events: ``update_done`` strobes after the last pulse of every pulse burst
+  (an update command or one write-verify step), ``cmd_done`` after every
+  command; ``update_active`` is high from an update's start to its
+  ``update_done``.
+"""
+
+from __future__ import annotations
+
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.config import ControllerConfig
+from .adc import mux_positions
+from .layouts import adc_shape, dac_shape
+
+
+class AnalogPortSignature(wiring.Signature):
+    """Signature of the chip-facing port for one ControllerConfig."""
+
+    def __init__(self, config: ControllerConfig):
+        self.config = config
+        members = {
+            "row_dac": Out(data.ArrayLayout(dac_shape(config), config.rows)),
+            "col_dac": Out(data.ArrayLayout(dac_shape(config), config.cols)),
+            "dac_strobe": Out(1),
+            "row_en": Out(config.rows),
+            "col_en": Out(config.cols),
+            "pulse_pol": Out(1),
+            "slot": Out(1),
+        }
+        for side, n in (("row", config.rows), ("col", config.cols)):
+            members[f"{side}_adc_start"] = Out(1)
+            members[f"{side}_adc_busy"] = In(config.adcs)
+            members[f"{side}_adc_data"] = In(data.ArrayLayout(adc_shape(config), config.adcs))
+            members[f"{side}_adc_mux"] = Out(range(mux_positions(n, config.adcs)))
+        members["update_active"] = Out(1)
+        members["update_done"] = Out(1)
+        members["cmd_done"] = Out(1)
+        super().__init__(members)

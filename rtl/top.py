@@ -1,0 +1,78 @@
+"""The controller top: host link + controller + analog port, with a UART or a byte-stream host side."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden.config import ControllerConfig
+from .analog import AnalogPortSignature
+from .controller import Controller
+from .hostlink import HostLink
+from .uart import UartRx, UartTx, check_divisor
+
+HOSTS = ("stream", "uart")
+DEFAULT_UART_DIVISOR = 104  # 12 MHz / 115200 baud
+UART_FIFO_DEPTH = 16
+
+
+class ControllerTop(wiring.Component):
+    """Everything between the host and the chip.
+
+    Parameters
+    ----------
+    config : ControllerConfig
+    host : "stream" or "uart"
+        ``stream``: byte streams ``host_rx`` / ``host_tx`` (a SoC, or fast
+        simulation without bit timing); ``uart``: pins ``uart_rx`` / ``uart_tx``.
+    uart_divisor : int
+        Clock ticks per UART bit (``uart`` only).
+    timeout_cycles : int or None
+        Inter-byte timeout inside a request frame; default four byte times on
+        a UART, 1000 ticks on a stream.
+
+    Attributes
+    ----------
+    analog : Out(AnalogPortSignature(config))
+    host_rx : In(stream.Signature(8)), host_tx : Out(stream.Signature(8))   (``stream``)
+    uart_rx : In(1), uart_tx : Out(1)                                        (``uart``)
+    """
+
+    def __init__(self, config: ControllerConfig, *, host: str = "stream",
+                 uart_divisor: int = DEFAULT_UART_DIVISOR, timeout_cycles: int | None = None):
+        if host not in HOSTS:
+            raise ValueError(f"host must be one of {', '.join(HOSTS)}; got {host!r}")
+        self.config = config
+        self.host = host
+        self.uart_divisor = check_divisor(uart_divisor)
+        if timeout_cycles is None:
+            timeout_cycles = 40 * uart_divisor if host == "uart" else 1000
+        self.timeout_cycles = timeout_cycles
+        members = {"analog": Out(AnalogPortSignature(config))}
+        if host == "stream":
+            members["host_rx"] = In(stream.Signature(8))
+            members["host_tx"] = Out(stream.Signature(8))
+        else:
+            members["uart_rx"] = In(1, init=1)
+            members["uart_tx"] = Out(1, init=1)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.link = link = HostLink(self.config, self.timeout_cycles)
+        m.submodules.controller = ctrl = Controller(self.config)
+        wiring.connect(m, link.cmd, ctrl.cmd)
+        wiring.connect(m, ctrl.analog, wiring.flipped(self.analog))
+        if self.host == "stream":
+            wiring.connect(m, wiring.flipped(self.host_rx), link.rx)
+            wiring.connect(m, link.tx, wiring.flipped(self.host_tx))
+        else:
+            m.submodules.uart_rx = rx = UartRx(self.uart_divisor)
+            m.submodules.uart_tx = tx = UartTx(self.uart_divisor)
+            m.submodules.rx_fifo = rx_fifo = fifo.SyncFIFOBuffered(width=8, depth=UART_FIFO_DEPTH)
+            m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
+            wiring.connect(m, rx.o, rx_fifo.w_stream)
+            wiring.connect(m, rx_fifo.r_stream, link.rx)
+            wiring.connect(m, link.tx, tx.i)
+        return m
