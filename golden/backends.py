@@ -159,9 +159,15 @@ class Backend:
         self._update_args(mode, row_gain, col_gain)
         return self._update(x, d, mode, row_gain, col_gain, bool(dither), row0, col0)
 
-    def program(self, target, row0: int = 0, col0: int = 0, *, tolerance: int = 2,
+    def program(self, target, row0: int = 0, col0: int = 0, *, tolerance: int | None = None,
                 shift: int = 3) -> dict:
-        """Write-verify programming of a window to ``target`` weights (weight units)."""
+        """Write-verify programming of a window to ``target`` weights (weight units).
+
+        ``tolerance`` is in ADC codes of a single-device read (default ``min(2, adc_max)``);
+        each iteration applies ``clamp(|err| >> shift, 1, count_max)`` pulses.
+        Returns the reads and pulses spent, iterations, and devices left unconverged.
+        """
+        tolerance = min(2, self.adc_max) if tolerance is None else tolerance
         t = check_finite_array("target", target)
         if t.ndim == 2:
             t = np.broadcast_to(t, (self.instances,) + t.shape)

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["demo", "verilog", "train", "cosim", "build", "board"]
+COMMANDS = ["demo", "fit", "verilog", "train", "cosim", "build", "board"]
 
 
 def build_parser() -> argparse.ArgumentParser:
