@@ -28,6 +28,11 @@ def mux_positions(lines: int, adcs: int) -> int:
     return -(-lines // adcs)
 
 
+def mux_shape(lines: int, adcs: int):
+    """Mux select shape; at least one bit, so no zero-width port reaches the Verilog."""
+    return range(max(2, mux_positions(lines, adcs)))
+
+
 class AdcReadout(wiring.Component):
     """Sequencer of ``config.adcs`` converters shared over ``lines`` lines.
 
@@ -63,7 +68,7 @@ class AdcReadout(wiring.Component):
             "adc_start": Out(1),
             "adc_busy": In(config.adcs),
             "adc_data": In(data.ArrayLayout(adc_shape(config), config.adcs)),
-            "adc_mux": Out(range(mux_positions(lines, config.adcs))),
+            "adc_mux": Out(mux_shape(lines, config.adcs)),
         })
 
     def elaborate(self, platform):

@@ -23,7 +23,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.config import ControllerConfig
-from .adc import mux_positions
+from .adc import mux_shape
 from .layouts import adc_shape, dac_shape
 
 
@@ -45,7 +45,7 @@ class AnalogPortSignature(wiring.Signature):
             members[f"{side}_adc_start"] = Out(1)
             members[f"{side}_adc_busy"] = In(config.adcs)
             members[f"{side}_adc_data"] = In(data.ArrayLayout(adc_shape(config), config.adcs))
-            members[f"{side}_adc_mux"] = Out(range(mux_positions(n, config.adcs)))
+            members[f"{side}_adc_mux"] = Out(mux_shape(n, config.adcs))
         members["update_active"] = Out(1)
         members["update_done"] = Out(1)
         members["cmd_done"] = Out(1)
