@@ -16,6 +16,10 @@ Code arrays have a leading *instance* axis ``K`` (Monte-Carlo device draws
 trained side by side); a 1-D array is accepted when ``K == 1`` and the result
 is then 1-D too.
 
+Read model: a line driven with DAC code 0 is left floating (0 V, no DAC offset),
+so lines outside a read's window, which the controller sets to code 0, add
+nothing; a driven line carries ``code/dac_max * v_read * (1 + gain) + offset``.
+
 Weight units: a weight of 1 is one full nominal conductance range
 (``w = (g+ - g-) / (g_max - g_min)`` for differential pairs,
 ``w = 2 (g - g_ref) / (g_max - g_min)`` against a mid-range reference column).
@@ -27,7 +31,9 @@ Canonical random order of :class:`GoldenBackend` (one ``Generator``):
    mismatch (gain then offset, each ``(K, lines)``, each only when nonzero);
 2. per read (only when read noise or ADC noise is nonzero): one standard normal
    per converter per conversion event, shape ``(K, positions, adc_average, adcs)``
-   in C order (see :mod:`insitu.golden.controller`, *ADC sequencing*);
+   in C order (see :mod:`insitu.golden.controller`, *ADC sequencing*); a
+   co-simulation draws the same numbers one conversion event at a time
+   (:meth:`GoldenBackend.convert_event`);
 3. per update: the devices' cycle-to-cycle draws (one per device that received
    pulses, C order over ``(K, pairs, window rows, window cols)``);
 4. per write-verify iteration: the reads of the devices still programming
@@ -160,13 +166,20 @@ class Backend:
         return self._update(x, d, mode, row_gain, col_gain, bool(dither), row0, col0)
 
     def program(self, target, row0: int = 0, col0: int = 0, *, tolerance: int | None = None,
-                shift: int = 3) -> dict:
+                shift: int = 3, order: str = "parallel") -> dict:
         """Write-verify programming of a window to ``target`` weights (weight units).
 
         ``tolerance`` is in ADC codes of a single-device read (default ``min(2, adc_max)``);
         each iteration applies ``clamp(|err| >> shift, 1, count_max)`` pulses.
         Returns the reads and pulses spent, iterations, and devices left unconverged.
+
+        ``order="sequential"`` programs one device after the other in row-major
+        order, exactly as the controller's program-device command does (use it to
+        compare with the RTL); ``parallel`` steps all devices of the window
+        together (same per-device algorithm, faster to simulate, another
+        interleaving of the random draws).
         """
+        check_choice("order", order, ("parallel", "sequential"))
         tolerance = min(2, self.adc_max) if tolerance is None else tolerance
         t = check_finite_array("target", target)
         if t.ndim == 2:
@@ -176,6 +189,15 @@ class Backend:
         self._window(row0, col0, t.shape[1], t.shape[2])
         check_int("tolerance", tolerance, 0, self.adc_max)
         check_int("shift", shift, 0, 24)
+        if order == "sequential":
+            total = {"reads": 0, "pulses": 0, "iterations": 0, "unconverged": 0}
+            for i in range(t.shape[1]):
+                for j in range(t.shape[2]):
+                    r = self._program(t[:, i:i + 1, j:j + 1], row0 + i, col0 + j, tolerance, shift)
+                    for k in ("reads", "pulses", "unconverged"):
+                        total[k] += r[k]
+                    total["iterations"] = max(total["iterations"], r["iterations"])
+            return total
         return self._program(t, row0, col0, tolerance, shift)
 
     # -- float helpers ---------------------------------------------------------
@@ -331,7 +353,8 @@ class GoldenBackend(Backend):
             return self._read_numba(x, l0, o0, n, transpose, dac, adc)
         v = x * (pp.v_read / self.dac_max)
         if pp.dac_gain_mismatch or pp.dac_offset_mismatch:
-            v = v * dac.gain[:, l0:l0 + nx] + dac.offset[:, l0:l0 + nx]
+            # a line with code 0 is not driven (floating): no DAC offset reaches the array
+            v = np.where(x != 0, v * dac.gain[:, l0:l0 + nx] + dac.offset[:, l0:l0 + nx], 0.0)
         if transpose:
             gw = self._gdiff[:, o0:o0 + n, l0:l0 + nx]
             cur = np.matmul(gw, v[:, :, None])[:, :, 0]
@@ -396,6 +419,45 @@ class GoldenBackend(Backend):
             self.stats.saturated += int(np.count_nonzero(sat)) * c.adc_average
             q = np.clip(q, -self.adc_max, self.adc_max)
         return q.astype(np.int64)
+
+    def convert_event(self, codes, transpose: bool, mux_pos: int,
+                      single_device: bool = False) -> np.ndarray:
+        """One conversion event of a side's ``adcs`` converters, as a co-simulation's
+        analog front-end answers it.
+
+        ``codes`` (K, lines) are the DAC codes of *every* line of the driving side
+        (rows for a forward read, columns for a transpose read; 0 = floating).
+        Returns the raw samples (K, adcs) of lines ``mux_pos*adcs + k`` (0 for a
+        converter beyond the last line). ``single_device`` selects the TIA range
+        of single-device reads (``program_bound``). Draws ``adcs`` standard
+        normals per instance when reads are noisy: exactly the draws that
+        :meth:`forward`/:meth:`backward` and write-verify consume for this event.
+        Nothing is counted in :attr:`stats`. The arithmetic is the compiled
+        engine's, so the co-simulation contract holds for ``engine="numba"`` (the
+        default); the numpy engine agrees with it within one LSB.
+        """
+        pp, c = self.periphery, self.config
+        x = np.ascontiguousarray(codes, dtype=np.int64)
+        nlines = c.cols if not transpose else c.rows
+        o0 = mux_pos * c.adcs
+        n = max(0, min(c.adcs, nlines - o0))
+        dac = self.dac_cols if transpose else self.dac_rows
+        adc = self.adc_rows if transpose else self.adc_cols
+        bound = pp.program_bound if single_device else pp.out_bound
+        lsb = self.adc_max / (bound * pp.v_read * self.g_unit)
+        rn = self.device.read_noise * (self.device.g_max - self.device.g_min)
+        draws = self._no_draws
+        if self._noisy_reads:
+            draws = self.rng.standard_normal((self.instances, 1, 1, c.adcs))
+        out = np.zeros((self.instances, c.adcs), dtype=np.int64)
+        if n:
+            got = np.empty((self.instances, n), dtype=np.int64)
+            fastpath.read_convert(
+                x, self._gdiff, 0, o0, n, transpose, pp.v_read / self.dac_max, dac.gain,
+                dac.offset, self._dac_mism, adc.gain, adc.offset, self._adc_mism, lsb, draws,
+                rn * lsb, self.pairs, pp.adc_noise, c.adcs, 1, self.adc_max, got)
+            out[:, :n] = got
+        return out
 
     # -- update --------------------------------------------------------------------
     def _update(self, x, d, mode, row_gain, col_gain, dither, row0, col0):
@@ -473,8 +535,7 @@ class GoldenBackend(Backend):
         if pp.dac_gain_mismatch or pp.dac_offset_mismatch:
             v = v * self.dac_rows.gain[kk, rows] + self.dac_rows.offset[kk, rows]
         cur = v * self._gdiff[kk, rows, cols]
-        i_fs = pp.program_bound * pp.v_read * self.g_unit
-        lsb = self.adc_max / i_fs
+        lsb = self.adc_max / (pp.program_bound * pp.v_read * self.g_unit)
         base = cur * lsb
         if pp.adc_gain_mismatch or pp.adc_offset_mismatch:
             base = base * self.adc_cols.gain[kk, cols] + self.adc_cols.offset[kk, cols]
@@ -482,7 +543,7 @@ class GoldenBackend(Backend):
         m = rows.shape[1]
         self.stats.conversions += m * self.instances * c.adc_average
         if rn or pp.adc_noise:
-            sig = np.sqrt((rn * lsb) ** 2 * self.pairs * v * v + pp.adc_noise**2)
+            sig = np.sqrt((rn * lsb) ** 2 * self.pairs * (v * v) + pp.adc_noise**2)
             draws = self.rng.standard_normal((self.instances, m, c.adc_average, c.adcs))
             noise = np.take_along_axis(draws, (cols % c.adcs)[:, :, None, None], axis=3)[..., 0]
             q = np.clip(np.floor(base[:, :, None] + sig[:, :, None] * noise + 0.5),

@@ -143,7 +143,7 @@ def read_convert(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off,
         ssq = 0.0
         for i in range(nx):
             vi = codes[k, i] * v_scale
-            if dac_mism:
+            if dac_mism and codes[k, i] != 0:
                 vi = vi * dac_gain[k, l0 + i] + dac_off[k, l0 + i]
             v[i] = vi
             ssq += vi * vi

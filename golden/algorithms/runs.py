@@ -1,0 +1,193 @@
+"""Building a training run by name: dataset, network, backend, algorithm, trainer.
+
+Shared by the ``insitu train`` command and ``benchmarks/reproduce.py`` so both
+run exactly the same experiment for the same options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .. import braille, datasets
+from ..datasets import Dataset
+from ..nn import CrossbarMLP
+from ..periphery import PeripheryParams
+from ..presets import get_device
+from ..train import Trainer, make_backend
+from ..validate import check_choice, check_float, check_int
+from ._common import sigmoid
+from .activity_difference import ActivityDifference
+from .baselines import StochasticSGD, WriteVerifySGD
+from .in_the_loop import ChipInTheLoop
+from .pgd import PGD
+
+ALGOS = ("pgd", "backprop", "activity-difference", "in-the-loop", "stochastic-sgd",
+         "write-verify")
+DATASETS = ("digits", "iris", "yinyang", "braille")
+SIZES = {"digits": (64, 32, 10), "iris": (4, 8, 3), "yinyang": (4, 30, 3),
+         "braille": (48, 64, 48)}
+LR = {"digits": 0.1, "iris": 0.1, "yinyang": 0.03, "braille": 0.1}
+YINYANG_GAIN = 8.0  # digital input gain: Yin-Yang needs steeper units than |w| <= 1 gives
+
+# Strong fixed-pattern mismatch (the chip-in-the-loop experiment): 10% DAC and ADC
+# gain spread, DAC offsets of 5% of full scale, ADC offsets of 10 LSB, 1 LSB ADC noise.
+STRONG_MISMATCH = PeripheryParams(dac_gain_mismatch=0.1, dac_offset_mismatch=0.05,
+                                  adc_gain_mismatch=0.1, adc_offset_mismatch=10.0,
+                                  adc_noise=1.0)
+MISMATCH_D2D = 0.3  # device-to-device step spread used with STRONG_MISMATCH
+
+
+def load_dataset(name: str, seed: int = 0) -> Dataset:
+    """A dataset by name; ``yinyang`` carries the input gain, ``braille`` the
+    distorted-word set of :mod:`insitu.golden.braille`."""
+    check_choice("dataset", name, DATASETS)
+    if name == "braille":
+        return braille.dataset(seed=seed)
+    if name == "yinyang":
+        d = datasets.load("yinyang", seed=seed, n=3000)
+        g = YINYANG_GAIN
+        return Dataset(d.name, d.x_train * g, d.y_train, d.x_test * g, d.y_test, d.classes)
+    return datasets.load(name, seed=seed)
+
+
+class SigmoidBackprop:
+    """Backprop with sigmoid outputs and cross-entropy per bit (targets in [0, 1]):
+    the feed-forward baseline of the Braille reconstruction."""
+
+    def __call__(self, net, x, t, lr):
+        hs = self.forward(net, x)
+        delta = hs[-1] - t
+        deltas = [None] * len(net.layers)
+        deltas[-1] = delta
+        for l in range(len(net.layers) - 1, 0, -1):
+            deltas[l - 1] = net.hidden_delta(l - 1, net.layer_backward(l, deltas[l]), hs[l])
+        for l, d in enumerate(deltas):
+            net.layer_update(l, hs[l], d, lr)
+
+    @staticmethod
+    def forward(net, x):
+        hs = [x]
+        for l in range(len(net.layers)):
+            z = net.layer_forward(l, hs[-1])
+            hs.append(sigmoid(z) if l == len(net.layers) - 1 else
+                      sigmoid(z) if net.activation == "sigmoid" else np.tanh(z))
+        return hs
+
+    def predict(self, net, x):
+        out = np.empty((net.K, len(x), net.sizes[-1]))
+        for i, xi in enumerate(x):
+            out[:, i] = self.forward(net, np.broadcast_to(xi, (net.K, xi.size)))[-1]
+        return out
+
+    def __repr__(self):
+        return "SigmoidBackprop()"
+
+
+class RunTrainer(Trainer):
+    """A :class:`Trainer` whose evaluation follows the algorithm: free-phase
+    settling for activity-difference, exact word reconstruction for Braille."""
+
+    def __init__(self, *args, predictor=None, patterns=None, **kw):
+        super().__init__(*args, **kw)
+        self.predictor = predictor
+        self.patterns = patterns
+
+    def evaluate(self, x, y) -> np.ndarray:
+        if self.predictor is None:
+            return super().evaluate(x, y)
+        out = self.predictor(self.net, x)
+        if self.patterns is not None:
+            return 100.0 * braille.exact_matches(out, y).mean(axis=1)
+        return 100.0 * np.mean(np.argmax(out, axis=2) == y[None, :], axis=1)
+
+
+@dataclass
+class RunOptions:
+    algo: str = "pgd"
+    device: str = "ecram_organic"
+    dataset: str = "digits"
+    lr: float | None = None
+    seed: int = 0
+    backend: str = "golden"
+    instances: int = 1
+    hidden: int | None = None
+    mismatch: bool = False
+    program_every: int = 10
+
+    def validate(self) -> "RunOptions":
+        check_choice("algo", self.algo, ALGOS)
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("backend", self.backend, ("golden", "ideal"))
+        if self.lr is not None:
+            check_float("lr", self.lr, 0.0, 100.0, lo_open=True)
+        check_int("seed", self.seed, 0, 2**31 - 1)
+        check_int("instances", self.instances, 1, 64)
+        if self.hidden is not None:
+            check_int("hidden", self.hidden, 1, 200)
+        check_int("program_every", self.program_every, 1, 10**6)
+        if self.dataset == "braille" and self.algo not in ("activity-difference", "backprop"):
+            raise ValueError("dataset braille (word reconstruction) supports --algo "
+                             "activity-difference or backprop")
+        get_device(self.device)
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build(opts: RunOptions, *, data: Dataset | None = None, host_targets=None):
+    """(trainer, step) for the options; weights initialised by write-verify.
+
+    ``host_targets`` replaces the random initial weights (programmed by
+    write-verify instead), e.g. software-trained weights to fine-tune in the loop.
+    """
+    opts.validate()
+    data = data if data is not None else load_dataset(opts.dataset, opts.seed)
+    sizes = list(SIZES[opts.dataset])
+    if opts.hidden is not None:
+        sizes[1] = opts.hidden
+    sizes = tuple(sizes)
+    device = get_device(opts.device)
+    periphery = None
+    if opts.mismatch:
+        periphery = STRONG_MISMATCH
+        device = device.with_(d2d=max(device.d2d, MISMATCH_D2D))
+    be = make_backend(opts.backend, sizes, device, seed=opts.seed, instances=opts.instances,
+                      periphery=periphery)
+    mode = "stochastic" if opts.algo == "stochastic-sgd" else "deterministic"
+    net = CrossbarMLP(be, sizes, mode=mode)
+    rng = np.random.default_rng(opts.seed)
+    targets = net.init_weights(rng)
+    if host_targets is not None:
+        targets = [np.asarray(t, dtype=float) for t in host_targets]
+        for t, lw in zip(targets, net.layers):
+            be.program(t, 0, lw.col0)
+    predictor = patterns = None
+    if opts.dataset == "braille":
+        patterns = braille.patterns()
+    if opts.algo == "pgd":
+        step = PGD()
+    elif opts.algo == "backprop":
+        step = SigmoidBackprop() if patterns is not None else None
+    elif opts.algo == "activity-difference":
+        step = ActivityDifference(beta=0.5, free_steps=10, nudge_steps=5)
+    elif opts.algo == "in-the-loop":
+        step = ChipInTheLoop(net, targets)
+    elif opts.algo == "stochastic-sgd":
+        step = StochasticSGD()
+    else:
+        step = WriteVerifySGD(net, targets, program_every=opts.program_every)
+    if isinstance(step, (ActivityDifference, SigmoidBackprop)):
+        predictor = step.predict
+    run_step = step
+    if patterns is not None:
+        p = patterns
+
+        def run_step(net, x, t, lr, _s=step):  # one-hot name -> its clean pattern
+            return _s(net, x, t @ p, lr)
+    lr = opts.lr if opts.lr is not None else LR[opts.dataset]
+    trainer = RunTrainer(net, data, lr=lr, seed=opts.seed, step=run_step,
+                         predictor=predictor, patterns=patterns)
+    return trainer, step
