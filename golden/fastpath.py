@@ -276,3 +276,47 @@ def update_codes(x, bias, delta, lr, pulse_dw, full_pulses, dac_max, cx, cd):
         for j in range(m):
             cd[k, j] = int(math.floor(-delta[k, j] * fd + 0.5))
     return capped
+
+
+@njit(cache=True)
+def apply_counts_power(g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
+                       stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+    """Power-law family: pulse by pulse (no closed form), the same law as
+    ``DeviceArray.step_size``; the noise step is the step at the state before
+    the command (the documented composition)."""
+    K, P = g.shape[0], g.shape[1]
+    nr, nc = n.shape[1], n.shape[2]
+    t = 0
+    for k in range(K):
+        for p in range(P):
+            ps = pair_sign[p]
+            for i in range(nr):
+                r = row0 + i
+                for j in range(nc):
+                    m = n[k, i, j] * ps
+                    if m == 0:
+                        continue
+                    c = col0 + j
+                    gl, gh = lo[k, p, r, c], hi[k, p, r, c]
+                    rng_ = gh - gl
+                    v = g[k, p, r, c]
+                    step0 = 0.0
+                    for q in range(abs(m)):
+                        om = min(max((gh - v) / rng_, 0.0), 1.0)
+                        if m > 0:
+                            s = up[k, p, r, c] * om**gamma_up * scale
+                            v = min(max(v + s, gl), gh)
+                        else:
+                            s = down[k, p, r, c] * (1.0 - om) ** gamma_down * scale
+                            v = min(max(v - s, gl), gh)
+                        if q == 0:
+                            step0 = s
+                    if c2c != 0.0:
+                        v = v + c2c * step0 * math.sqrt(abs(m)) * xi[t]
+                        t += 1
+                        v = min(max(v, gl), gh)
+                    if stuck.size and stuck[k, p, r, c]:
+                        v = stuck_value[k, p, r, c]
+                    g[k, p, r, c] = v
+    _refresh(g, gdiff, row0, col0, nr, nc, g_ref)
+    return t

@@ -73,7 +73,7 @@ def test_same_seed_bit_identical_different_seed_differs(engine):
     assert not np.array_equal(g1, g3)
 
 
-@pytest.mark.parametrize("device", [ecram_organic, ecram_organic.with_(family="soft_bounds"),
+@pytest.mark.parametrize("device", [ecram_organic, ecram_organic.with_(family="soft_bounds"), rram_oxide,
                                     ecram_organic.with_(stuck_low=0.1)])
 def test_numba_engine_matches_numpy_reference(device):
     a = GoldenBackend(CFG, device, NOISY, seed=3, engine="numpy")
