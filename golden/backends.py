@@ -313,11 +313,7 @@ class GoldenBackend(Backend):
         self._gdiff = self._conductance_difference()
         self._kernel = None
         if self.engine == "numba":
-            self._kernel = {"constant": fastpath.apply_counts_constant,
-                            "soft_bounds": fastpath.apply_counts_soft_bounds,
-                            "power": fastpath.apply_counts_power}.get(device.family)
-        self._kernel_extra = (device.gamma_up, device.gamma_down) if device.family == "power" \
-            else ()
+            self._kernel = fastpath.FAMILY_CODES.get(device.family)
         self._half = np.full(max(R, C), 1 << (config.dac_bits - 2), dtype=np.int64)
         self._dac_mism = bool(pp.dac_gain_mismatch or pp.dac_offset_mismatch)
         self._adc_mism = bool(pp.adc_gain_mismatch or pp.adc_offset_mismatch)
@@ -522,9 +518,11 @@ class GoldenBackend(Backend):
         dv = self.devices
         draws = self.pairs * nnz if self.device.c2c else 0
         xi = self.rng.standard_normal(draws) if draws else self._no_draws.ravel()
-        self._kernel(dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi, np.ascontiguousarray(n, np.int64),
-                     row0, col0, self._pair_sign_flat, self.device.c2c, xi, self._stuck,
-                     self._stuck_value, self._gdiff, self.g_ref, 1.0, *self._kernel_extra)
+        fastpath.apply_counts(self._kernel, dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi,
+                              np.ascontiguousarray(n, np.int64), row0, col0,
+                              self._pair_sign_flat, self.device.c2c, xi, self._stuck,
+                              self._stuck_value, self._gdiff, self.g_ref, 1.0,
+                              self.device.gamma_up, self.device.gamma_down)
         self.stats.pulses += total * self.pairs
 
     # -- write-verify ----------------------------------------------------------------

@@ -8,10 +8,12 @@ overhead rather than by arithmetic. Random numbers are still drawn by the
 backend's ``numpy.random.Generator`` in the canonical order and passed in, so
 the random stream is unchanged.
 
-* :func:`apply_counts_constant` / :func:`apply_counts_soft_bounds`: the
-  n-pulse closed form, cycle-to-cycle noise (draws consumed in C order over
-  devices with ``n != 0``), clip, stuck devices, and the refresh of the
-  weight cache, bit-identical to the numpy path (tested).
+* :func:`apply_counts`: the n-pulse response (closed form for constant step
+  and soft bounds, pulse by pulse for the power law), cycle-to-cycle noise
+  (draws consumed in the canonical C order over devices with ``n != 0``), clip,
+  stuck devices and the refresh of the weight cache; equal to the numpy path
+  (bit-identical for constant step; within 1e-12 uS where ``pow`` is
+  evaluated differently; tested).
 * :func:`read_convert`: DAC -> array -> TIA/ADC of one read. The dot products
   are summed in a fixed sequential order, which may differ from BLAS in the
   last bit of a current; a code can therefore differ by one LSB from the
@@ -40,87 +42,89 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
         return wrap(args[0]) if args and callable(args[0]) else wrap
 
 
-@njit(cache=True)
-def apply_counts_constant(g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
-                          stuck, stuck_value, gdiff, g_ref, scale):
-    K, P = g.shape[0], g.shape[1]
-    nr, nc = n.shape[1], n.shape[2]
-    t = 0
-    for k in range(K):
-        for p in range(P):
-            ps = pair_sign[p]
-            for i in range(nr):
-                r = row0 + i
-                for j in range(nc):
-                    m = n[k, i, j] * ps
-                    if m == 0:
-                        continue
-                    c = col0 + j
-                    step = up[k, p, r, c] if m > 0 else down[k, p, r, c]
-                    if scale != 1.0:
-                        step = step * scale
-                    v = g[k, p, r, c] + m * step
-                    v = min(max(v, lo[k, p, r, c]), hi[k, p, r, c])
-                    if c2c != 0.0:
-                        v = v + c2c * step * math.sqrt(abs(m)) * xi[t]
-                        t += 1
-                        v = min(max(v, lo[k, p, r, c]), hi[k, p, r, c])
-                    if stuck.size and stuck[k, p, r, c]:
-                        v = stuck_value[k, p, r, c]
-                    g[k, p, r, c] = v
-    _refresh(g, gdiff, row0, col0, nr, nc, g_ref)
-    return t
+FAMILY_CODES = {"constant": 0, "soft_bounds": 1, "power": 2}
 
 
 @njit(cache=True)
-def apply_counts_soft_bounds(g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
-                             stuck, stuck_value, gdiff, g_ref, scale):
+def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down):
+    """n-pulse response of one device (the laws of ``DeviceArray``); returns (g, first step)."""
+    if family == 0:
+        step = s_up if m > 0 else s_down
+        if scale != 1.0:
+            step = step * scale
+        v = v + m * step
+        return min(max(v, gl), gh), step
+    rng_ = gh - gl
+    if family == 1:
+        if m > 0:
+            a = s_up * scale / rng_
+            step = s_up * (gh - v) / rng_ * scale
+            v = gh - (gh - v) * (1.0 - a) ** m
+        else:
+            a = s_down * scale / rng_
+            step = s_down * (v - gl) / rng_ * scale
+            v = gl + (v - gl) * (1.0 - a) ** (-m)
+        return min(max(v, gl), gh), step
+    step = 0.0
+    for q in range(abs(m)):
+        om = min(max((gh - v) / rng_, 0.0), 1.0)
+        if m > 0:
+            s = s_up * om**gamma_up * scale
+            v = min(max(v + s, gl), gh)
+        else:
+            s = s_down * (1.0 - om) ** gamma_down * scale
+            v = min(max(v - s, gl), gh)
+        if q == 0:
+            step = s
+    return v, step
+
+
+@njit(cache=True)
+def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
+                 stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+    """Apply signed per-weight counts ``n`` (K, nr, nc) to the window at (row0, col0).
+
+    Devices are visited weight by weight (both devices of a pair together, so
+    the weight cache is refreshed in the same pass and zero counts cost one
+    read), but the cycle-to-cycle draws ``xi`` are indexed in the canonical C
+    order over (K, pairs, rows, cols) of nonzero counts, the numpy path's order.
+    Returns the number of draws used.
+    """
     K, P = g.shape[0], g.shape[1]
     nr, nc = n.shape[1], n.shape[2]
-    t = 0
+    base = 0
     for k in range(K):
-        for p in range(P):
-            ps = pair_sign[p]
-            for i in range(nr):
-                r = row0 + i
-                for j in range(nc):
-                    m = n[k, i, j] * ps
-                    if m == 0:
-                        continue
-                    c = col0 + j
-                    g0 = g[k, p, r, c]
+        nz = 0
+        for i in range(nr):
+            for j in range(nc):
+                if n[k, i, j] != 0:
+                    nz += 1
+        t = 0
+        for i in range(nr):
+            r = row0 + i
+            for j in range(nc):
+                m0 = n[k, i, j]
+                if m0 == 0:
+                    continue
+                c = col0 + j
+                for p in range(P):
+                    m = m0 * pair_sign[p]
                     gl, gh = lo[k, p, r, c], hi[k, p, r, c]
-                    rng_ = gh - gl
-                    if m > 0:
-                        a = up[k, p, r, c] * scale / rng_
-                        v = gh - (gh - g0) * (1.0 - a) ** m
-                        step0 = up[k, p, r, c] * (gh - g0) / rng_ * scale
-                    else:
-                        a = down[k, p, r, c] * scale / rng_
-                        v = gl + (g0 - gl) * (1.0 - a) ** (-m)
-                        step0 = down[k, p, r, c] * (g0 - gl) / rng_ * scale
-                    v = min(max(v, gl), gh)
+                    v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
+                                    gl, gh, scale, gamma_up, gamma_down)
                     if c2c != 0.0:
-                        v = v + c2c * step0 * math.sqrt(abs(m)) * xi[t]
-                        t += 1
+                        v = v + c2c * step * math.sqrt(abs(m)) * xi[base + p * nz + t]
                         v = min(max(v, gl), gh)
                     if stuck.size and stuck[k, p, r, c]:
                         v = stuck_value[k, p, r, c]
                     g[k, p, r, c] = v
-    _refresh(g, gdiff, row0, col0, nr, nc, g_ref)
-    return t
-
-
-@njit(cache=True)
-def _refresh(g, gdiff, row0, col0, nr, nc, g_ref):
-    K, P = g.shape[0], g.shape[1]
-    for k in range(K):
-        for i in range(row0, row0 + nr):
-            for j in range(col0, col0 + nc):
                 if P == 2:
-                    gdiff[k, i, j] = g[k, 0, i, j] - g[k, 1, i, j]
+                    gdiff[k, r, c] = g[k, 0, r, c] - g[k, 1, r, c]
                 else:
-                    gdiff[k, i, j] = g[k, 0, i, j] - g_ref
+                    gdiff[k, r, c] = g[k, 0, r, c] - g_ref
+                t += 1
+        base += P * nz
+    return base
 
 
 @njit(cache=True)
@@ -276,47 +280,3 @@ def update_codes(x, bias, delta, lr, pulse_dw, full_pulses, dac_max, cx, cd):
         for j in range(m):
             cd[k, j] = int(math.floor(-delta[k, j] * fd + 0.5))
     return capped
-
-
-@njit(cache=True)
-def apply_counts_power(g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
-                       stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
-    """Power-law family: pulse by pulse (no closed form), the same law as
-    ``DeviceArray.step_size``; the noise step is the step at the state before
-    the command (the documented composition)."""
-    K, P = g.shape[0], g.shape[1]
-    nr, nc = n.shape[1], n.shape[2]
-    t = 0
-    for k in range(K):
-        for p in range(P):
-            ps = pair_sign[p]
-            for i in range(nr):
-                r = row0 + i
-                for j in range(nc):
-                    m = n[k, i, j] * ps
-                    if m == 0:
-                        continue
-                    c = col0 + j
-                    gl, gh = lo[k, p, r, c], hi[k, p, r, c]
-                    rng_ = gh - gl
-                    v = g[k, p, r, c]
-                    step0 = 0.0
-                    for q in range(abs(m)):
-                        om = min(max((gh - v) / rng_, 0.0), 1.0)
-                        if m > 0:
-                            s = up[k, p, r, c] * om**gamma_up * scale
-                            v = min(max(v + s, gl), gh)
-                        else:
-                            s = down[k, p, r, c] * (1.0 - om) ** gamma_down * scale
-                            v = min(max(v - s, gl), gh)
-                        if q == 0:
-                            step0 = s
-                    if c2c != 0.0:
-                        v = v + c2c * step0 * math.sqrt(abs(m)) * xi[t]
-                        t += 1
-                        v = min(max(v, gl), gh)
-                    if stuck.size and stuck[k, p, r, c]:
-                        v = stuck_value[k, p, r, c]
-                    g[k, p, r, c] = v
-    _refresh(g, gdiff, row0, col0, nr, nc, g_ref)
-    return t

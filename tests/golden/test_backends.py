@@ -241,3 +241,21 @@ def test_sequential_programming_is_device_by_device():
     cost = b.program(t, 1, 2, order="sequential")
     assert cost["unconverged"] == 0 and cost["reads"] >= 12
     assert np.max(np.abs(b.read_weights()[0, 1:4, 2:6] - t)) < 0.03
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_reference_column_mapping(engine):
+    """One device per weight against a mid-range reference: w = 2 (g - g_ref) / range."""
+    b = GoldenBackend(CFG, ideal, seed=0, mapping="reference", engine=engine)
+    assert b.conductances.shape == (1, 1, 12, 9)
+    np.testing.assert_allclose(b.read_weights(), 0.0)
+    x = np.zeros(12, int)
+    x[3] = 127
+    d = np.zeros(9, int)
+    d[4] = -127
+    b.update(x, d, row_gain=7, col_gain=7)
+    w = b.read_weights()[0]
+    assert w[3, 4] == pytest.approx(-49 * b.pulse_dw)
+    assert np.count_nonzero(w) == 1
+    b.program(np.full((12, 9), 0.3))
+    assert np.max(np.abs(b.read_weights() - 0.3)) < 0.02
