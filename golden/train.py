@@ -94,7 +94,8 @@ class Trainer:
                     self.order = self.rng.permutation(n)
                 while self.position < n:
                     i = self.order[self.position]
-                    x = np.broadcast_to(d.x_train[i], (K, d.features))
+                    xi = d.x_train[i]
+                    x = xi[None, :] if K == 1 else np.broadcast_to(xi, (K, d.features))
                     self.step(self.net, x, self.eye[d.y_train[i]][None, :], self.lr)
                     self.position += 1
                     done += 1
