@@ -1,0 +1,246 @@
+"""The board core: controller, UART host link, converter adapters and the safety logic.
+
+:class:`BoardCore` is everything a board top needs apart from clocks and pin
+buffers, so it can be simulated as Verilog (cocotb, with models of the parts
+on its pins) and built for any platform by :mod:`insitu.boards.tops`.
+
+Safe state (all DAC outputs at mid-scale = 0 V on the lines, every pulse
+enable off) is entered
+
+* after reset (the DAC chain starts with a hardware RESET, OE of the enable
+  chains is high);
+* when the host link is quiet for ``watchdog_s`` (no byte either way): the
+  host is gone. If a request was waiting for its answer that long, the
+  controller is hung: it is reset as well (the x/d buffers keep their
+  contents, the LFSRs restart from the seed) and ``error`` is raised;
+* on any error: an error response on the host link (its status byte is
+  watched), a pulse slot the enable chains could not play (``overrun``),
+  or a received byte the UART had to drop.
+
+The controller itself already leaves lines at 0 V and enables off between
+commands; the safe state forces the parts there regardless of its state.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, ResetInserter, Signal
+from amaranth.lib import fifo, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden import protocol as proto
+from ..golden.config import ControllerConfig
+from ..rtl.top import ControllerTop
+from ..rtl.uart import UartRx, UartTx
+from .converters import Ads8688Reader, DacChain, PulseEnables, ticks
+
+UART_FIFO_DEPTH = 16
+
+
+def uart_divisor(clk_hz: float, baud: int) -> int:
+    """Clock ticks per UART bit; ValueError if the rate error exceeds 2 %."""
+    div = round(clk_hz / baud)
+    if div < 4 or abs(clk_hz / div - baud) / baud > 0.02:
+        raise ValueError(f"cannot make {baud} baud from {clk_hz / 1e6:g} MHz within 2 %")
+    return div
+
+
+class ResponseMonitor(wiring.Component):
+    """Watches response frames on the host byte stream; ``error`` strobes on a non-OK status.
+
+    Attributes
+    ----------
+    valid, byte : In
+        A response byte leaves the controller.
+    error : Out(1)
+    """
+
+    def __init__(self):
+        super().__init__({"valid": In(1), "byte": In(8), "error": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        pos = Signal(range(6))  # header byte position after SYNC
+        length = Signal(16)
+        remaining = Signal(17)  # payload + CRC bytes still to skip
+        with m.If(self.valid):
+            with m.FSM():
+                with m.State("SYNC"):
+                    with m.If(self.byte == proto.SYNC):
+                        m.d.sync += pos.eq(1)
+                        m.next = "HEADER"
+                with m.State("HEADER"):
+                    m.d.sync += pos.eq(pos + 1)
+                    with m.If((pos == 2) & (self.byte != proto.Status.OK)):
+                        m.d.comb += self.error.eq(1)
+                    with m.If(pos == 3):
+                        m.d.sync += length[:8].eq(self.byte)
+                    with m.If(pos == 4):
+                        m.d.sync += remaining.eq((self.byte << 8 | length[:8]) + 2)
+                        m.next = "BODY"
+                with m.State("BODY"):
+                    m.d.sync += remaining.eq(remaining - 1)
+                    with m.If(remaining == 1):
+                        m.next = "SYNC"
+        return m
+
+
+class BoardCore(wiring.Component):
+    """Controller + UART + converter adapters + safety, with the parts' pins as ports.
+
+    Parameters
+    ----------
+    config : ControllerConfig
+        ``pulse_gap`` must cover the enable chains' shift time
+        (:meth:`PulseEnables.required_gap`; :func:`board_config` sets it).
+    clk_hz : float
+        The core's clock.
+    baud : int
+    dac_part : "ad5676" or "ad5686r"
+    watchdog_s : float
+        Host-link quiet time before the safe state.
+
+    Attributes
+    ----------
+    uart_rx : In(1), uart_tx : Out(1)
+    dac_sclk, dac_sdin, dac_sync_n, dac_ldac_n, dac_reset_n : Out(1)
+    adc_sclk, adc_sdi : Out(1), adc_sdo : In(1), adc_cs_n : Out(parts)
+    en_srclk, en_rclk, en_row_ser, en_col_ser, en_oe_n, en_pol : Out(1)
+    led_alive, led_rx, led_tx, led_safe, led_error, led_update : Out(1)
+    """
+
+    def __init__(self, config: ControllerConfig, clk_hz: float, *, baud: int = 115200,
+                 dac_part: str = "ad5676", watchdog_s: float = 2.0,
+                 dac_max_sclk_hz: float | None = None, adc_max_sclk_hz: float = 10e6,
+                 en_max_sclk_hz: float = 12.5e6):
+        self.config = config
+        self.clk_hz = clk_hz
+        self.baud = baud
+        self.divisor = uart_divisor(clk_hz, baud)
+        self.watchdog_ticks = ticks(clk_hz, watchdog_s)
+        self.dac = DacChain(config, clk_hz, part=dac_part, max_sclk_hz=dac_max_sclk_hz)
+        self.adc = Ads8688Reader(config, clk_hz, max_sclk_hz=adc_max_sclk_hz)
+        self.enables = PulseEnables(config, clk_hz, max_sclk_hz=en_max_sclk_hz)
+        self.controller = ControllerTop(config, host="stream", timeout_cycles=40 * self.divisor)
+        super().__init__({
+            "uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
+            "dac_sclk": Out(1), "dac_sdin": Out(1), "dac_sync_n": Out(1, init=1),
+            "dac_ldac_n": Out(1, init=1), "dac_reset_n": Out(1),
+            "adc_sclk": Out(1), "adc_sdi": Out(1), "adc_sdo": In(1),
+            "adc_cs_n": Out(self.adc.parts, init=(1 << self.adc.parts) - 1),
+            "en_srclk": Out(1), "en_rclk": Out(1), "en_row_ser": Out(1), "en_col_ser": Out(1),
+            "en_oe_n": Out(1, init=1), "en_pol": Out(1),
+            "led_alive": Out(1), "led_rx": Out(1), "led_tx": Out(1),
+            "led_safe": Out(1), "led_error": Out(1), "led_update": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ctrl_reset = Signal()
+        m.submodules.controller = ResetInserter(ctrl_reset)(self.controller)
+        ctrl = self.controller
+        an = ctrl.analog
+        m.submodules.dac = dac = self.dac
+        m.submodules.adc = adc = self.adc
+        m.submodules.enables = en = self.enables
+
+        # ---- host link on the UART; bytes both ways are visible here
+        m.submodules.uart_rx = rx = UartRx(self.divisor)
+        m.submodules.uart_tx = tx = UartTx(self.divisor)
+        m.submodules.rx_fifo = rx_fifo = fifo.SyncFIFOBuffered(width=8, depth=UART_FIFO_DEPTH)
+        m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
+        wiring.connect(m, rx.o, rx_fifo.w_stream)
+        wiring.connect(m, rx_fifo.r_stream, ctrl.host_rx)
+        wiring.connect(m, ctrl.host_tx, tx.i)
+        rx_byte = rx.o.valid & rx.o.ready
+        tx_byte = tx.i.valid & tx.i.ready
+        m.submodules.monitor = mon = ResponseMonitor()
+        m.d.comb += [mon.valid.eq(tx_byte), mon.byte.eq(tx.i.payload)]
+
+        # ---- watchdog and safe state
+        quiet = Signal(range(self.watchdog_ticks + 1))
+        awaiting = Signal()  # a request byte came in and no answer byte has left since
+        host_gone = Signal()
+        with m.If(rx_byte | tx_byte):
+            m.d.sync += [quiet.eq(0), host_gone.eq(0)]
+        with m.Elif(quiet == self.watchdog_ticks):
+            m.d.sync += [quiet.eq(0), host_gone.eq(1)]
+        with m.Else():
+            m.d.sync += quiet.eq(quiet + 1)
+        with m.If(rx_byte):
+            m.d.sync += awaiting.eq(1)
+        with m.Elif(tx_byte):
+            m.d.sync += awaiting.eq(0)
+        hung = (quiet == self.watchdog_ticks) & awaiting
+        with m.If(hung):
+            m.d.sync += awaiting.eq(0)
+        m.d.comb += ctrl_reset.eq(hung)
+
+        error_event = Signal()
+        m.d.comb += error_event.eq(mon.error | en.overrun | rx.overrun | hung)
+        error_hold = Signal(range(ticks(self.clk_hz, 0.5) + 1))  # error LED and safe for 0.5 s
+        with m.If(error_event):
+            m.d.sync += error_hold.eq(ticks(self.clk_hz, 0.5))
+        with m.Elif(error_hold != 0):
+            m.d.sync += error_hold.eq(error_hold - 1)
+        safe = Signal()
+        m.d.comb += safe.eq(host_gone | (error_hold != 0))  # registered: no loop through overrun
+
+        # ---- adapters
+        m.d.comb += [
+            dac.row_dac.eq(an.row_dac), dac.col_dac.eq(an.col_dac),
+            dac.dac_strobe.eq(an.dac_strobe), dac.safe.eq(safe),
+            self.dac_sclk.eq(dac.sclk), self.dac_sdin.eq(dac.sdin), self.dac_sync_n.eq(dac.sync_n),
+            self.dac_ldac_n.eq(dac.ldac_n), self.dac_reset_n.eq(dac.reset_n),
+            adc.dac_ready.eq(dac.ready),
+            adc.row_adc_start.eq(an.row_adc_start), adc.row_adc_mux.eq(an.row_adc_mux),
+            adc.col_adc_start.eq(an.col_adc_start), adc.col_adc_mux.eq(an.col_adc_mux),
+            an.row_adc_busy.eq(adc.row_adc_busy), an.row_adc_data.eq(adc.row_adc_data),
+            an.col_adc_busy.eq(adc.col_adc_busy), an.col_adc_data.eq(adc.col_adc_data),
+            self.adc_sclk.eq(adc.sclk), self.adc_sdi.eq(adc.sdi), adc.sdo.eq(self.adc_sdo),
+            self.adc_cs_n.eq(adc.cs_n),
+            en.row_en.eq(an.row_en), en.col_en.eq(an.col_en), en.pulse_pol.eq(an.pulse_pol),
+            en.slot.eq(an.slot), en.safe.eq(safe),
+            self.en_srclk.eq(en.srclk), self.en_rclk.eq(en.rclk), self.en_row_ser.eq(en.row_ser),
+            self.en_col_ser.eq(en.col_ser), self.en_oe_n.eq(en.oe_n), self.en_pol.eq(en.pol),
+        ]
+
+        # ---- status LEDs: alive blinks at ~1 Hz, rx/tx stretch activity to ~50 ms
+        blink = Signal(range(ticks(self.clk_hz, 0.5) + 1))
+        m.d.sync += blink.eq(blink - 1)
+        with m.If(blink == 0):
+            m.d.sync += [blink.eq(ticks(self.clk_hz, 0.5)), self.led_alive.eq(~self.led_alive)]
+        for led, event in ((self.led_rx, rx_byte), (self.led_tx, tx_byte)):
+            hold = Signal(range(ticks(self.clk_hz, 0.05) + 1))
+            with m.If(event):
+                m.d.sync += hold.eq(ticks(self.clk_hz, 0.05))
+            with m.Elif(hold != 0):
+                m.d.sync += hold.eq(hold - 1)
+            m.d.comb += led.eq(hold != 0)
+        m.d.comb += [
+            self.led_safe.eq(safe | ~dac.reset_n),
+            self.led_error.eq(error_hold != 0),
+            self.led_update.eq(an.update_active),
+        ]
+        return m
+
+
+def board_config(config: ControllerConfig, clk_hz: float, *, en_max_sclk_hz: float = 12.5e6,
+                 pulse_s: float | None = None) -> ControllerConfig:
+    """``config`` with ``pulse_gap`` (and, given ``pulse_s``, ``pulse_width``) set for a board.
+
+    The gap is raised to what the enable chains need at ``clk_hz``; ValueError
+    if the timing cannot be met within the config's 255-tick fields.
+    """
+    d = config.to_dict()
+    if pulse_s is not None:
+        d["pulse_width"] = ticks(clk_hz, pulse_s)
+        if d["pulse_width"] > 255:
+            raise ValueError(f"a {pulse_s * 1e6:g} us pulse needs {d['pulse_width']} ticks at "
+                             f"{clk_hz / 1e6:g} MHz; at most 255")
+    probe = PulseEnables(config, clk_hz, max_sclk_hz=en_max_sclk_hz, check=False)
+    need = probe.required_gap()
+    if need > 255:
+        raise ValueError(f"the enable chains need a {need}-tick pulse gap at {clk_hz / 1e6:g} MHz "
+                         "(at most 255): lower the clock or raise the shift clock")
+    d["pulse_gap"] = max(d["pulse_gap"], need)
+    return ControllerConfig(**d)
