@@ -27,7 +27,7 @@ ALGOS = ("pgd", "backprop", "activity-difference", "in-the-loop", "stochastic-sg
          "write-verify")
 DATASETS = ("digits", "iris", "yinyang", "braille")
 SIZES = {"digits": (64, 32, 10), "iris": (4, 8, 3), "yinyang": (4, 30, 3),
-         "braille": (48, 64, 48)}
+         "braille": (48, 96, 48)}
 LR = {"digits": 0.1, "iris": 0.1, "yinyang": 0.03, "braille": 0.1}
 YINYANG_GAIN = 8.0  # digital input gain: Yin-Yang needs steeper units than |w| <= 1 gives
 

@@ -55,7 +55,7 @@ def add_parser(subparsers) -> None:
                    help="Monte-Carlo device draws trained side by side (default 1)")
     p.add_argument("--hidden", default=None, metavar="N",
                    help="hidden layer size (default per dataset: digits 32, iris 8, "
-                        "yinyang 30, braille 64)")
+                        "yinyang 30, braille 96)")
     p.add_argument("--backend", default=None, metavar="golden|ideal",
                    help="golden (device physics) or ideal (float reference; default golden)")
     p.add_argument("--mismatch", action="store_true", default=None,
