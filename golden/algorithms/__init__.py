@@ -15,5 +15,11 @@ from .baselines import StochasticSGD, WriteVerifySGD
 from .in_the_loop import ChipInTheLoop
 from .pgd import PGD, pgd_step
 
-__all__ = ["PGD", "pgd_step", "ActivityDifference", "ChipInTheLoop", "StochasticSGD",
-           "WriteVerifySGD"]
+__all__ = [
+           "PGD",
+           "ActivityDifference",
+           "ChipInTheLoop",
+           "StochasticSGD",
+           "WriteVerifySGD",
+           "pgd_step",
+]

@@ -17,7 +17,7 @@ from ..periphery import PeripheryParams
 from ..presets import get_device
 from ..train import Trainer, make_backend
 from ..validate import check_choice, check_float, check_int
-from ._common import sigmoid
+from ._common import activate, sigmoid
 from .activity_difference import ActivityDifference
 from .baselines import StochasticSGD, WriteVerifySGD
 from .in_the_loop import ChipInTheLoop
@@ -71,8 +71,7 @@ class SigmoidBackprop:
         hs = [x]
         for l in range(len(net.layers)):
             z = net.layer_forward(l, hs[-1])
-            hs.append(sigmoid(z) if l == len(net.layers) - 1 else
-                      sigmoid(z) if net.activation == "sigmoid" else np.tanh(z))
+            hs.append(sigmoid(z) if l == len(net.layers) - 1 else activate(net.activation, z))
         return hs
 
     def predict(self, net, x):
@@ -116,7 +115,7 @@ class RunOptions:
     mismatch: bool = False
     program_every: int = 10
 
-    def validate(self) -> "RunOptions":
+    def validate(self) -> RunOptions:
         check_choice("algo", self.algo, ALGOS)
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("backend", self.backend, ("golden", "ideal"))

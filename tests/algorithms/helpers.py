@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from insitu.golden import presets
 from insitu.golden.backends import IdealBackend
 from insitu.golden.nn import CrossbarMLP

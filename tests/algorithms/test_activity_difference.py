@@ -2,7 +2,6 @@ import unicodedata
 
 import numpy as np
 import pytest
-
 from insitu.golden import braille, presets
 from insitu.golden.algorithms import ActivityDifference
 from insitu.golden.algorithms.runs import RunOptions, build
@@ -27,7 +26,7 @@ def test_ideal_backend_equals_float_equilibrium_propagation(form):
     for _ in range(15):
         x, t = _sample(rng, sizes)
         ep(net, x, t, 0.05)
-        s0, sb = float_ep_step(ws, x[0], t[0], 0.05, 0.4, 6, 3)
+        _s0, sb = float_ep_step(ws, x[0], t[0], 0.05, 0.4, 6, 3)
         np.testing.assert_allclose(ep.last[1][-1][0], sb[-1], rtol=1e-9, atol=1e-12)
     assert net.capped_updates == 0
     for l, w in enumerate(ws):
@@ -145,3 +144,18 @@ def test_bad_parameters_raise():
     with pytest.raises(ValueError, match="form"):
         ActivityDifference(form="one")
 
+
+
+@pytest.mark.slow
+def test_braille_activity_difference_on_rram_recovers_names():
+    tr, step = build(RunOptions(algo="activity-difference", dataset="braille",
+                                device="rram_oxide", seed=0))
+    tr.run(32, progress=False)
+    tr.lr /= 3
+    tr.run(40, progress=False)
+    p = braille.patterns()
+    y = np.repeat(np.arange(9), 10)
+    ok = braille.exact_matches(step.predict(tr.net, braille.distort(p[y], 0.1,
+                                                                    np.random.default_rng(1))), y)
+    names = int((ok.reshape(9, 10).mean(axis=1) > 0.5).sum())
+    assert names >= 8

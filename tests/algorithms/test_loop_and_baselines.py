@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
-
-from insitu.golden import datasets, presets
+from insitu.golden import presets
 from insitu.golden.algorithms import ChipInTheLoop, StochasticSGD, WriteVerifySGD
 from insitu.golden.algorithms.runs import STRONG_MISMATCH, RunOptions, build, load_dataset
 from insitu.golden.nn import CrossbarMLP
-from insitu.golden.train import FloatMLP, Trainer, make_backend
+from insitu.golden.train import FloatMLP, make_backend
 
 from .helpers import ideal_net
 
@@ -99,7 +98,7 @@ def test_in_the_loop_learns_through_mismatch():
             for w in f.w:
                 np.clip(w, -1, 1, out=w)
     ideal = f.accuracy(d.x_test, d.y_test)
-    tr, step = build(RunOptions(algo="in-the-loop", dataset="yinyang", mismatch=True, seed=3,
+    tr, _step = build(RunOptions(algo="in-the-loop", dataset="yinyang", mismatch=True, seed=3,
                                 instances=2), data=d, host_targets=f.w)
     transfer = tr.evaluate(d.x_test, d.y_test).mean()
     tr.run(2, progress=False)
@@ -110,3 +109,29 @@ def test_in_the_loop_learns_through_mismatch():
 
 def test_strong_mismatch_is_on():
     assert STRONG_MISMATCH.has_mismatch
+
+
+def test_in_the_loop_write_verify_writeback_on_ideal_equals_float_backprop():
+    net, targets = ideal_net(SIZES, seed=1)
+    step = ChipInTheLoop(net, targets, write="program", program_every=1)
+    samples = _samples(20)
+    for x, t in samples:
+        step(net, x, t, 0.05)
+    _assert_weights(net, _float_backprop(targets, samples, 0.05))
+
+
+def test_in_the_loop_uses_host_model_not_transpose_reads():
+    """The hidden error comes from the host's weights: with a host model that is
+    wrong, the chip's hidden layer moves differently than with the right one."""
+    net_a, targets = ideal_net(SIZES, seed=1)
+    net_b, _ = ideal_net(SIZES, seed=1)
+    wrong = [t.copy() for t in targets]
+    wrong[1] = -wrong[1]
+    a, b = ChipInTheLoop(net_a, targets), ChipInTheLoop(net_b, wrong)
+    x, t = _samples(1)[0]
+    reads = net_a.backend.stats.backward_reads
+    a(net_a, x, t, 0.05)
+    b(net_b, x, t, 0.05)
+    assert net_a.backend.stats.backward_reads == reads  # no transpose read at all
+    np.testing.assert_allclose(net_a.layer_weights(1), net_b.layer_weights(1), atol=1e-12)
+    assert np.abs(net_a.layer_weights(0) - net_b.layer_weights(0)).max() > 1e-6

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from insitu.golden import datasets, presets
 from insitu.golden.algorithms import PGD
 from insitu.golden.nn import CrossbarMLP
@@ -82,7 +81,7 @@ def test_pgd_differs_from_backprop_by_order_lr():
     sizes = (8, 6, 3)
     diffs = []
     for lr in (0.02, 0.01):
-        net_p, targets = ideal_net(sizes, seed=3)
+        net_p, _targets = ideal_net(sizes, seed=3)
         net_b, _ = ideal_net(sizes, seed=3)
         x, t = _sample(np.random.default_rng(5), sizes)
         PGD()(net_p, x, t, lr)

@@ -2,10 +2,10 @@ import json
 
 import numpy as np
 import pytest
-
-from insitu import cli
 from insitu.golden.algorithms.runs import ALGOS, RunOptions, build
 from insitu.golden.train import _from_jsonable, _jsonable
+
+from insitu import cli
 
 
 def _run(opts, stop_after=None, resume_from=None, epochs=2):
@@ -91,3 +91,15 @@ def test_cli_help_documents_every_option(capsys):
     for opt in ("--algo", "--device", "--dataset", "--epochs", "--lr", "--seed", "--save",
                 "--resume", "--stop-after", "--instances", "--hidden", "--mismatch"):
         assert opt in out
+
+
+def test_cli_entry_point_exit_code_and_single_line():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "insitu.cli", "train", "--algo", "nope"],
+                       check=False, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    want = ("insitu train: error: algo must be one of pgd, backprop, activity-difference, "
+            "in-the-loop, stochastic-sgd, write-verify; got 'nope'")
+    assert r.stderr.strip().splitlines() == [want]
