@@ -1,0 +1,236 @@
+"""Analog front-end model: the golden physics behind the controller's analog port, in cocotb.
+
+:class:`AnalogFrontEnd` stands in for the chip and its converters. It is
+event-driven; Python wakes only on
+
+* ``analog__row_adc_start`` / ``analog__col_adc_start`` (rising): one
+  conversion event. If the harness's ``dac_seq`` says ``dac_strobe`` has
+  fired since the last event, the latched read levels of both sides are
+  re-read first (the strobe itself needs no wake-up); the converters of that
+  side answer
+  ``GoldenBackend.convert_event(levels of the driving side, transpose, mux)``,
+  with the TIA range of single-device reads for write-verify and read-device
+  commands (see :attr:`ops`);
+* the harness's ``slot_full`` (rising, at most every ``SLOT_DEPTH`` slots) and
+  ``analog__update_done`` (rising): drain the pulse-slot recorder of
+  :mod:`insitu.sim.harness`; at ``update_done`` the pulse counts the burst
+  accumulated are applied at once with ``GoldenBackend.apply_counts`` (the
+  unit of physics, DESIGN.md) and the burst's slots go to the monitor
+  callbacks (the scoreboard);
+* ``analog__cmd_done`` (rising), only with ``track_commands``: the command in
+  flight has finished (pops :attr:`ops`).
+
+Every slot is recorded (polarity, row enables, column enables), so the slot
+scoreboard sees the exact schedule the RTL emitted, while Python never
+wakes per clock.
+
+Which TIA range a conversion uses is not an output of the analog port; the
+front-end learns it from the host driver, which queues the opcode of every
+frame that reaches the controller (:attr:`ops`, popped at ``cmd_done``):
+``PROGRAM`` and ``READ_DEVICE`` read one device at ``program_bound``,
+``FORWARD`` and ``TRANSPOSE`` read the array at ``out_bound``. The port alone
+cannot tell them apart (a one-row one-column ``FORWARD`` drives the same
+levels as ``READ_DEVICE``). With ``track_commands=False`` (training, where a
+batch never mixes the two kinds) the front-end skips the ``cmd_done`` wake-ups
+and takes the range from the batch: single-device iff any queued opcode is.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+
+import numpy as np
+
+import cocotb
+from cocotb.triggers import First, RisingEdge, Timer
+
+from insitu.golden import protocol as P
+
+SINGLE_DEVICE_OPS = (P.Opcode.PROGRAM, P.Opcode.READ_DEVICE)
+
+
+def _bits(value: int, nbits: int) -> np.ndarray:
+    """LSB-first bit vector (uint8) of a non-negative integer."""
+    nbytes = (nbits + 7) // 8
+    raw = np.frombuffer(value.to_bytes(nbytes, "little"), dtype=np.uint8)
+    return np.unpackbits(raw, bitorder="little")[:nbits]
+
+
+def decode_signed(value: int, count: int, width: int) -> np.ndarray:
+    """``count`` packed two's-complement fields of ``width`` bits (field 0 in the low bits)."""
+    if width in (8, 16, 32) :
+        dt = {8: "<i1", 16: "<i2", 32: "<i4"}[width]
+        return np.frombuffer(value.to_bytes(count * width // 8, "little"), dtype=dt).astype(np.int64)
+    b = _bits(value, count * width).reshape(count, width).astype(np.int64)
+    u = b @ (1 << np.arange(width, dtype=np.int64))
+    return np.where(u >= 1 << (width - 1), u - (1 << width), u)
+
+
+def encode_signed(codes, width: int) -> int:
+    mask = (1 << width) - 1
+    v = 0
+    for k, c in enumerate(codes):
+        v |= (int(c) & mask) << (k * width)
+    return v
+
+
+def value(handle) -> int:
+    return handle.value.to_unsigned()
+
+
+class AnalogFrontEnd:
+    """The chip behind the analog port of the harness ``dut``.
+
+    Parameters
+    ----------
+    dut : the ``insitu_tb`` harness handle.
+    config : ControllerConfig of the design.
+    physics : GoldenBackend holding the array (conductances, periphery, random stream).
+    slot_depth : the harness's ``SLOT_DEPTH``.
+    busy_rng : optional ``random.Random``: converters then hold ``busy`` for a random
+        extra 0..``busy_max`` ticks after ``convert_ticks`` (backpressure on the readout).
+    clock_ns : clock period, for the busy stretch.
+
+    Attributes
+    ----------
+    ops : deque of opcodes of the frames the controller will execute, in order.
+    bursts : pulse bursts completed (update commands and write-verify steps).
+    conversions : conversion events answered.
+    on_burst : callbacks ``f(pol, rows, cols, counts)`` per completed burst
+        (``pol`` (n,) in {+1, -1}, ``rows`` (n, R) / ``cols`` (n, C) bool, ``counts`` (R, C)).
+    on_conversion : callbacks ``f(side, mux, samples)`` per conversion event.
+    """
+
+    def __init__(self, dut, config, physics, *, slot_depth: int, busy_rng: random.Random | None = None,
+                 busy_max: int = 3, clock_ns: float = 10.0, track_commands: bool = True):
+        self.dut = dut
+        self.config = config
+        self.physics = physics
+        self.slot_depth = slot_depth
+        self.slot_w = 1 + config.rows + config.cols
+        self.busy_rng = busy_rng
+        self.busy_max = busy_max
+        self.clock_ns = clock_ns
+        self.ops: collections.deque = collections.deque()
+        self.track_commands = track_commands
+        self._dac_seq = 0
+        self.row_levels = np.zeros((1, config.rows), dtype=np.int64)
+        self.col_levels = np.zeros((1, config.cols), dtype=np.int64)
+        self._slots: list[np.ndarray] = []
+        self._slot_clear = 0
+        self.bursts = 0
+        self.slots = 0
+        self.conversions = 0
+        self.wakes = 0
+        self.on_burst: list = []
+        self.on_conversion: list = []
+        self._tasks = []
+
+    def start(self) -> None:
+        d = self.dut
+        d.analog__row_adc_busy.value = 0
+        d.analog__col_adc_busy.value = 0
+        d.analog__row_adc_data.value = 0
+        d.analog__col_adc_data.value = 0
+        d.slot_clear.value = 0
+        self._tasks = [
+            cocotb.start_soon(self._adc_watch("row")),
+            cocotb.start_soon(self._adc_watch("col")),
+            cocotb.start_soon(self._slot_watch()),
+        ]
+        if self.track_commands:
+            self._tasks.append(cocotb.start_soon(self._cmd_watch()))
+
+    def stop(self) -> None:
+        """Nothing to do: cocotb ends the watcher tasks with the test."""
+
+    @property
+    def single_device(self) -> bool:
+        if self.track_commands:
+            return bool(self.ops) and self.ops[0] in SINGLE_DEVICE_OPS
+        return any(op in SINGLE_DEVICE_OPS for op in self.ops)
+
+    def set_batch(self, ops) -> None:
+        """The opcodes of the frames just sent (in order) that reach the controller."""
+        if self.track_commands:
+            self.ops.extend(ops)
+        else:
+            self.ops = collections.deque(ops)
+
+    # ------------------------------------------------------------------ watchers
+    def _levels(self) -> None:
+        d, cfg = self.dut, self.config
+        seq = int(d.dac_seq.value.to_unsigned())
+        if seq != self._dac_seq:
+            self._dac_seq = seq
+            self.row_levels[0] = decode_signed(value(d.analog__row_dac), cfg.rows, cfg.dac_bits)
+            self.col_levels[0] = decode_signed(value(d.analog__col_dac), cfg.cols, cfg.dac_bits)
+
+    async def _adc_watch(self, side: str):
+        d, cfg = self.dut, self.config
+        start = getattr(d, f"analog__{side}_adc_start")
+        mux_h = getattr(d, f"analog__{side}_adc_mux")
+        data_h = getattr(d, f"analog__{side}_adc_data")
+        busy_h = getattr(d, f"analog__{side}_adc_busy")
+        transpose = side == "row"  # the row converters sense a transpose read
+        all_busy = (1 << cfg.adcs) - 1
+        while True:
+            await RisingEdge(start)
+            self.wakes += 1
+            mux = value(mux_h)
+            self._levels()
+            levels = self.col_levels if transpose else self.row_levels
+            samples = self.physics.convert_event(levels, transpose, mux, self.single_device)[0]
+            data_h.value = encode_signed(samples, cfg.adc_bits)
+            self.conversions += 1
+            for f in self.on_conversion:
+                f(side, mux, samples)
+            if self.busy_rng is not None:
+                extra = self.busy_rng.randint(0, self.busy_max)
+                if extra:
+                    busy_h.value = all_busy
+                    await Timer((cfg.convert_ticks + extra) * self.clock_ns, "ns")
+                    busy_h.value = 0
+
+    def _drain(self) -> None:
+        d = self.dut
+        n = int(d.slot_count.value.to_unsigned())
+        if n == 0:
+            return
+        if n > self.slot_depth:
+            raise AssertionError(f"pulse-slot recorder overflow: {n} > {self.slot_depth}")
+        log = _bits(value(d.slot_log), self.slot_w * self.slot_depth)
+        self._slots.append(log.reshape(self.slot_depth, self.slot_w)[self.slot_depth - n:])
+        self._slot_clear = (self._slot_clear + 1) & 0xFFFF
+        d.slot_clear.value = self._slot_clear
+
+    async def _slot_watch(self):
+        d, cfg = self.dut, self.config
+        R, C = cfg.rows, cfg.cols
+        full, done = RisingEdge(d.slot_full), RisingEdge(d.analog__update_done)
+        while True:
+            trig = await First(full, done)
+            self.wakes += 1
+            self._drain()
+            if trig is not done:
+                continue
+            slots = np.concatenate(self._slots) if self._slots else np.zeros((0, self.slot_w), np.uint8)
+            self._slots = []
+            rows = slots[:, :R].astype(bool)
+            cols = slots[:, R:R + C].astype(bool)
+            pol = 1 - 2 * slots[:, R + C].astype(np.int64)
+            counts = (rows.T * pol).astype(np.int64) @ cols.astype(np.int64)
+            self.physics.apply_counts(counts[None], 0, 0)
+            self.bursts += 1
+            self.slots += len(slots)
+            for f in self.on_burst:
+                f(pol, rows, cols, counts)
+
+    async def _cmd_watch(self):
+        d = self.dut
+        while True:
+            await RisingEdge(d.analog__cmd_done)
+            self.wakes += 1
+            if self.ops:
+                self.ops.popleft()

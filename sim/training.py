@@ -1,0 +1,173 @@
+"""The training run that co-simulation compares: one definition, run on any backend.
+
+:func:`train` builds a :class:`~insitu.golden.nn.CrossbarMLP` on the backend it
+is given, programs the initial weights (write-verify), and runs the unchanged
+:class:`~insitu.golden.train.Trainer` for ``samples`` training samples (with
+the end-of-epoch test evaluations the trainer makes). :func:`golden_run` runs
+it on a :class:`RecordingGolden` in this process; the cocotb test
+(:mod:`insitu.sim.tb_cosim`) runs it on :class:`~insitu.sim.backend.RtlBackend`
+inside the simulator. Both record every ADC code vector returned, every pulse
+burst applied to the array (sparse ``(row, col, count)``: update commands and
+write-verify steps) and the final conductances, and :func:`compare` names the
+first step where two records differ.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from insitu.golden.backends import GoldenBackend
+from insitu.golden.config import ControllerConfig
+from insitu.golden.datasets import Dataset, load
+from insitu.golden.nn import CrossbarMLP, layout_config
+from insitu.golden.periphery import PeripheryParams
+from insitu.golden.presets import get_device
+from insitu.golden.train import Trainer
+
+MODELS = {
+    # name: dataset, hidden units, 2x2 pooling of the digits images
+    "iris": ("iris", 8, False),
+    "digits-small": ("digits", 12, True),
+}
+MODES = ("deterministic", "stochastic")
+
+
+def check_params(params: dict) -> dict:
+    """Validate and complete training parameters (ValueError naming the bad one)."""
+    p = {"model": "iris", "samples": 200, "seed": 0, "mode": "deterministic", "dither": True,
+         "device": "ecram_organic", "lr": 0.1, "activation": "sigmoid", "config": {},
+         "periphery": {}, **params}
+    if p["model"] not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}; got {p['model']!r}")
+    if p["mode"] not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {p['mode']!r}")
+    for k, lo, hi in (("samples", 1, 10**6), ("seed", 0, 2**31 - 1)):
+        if not isinstance(p[k], int) or isinstance(p[k], bool) or not lo <= p[k] <= hi:
+            raise ValueError(f"{k} must be an integer in [{lo}, {hi}], got {p[k]!r}")
+    get_device(p["device"])
+    return p
+
+
+def dataset(model: str, seed: int, data: dict | None = None) -> Dataset:
+    """The model's dataset; from ``data`` (the dict :func:`with_data` stores) when given."""
+    if data is not None:
+        return Dataset(data["name"], np.array(data["x_train"]), np.array(data["y_train"]),
+                       np.array(data["x_test"]), np.array(data["y_test"]), int(data["classes"]))
+    name, _, pool = MODELS[model]
+    d = load(name, seed=seed)
+    if pool:
+        def p2(x):
+            return x.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(len(x), 16)
+        d = Dataset(d.name + "-small", p2(d.x_train), d.y_train, p2(d.x_test), d.y_test, d.classes)
+    return d
+
+
+def with_data(params: dict) -> dict:
+    """``params`` plus the dataset itself, so the simulator process need not import scikit-learn."""
+    p = check_params(params)
+    d = dataset(p["model"], p["seed"])
+    p["data"] = {"name": d.name, "x_train": d.x_train.tolist(), "y_train": d.y_train.tolist(),
+                 "x_test": d.x_test.tolist(), "y_test": d.y_test.tolist(), "classes": d.classes}
+    return p
+
+
+def sizes(model: str, data: Dataset) -> tuple:
+    return (data.features, MODELS[model][1], data.classes)
+
+
+def controller_config(params: dict) -> ControllerConfig:
+    """The array laid out for the model (rows, cols) with the params' controller overrides."""
+    p = check_params(params)
+    data = dataset(p["model"], p["seed"], p.get("data"))
+    return layout_config(sizes(p["model"], data), ControllerConfig(**p["config"]))
+
+
+class RecordingGolden(GoldenBackend):
+    """A GoldenBackend that records reads and applied pulse bursts like the co-simulation does,
+    and programs sequentially by default (the controller's PROGRAM command)."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.reads: list = []
+        self.bursts: list = []
+        self._in_apply = False
+
+    def _read(self, x, l0, o0, n, transpose):
+        out = super()._read(x, l0, o0, n, transpose)
+        self.reads.append(out[0].tolist())
+        return out
+
+    def _log(self, n, row0, col0):
+        i, j = np.nonzero(n[0])
+        self.bursts.append(np.stack([i + row0, j + col0, n[0][i, j]], axis=1).tolist())
+
+    def apply_counts(self, n, row0, col0):
+        if self._kernel is None:
+            self._log(n, row0, col0)
+        super().apply_counts(n, row0, col0)
+
+    def _apply_kernel(self, n, row0, col0, nnz, total):
+        self._log(n, row0, col0)
+        super()._apply_kernel(n, row0, col0, nnz, total)
+
+    def program(self, target, row0=0, col0=0, *, tolerance=None, shift=3, order="sequential"):
+        return super().program(target, row0, col0, tolerance=tolerance, shift=shift, order=order)
+
+
+def train(backend, params: dict, progress=None, on_trained_start=None) -> dict:
+    """Program the initial weights and train ``samples`` samples on ``backend``.
+
+    ``progress`` = (callback(done, total), every): called every ``every`` samples;
+    ``on_trained_start()`` is called once the initial weights are programmed.
+    """
+    p = check_params(params)
+    data = dataset(p["model"], p["seed"], p.get("data"))
+    net = CrossbarMLP(backend, sizes(p["model"], data), activation=p["activation"], mode=p["mode"],
+                      dither=bool(p["dither"]))
+    net.init_weights(np.random.default_rng(p["seed"]))
+    trainer = Trainer(net, data, lr=float(p["lr"]), seed=p["seed"])
+    n = len(data.x_train)
+    if on_trained_start is not None:
+        on_trained_start()
+    if progress is None:
+        trainer.run(math.ceil(p["samples"] / n), progress=False, stop_after=p["samples"])
+    else:
+        done = 0
+        while done < p["samples"]:
+            chunk = min(progress[1], p["samples"] - done)
+            trainer.run(math.ceil(p["samples"] / n), progress=False, stop_after=chunk)
+            done += chunk
+            progress[0](done, p["samples"])
+    return {"test_acc": trainer.history.test_acc, "capped_updates": net.capped_updates,
+            "stats": backend.stats.to_dict()}
+
+
+def golden_run(params: dict) -> dict:
+    """The reference run on the golden model (numba engine) in this process."""
+    p = check_params(params)
+    cfg = controller_config(p)
+    be = RecordingGolden(cfg, get_device(p["device"]), PeripheryParams(**p["periphery"]),
+                         seed=p["seed"], engine="numba")
+    out = train(be, p)
+    out.update(reads=be.reads, bursts=be.bursts, g=be.conductances[0].tolist())
+    return out
+
+
+def compare(golden: dict, rtl: dict) -> list[str]:
+    """Differences between two records, first one first (empty: identical)."""
+    diffs = []
+    for key, what in (("reads", "ADC read"), ("bursts", "pulse burst")):
+        a, b = golden[key], rtl[key]
+        for k, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                diffs.append(f"{what} {k}: golden {x} rtl {y}")
+                break
+        if len(a) != len(b):
+            diffs.append(f"{len(a)} golden vs {len(b)} rtl {what}s")
+    ga, gb = np.array(golden["g"]), np.array(rtl["g"])
+    if ga.shape != gb.shape or not np.array_equal(ga, gb):
+        idx = np.argwhere(ga != gb)[0] if ga.shape == gb.shape else "shape"
+        diffs.append(f"final conductances differ (first at {idx})")
+    return diffs
