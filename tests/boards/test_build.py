@@ -1,0 +1,66 @@
+"""Board builds with YoWASP (slow) and the build/board commands (fast)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from insitu.boards.tops import BOARDS, pin_map
+from insitu.cli import main
+from insitu.golden.config import ControllerConfig
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_build_small_config(board, tmp_path):
+    from insitu.boards.tops import build
+
+    out = tmp_path / board
+    r = build(board, ControllerConfig(rows=4, cols=4), out)
+    assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(r))
+    bit = Path(r["bitstream"])
+    assert bit.exists() and bit.stat().st_size > 0 and r["bitstream_bytes"] == bit.stat().st_size
+    assert 0 < r["logic_cells"] <= r["logic_cells_available"]
+    assert r["ffs"] > 0 and r["luts"] > 0 and r["bram"] is not None
+    assert r["config"]["rows"] == 4 and r["config"]["pulse_gap"] >= 1
+    assert r["clock_mhz"] == BOARDS[board].clk_hz / 1e6 and r["fmax_mhz"] > 0
+    if board == "icebreaker" and not r["timing_met"]:
+        pytest.xfail(f"iCE40 Fmax {r['fmax_mhz']:.1f} MHz < 24 MHz: the critical path is the "
+                     "controller's write-verify arithmetic in rtl/controller.py (docs/boards.md)")
+    assert r["timing_met"], f"Fmax {r['fmax_mhz']:.1f} MHz below the {r['clock_mhz']} MHz clock"
+
+
+def test_build_list(capsys):
+    assert main(["build", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "icebreaker" in out and "ulx3s" in out
+
+
+def test_every_option_has_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = capsys.readouterr().out
+    for opt in ("--board", "--rows", "--cols", "--list", "--pulse-us", "--dac-part", "--watchdog"):
+        assert opt in text
+
+
+def test_board_without_hardware_is_one_line():
+    r = subprocess.run([sys.executable, "-m", "insitu.cli", "board", "ping", "--port",
+                        "/dev/insitu-no-such-port"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot open serial port" in lines[0]
+
+
+def test_pin_maps_fit_and_are_unique():
+    for board in BOARDS:
+        for n in (4, 16, 32):
+            pins = pin_map(board, ControllerConfig(rows=n, cols=n))
+            assert len({(p["conn"], p["pin"]) for p in pins}) == len(pins)
+            assert sum(p["signal"].startswith("adc_cs_n") for p in pins) == 2 * -(-n // 8)
+    with pytest.raises(ValueError, match="header pins"):
+        pin_map("icebreaker", ControllerConfig(rows=64, cols=64))
