@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from insitu.golden import presets
 from insitu.golden.algorithms import ChipInTheLoop, StochasticSGD, WriteVerifySGD
-from insitu.golden.algorithms.runs import STRONG_MISMATCH, RunOptions, build, load_dataset
+from insitu.golden.algorithms.runs import RunOptions, build, load_dataset
 from insitu.golden.nn import CrossbarMLP
 from insitu.golden.train import FloatMLP, make_backend
 
@@ -105,10 +105,6 @@ def test_in_the_loop_learns_through_mismatch():
     loop = tr.history.test_acc[-1]
     assert ideal - transfer > 5.0
     assert loop - transfer > 0.5 * (ideal - transfer)
-
-
-def test_strong_mismatch_is_on():
-    assert STRONG_MISMATCH.has_mismatch
 
 
 def test_in_the_loop_write_verify_writeback_on_ideal_equals_float_backprop():
