@@ -173,6 +173,9 @@ def analog_model(port, config, array: LinearArray, rng: random.Random, log: dict
                 rd, cd = ctx.get(port.row_dac), ctx.get(port.col_dac)
                 assert all(rd[i] == 0 for i in range(R)) and all(cd[j] == 0 for j in range(C))
             if ctx.get(port.update_done):
+                # one polarity per device and command; at most count_max**2 (deterministic)
+                # or bl (stochastic: a device fires only in its own sign subphase) pulses
+                assert np.abs(counts).max(initial=0) <= max(config.count_max ** 2, config.bl)
                 array.pulse(counts)
                 counts[:] = 0
                 log["bursts"] += 1
