@@ -36,7 +36,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HARNESS_TOP = "insitu_tb"
-HARNESS_VERSION = 5  # bump when the generated text changes (part of the build hash)
+HARNESS_VERSION = 6  # bump when the generated text changes (part of the build hash)
 
 
 def sizes(config, host: str) -> dict:
@@ -171,6 +171,7 @@ _STREAM = """
     assign tx_done = (tx_want != 0) && (tx_frames >= tx_want);
     always @(posedge clk) begin
         if (rst || tx_clear != tx_seen) begin
+            if (rst) tx_data <= 0;  // no X in the capture (Icarus)
             tx_seen <= tx_clear; tx_count <= 0; tx_frames <= 0; tx_pos <= 0;
         end else if (h_tx_valid && h_tx_ready) begin
             tx_data <= {{h_tx_payload, tx_data[{TXB8}-1:8]}};
@@ -197,6 +198,7 @@ _SLOTS = """
     always @(posedge clk) begin
         if (rst) begin
             slot_count <= 0; slot_seen <= slot_clear; pulse_fault <= 0; dac_seq <= 0;
+            slot_log <= 0;
         end else begin
             if (analog__dac_strobe) dac_seq <= dac_seq + 1;
             if (analog__slot)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cocotb.triggers import FallingEdge, RisingEdge, Timer, with_timeout
+from cocotb.triggers import FallingEdge, RisingEdge, SimTimeoutError, Timer, with_timeout
 
 from insitu.golden import protocol as P
 
@@ -93,7 +93,13 @@ class StreamHost:
         self.bytes_sent += len(data)
         if responses == 0:
             return []
-        await with_timeout(RisingEdge(d.tx_done), timeout_cycles * self.clock_ns, "ns")
+        try:
+            await with_timeout(RisingEdge(d.tx_done), timeout_cycles * self.clock_ns, "ns")
+        except SimTimeoutError:
+            raise AssertionError(
+                f"no answer within {timeout_cycles} cycles to {data[:32].hex()}: "
+                f"{d.tx_frames.value} of {responses} frames, {d.tx_count.value} bytes, "
+                f"rx_busy={d.rx_busy.value}") from None
         return self.collect(responses)
 
     def collect(self, responses: int | None = None) -> list[P.Response]:

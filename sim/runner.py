@@ -42,6 +42,12 @@ TEST_MODULE = "insitu.sim.tb_cosim"
 VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3", "--x-assign", "fast",
                   "--x-initial", "fast")
 
+# Yosys's Verilog starts its combinational `always @*` blocks with a dummy `reg ... = 0`
+# initialiser; under -g2012 (cocotb's default) Icarus applies initialisers without an event,
+# so those blocks never run until an input changes and outputs stay X. Verilog-2005
+# semantics (initialiser = initial assignment, with its event) run them at time 0.
+ICARUS_ARGS = ("-g2005",)
+
 
 class SimulatorMissing(RuntimeError):
     """The requested simulator is not installed."""
@@ -91,7 +97,7 @@ def _source_digest() -> str:
 
 def build_key(design: Design, sim: str, waves: bool) -> str:
     d = {**design.key(), "sim": sim, "waves": bool(waves), "harness": HARNESS_VERSION,
-         "sources": _source_digest(), "verilator_args": VERILATOR_ARGS}
+         "sources": _source_digest(), "args": VERILATOR_ARGS if sim == "verilator" else ICARUS_ARGS}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -185,7 +191,7 @@ def build(design: Design, sim: str, *, waves: bool = False, verbose: bool = Fals
                                         timeout_cycles=design.timeout_cycles)
                 write_harness(sidecar, src / f"{HARNESS_TOP}.v")
                 runner = _runner(sim)
-                args = list(VERILATOR_ARGS) if sim == "verilator" else []
+                args = list(VERILATOR_ARGS) if sim == "verilator" else list(ICARUS_ARGS)
                 extra = [src / f"{HARNESS_TOP}.vlt"] if sim == "verilator" else []
                 log = bdir / "build.log"
                 runner.build(
