@@ -19,7 +19,7 @@ from ..golden.config import ControllerConfig
 from .adc import AdcReadout
 from .analog import AnalogPortSignature
 from .drivers import LineDrivers
-from .layouts import LineSide, UpdateMode, dac_shape, gain_bits
+from .layouts import LineSide, dac_shape
 from .sequencer import UpdateSequencer
 
 ARGS_BYTES = max(proto.fields_size(f) for f in proto.REQUEST_FIELDS.values())
