@@ -105,7 +105,16 @@ async def _train(session: Session, params: dict) -> dict:
 
             prof = cProfile.Profile()
             prof.enable()
-        out = train(backend, params, on_trained_start=mark)
+        progress = None
+        if params.get("progress_file"):
+            path = params["progress_file"]
+
+            def report(done, total):
+                with open(path, "w") as f:
+                    f.write(f"{done}/{total} samples, {session.cycles()} cycles\n")
+
+            progress = (report, max(1, int(params.get("progress_every", 10))))
+        out = train(backend, params, progress=progress, on_trained_start=mark)
         timing["train_t1"] = time.perf_counter()
         timing["train_c1"] = session.cycles()
         if prof is not None:

@@ -1,0 +1,134 @@
+"""``insitu cosim``: train through the generated Verilog and compare with the golden model.
+
+Examples::
+
+    insitu cosim --sim verilator --model iris --samples 200
+    insitu cosim --sim icarus --model digits-small --samples 50 --mode stochastic --waves
+
+The controller for the model's array is elaborated to Verilog, wrapped in the
+co-simulation harness and compiled (cached under ``build/sim``); the unchanged
+training loop then runs on ``RtlBackend`` inside cocotb, and the same run on
+the golden model (same seed, numba engine). The command ends with the
+comparison: identical ADC codes, pulse bursts and final conductances, or the
+first step where they differ with both values.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "cosim",
+        help="run training through the controller's Verilog (cocotb) and compare with the golden model",
+        description="Co-simulate: the unchanged training loop drives the generated controller "
+        "Verilog on Verilator or Icarus, with the golden device physics behind its analog port; "
+        "then the same run on the golden model is compared step by step.",
+    )
+    p.add_argument("--sim", default="verilator", metavar="verilator|icarus",
+                   help="HDL simulator (default verilator; Icarus is about 20x slower)")
+    p.add_argument("--model", default="iris", metavar="iris|digits-small",
+                   help="network and dataset: iris 4-8-3, or digits-small (8x8 digits pooled to "
+                        "4x4) 16-12-10 (default iris)")
+    p.add_argument("--samples", default="200", metavar="N",
+                   help="training samples to run (default 200)")
+    p.add_argument("--seed", default="0", metavar="N",
+                   help="seed of devices, initial weights and sample order (default 0)")
+    p.add_argument("--mode", default="deterministic", metavar="deterministic|stochastic",
+                   help="pulse update: deterministic counts (with LFSR dither) or stochastic "
+                        "pulse coincidence (default deterministic)")
+    p.add_argument("--device", default="ecram_organic", metavar="PRESET",
+                   help="device preset behind the analog port (default ecram_organic)")
+    p.add_argument("--waves", action="store_true",
+                   help="record waveforms (FST on Icarus, VCD on Verilator); a separate build")
+    p.set_defaults(run=run)
+
+
+def _int(name, v, lo, hi) -> int:
+    try:
+        i = int(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"--{name} must be an integer in [{lo}, {hi}], got {v!r}") from None
+    if not lo <= i <= hi:
+        raise ValueError(f"--{name} must be an integer in [{lo}, {hi}], got {i}")
+    return i
+
+
+def _choice(name, v, choices) -> str:
+    if v not in choices:
+        raise ValueError(f"--{name} must be one of {', '.join(choices)}, got {v!r}")
+    return v
+
+
+def run(args) -> int:
+    from insitu.golden.presets import PRESETS
+    from insitu.sim import runner, training
+
+    sim = _choice("sim", args.sim, runner.SIMULATORS)
+    model = _choice("model", args.model, tuple(training.MODELS))
+    samples = _int("samples", args.samples, 1, 100000)
+    seed = _int("seed", args.seed, 0, 2**31 - 1)
+    mode = _choice("mode", args.mode, training.MODES)
+    device = _choice("device", args.device, tuple(PRESETS))
+    params = training.with_data({"model": model, "samples": samples, "seed": seed, "mode": mode,
+                                 "device": device})
+    cfg = training.controller_config(params)
+    design = runner.Design(cfg)
+    print(f"cosim: {model} on a {cfg.rows}x{cfg.cols} controller, {samples} samples, {mode}, "
+          f"{sim}", flush=True)
+    t0 = time.perf_counter()
+    bld = runner.build(design, sim, waves=bool(args.waves))
+    print(f"  build: {'cached' if bld.seconds == 0 else f'{bld.seconds:.1f} s'} ({bld.directory})",
+          flush=True)
+
+    test_dir = bld.directory / "runs" / f"cli-{int(time.time() * 1000)}"
+    progress = test_dir / "progress.txt"
+    params["progress_file"] = str(progress)
+    stop = threading.Event()
+
+    def show():
+        last = ""
+        while not stop.wait(0.5):
+            try:
+                text = progress.read_text().strip()
+            except FileNotFoundError:
+                continue
+            if text and text != last:
+                last = text
+                print(f"\r  rtl: {text}", end="", file=sys.stderr, flush=True)
+
+    t = threading.Thread(target=show, daemon=True)
+    t.start()
+    t1 = time.perf_counter()
+    try:
+        rtl = runner.run(bld, {"task": "train", **params}, test_dir=test_dir)
+    finally:
+        stop.set()
+        t.join()
+        print(file=sys.stderr)
+    sim_s = time.perf_counter() - t1
+    print(f"  rtl run: {sim_s:.1f} s, {rtl['cycles']} clock cycles "
+          f"({rtl['train_cycles'] / max(rtl['train_wall_s'], 1e-9):,.0f} cycles/s and "
+          f"{samples / max(rtl['train_wall_s'], 1e-9):.1f} samples/s while training)", flush=True)
+    if args.waves:
+        print(f"  waves: {runner.waves_file(bld, test_dir)}")
+    t2 = time.perf_counter()
+    gold = training.golden_run(params)
+    print(f"  golden run: {time.perf_counter() - t2:.1f} s", flush=True)
+    diffs = training.compare(gold, rtl)
+    acc = rtl["test_acc"][-1] if rtl["test_acc"] else None
+    if not diffs:
+        print(f"identical: {len(rtl['reads'])} ADC reads, {len(rtl['bursts'])} pulse bursts "
+              f"({rtl['stats']['updates']} updates, {rtl['stats']['program_reads']} write-verify "
+              f"reads) and the final conductances match the golden model"
+              + (f"; test accuracy {acc:.1f}%" if acc is not None else "")
+              + f" [{time.perf_counter() - t0:.0f} s]")
+        return 0
+    print("DIFFERENT from the golden model:")
+    for d in diffs:
+        print(f"  {d}")
+    return 1
