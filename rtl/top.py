@@ -17,6 +17,12 @@ DEFAULT_UART_DIVISOR = 104  # 12 MHz / 115200 baud
 UART_FIFO_DEPTH = 16
 
 
+def check_host_args(host: str, uart_divisor: int) -> None:
+    if host not in HOSTS:
+        raise ValueError(f"host must be one of {', '.join(HOSTS)}; got {host!r}")
+    check_divisor(uart_divisor)
+
+
 class ControllerTop(wiring.Component):
     """Everything between the host and the chip.
 
@@ -41,11 +47,10 @@ class ControllerTop(wiring.Component):
 
     def __init__(self, config: ControllerConfig, *, host: str = "stream",
                  uart_divisor: int = DEFAULT_UART_DIVISOR, timeout_cycles: int | None = None):
-        if host not in HOSTS:
-            raise ValueError(f"host must be one of {', '.join(HOSTS)}; got {host!r}")
+        check_host_args(host, uart_divisor)
         self.config = config
         self.host = host
-        self.uart_divisor = check_divisor(uart_divisor)
+        self.uart_divisor = uart_divisor
         if timeout_cycles is None:
             timeout_cycles = 40 * uart_divisor if host == "uart" else 1000
         self.timeout_cycles = timeout_cycles

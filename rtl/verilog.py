@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -11,9 +12,33 @@ from amaranth.lib import wiring
 
 from ..golden.config import ControllerConfig
 from ..golden import protocol
-from .top import DEFAULT_UART_DIVISOR, ControllerTop
+from .top import DEFAULT_UART_DIVISOR, ControllerTop, check_host_args
 
 TOP_NAME = "insitu_controller"
+
+
+# Yosys gives every module a zero-time trigger (`reg \$auto$verilog_backend...  = 0;`,
+# read by each `always @*`) so combinational logic is evaluated once at time 0.
+# Icarus in -g2012 mode (cocotb's default) runs declaration initialisers before
+# any process waits, so the trigger never fires and outputs that depend only on
+# registers (a stream's `ready` in an idle state) stay X until the state changes,
+# which can be never. Initialising the trigger from an `initial` at the end of
+# the module, after the `always` blocks, turns it back into an event.
+_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.M)
+
+
+def fix_zero_time_triggers(text: str) -> str:
+    modules = re.split(r"(?<=^endmodule\n)", text, flags=re.M)
+    out = []
+    for module in modules:
+        names = [name for _, name in _TRIGGER.findall(module)]
+        if names:
+            module = _TRIGGER.sub(r"\1reg \2;", module)
+            inits = "".join(f"  initial {name} = 1'h0;\n" for name in names)
+            head, sep, tail = module.rpartition("endmodule\n")
+            module = head + inits + sep + tail
+        out.append(module)
+    return "".join(out)
 
 
 def port_list(top: wiring.Component) -> list[dict]:
@@ -41,9 +66,10 @@ def write_verilog(config: ControllerConfig, path, *, host: str = "stream",
     """
     if not isinstance(config, ControllerConfig):
         raise ValueError("config must be a ControllerConfig")
+    check_host_args(host, uart_divisor)  # before an Elaboratable exists to be left unused
     top = ControllerTop(config, host=host, uart_divisor=uart_divisor, timeout_cycles=timeout_cycles)
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    text = verilog.convert(top, name=name, emit_src=False)
+    text = fix_zero_time_triggers(verilog.convert(top, name=name, emit_src=False))
     path = Path(path)
     sidecar = {
         "top": name,
