@@ -15,7 +15,9 @@ enable off) is entered
   contents, the LFSRs restart from the seed) and ``error`` is raised;
 * on any error: an error response on the host link (its status byte is
   watched), a pulse slot the enable chains could not play (``overrun``),
-  or a received byte the UART had to drop.
+  or a received byte the UART had to drop. The parts are reset once (DACs
+  to 0 V, enables off) and the error LED stays on for 0.5 s; the next
+  command runs normally.
 
 The controller itself already leaves lines at 0 V and enables off between
 commands; the safe state forces the parts there regardless of its state.
@@ -177,13 +179,17 @@ class BoardCore(wiring.Component):
 
         error_event = Signal()
         m.d.comb += error_event.eq(mon.error | en.overrun | rx.overrun | hung)
-        error_hold = Signal(range(ticks(self.clk_hz, 0.5) + 1))  # error LED and safe for 0.5 s
+        error_q = Signal()  # registered: no combinational loop through the enables' overrun
+        m.d.sync += error_q.eq(error_event)
+        error_hold = Signal(range(ticks(self.clk_hz, 0.5) + 1))  # error LED for 0.5 s
         with m.If(error_event):
             m.d.sync += error_hold.eq(ticks(self.clk_hz, 0.5))
         with m.Elif(error_hold != 0):
             m.d.sync += error_hold.eq(error_hold - 1)
+        # an error is a one-tick safe request: the DAC chain resets (0 V) and re-initialises,
+        # the enable chains drop their outputs; the next command then runs as usual
         safe = Signal()
-        m.d.comb += safe.eq(host_gone | (error_hold != 0))  # registered: no loop through overrun
+        m.d.comb += safe.eq(host_gone | error_q)
 
         # ---- adapters
         m.d.comb += [

@@ -230,6 +230,8 @@ class Ads8688Model:
         self.sdo = 0
 
     def cs_rise(self):
+        if not self.selected:  # power-up: CS settling high, no frame
+            return
         self.selected = False
         if self.clocks < 32:
             self.violations.append(f"frame of {self.clocks} SCLKs (need 32)")
