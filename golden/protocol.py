@@ -456,3 +456,97 @@ class ProtocolReference:
                 self.analog.pulse(counts)
         return pack_fields(RESPONSE_FIELDS[Opcode.PROGRAM], dict(
             converged=converged, reads=reads, pulses=pulses, code=code))
+
+
+# ---------------------------------------------------------------------- host client
+class ProtocolError(RuntimeError):
+    """The controller answered a request with an error status."""
+
+    def __init__(self, opcode: int, status: Status):
+        super().__init__(f"{_opcode_name(opcode)} failed: {Status(status).name}")
+        self.opcode = opcode
+        self.status = Status(status)
+
+
+def _opcode_name(opcode: int) -> str:
+    try:
+        return Opcode(opcode).name
+    except ValueError:
+        return f"opcode 0x{opcode:02x}"
+
+
+class Client:
+    """Blocking host API over any byte transport (serial port, simulation bridge, socket).
+
+    ``write(data: bytes)`` sends; ``read() -> bytes`` returns the bytes received
+    so far (possibly none; it may block for a while). One request at a time:
+    each call waits for its response (``max_reads`` empty reads give up).
+    """
+
+    def __init__(self, write, read, *, max_reads: int = 1000):
+        self._write = write
+        self._read = read
+        self._decoder = ResponseDecoder()
+        self._pending: list[Response] = []
+        self.max_reads = max_reads
+        self._shape: tuple[int, int] | None = None
+
+    def request(self, opcode: Opcode, codes=None, **fields) -> Response:
+        """Send one request and return its response; ProtocolError on an error status."""
+        self._write(encode_request(opcode, codes, **fields))
+        idle = 0
+        while not self._pending:
+            data = self._read()
+            idle = 0 if data else idle + 1
+            if idle > self.max_reads:
+                raise TimeoutError(f"no response to {Opcode(opcode).name}")
+            self._pending += self._decoder.feed(data)
+        r = self._pending.pop(0)
+        if not r.ok:
+            raise ProtocolError(r.opcode, r.status)
+        return r
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        if self._shape is None:
+            s = self.status()
+            self._shape = (s["rows"], s["cols"])
+        return self._shape
+
+    def status(self) -> dict:
+        return self.request(Opcode.STATUS).fields()
+
+    def load_vector(self, side: Side, codes, offset: int = 0) -> None:
+        self.request(Opcode.LOAD_VECTOR, codes=list(codes), side=int(side), offset=offset)
+
+    def read_vector(self, side: Side, count: int | None = None, offset: int = 0) -> np.ndarray:
+        if count is None:
+            count = self.shape[int(side)] - offset
+        return self.request(Opcode.READ_VECTOR, side=int(side), offset=offset, count=count).codes()
+
+    def _window(self, row0, nrows, col0, ncols) -> dict:
+        rows, cols = self.shape
+        return {"row0": row0, "nrows": rows - row0 if nrows is None else nrows,
+                "col0": col0, "ncols": cols - col0 if ncols is None else ncols}
+
+    def forward(self, row0=0, nrows=None, col0=0, ncols=None) -> np.ndarray:
+        return self.request(Opcode.FORWARD, **self._window(row0, nrows, col0, ncols)).codes()
+
+    def transpose(self, row0=0, nrows=None, col0=0, ncols=None) -> np.ndarray:
+        return self.request(Opcode.TRANSPOSE, **self._window(row0, nrows, col0, ncols)).codes()
+
+    def update(self, mode: str, row_gain: int, col_gain: int, *, dither: bool = False,
+               row0=0, nrows=None, col0=0, ncols=None) -> dict:
+        m = Mode.DETERMINISTIC if mode == "deterministic" else Mode.STOCHASTIC
+        return self.request(
+            Opcode.UPDATE, mode=int(m), flags=UPDATE_FLAG_DITHER if dither else 0,
+            row_gain=row_gain, col_gain=col_gain, **self._window(row0, nrows, col0, ncols),
+        ).fields()
+
+    def program(self, row: int, col: int, target: int, *, read_code: int, tolerance: int = 0,
+                shift: int = 0) -> dict:
+        return self.request(Opcode.PROGRAM, row=row, col=col, target=target, tolerance=tolerance,
+                            shift=shift, read_code=read_code).fields()
+
+    def read_device(self, row: int, col: int, *, read_code: int) -> int:
+        return int(self.request(Opcode.READ_DEVICE, row=row, col=col, read_code=read_code).codes()[0])
