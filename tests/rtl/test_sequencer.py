@@ -123,3 +123,10 @@ def test_device_pulses():
             assert ctx.get(seq.lfsr_draws) == 0
 
     simulate(top, testbench)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
+def test_sequencer_default_config_16x16(mode):
+    cfg = ControllerConfig(rows=16, cols=16, seed=2024)
+    run_updates(cfg, mode, n_updates=4, seed=99)
