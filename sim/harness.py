@@ -47,7 +47,7 @@ def sizes(config, host: str) -> dict:
     return {
         "RXB": max(256, 3 * max_request),
         "TXB": max(256, 2 * max_response + 64),
-        "SLOT_DEPTH": 64,
+        "SLOT_DEPTH": 128,
         "SLOT_W": 1 + config.rows + config.cols,
     }
 

@@ -24,7 +24,7 @@ from insitu.golden.periphery import PeripheryParams
 from insitu.golden.presets import get_device
 
 from .frontend import AnalogFrontEnd
-from .host import StreamHost, UartHost, check_ok, codes_of
+from .host import StreamHost, UartHost, check_ok, codes_of, request
 from .scoreboard import SlotScoreboard
 
 
@@ -111,11 +111,11 @@ class Session:
         """LOAD_VECTOR + FORWARD (or TRANSPOSE) in one batch; the ADC codes of lines [o0, o0+n)."""
         codes = [int(c) for c in codes]
         side = P.Side.COLS if transpose else P.Side.ROWS
-        load = P.encode_request(P.Opcode.LOAD_VECTOR, side=side, offset=l0, codes=codes)
+        load = request(P.Opcode.LOAD_VECTOR, side=side, offset=l0, codes=codes)
         if transpose:
-            read = P.encode_request(P.Opcode.TRANSPOSE, row0=o0, nrows=n, col0=l0, ncols=len(codes))
+            read = request(P.Opcode.TRANSPOSE, row0=o0, nrows=n, col0=l0, ncols=len(codes))
         else:
-            read = P.encode_request(P.Opcode.FORWARD, row0=l0, nrows=len(codes), col0=o0, ncols=n)
+            read = request(P.Opcode.FORWARD, row0=l0, nrows=len(codes), col0=o0, ncols=n)
         r_load, r_read = await self.command([load, read])
         check_ok(r_load)
         return codes_of(r_read)
@@ -126,9 +126,9 @@ class Session:
         cx = [int(c) for c in cx]
         cd = [int(c) for c in cd]
         frames = [
-            P.encode_request(P.Opcode.LOAD_VECTOR, side=P.Side.ROWS, offset=row0, codes=cx),
-            P.encode_request(P.Opcode.LOAD_VECTOR, side=P.Side.COLS, offset=col0, codes=cd),
-            P.encode_request(P.Opcode.UPDATE, mode=int(mode == "stochastic"),
+            request(P.Opcode.LOAD_VECTOR, side=P.Side.ROWS, offset=row0, codes=cx),
+            request(P.Opcode.LOAD_VECTOR, side=P.Side.COLS, offset=col0, codes=cd),
+            request(P.Opcode.UPDATE, mode=int(mode == "stochastic"),
                              flags=P.UPDATE_FLAG_DITHER if dither else 0, row_gain=row_gain,
                              col_gain=col_gain, row0=row0, nrows=len(cx), col0=col0, ncols=len(cd)),
         ]
@@ -151,7 +151,7 @@ class Session:
     async def program_device(self, row: int, col: int, target: int, tolerance: int, shift: int,
                              read_code: int) -> dict:
         """One PROGRAM command (write-verify of one device)."""
-        frame = P.encode_request(P.Opcode.PROGRAM, row=row, col=col, target=int(target),
+        frame = request(P.Opcode.PROGRAM, row=row, col=col, target=int(target),
                                  tolerance=tolerance, shift=shift, read_code=read_code)
         self._program_cell, self._program_bursts = (row, col), 0
         c = self.config
@@ -170,7 +170,7 @@ class Session:
         return f
 
     async def status(self) -> dict:
-        (r,) = await self.command([P.encode_request(P.Opcode.STATUS)])
+        (r,) = await self.command([request(P.Opcode.STATUS)])
         check_ok(r)
         return r.fields()
 

@@ -96,6 +96,7 @@ async def _train(session: Session, params: dict) -> dict:
     def mark():
         timing["train_t0"] = time.perf_counter()
         timing["train_c0"] = session.cycles()
+        timing["train_w0"] = session.frontend.wakes
 
     def run():
         t = time.perf_counter()
@@ -117,6 +118,7 @@ async def _train(session: Session, params: dict) -> dict:
         out = train(backend, params, progress=progress, on_trained_start=mark)
         timing["train_t1"] = time.perf_counter()
         timing["train_c1"] = session.cycles()
+        timing["train_w1"] = session.frontend.wakes
         if prof is not None:
             prof.disable()
             prof.dump_stats(os.environ["INSITU_COSIM_PROFILE"] + ".thread")
@@ -126,6 +128,7 @@ async def _train(session: Session, params: dict) -> dict:
     out = await bridge(run)()
     out["train_wall_s"] = timing["train_t1"] - timing["train_t0"]
     out["train_cycles"] = timing["train_c1"] - timing["train_c0"]
+    out["train_wakes"] = timing["train_w1"] - timing["train_w0"]
     out.update(reads=[r for kind, r in backend.log if kind == "read"], bursts=session.burst_log,
                g=session.physics.conductances[0].tolist())
     return out
