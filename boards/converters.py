@@ -159,10 +159,9 @@ class SpiShifter(wiring.Component):
         with m.If(timer != 0):
             m.d.sync += timer.eq(timer - 1)
         with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [shreg.eq(self.tx), bits.eq(self.width), timer.eq(self.half - 1)]
-                    m.next = "LOW"
+            with m.State("IDLE"), m.If(self.start):
+                m.d.sync += [shreg.eq(self.tx), bits.eq(self.width), timer.eq(self.half - 1)]
+                m.next = "LOW"
             with m.State("LOW"):  # SCLK low: setup before the next rising edge
                 m.d.comb += self.busy.eq(1)
                 with m.If(timer == 0):
@@ -298,14 +297,12 @@ class DacChain(wiring.Component):
                 m.d.sync += [reset_req.eq(0), self.reset_n.eq(0), self.sync_n.eq(1), self.ldac_n.eq(1),
                              timer.eq(self.reset_ticks), frame.eq(0)]
                 m.next = "RESET_LOW"
-            with m.State("RESET_LOW"):
-                with m.If(timer == 0):
-                    m.d.sync += [self.reset_n.eq(1), timer.eq(self.reset_ticks)]
-                    m.next = "RESET_RELEASE"
-            with m.State("RESET_RELEASE"):
-                with m.If(timer == 0):
-                    m.d.sync += [init.eq(1), zeros.eq(1), pidx.eq(self.parts - 1)]
-                    m.next = "FRAME"
+            with m.State("RESET_LOW"), m.If(timer == 0):
+                m.d.sync += [self.reset_n.eq(1), timer.eq(self.reset_ticks)]
+                m.next = "RESET_RELEASE"
+            with m.State("RESET_RELEASE"), m.If(timer == 0):
+                m.d.sync += [init.eq(1), zeros.eq(1), pidx.eq(self.parts - 1)]
+                m.next = "FRAME"
             with m.State("IDLE"):
                 m.d.comb += self.ready.eq(~pending & ~self.dac_strobe & ~self.safe & ~safe_q)
                 with m.If(reset_req):
@@ -321,14 +318,13 @@ class DacChain(wiring.Component):
             with m.State("WORD"):
                 m.d.comb += spi.start.eq(1)
                 m.next = "WORD_WAIT"
-            with m.State("WORD_WAIT"):
-                with m.If(spi.done):
-                    with m.If(pidx == 0):
-                        m.d.sync += [self.sync_n.eq(1), timer.eq(self.sync_high_ticks)]
-                        m.next = "FRAME_END"
-                    with m.Else():
-                        m.d.sync += pidx.eq(pidx - 1)
-                        m.next = "WORD"
+            with m.State("WORD_WAIT"), m.If(spi.done):
+                with m.If(pidx == 0):
+                    m.d.sync += [self.sync_n.eq(1), timer.eq(self.sync_high_ticks)]
+                    m.next = "FRAME_END"
+                with m.Else():
+                    m.d.sync += pidx.eq(pidx - 1)
+                    m.next = "WORD"
             with m.State("FRAME_END"):  # SYNC high: the frame executes
                 with m.If(timer == 0):
                     m.d.sync += pidx.eq(self.parts - 1)
@@ -343,10 +339,9 @@ class DacChain(wiring.Component):
                     with m.Else():
                         m.d.sync += chan.eq(chan + 1)
                         m.next = "FRAME"
-            with m.State("LDAC"):
-                with m.If(timer == 0):
-                    m.d.sync += [self.ldac_n.eq(1), timer.eq(self.settle_ticks)]
-                    m.next = "SETTLE"
+            with m.State("LDAC"), m.If(timer == 0):
+                m.d.sync += [self.ldac_n.eq(1), timer.eq(self.settle_ticks)]
+                m.next = "SETTLE"
             with m.State("SETTLE"):
                 with m.If(reset_req):
                     m.next = "RESET"
@@ -471,9 +466,8 @@ class Ads8688Reader(wiring.Component):
                 with m.Elif(req["col"]):
                     m.d.sync += [side.eq(1), k.eq(0), req["col"].eq(0)]
                     m.next = "WAIT_DAC"
-            with m.State("WAIT_DAC"):
-                with m.If(self.dac_ready):
-                    m.next = "NEXT"
+            with m.State("WAIT_DAC"), m.If(self.dac_ready):
+                m.next = "NEXT"
             with m.State("NEXT"):
                 with m.If(k == n_conv):
                     with m.If(side):
@@ -493,22 +487,20 @@ class Ads8688Reader(wiring.Component):
             with m.State("SHIFT"):
                 m.d.comb += spi.start.eq(1)
                 m.next = "SHIFT_WAIT"
-            with m.State("SHIFT_WAIT"):
-                with m.If(spi.done):
-                    m.d.sync += [self.cs_n.eq(-1), timer.eq(self.cs_high_ticks)]
-                    m.next = "CS_HIGH"
-            with m.State("CS_HIGH"):
-                with m.If(timer == 0):
-                    with m.If(~second):
-                        m.d.sync += [second.eq(1), self.cs_n.eq(~(Const(1, self.parts) << part))]
-                        m.next = "SHIFT"
+            with m.State("SHIFT_WAIT"), m.If(spi.done):
+                m.d.sync += [self.cs_n.eq(-1), timer.eq(self.cs_high_ticks)]
+                m.next = "CS_HIGH"
+            with m.State("CS_HIGH"), m.If(timer == 0):
+                with m.If(~second):
+                    m.d.sync += [second.eq(1), self.cs_n.eq(~(Const(1, self.parts) << part))]
+                    m.next = "SHIFT"
+                with m.Else():
+                    with m.If(side):
+                        m.d.sync += col_data[k].eq(code)
                     with m.Else():
-                        with m.If(side):
-                            m.d.sync += col_data[k].eq(code)
-                        with m.Else():
-                            m.d.sync += row_data[k].eq(code)
-                        m.d.sync += k.eq(k + 1)
-                        m.next = "NEXT"
+                        m.d.sync += row_data[k].eq(code)
+                    m.d.sync += k.eq(k + 1)
+                    m.next = "NEXT"
         return m
 
 
@@ -594,17 +586,16 @@ class PulseEnables(wiring.Component):
             seq.d.sync += timer.eq(timer - 1)
 
         with seq.FSM() as fsm:
-            with seq.State("IDLE"):
-                with seq.If(self.slot):
-                    row_en = Signal(self.bits)
-                    col_en = Signal(self.bits)
-                    seq.d.comb += [row_en.eq(self.row_en), col_en.eq(self.col_en)]
-                    seq.d.sync += [
-                        rmask.eq(row_en), cmask.eq(col_en), self.pol.eq(self.pulse_pol),
-                        self.row_ser.eq(row_en[-1]), self.col_ser.eq(col_en[-1]),
-                        bits.eq(self.bits), timer.eq(self.half - 1),
-                    ]
-                    seq.next = "LOW"
+            with seq.State("IDLE"), seq.If(self.slot):
+                row_en = Signal(self.bits)
+                col_en = Signal(self.bits)
+                seq.d.comb += [row_en.eq(self.row_en), col_en.eq(self.col_en)]
+                seq.d.sync += [
+                    rmask.eq(row_en), cmask.eq(col_en), self.pol.eq(self.pulse_pol),
+                    self.row_ser.eq(row_en[-1]), self.col_ser.eq(col_en[-1]),
+                    bits.eq(self.bits), timer.eq(self.half - 1),
+                ]
+                seq.next = "LOW"
             with seq.State("LOW"):  # SRCLK low, SER set up
                 with seq.If(timer == 0):
                     with seq.If(bits == 0):
@@ -622,17 +613,14 @@ class PulseEnables(wiring.Component):
                         bits.eq(bits - 1), timer.eq(self.half - 1),
                     ]
                     seq.next = "LOW"
-            with seq.State("LATCH"):
-                with seq.If(timer == 0):
-                    seq.d.sync += [self.rclk.eq(0), timer.eq(self.dead_ticks - 1)]
-                    seq.next = "DEAD"
-            with seq.State("DEAD"):
-                with seq.If(timer == 0):
-                    seq.d.sync += [self.oe_n.eq(0), timer.eq(cfg.pulse_width - 1)]
-                    seq.next = "PULSE"
-            with seq.State("PULSE"):
-                with seq.If(timer == 0):
-                    seq.d.sync += self.oe_n.eq(1)
-                    seq.next = "IDLE"
+            with seq.State("LATCH"), seq.If(timer == 0):
+                seq.d.sync += [self.rclk.eq(0), timer.eq(self.dead_ticks - 1)]
+                seq.next = "DEAD"
+            with seq.State("DEAD"), seq.If(timer == 0):
+                seq.d.sync += [self.oe_n.eq(0), timer.eq(cfg.pulse_width - 1)]
+                seq.next = "PULSE"
+            with seq.State("PULSE"), seq.If(timer == 0):
+                seq.d.sync += self.oe_n.eq(1)
+                seq.next = "IDLE"
         m.d.comb += self.overrun.eq(self.slot & ~self.safe & ~fsm.ongoing("IDLE"))
         return m

@@ -64,25 +64,23 @@ class ResponseMonitor(wiring.Component):
         pos = Signal(range(6))  # header byte position after SYNC
         length = Signal(16)
         remaining = Signal(17)  # payload + CRC bytes still to skip
-        with m.If(self.valid):
-            with m.FSM():
-                with m.State("SYNC"):
-                    with m.If(self.byte == proto.SYNC):
-                        m.d.sync += pos.eq(1)
-                        m.next = "HEADER"
-                with m.State("HEADER"):
-                    m.d.sync += pos.eq(pos + 1)
-                    with m.If((pos == 2) & (self.byte != proto.Status.OK)):
-                        m.d.comb += self.error.eq(1)
-                    with m.If(pos == 3):
-                        m.d.sync += length[:8].eq(self.byte)
-                    with m.If(pos == 4):
-                        m.d.sync += remaining.eq((self.byte << 8 | length[:8]) + 2)
-                        m.next = "BODY"
-                with m.State("BODY"):
-                    m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(remaining == 1):
-                        m.next = "SYNC"
+        with m.If(self.valid), m.FSM():
+            with m.State("SYNC"), m.If(self.byte == proto.SYNC):
+                m.d.sync += pos.eq(1)
+                m.next = "HEADER"
+            with m.State("HEADER"):
+                m.d.sync += pos.eq(pos + 1)
+                with m.If((pos == 2) & (self.byte != proto.Status.OK)):
+                    m.d.comb += self.error.eq(1)
+                with m.If(pos == 3):
+                    m.d.sync += length[:8].eq(self.byte)
+                with m.If(pos == 4):
+                    m.d.sync += remaining.eq((self.byte << 8 | length[:8]) + 2)
+                    m.next = "BODY"
+            with m.State("BODY"):
+                m.d.sync += remaining.eq(remaining - 1)
+                with m.If(remaining == 1):
+                    m.next = "SYNC"
         return m
 
 

@@ -305,7 +305,7 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
         platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
                        script_after_synth="tee -q -o stat.json stat -json",
                        nextpnr_opts=" ".join(nextpnr_opts))
-    except Exception as e:  # noqa: BLE001 - a tool failed: report its log
+    except Exception as e:
         tail = ""
         for log in ("top.tim", "top.rpt"):
             p = build_dir / log

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-
 from insitu.boards.converters import Ads8688Reader, DacChain, PulseEnables
 from insitu.golden.config import ControllerConfig
 

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from amaranth.back import verilog
-
 from insitu.rtl.toolchain import iverilog_bin, verilator_env
+from insitu.rtl.verilog import fix_zero_time_triggers
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,7 +35,8 @@ def run_cocotb(component, name: str, test_module: str, build_dir: Path, *, sim: 
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     src = build_dir / f"{name}.v"
-    src.write_text(verilog.convert(component, name=name, emit_src=False))
+    # the rtl writer's fix: Icarus needs Yosys' zero-time triggers as `initial` events
+    src.write_text(fix_zero_time_triggers(verilog.convert(component, name=name, emit_src=False)))
     env = verilator_env() if sim == "verilator" else dict(os.environ)
     if sim == "verilator":
         env.pop("CFLAGS", None)

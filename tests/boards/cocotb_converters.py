@@ -16,10 +16,14 @@ import random
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, Timer
-
 from insitu.boards.converters import DAC_PARTS, adc_code, adc_parts, dac_word
-from insitu.boards.models import (MIDSCALE, AdcBusModel, Ads8688Model, DacChainModel,
-                                  ShiftEnableModel)
+from insitu.boards.models import (
+    MIDSCALE,
+    AdcBusModel,
+    Ads8688Model,
+    DacChainModel,
+    ShiftEnableModel,
+)
 from insitu.golden.config import ControllerConfig
 
 P = json.loads(os.environ.get("INSITU_TEST_PARAMS", "{}"))

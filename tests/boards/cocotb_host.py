@@ -18,11 +18,15 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.task import bridge, resume
 from cocotb.triggers import ClockCycles, FallingEdge, Timer
-
 from insitu.boards.converters import DAC_PARTS, adc_parts
 from insitu.boards.host import BoardBackend, CommandError, Controller
-from insitu.boards.models import (MIDSCALE, AdcBusModel, Ads8688Model, DacChainModel,
-                                  ShiftEnableModel)
+from insitu.boards.models import (
+    MIDSCALE,
+    AdcBusModel,
+    Ads8688Model,
+    DacChainModel,
+    ShiftEnableModel,
+)
 from insitu.golden import protocol as proto
 from insitu.golden.config import ControllerConfig
 from insitu.golden.presets import get_device
@@ -182,7 +186,7 @@ async def host_driver_end_to_end(dut):
 
     def sync_pulses():
         """Wait (in simulated time) until the models applied every pulse of the last update."""
-        return None
+        return
 
     @resume
     async def settle():

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from insitu.boards.tops import BOARDS, pin_map
-from insitu.cli import main
 from insitu.golden.config import ControllerConfig
+
+from insitu.cli import main
 
 
 @pytest.mark.slow
@@ -50,7 +50,8 @@ def test_every_option_has_help(capsys):
 
 def test_board_without_hardware_is_one_line():
     r = subprocess.run([sys.executable, "-m", "insitu.cli", "board", "ping", "--port",
-                        "/dev/insitu-no-such-port"], capture_output=True, text=True, timeout=120)
+                        "/dev/insitu-no-such-port"], capture_output=True, text=True, timeout=120,
+                       check=False)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot open serial port" in lines[0]

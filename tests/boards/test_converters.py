@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from insitu.boards.converters import (PulseEnables, adc_code, dac_word, half_period, ticks)
-from insitu.boards.core import board_config
-from insitu.golden.config import ControllerConfig
-
 from boards_harness import ConverterHarness
 from boards_simrun import run_cocotb
+from insitu.boards.converters import PulseEnables, adc_code, dac_word, half_period, ticks
+from insitu.boards.core import board_config
+from insitu.golden.config import ControllerConfig
 
 CLK_HZ = 25e6
 
@@ -19,8 +17,8 @@ def harness_config(**kw) -> ControllerConfig:
 
 
 @pytest.mark.parametrize("dac_part, shape", [
-    ("ad5686r", dict(rows=9, cols=6, adcs=2, dac_bits=8, adc_bits=10)),  # 4 DACs, 2 row ADCs
-    ("ad5676", dict(rows=4, cols=5, adcs=1, dac_bits=12, adc_bits=16)),
+    ("ad5686r", {"rows": 9, "cols": 6, "adcs": 2, "dac_bits": 8, "adc_bits": 10}),  # 4 DACs
+    ("ad5676", {"rows": 4, "cols": 5, "adcs": 1, "dac_bits": 12, "adc_bits": 16}),
 ])
 def test_adapters_cocotb(tmp_path, dac_part, shape):
     cfg = harness_config(**shape)

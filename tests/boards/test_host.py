@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import pytest
-
+from boards_simrun import run_cocotb, simulators
 from insitu.boards.core import BoardCore, board_config
 from insitu.boards.host import Controller, LinkError
 from insitu.golden import protocol as proto
 from insitu.golden.config import ControllerConfig
 
-from boards_simrun import run_cocotb
-
 CLK_HZ = 25e6
 BAUD = 25e6 / 16  # fast UART in simulation: 16 ticks per bit
 
 
-def test_host_end_to_end_cocotb(tmp_path):
+@pytest.mark.parametrize("sim", simulators())
+def test_host_end_to_end_cocotb(tmp_path, sim):
     cfg = board_config(ControllerConfig(rows=4, cols=5, max_program_iters=8, settle_ticks=2), CLK_HZ)
     dut = BoardCore(cfg, CLK_HZ, baud=int(BAUD), dac_part="ad5686r", watchdog_s=4e-3)
-    # Verilator: Icarus leaves some of the generated `always @*` blocks unevaluated at time 0
-    # (their inputs never change), e.g. the host link's rx ready in its idle state.
-    run_cocotb(dut, "board_core", "cocotb_host", tmp_path, sim="verilator",
+    run_cocotb(dut, "board_core", "cocotb_host", tmp_path, sim=sim,
                params={"config": cfg.to_dict(), "clk_hz": CLK_HZ, "baud": BAUD,
                        "dac_part": "ad5686r", "watchdog_s": 4e-3})
 
