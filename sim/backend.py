@@ -17,6 +17,8 @@ simulator with ``cocotb.task.resume`` and blocks until it is done (see
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from cocotb.task import resume
@@ -47,10 +49,22 @@ class RtlBackend(Backend):
         self.session = session
         self.physics = phys
         self.stats = BackendStats()
-        self._read_c = resume(session.read)
-        self._update_c = resume(session.update)
-        self._program_c = resume(session.program_device)
+        self.in_sim_s = 0.0  # wall time the training thread spent waiting for the simulator
+        self.calls = 0
+        self._read_c = self._timed(resume(session.read))
+        self._update_c = self._timed(resume(session.update))
+        self._program_c = self._timed(resume(session.program_device))
         self.log = None  # set to a list to record (kind, data) per call
+
+    def _timed(self, fn):
+        def call(*args):
+            t = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                self.in_sim_s += time.perf_counter() - t
+                self.calls += 1
+        return call
 
     # -- the calls CrossbarMLP makes -------------------------------------------------
     def _read(self, x, l0, o0, n, transpose):

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import collections
 import random
+import time
 
 import numpy as np
 
@@ -123,6 +124,7 @@ class AnalogFrontEnd:
         self.slots = 0
         self.conversions = 0
         self.wakes = 0
+        self.busy_s = 0.0  # wall time spent in the handlers (Python, not the simulator)
         self.on_burst: list = []
         self.on_conversion: list = []
         self._tasks = []
@@ -177,6 +179,7 @@ class AnalogFrontEnd:
         all_busy = (1 << cfg.adcs) - 1
         while True:
             await RisingEdge(start)
+            t0 = time.perf_counter()
             self.wakes += 1
             mux = value(mux_h)
             self._levels()
@@ -186,6 +189,7 @@ class AnalogFrontEnd:
             self.conversions += 1
             for f in self.on_conversion:
                 f(side, mux, samples)
+            self.busy_s += time.perf_counter() - t0
             if self.busy_rng is not None:
                 extra = self.busy_rng.randint(0, self.busy_max)
                 if extra:
@@ -211,9 +215,11 @@ class AnalogFrontEnd:
         full, done = RisingEdge(d.slot_full), RisingEdge(d.analog__update_done)
         while True:
             trig = await First(full, done)
+            t0 = time.perf_counter()
             self.wakes += 1
             self._drain()
             if trig is not done:
+                self.busy_s += time.perf_counter() - t0
                 continue
             slots = np.concatenate(self._slots) if self._slots else np.zeros((0, self.slot_w), np.uint8)
             self._slots = []
@@ -226,6 +232,7 @@ class AnalogFrontEnd:
             self.slots += len(slots)
             for f in self.on_burst:
                 f(pol, rows, cols, counts)
+            self.busy_s += time.perf_counter() - t0
 
     async def _cmd_watch(self):
         d = self.dut

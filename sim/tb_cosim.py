@@ -97,6 +97,9 @@ async def _train(session: Session, params: dict) -> dict:
         timing["train_t0"] = time.perf_counter()
         timing["train_c0"] = session.cycles()
         timing["train_w0"] = session.frontend.wakes
+        timing["busy0"] = session.frontend.busy_s
+        timing["sim0"] = backend.in_sim_s
+        timing["calls0"] = backend.calls
 
     def run():
         t = time.perf_counter()
@@ -119,6 +122,9 @@ async def _train(session: Session, params: dict) -> dict:
         timing["train_t1"] = time.perf_counter()
         timing["train_c1"] = session.cycles()
         timing["train_w1"] = session.frontend.wakes
+        timing["busy1"] = session.frontend.busy_s
+        timing["sim1"] = backend.in_sim_s
+        timing["calls1"] = backend.calls
         if prof is not None:
             prof.disable()
             prof.dump_stats(os.environ["INSITU_COSIM_PROFILE"] + ".thread")
@@ -129,6 +135,9 @@ async def _train(session: Session, params: dict) -> dict:
     out["train_wall_s"] = timing["train_t1"] - timing["train_t0"]
     out["train_cycles"] = timing["train_c1"] - timing["train_c0"]
     out["train_wakes"] = timing["train_w1"] - timing["train_w0"]
+    out["train_frontend_s"] = timing["busy1"] - timing["busy0"]
+    out["train_waiting_s"] = timing["sim1"] - timing["sim0"]  # thread blocked in resume
+    out["train_calls"] = timing["calls1"] - timing["calls0"]
     out.update(reads=[r for kind, r in backend.log if kind == "read"], bursts=session.burst_log,
                g=session.physics.conductances[0].tolist())
     return out

@@ -1,0 +1,70 @@
+"""Fast checks of the co-simulation's host-side pieces (no simulator) and of the CLI's options."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from insitu.cli import main
+from insitu.golden import protocol as P
+from insitu.golden.config import ControllerConfig
+from insitu.sim import runner, training
+from insitu.sim.checks import random_frame
+from insitu.sim.frontend import decode_signed, encode_signed
+from insitu.sim.host import decode_responses, request
+
+
+def test_fast_frames_match_the_protocol():
+    cfg = ControllerConfig(rows=9, cols=11)
+    rng = random.Random(0)
+    for _ in range(200):
+        f = random_frame(cfg, rng)
+        op = P.Opcode(f[1])
+        fixed = P.fields_size(P.REQUEST_FIELDS[op])
+        fields = P.unpack_fields(P.REQUEST_FIELDS[op], f[4:4 + fixed])
+        codes = None
+        if op == P.Opcode.LOAD_VECTOR:
+            codes = [int.from_bytes(f[4 + fixed + 2 * k:6 + fixed + 2 * k], "little", signed=True)
+                     for k in range((len(f) - 6 - fixed) // 2)]
+        assert request(op, codes=codes, **fields) == f
+    resp = [P.encode_response(4, 0, bytes(range(12))), P.encode_response(6, 4)]
+    got = decode_responses(b"".join(resp))
+    assert [(r.opcode, r.status, r.payload) for r in got] == [(4, 0, bytes(range(12))), (6, 4, b"")]
+    with pytest.raises(AssertionError):
+        decode_responses(resp[0][:-1] + b"\x00")
+
+
+@pytest.mark.parametrize("width", [5, 8, 10, 16])
+def test_packed_codes_roundtrip(width):
+    m = (1 << (width - 1)) - 1
+    codes = [0, m, -m, 1, -1, 3]
+    assert decode_signed(encode_signed(codes, width), len(codes), width).tolist() == codes
+
+
+def test_training_params_are_checked():
+    with pytest.raises(ValueError, match="model"):
+        training.check_params({"model": "mnist"})
+    with pytest.raises(ValueError, match="samples"):
+        training.check_params({"samples": 0})
+    with pytest.raises(ValueError, match="smaller"):
+        training.controller_config({"model": "iris", "array": [4, 4]})
+    with pytest.raises(ValueError, match="simulator"):
+        runner.check_sim("modelsim")
+
+
+@pytest.mark.parametrize("bad", [["--sim", "vcs"], ["--model", "mnist"], ["--samples", "0"],
+                                 ["--samples", "x"], ["--seed", "-1"], ["--mode", "fast"],
+                                 ["--device", "nope"]])
+def test_cosim_cli_rejects_bad_options(bad, capsys):
+    assert main(["cosim", *bad]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "error" in err
+
+
+def test_cosim_cli_help_names_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["cosim", "--help"])
+    out = capsys.readouterr().out
+    for opt in ("--sim", "--model", "--samples", "--seed", "--mode", "--device", "--waves"):
+        assert opt in out
