@@ -19,7 +19,7 @@ from ..golden.config import ControllerConfig
 from .adc import AdcReadout
 from .analog import AnalogPortSignature
 from .drivers import LineDrivers
-from .layouts import LineSide, dac_shape
+from .layouts import LineSide, Opcode, Status, dac_shape
 from .sequencer import UpdateSequencer
 
 ARGS_BYTES = max(proto.fields_size(f) for f in proto.REQUEST_FIELDS.values())
@@ -81,7 +81,7 @@ class Controller(wiring.Component):
         m = Module()
         cfg = self.config
         R, C = cfg.rows, cfg.cols
-        Op, St = proto.Opcode, proto.Status
+        Op, St = Opcode, Status
 
         m.submodules.drivers = drivers = LineDrivers(cfg)
         m.submodules.sequencer = seq = UpdateSequencer(cfg)
@@ -113,12 +113,12 @@ class Controller(wiring.Component):
         ]
 
         # ------------------------------------------------------------ frame and arguments
-        opcode = Signal(8)
+        opcode = Signal(Opcode, init=Opcode.STATUS)  # holds any byte; unknown ones are answered BAD_OPCODE
         length = Signal(16)
         args_raw = Signal(8 * ARGS_BYTES)
 
         def args(op):
-            layout = fields_layout(proto.REQUEST_FIELDS[op])
+            layout = fields_layout(proto.REQUEST_FIELDS[op.protocol])
             return data.View(layout, args_raw[:layout.size])
 
         a_vec = args(Op.LOAD_VECTOR)
@@ -152,7 +152,7 @@ class Controller(wiring.Component):
         def respond(status, payload=None, payload_bytes=0, body_length=None):
             """Load header (+ fixed payload) into the output buffer; only when it is empty."""
             n = payload_bytes if body_length is None else body_length
-            header = Cat(opcode, Const(int(status), 8), Const(n, 16) if isinstance(n, int) else n[:16])
+            header = Cat(opcode, Const(status.value, 8), Const(n, 16) if isinstance(n, int) else n[:16])
             value = header if payload is None else Cat(header, payload)
             m.d.sync += [
                 obuf.eq(value),
@@ -252,7 +252,7 @@ class Controller(wiring.Component):
                     for op in Op:
                         with m.Case(op):
                             m.d.comb += known.eq(1)
-                            fixed = proto.fields_size(proto.REQUEST_FIELDS[op])
+                            fixed = proto.fields_size(proto.REQUEST_FIELDS[op.protocol])
                             if op == Op.LOAD_VECTOR:
                                 m.d.comb += length_ok.eq((length >= fixed + 2) & (length[0] == 1))
                             else:
@@ -277,7 +277,7 @@ class Controller(wiring.Component):
             with m.State("CHECK"):
                 with m.Switch(opcode):
                     with m.Case(Op.STATUS):
-                        status_layout = fields_layout(proto.RESPONSE_FIELDS[Op.STATUS])
+                        status_layout = fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.STATUS])
                         body = Signal(status_layout)
                         constants = {
                             "version": proto.VERSION, "rows": R, "cols": C,
@@ -483,7 +483,7 @@ class Controller(wiring.Component):
                         with m.Else():
                             m.next = "PROGRAM_READ"
                     with m.Else():
-                        upd_layout = fields_layout(proto.RESPONSE_FIELDS[Op.UPDATE])
+                        upd_layout = fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.UPDATE])
                         body = Signal(upd_layout)
                         m.d.comb += [body.slots.eq(seq.slot_count), body.lfsr_draws.eq(seq.lfsr_draws)]
                         respond(St.OK, body.as_value(), upd_layout.size // 8)
@@ -508,7 +508,7 @@ class Controller(wiring.Component):
                     m.d.sync += [pulses.eq(pulses + n_pulses), an.update_active.eq(1)]
                     m.next = "PULSES"
             with m.State("PROGRAM_DONE"):
-                prog_layout = fields_layout(proto.RESPONSE_FIELDS[Op.PROGRAM])
+                prog_layout = fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.PROGRAM])
                 body = Signal(prog_layout)
                 m.d.comb += [
                     body.converged.eq(converged), body.reads.eq(reads),

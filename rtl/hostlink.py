@@ -16,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
 from .controller import CommandSignature, response_byte_layout
+from .layouts import Status
 
 
 def crc16_next(m, crc, byte):
@@ -116,7 +117,7 @@ class HostLink(wiring.Component):
         index = Signal(16)
         crc = Signal(16)
         timer = Signal(range(self.timeout_cycles))
-        status = Signal(8)
+        status = Signal(Status, init=Status.OK)
         errors = Signal(16)
         err_byte = Signal(range(4))
         m.d.comb += [self.cmd.opcode.eq(opcode), self.cmd.length.eq(length), self.cmd.errors.eq(errors)]
@@ -135,7 +136,7 @@ class HostLink(wiring.Component):
             with m.If(got):
                 m.d.sync += [timer.eq(0), crc.eq(crc_next)]
             with m.Elif(timer == self.timeout_cycles - 1):
-                fail(proto.Status.TIMEOUT)
+                fail(Status.TIMEOUT)
             with m.Else():
                 m.d.sync += timer.eq(timer + 1)
 
@@ -161,7 +162,7 @@ class HostLink(wiring.Component):
                     m.d.sync += [length[8:].eq(byte), index.eq(0)]
                     full = (byte << 8) | length[:8]
                     with m.If(full > max_payload):
-                        fail(proto.Status.BAD_LENGTH)
+                        fail(Status.BAD_LENGTH)
                     with m.Elif(full == 0):
                         m.next = "CRC_HI"
                     with m.Else():
@@ -183,7 +184,7 @@ class HostLink(wiring.Component):
                     with m.If(crc_next == 0):
                         m.next = "COMMAND"
                     with m.Else():
-                        fail(proto.Status.BAD_CRC)
+                        fail(Status.BAD_CRC)
             with m.State("COMMAND"):
                 m.d.comb += self.cmd.valid.eq(1)
                 wiring.connect(m, wiring.flipped(self.cmd.response), framer.i)
@@ -193,7 +194,7 @@ class HostLink(wiring.Component):
                 m.d.comb += [
                     framer.i.valid.eq(1),
                     framer.i.payload.data.eq(
-                        Mux(err_byte == 0, opcode, Mux(err_byte == 1, status, 0))),
+                        Mux(err_byte == 0, opcode, Mux(err_byte == 1, status.as_value(), 0))),
                     framer.i.payload.last.eq(err_byte == 3),
                 ]
                 with m.If(framer.i.ready):

@@ -5,7 +5,41 @@ from __future__ import annotations
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, enum
 
+from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
+
+
+class Opcode(enum.Enum, shape=8):
+    """Command opcodes; the values are ``insitu.golden.protocol.Opcode``'s."""
+
+    STATUS = proto.Opcode.STATUS.value
+    LOAD_VECTOR = proto.Opcode.LOAD_VECTOR.value
+    READ_VECTOR = proto.Opcode.READ_VECTOR.value
+    FORWARD = proto.Opcode.FORWARD.value
+    TRANSPOSE = proto.Opcode.TRANSPOSE.value
+    UPDATE = proto.Opcode.UPDATE.value
+    PROGRAM = proto.Opcode.PROGRAM.value
+    READ_DEVICE = proto.Opcode.READ_DEVICE.value
+
+    @property
+    def protocol(self) -> proto.Opcode:
+        return proto.Opcode(self.value)
+
+
+class Status(enum.Enum, shape=8):
+    """Response status; the values are ``insitu.golden.protocol.Status``'s."""
+
+    OK = proto.Status.OK.value
+    BAD_CRC = proto.Status.BAD_CRC.value
+    BAD_OPCODE = proto.Status.BAD_OPCODE.value
+    BAD_LENGTH = proto.Status.BAD_LENGTH.value
+    BAD_ARG = proto.Status.BAD_ARG.value
+    TIMEOUT = proto.Status.TIMEOUT.value
+
+
+# the protocol is defined once: a new opcode or status there must show up here
+assert {m.name: m.value for m in Opcode} == {m.name: m.value for m in proto.Opcode}
+assert {m.name: m.value for m in Status} == {m.name: m.value for m in proto.Status}
 
 
 class UpdateMode(enum.Enum, shape=1):
