@@ -274,6 +274,25 @@ def parse_nextpnr(path: Path, board: str) -> dict:
     }
 
 
+def failure_summary(build_dir: Path) -> str:
+    """One line from a failed build's logs: the logic the design needs and the tool's error."""
+    parts = []
+    tim = build_dir / "top.tim"
+    if tim.exists():
+        text = tim.read_text(errors="replace")
+        m = re.search(r"(ICESTORM_LC|TRELLIS_COMB):\s+(\d+)/\s*(\d+)", text)
+        if m and int(m.group(2)) > int(m.group(3)):
+            parts.append(f"the design needs {m.group(2)} of {m.group(3)} {m.group(1)} "
+                         f"({100 * int(m.group(2)) // int(m.group(3))} %)")
+        errors = [line.strip() for line in text.splitlines() if "ERROR" in line]
+        parts += errors[-1:]
+    rpt = build_dir / "top.rpt"
+    if not parts and rpt.exists():
+        parts += [line.strip() for line in rpt.read_text(errors="replace").splitlines()
+                  if "ERROR" in line][-1:]
+    return "; ".join(parts)
+
+
 def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | None = None,
           baud: int = 115200, dac_part: str = "ad5676", watchdog_s: float = 2.0,
           seed: int | None = None) -> dict:
@@ -305,14 +324,8 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
         platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
                        script_after_synth="tee -q -o stat.json stat -json",
                        nextpnr_opts=" ".join(nextpnr_opts))
-    except Exception as e:
-        tail = ""
-        for log in ("top.tim", "top.rpt"):
-            p = build_dir / log
-            if p.exists():
-                lines = [l for l in p.read_text(errors="replace").splitlines() if "ERROR" in l]
-                tail = "; ".join(lines[-3:]) or tail
-        raise RuntimeError(f"{board} build failed: {tail or e}") from e
+    except Exception as e:  # a tool failed: say why in one line
+        raise RuntimeError(f"{board} build failed: {failure_summary(build_dir) or e}") from e
     finally:
         for k, v in saved.items():
             if v is None:

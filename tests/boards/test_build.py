@@ -65,3 +65,56 @@ def test_pin_maps_fit_and_are_unique():
             assert sum(p["signal"].startswith("adc_cs_n") for p in pins) == 2 * -(-n // 8)
     with pytest.raises(ValueError, match="header pins"):
         pin_map("icebreaker", ControllerConfig(rows=64, cols=64))
+
+
+class ReferenceBoard:
+    """A transport answering like a board: the protocol reference with a small integer crossbar."""
+
+    def __init__(self, config):
+        import numpy as np
+
+        class Array:
+            def __init__(self):
+                self.w = np.random.default_rng(0).integers(-20, 21, (config.rows, config.cols))
+
+            def read(self, drive_side, levels, sense_side, l0, l1):
+                levels = np.asarray(levels, dtype=np.int64)
+                out = levels @ self.w if drive_side == 0 else self.w @ levels
+                return np.clip(out >> 4, -config.adc_max, config.adc_max)[l0:l1]
+
+            def pulse(self, counts):
+                self.w = np.clip(self.w + counts, -60, 60)
+
+        from insitu.golden import protocol as proto
+
+        self.ref = proto.ProtocolReference(config, analog=Array())
+        self.out = b""
+
+    def write(self, data):
+        self.out += b"".join(self.ref.feed(data))
+
+    def read(self, n, timeout):
+        out, self.out = self.out[:n], self.out[n:]
+        return out
+
+    def reset_input(self):
+        self.out = b""
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("action", ["ping", "read", "train"])
+def test_board_command_against_the_reference(monkeypatch, capsys, action):
+    import insitu.boards.host as host
+
+    cfg = ControllerConfig(rows=4, cols=5, max_program_iters=16)
+    monkeypatch.setattr(host, "SerialTransport", lambda port, baud: ReferenceBoard(cfg))
+    assert main(["board", action, "--port", "sim", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    if action == "ping":
+        assert "rows 4" in " ".join(out.split())
+    elif action == "read":
+        assert len(out.strip().splitlines()) == 4
+    else:
+        assert "epoch 1: test accuracy" in out
