@@ -106,7 +106,7 @@ class ReferenceBoard:
 
 @pytest.mark.parametrize("action", ["ping", "read", "train"])
 def test_board_command_against_the_reference(monkeypatch, capsys, action):
-    import insitu.boards.host as host
+    from insitu.boards import host
 
     cfg = ControllerConfig(rows=4, cols=5, max_program_iters=16)
     monkeypatch.setattr(host, "SerialTransport", lambda port, baud: ReferenceBoard(cfg))
