@@ -17,10 +17,16 @@ DEFAULT_UART_DIVISOR = 104  # 12 MHz / 115200 baud
 UART_FIFO_DEPTH = 16
 
 
-def check_host_args(host: str, uart_divisor: int) -> None:
+def check_host_args(host: str, uart_divisor: int, timeout_cycles: int | None = None) -> int:
+    """Validate the host-side parameters; return the inter-byte timeout to use."""
     if host not in HOSTS:
         raise ValueError(f"host must be one of {', '.join(HOSTS)}; got {host!r}")
     check_divisor(uart_divisor)
+    if timeout_cycles is None:
+        timeout_cycles = 40 * uart_divisor if host == "uart" else 1000
+    if isinstance(timeout_cycles, bool) or not isinstance(timeout_cycles, int) or timeout_cycles < 2:
+        raise ValueError(f"timeout_cycles must be an integer >= 2, got {timeout_cycles!r}")
+    return timeout_cycles
 
 
 class ControllerTop(wiring.Component):
@@ -47,13 +53,10 @@ class ControllerTop(wiring.Component):
 
     def __init__(self, config: ControllerConfig, *, host: str = "stream",
                  uart_divisor: int = DEFAULT_UART_DIVISOR, timeout_cycles: int | None = None):
-        check_host_args(host, uart_divisor)
+        self.timeout_cycles = check_host_args(host, uart_divisor, timeout_cycles)
         self.config = config
         self.host = host
         self.uart_divisor = uart_divisor
-        if timeout_cycles is None:
-            timeout_cycles = 40 * uart_divisor if host == "uart" else 1000
-        self.timeout_cycles = timeout_cycles
         members = {"analog": Out(AnalogPortSignature(config))}
         if host == "stream":
             members["host_rx"] = In(stream.Signature(8))

@@ -66,7 +66,7 @@ def write_verilog(config: ControllerConfig, path, *, host: str = "stream",
     """
     if not isinstance(config, ControllerConfig):
         raise ValueError("config must be a ControllerConfig")
-    check_host_args(host, uart_divisor)  # before an Elaboratable exists to be left unused
+    check_host_args(host, uart_divisor, timeout_cycles)  # before an Elaboratable exists to be left unused
     top = ControllerTop(config, host=host, uart_divisor=uart_divisor, timeout_cycles=timeout_cycles)
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     text = fix_zero_time_triggers(verilog.convert(top, name=name, emit_src=False))

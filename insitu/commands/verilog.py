@@ -46,6 +46,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="host side: byte-stream ports (SoC, simulation) or UART pins (default stream)")
     parser.add_argument("--uart-divisor", type=int, default=104,
                         help="UART clock ticks per bit, with --host uart (default 104: 12 MHz / 115200)")
+    parser.add_argument("--timeout-cycles", type=int, default=None,
+                        help="inter-byte timeout inside a request frame, in clock ticks "
+                             "(default: 40 bit times with --host uart, 1000 with --host stream)")
     parser.add_argument("-o", "--output", required=True, metavar="FILE.v",
                         help="Verilog file to write; the sidecar goes next to it as FILE.json")
     parser.set_defaults(run=run)
@@ -62,7 +65,8 @@ def run(args) -> int:
         prob_bits=args.prob_bits, pulse_width=args.pulse_width, pulse_gap=args.pulse_gap,
         adc_average=args.adc_average, max_program_iters=args.max_program_iters,
     )
-    sidecar = write_verilog(config, args.output, host=args.host, uart_divisor=args.uart_divisor)
+    sidecar = write_verilog(config, args.output, host=args.host, uart_divisor=args.uart_divisor,
+                            timeout_cycles=args.timeout_cycles)
     n_ports = len(sidecar["ports"])
     print(f"wrote {args.output} ({sidecar['top']}, {n_ports} ports) and "
           f"{Path(args.output).with_suffix('.json')}", file=sys.stdout)

@@ -88,7 +88,7 @@ def test_cli_writes_files(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("bad", [["--rows", "0"], ["--adc-bits", "25"], ["--pulse-width", "0"],
-                                 ["--host", "uart", "--uart-divisor", "1"]])
+                                 ["--host", "uart", "--uart-divisor", "1"], ["--timeout-cycles", "1"]])
 def test_cli_rejects_bad_config(tmp_path, capsys, bad):
     out = tmp_path / "x.v"
     assert main(["verilog", *bad, "-o", str(out)]) == 2
