@@ -128,6 +128,10 @@ class AnalogFrontEnd:
         self.on_burst: list = []
         self.on_conversion: list = []
         self._tasks = []
+        self._expect: dict = {}   # side -> conversion events (mux positions) a read will make
+        self._served: dict = {}   # side -> events loaded into the harness table, to verify
+        self._tab_seq = {"row": 0, "col": 0}
+        self.adcw = config.adcs * config.adc_bits
 
     def start(self) -> None:
         d = self.dut
@@ -136,6 +140,10 @@ class AnalogFrontEnd:
         d.analog__row_adc_data.value = 0
         d.analog__col_adc_data.value = 0
         d.slot_clear.value = 0
+        for side in ("row", "col"):
+            getattr(d, f"{side}_tab_seq").value = 0
+            getattr(d, f"{side}_tab_n").value = 0
+            getattr(d, f"{side}_tab_data").value = 0
         self._tasks = [
             cocotb.start_soon(self._adc_watch("row")),
             cocotb.start_soon(self._adc_watch("col")),
@@ -160,6 +168,29 @@ class AnalogFrontEnd:
         else:
             self.ops = collections.deque(ops)
 
+    def expect_read(self, side: str, events: list[int]) -> None:
+        """Announce the conversion events (mux positions, in order) of the next read on ``side``.
+
+        At the first event the model answers all of them (same levels, same random draws in
+        the same order) and loads the rest into the harness's table, so Python wakes once per
+        read; :meth:`verify_reads` then checks that the RTL made exactly those conversions.
+        """
+        self._expect[side] = list(events)
+
+    def verify_reads(self) -> None:
+        d = self.dut
+        for side, events in list(self._served.items()):
+            served = int(getattr(d, f"{side}_tab_served").value.to_unsigned())
+            left = int(getattr(d, f"{side}_tab_left").value.to_unsigned())
+            mb = max(1, (max(2, -(-max(self.config.rows, self.config.cols) // self.config.adcs))
+                         - 1).bit_length())
+            log = value(getattr(d, f"{side}_mux_log"))
+            got = [(log >> ((served - 1 - j) * mb)) & ((1 << mb) - 1) for j in range(served)]
+            if served != len(events) or left != 0 or got != events:
+                raise AssertionError(f"{side} read: predicted conversions at mux {events}, the "
+                                     f"RTL made {got} (left {left})")
+        self._served.clear()
+
     # ------------------------------------------------------------------ watchers
     def _levels(self) -> None:
         d, cfg = self.dut, self.config
@@ -171,7 +202,10 @@ class AnalogFrontEnd:
 
     async def _adc_watch(self, side: str):
         d, cfg = self.dut, self.config
-        start = getattr(d, f"analog__{side}_adc_start")
+        start = getattr(d, f"{side}_adc_miss")
+        tab_data = getattr(d, f"{side}_tab_data")
+        tab_n = getattr(d, f"{side}_tab_n")
+        tab_seq = getattr(d, f"{side}_tab_seq")
         mux_h = getattr(d, f"analog__{side}_adc_mux")
         data_h = getattr(d, f"analog__{side}_adc_data")
         busy_h = getattr(d, f"analog__{side}_adc_busy")
@@ -184,11 +218,29 @@ class AnalogFrontEnd:
             mux = value(mux_h)
             self._levels()
             levels = self.col_levels if transpose else self.row_levels
-            samples = self.physics.convert_event(levels, transpose, mux, self.single_device)[0]
-            data_h.value = encode_signed(samples, cfg.adc_bits)
-            self.conversions += 1
+            single = self.single_device
+            events = self._expect.pop(side, None)
+            if events and events[0] != mux:
+                raise AssertionError(f"{side} read: first conversion at mux {mux}, predicted "
+                                     f"{events[0]}")
+            if not events:
+                events = [mux]
+            answers = [self.physics.convert_event(levels, transpose, pos, single)[0]
+                       for pos in events]
+            data_h.value = encode_signed(answers[0], cfg.adc_bits)
+            if len(events) > 1:
+                table = 0
+                for k, a in enumerate(answers[1:]):
+                    table |= encode_signed(a, cfg.adc_bits) << (k * self.adcw)
+                tab_data.value = table
+                tab_n.value = len(events) - 1
+                self._tab_seq[side] = (self._tab_seq[side] + 1) & 0xFFFF
+                tab_seq.value = self._tab_seq[side]
+                self._served[side] = events[1:]
+            self.conversions += len(events)
             for f in self.on_conversion:
-                f(side, mux, samples)
+                for pos, a in zip(events, answers):
+                    f(side, pos, a)
             self.busy_s += time.perf_counter() - t0
             if self.busy_rng is not None:
                 extra = self.busy_rng.randint(0, self.busy_max)

@@ -23,6 +23,13 @@ wakes up on *events* (frames, update ends, conversions), never per clock:
   every ``SLOT_DEPTH`` slots and at every ``update_done``. A change of
   ``slot_clear`` empties it. ``pulse_fault`` latches if an enable is high
   while a read level is non-zero (pulses must never overlap reads).
+* **conversion tables** (one per side): the analog model may load the answers
+  of the remaining conversion events of a read (``*_tab_data``, ``*_tab_n``,
+  bump ``*_tab_seq``) when it answers the first one; the harness then answers
+  each following ``adc_start`` from the table (``*_tab_served``, the mux
+  positions in ``*_mux_log``, for the model to verify afterwards). An
+  ``adc_start`` with an empty table raises ``*_adc_miss``: the model answers
+  it on ``analog__*_adc_data`` itself.
 * ``dac_seq`` counts ``dac_strobe`` pulses, so the analog model re-reads the
   latched levels only when they changed, without waking on the strobe.
 
@@ -36,7 +43,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HARNESS_TOP = "insitu_tb"
-HARNESS_VERSION = 6  # bump when the generated text changes (part of the build hash)
+HARNESS_VERSION = 7  # bump when the generated text changes (part of the build hash)
 
 
 def sizes(config, host: str) -> dict:
@@ -49,6 +56,10 @@ def sizes(config, host: str) -> dict:
         "TXB": max(256, 2 * max_response + 64),
         "SLOT_DEPTH": 128,
         "SLOT_W": 1 + config.rows + config.cols,
+        # conversion table: every conversion event of one read (positions x averaging)
+        "TAB_DEPTH": -(-max(config.rows, config.cols) // config.adcs) * config.adc_average,
+        "ADCW": config.adcs * config.adc_bits,
+        "MUXW": max(1, (max(2, -(-max(config.rows, config.cols) // config.adcs)) - 1).bit_length()),
     }
 
 
@@ -96,7 +107,19 @@ def write_harness(sidecar: dict, path) -> Path:
         "    output reg pulse_fault",
         "    output reg [15:0] dac_seq",
     ]
-    conns = [".clk(clk)", ".rst(rst)"] + [f".{p['name']}({p['name']})" for p in analog]
+    for side in ("row", "col"):
+        io += [
+            f"    input wire [{sz['TAB_DEPTH'] * sz['ADCW'] - 1}:0] {side}_tab_data",
+            f"    input wire [15:0] {side}_tab_n",
+            f"    input wire [15:0] {side}_tab_seq",
+            f"    output wire {side}_adc_miss",
+            f"    output reg [15:0] {side}_tab_served",
+            f"    output reg [15:0] {side}_tab_left",
+            f"    output reg [{sz['TAB_DEPTH'] * sz['MUXW'] - 1}:0] {side}_mux_log",
+        ]
+    tabbed = {"analog__row_adc_data": "row_adc_data_dut", "analog__col_adc_data": "col_adc_data_dut"}
+    conns = [".clk(clk)", ".rst(rst)"] + [f".{p['name']}({tabbed.get(p['name'], p['name'])})"
+                                          for p in analog]
     body = []
     if host == "uart":
         conns += [".uart_rx(uart_rx)", ".uart_tx(uart_tx)"]
@@ -108,6 +131,11 @@ def write_harness(sidecar: dict, path) -> Path:
             ".host_tx__payload(h_tx_payload)",
         ]
         body.append(_STREAM.format(RXB8=8 * sz["RXB"], TXB8=8 * sz["TXB"]))
+    for side in ("row", "col"):
+        mux_w = next(p["width"] for p in analog if p["name"] == f"analog__{side}_adc_mux")
+        body.append(_TABLE.format(s=side, TW=sz["TAB_DEPTH"] * sz["ADCW"], ADCW=sz["ADCW"],
+                                  MUXW=sz["MUXW"], MLW=sz["TAB_DEPTH"] * sz["MUXW"],
+                                  MUXIN=mux_w))
     body.append(_SLOTS.format(W=sz["SLOT_W"], D=sz["SLOT_DEPTH"], LOGW=sz["SLOT_W"] * sz["SLOT_DEPTH"],
                               R=R, C=C))
     text = (
@@ -186,6 +214,37 @@ _STREAM = """
                 end else begin
                     tx_pos <= tx_pos + 1;
                 end
+            end
+        end
+    end
+"""
+
+_TABLE = """
+    // ---------------- conversion table ({s} converters): answers loaded ahead by the model
+    reg [{TW}-1:0] {s}_tab;
+    reg [15:0] {s}_tab_seen;
+    reg [{ADCW}-1:0] {s}_tab_out;
+    reg {s}_use_tab;
+    wire [{ADCW}-1:0] {s}_adc_data_dut = {s}_use_tab ? {s}_tab_out : analog__{s}_adc_data;
+    assign {s}_adc_miss = analog__{s}_adc_start && ({s}_tab_left == 0);
+    always @(posedge clk) begin
+        if (rst) begin
+            {s}_tab_left <= 0; {s}_tab_seen <= {s}_tab_seq; {s}_use_tab <= 0; {s}_tab_served <= 0;
+            {s}_mux_log <= 0;
+        end else if ({s}_tab_seq != {s}_tab_seen) begin
+            {s}_tab_seen <= {s}_tab_seq; {s}_tab <= {s}_tab_data; {s}_tab_left <= {s}_tab_n;
+            {s}_tab_served <= 0;
+            if (analog__{s}_adc_start) {s}_use_tab <= 0;
+        end else if (analog__{s}_adc_start) begin
+            if ({s}_tab_left != 0) begin
+                {s}_tab_out <= {s}_tab[{ADCW}-1:0];
+                {s}_tab <= {s}_tab >> {ADCW};
+                {s}_tab_left <= {s}_tab_left - 1;
+                {s}_tab_served <= {s}_tab_served + 1;
+                {s}_mux_log <= ({s}_mux_log << {MUXW}) | analog__{s}_adc_mux;
+                {s}_use_tab <= 1;
+            end else begin
+                {s}_use_tab <= 0;
             end
         end
     end

@@ -9,6 +9,7 @@ them for blocking code.
 from __future__ import annotations
 
 import random
+import time
 
 import numpy as np
 
@@ -57,6 +58,10 @@ class Session:
         self.frontend.on_burst.append(self._burst)
         self.reference = ControllerReference(self.config)
         self.check_slots = bool(params.get("check_slots", True))
+        self.host_py_s = 0.0  # Python time of the command coroutines (not the host transactor waits)
+        self._t = 0.0
+        # training: answer a read's conversions at its first event (one wake per read)
+        self.predict_reads = bool(params.get("predict_reads", params.get("task") == "train"))
         self._program_cell = None
         self._program_bursts = 0
         self.last_counts = np.zeros((self.config.rows, self.config.cols), dtype=np.int64)
@@ -105,10 +110,20 @@ class Session:
 
     # ------------------------------------------------------------------ commands
     async def command(self, frames: list[bytes], timeout_cycles: int = 200_000) -> list[P.Response]:
-        return await self.host.transact(frames, timeout_cycles)
+        self.host_py_s += time.perf_counter() - self._t
+        rs = await self.host.transact(frames, timeout_cycles)
+        self._t = time.perf_counter()
+        return rs
+
+    def _tic(self):
+        self._t = time.perf_counter()
+
+    def _toc(self):
+        self.host_py_s += time.perf_counter() - self._t
 
     async def read(self, codes, l0: int, o0: int, n: int, transpose: bool) -> np.ndarray:
         """LOAD_VECTOR + FORWARD (or TRANSPOSE) in one batch; the ADC codes of lines [o0, o0+n)."""
+        self._tic()
         codes = [int(c) for c in codes]
         side = P.Side.COLS if transpose else P.Side.ROWS
         load = request(P.Opcode.LOAD_VECTOR, side=side, offset=l0, codes=codes)
@@ -116,13 +131,23 @@ class Session:
             read = request(P.Opcode.TRANSPOSE, row0=o0, nrows=n, col0=l0, ncols=len(codes))
         else:
             read = request(P.Opcode.FORWARD, row0=l0, nrows=len(codes), col0=o0, ncols=n)
+        if self.predict_reads:
+            c = self.config
+            events = [pos for pos in self.reference.adc_positions(o0, o0 + n)
+                      for _ in range(c.adc_average)]
+            self.frontend.expect_read("row" if transpose else "col", events)
         r_load, r_read = await self.command([load, read])
+        if self.predict_reads:
+            self.frontend.verify_reads()
         check_ok(r_load)
-        return codes_of(r_read)
+        out = codes_of(r_read)
+        self._toc()
+        return out
 
     async def update(self, cx, cd, mode: str, row_gain: int, col_gain: int, dither: bool,
                      row0: int, col0: int) -> int:
         """LOAD x, LOAD d, UPDATE in one batch; the slots the controller reports."""
+        self._tic()
         cx = [int(c) for c in cx]
         cd = [int(c) for c in cd]
         frames = [
@@ -146,6 +171,7 @@ class Session:
         if f["slots"] != plan.slots or f["lfsr_draws"] != self.reference.lfsr.draws & 0xFFFFFFFF:
             raise AssertionError(f"UPDATE answered {f}, reference slots {plan.slots} draws "
                                  f"{self.reference.lfsr.draws}")
+        self._toc()
         return int(f["slots"])
 
     async def program_device(self, row: int, col: int, target: int, tolerance: int, shift: int,

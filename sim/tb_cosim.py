@@ -61,6 +61,22 @@ async def cosim(dut):
     if task == "idle":
         await Timer(int(params["cycles"]) * session.clock_ns, "ns")
         result = {}
+    elif task == "bridge":  # hand-off cost of bridge/resume alone (no simulated time)
+        from cocotb.task import resume
+
+        async def nothing():
+            return None
+
+        call = resume(nothing)
+        n = int(params.get("calls", 1000))
+
+        def loop():
+            t = time.perf_counter()
+            for _ in range(n):
+                call()
+            return (time.perf_counter() - t) / n
+
+        result = {"bridge_call_s": await bridge(loop)()}
     elif task == "train":
         result = await _train(session, params)
     elif task == "commands":
@@ -98,6 +114,7 @@ async def _train(session: Session, params: dict) -> dict:
         timing["train_c0"] = session.cycles()
         timing["train_w0"] = session.frontend.wakes
         timing["busy0"] = session.frontend.busy_s
+        timing["host0"] = session.host_py_s
         timing["sim0"] = backend.in_sim_s
         timing["calls0"] = backend.calls
 
@@ -123,6 +140,7 @@ async def _train(session: Session, params: dict) -> dict:
         timing["train_c1"] = session.cycles()
         timing["train_w1"] = session.frontend.wakes
         timing["busy1"] = session.frontend.busy_s
+        timing["host1"] = session.host_py_s
         timing["sim1"] = backend.in_sim_s
         timing["calls1"] = backend.calls
         if prof is not None:
@@ -138,6 +156,7 @@ async def _train(session: Session, params: dict) -> dict:
     out["train_frontend_s"] = timing["busy1"] - timing["busy0"]
     out["train_waiting_s"] = timing["sim1"] - timing["sim0"]  # thread blocked in resume
     out["train_calls"] = timing["calls1"] - timing["calls0"]
+    out["train_host_s"] = timing["host1"] - timing["host0"]  # command coroutines' own Python
     out.update(reads=[r for kind, r in backend.log if kind == "read"], bursts=session.burst_log,
                g=session.physics.conductances[0].tolist())
     return out
