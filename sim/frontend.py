@@ -264,7 +264,7 @@ class AnalogFrontEnd:
     async def _slot_watch(self):
         d, cfg = self.dut, self.config
         R, C = cfg.rows, cfg.cols
-        full, done = RisingEdge(d.slot_full), RisingEdge(d.analog__update_done)
+        full, done = RisingEdge(d.slot_full), RisingEdge(d.update_done_ev)
         while True:
             trig = await First(full, done)
             t0 = time.perf_counter()
@@ -289,7 +289,7 @@ class AnalogFrontEnd:
     async def _cmd_watch(self):
         d = self.dut
         while True:
-            await RisingEdge(d.analog__cmd_done)
+            await RisingEdge(d.cmd_done_ev)
             self.wakes += 1
             if self.ops:
                 self.ops.popleft()

@@ -43,7 +43,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HARNESS_TOP = "insitu_tb"
-HARNESS_VERSION = 7  # bump when the generated text changes (part of the build hash)
+HARNESS_VERSION = 8  # bump when the generated text changes (part of the build hash)
 
 
 def sizes(config, host: str) -> dict:
@@ -96,13 +96,15 @@ def write_harness(sidecar: dict, path) -> Path:
             f"    output reg [{8 * sz['TXB'] - 1}:0] tx_data",
             "    output reg [15:0] tx_count",
             "    output reg [15:0] tx_frames",
-            "    output wire tx_done",
+            "    output reg tx_done",
         ]
     io += [
         "    input wire [31:0] tb_seed",
         f"    output reg [{sz['SLOT_W'] * sz['SLOT_DEPTH'] - 1}:0] slot_log",
         "    output reg [15:0] slot_count",
-        "    output wire slot_full",
+        "    output reg slot_full",
+        "    output reg update_done_ev",
+        "    output reg cmd_done_ev",
         "    input wire [15:0] slot_clear",
         "    output reg pulse_fault",
         "    output reg [15:0] dac_seq",
@@ -112,7 +114,7 @@ def write_harness(sidecar: dict, path) -> Path:
             f"    input wire [{sz['TAB_DEPTH'] * sz['ADCW'] - 1}:0] {side}_tab_data",
             f"    input wire [15:0] {side}_tab_n",
             f"    input wire [15:0] {side}_tab_seq",
-            f"    output wire {side}_adc_miss",
+            f"    output reg {side}_adc_miss",
             f"    output reg [15:0] {side}_tab_served",
             f"    output reg [15:0] {side}_tab_left",
             f"    output reg [{sz['TAB_DEPTH'] * sz['MUXW'] - 1}:0] {side}_mux_log",
@@ -196,7 +198,8 @@ _STREAM = """
     reg [15:0] tx_pos;
     reg [15:0] tx_total;
     reg [7:0] tx_len_lo;
-    assign tx_done = (tx_want != 0) && (tx_frames >= tx_want);
+    always @(negedge clk)
+        tx_done <= !rst && (tx_want != 0) && (tx_frames >= tx_want) && (tx_clear == tx_seen);
     always @(posedge clk) begin
         if (rst || tx_clear != tx_seen) begin
             if (rst) tx_data <= 0;  // no X in the capture (Icarus)
@@ -226,7 +229,9 @@ _TABLE = """
     reg [{ADCW}-1:0] {s}_tab_out;
     reg {s}_use_tab;
     wire [{ADCW}-1:0] {s}_adc_data_dut = {s}_use_tab ? {s}_tab_out : analog__{s}_adc_data;
-    assign {s}_adc_miss = analog__{s}_adc_start && ({s}_tab_left == 0);
+    // events for Python are registered on the falling edge: by then every signal of the
+    // tick has settled (Icarus may show delta-cycle glitches of combinational strobes)
+    always @(negedge clk) {s}_adc_miss <= !rst && analog__{s}_adc_start && ({s}_tab_left == 0);
     always @(posedge clk) begin
         if (rst) begin
             {s}_tab_left <= 0; {s}_tab_seen <= {s}_tab_seq; {s}_use_tab <= 0; {s}_tab_served <= 0;
@@ -253,7 +258,11 @@ _TABLE = """
 _SLOTS = """
     // ---------------- pulse-slot recorder
     reg [15:0] slot_seen;
-    assign slot_full = slot_count >= {D};
+    always @(negedge clk) begin
+        slot_full <= !rst && (slot_count >= {D}) && (slot_clear == slot_seen);
+        update_done_ev <= !rst && analog__update_done;
+        cmd_done_ev <= !rst && analog__cmd_done;
+    end
     always @(posedge clk) begin
         if (rst) begin
             slot_count <= 0; slot_seen <= slot_clear; pulse_fault <= 0; dac_seq <= 0;
