@@ -153,7 +153,8 @@ class BoardCore(wiring.Component):
         wiring.connect(m, ctrl.host_tx, tx.i)
         rx_byte = rx.o.valid & rx.o.ready
         tx_byte = tx.i.valid & tx.i.ready
-        m.submodules.monitor = mon = ResponseMonitor()
+        mon = ResponseMonitor()
+        m.submodules.monitor = ResetInserter(ctrl_reset)(mon)  # restarts with the controller
         m.d.comb += [mon.valid.eq(tx_byte), mon.byte.eq(tx.i.payload)]
 
         # ---- watchdog and safe state

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from amaranth.build import Attrs, Pins, Resource
 from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from ..golden.config import ControllerConfig
@@ -124,7 +125,7 @@ class Top(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.sync = cd_sync = ClockDomain("sync")
+        m.domains.sync = ClockDomain("sync")
         locked = Signal()
         if self.board == "icebreaker":
             clk_pin = platform.request("clk12", dir="-")
@@ -135,7 +136,7 @@ class Top(Elaboratable):
                 o_PLLOUTGLOBAL=ClockSignal("sync"), o_LOCK=locked,
             )
         else:
-            clk25 = platform.request("clk25", dir="i")
+            m.submodules.clk25 = clk25 = io.Buffer("i", platform.request("clk25", dir="-"))
             m.submodules.pll = Instance(
                 "EHXPLLL",
                 p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
@@ -152,16 +153,24 @@ class Top(Elaboratable):
                 a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
             )
         m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
-        platform.add_clock_constraint(cd_sync.clk, self.spec.clk_hz)
+        # no explicit constraint: nextpnr derives the PLL output clock (24 or 50 MHz) from the
+        # oscillator constraint of the board resource and the PLL parameters
 
         m.submodules.core = core = self.core
-        uart = platform.request("uart", 0)
-        m.d.comb += [core.uart_rx.eq(uart.rx.i), uart.tx.o.eq(core.uart_tx)]
+        def buffer(name, direction, resource, number=0):
+            buf = io.Buffer(direction, platform.request(resource, number, dir="-"))
+            m.submodules[name] = buf
+            return buf
+
+        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
+        m.d.comb += [core.uart_rx.eq(uart_rx.i), uart_tx.o.eq(core.uart_tx)]
         if self.board == "ulx3s":
-            m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
+            m.d.comb += buffer("uart_tx_enable", "o", "uart_tx_enable").o.eq(1)
 
         for i, entry in enumerate(pin_map(self.board, self.config)):
-            pin = platform.request(f"insitu_{i}", 0)
+            pin = buffer(f"pin_{i}", entry["dir"], f"insitu_{i}")
             sig = entry["signal"]
             if sig.startswith("adc_cs_n["):
                 k = int(sig[len("adc_cs_n["):-1])
@@ -173,13 +182,13 @@ class Top(Elaboratable):
 
         leds = [core.led_alive, core.led_safe | core.led_error]
         if self.board == "icebreaker":
-            m.d.comb += [platform.request("led_g", 0).o.eq(leds[0]),
-                         platform.request("led_r", 0).o.eq(leds[1])]
+            m.d.comb += [buffer("led_g", "o", "led_g").o.eq(leds[0]),
+                         buffer("led_r", "o", "led_r").o.eq(leds[1])]
         else:
             all_leds = [core.led_alive, core.led_rx, core.led_tx, core.led_update,
                         core.led_safe, core.led_error, ~core.dac_ldac_n, ~core.en_oe_n]
             for k, v in enumerate(all_leds):
-                m.d.comb += platform.request("led", k).o.eq(v)
+                m.d.comb += buffer(f"led_{k}", "o", "led", k).o.eq(v)
         return m
 
 
