@@ -13,7 +13,10 @@ CLK_HZ = 25e6
 BAUD = 25e6 / 16  # fast UART in simulation: 16 ticks per bit
 
 
-@pytest.mark.parametrize("sim", simulators())
+@pytest.mark.parametrize("sim", [
+    pytest.param(s, marks=pytest.mark.slow) if s == "verilator" else s  # Verilator: ~1.5 min compile
+    for s in simulators()
+])
 def test_host_end_to_end_cocotb(tmp_path, sim):
     cfg = board_config(ControllerConfig(rows=4, cols=5, max_program_iters=8, settle_ticks=2), CLK_HZ)
     dut = BoardCore(cfg, CLK_HZ, baud=int(BAUD), dac_part="ad5686r", watchdog_s=4e-3)
