@@ -172,7 +172,7 @@ async def dac_reset_then_levels(dut):
         want = [dac_word(c, CFG.dac_bits) for c in rows + cols]
         assert b.dac.words()[:b.lines] == want
         assert all(w == MIDSCALE for w in b.dac.words()[b.lines:]), "unused channels at 0 V"
-    assert b.dac.min_half_ns >= 1e9 / (2 * min(PART.max_sclk_hz, 25e6)) - 1
+    assert b.dac.min_half_ns >= 1e9 / (2 * min(PART.max_sclk_hz, 12.5e6)) - 1
     assert not b.violations(), b.violations()
 
 
