@@ -45,6 +45,6 @@ def test_timing_maths():
     with pytest.raises(ValueError, match="pulse_gap must be >="):
         PulseEnables(cfg, 24e6)
     ok = board_config(cfg, 24e6)
-    assert ok.pulse_gap == PulseEnables(ok, 24e6).required_gap()
+    assert ok.pulse_gap == required_pulse_gap(ok, 24e6)
     with pytest.raises(ValueError, match="at most 255"):
         board_config(ControllerConfig(rows=200, cols=8), 50e6)
