@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 from boards_harness import ConverterHarness
 from boards_simrun import run_cocotb
-from insitu.boards.converters import (PulseEnables, adc_code, dac_word, half_period,
-                                      required_pulse_gap, ticks)
+from insitu.boards.converters import (
+    PulseEnables,
+    adc_code,
+    dac_word,
+    half_period,
+    required_pulse_gap,
+    ticks,
+)
 from insitu.boards.core import board_config
 from insitu.golden.config import ControllerConfig
 
