@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import binascii
 import struct
+import time
 
 import numpy as np
 
@@ -86,6 +87,10 @@ class StreamHost:
         self._tx_clear = 0
         self.batches = 0
         self.bytes_sent = 0
+        self.io_s = 0.0  # Python time of the batch writes and capture reads
+        # per-command time bound; off in training runs, whose whole test is bounded instead
+        # (one with_timeout per command costs a Timer and a First per batch)
+        self.bound_commands = True
 
     def init(self, rx_pause: int = 0, tx_pause: int = 0) -> None:
         d = self.dut
@@ -113,6 +118,7 @@ class StreamHost:
             raise ValueError(f"batch of {len(data)} bytes exceeds the harness buffer ({self.rxb})")
         if int(d.rx_busy.value):
             await with_timeout(FallingEdge(d.rx_busy), timeout_cycles * self.clock_ns, "ns")
+        t0 = time.perf_counter()
         if opcodes is None:
             self.tracker.feed(data)
             opcodes = self.tracker.take()
@@ -124,10 +130,14 @@ class StreamHost:
         d.rx_seq.value = self._rx_seq
         self.batches += 1
         self.bytes_sent += len(data)
+        self.io_s += time.perf_counter() - t0
         if responses == 0:
             return []
         try:
-            await with_timeout(RisingEdge(d.tx_done), timeout_cycles * self.clock_ns, "ns")
+            if self.bound_commands:
+                await with_timeout(RisingEdge(d.tx_done), timeout_cycles * self.clock_ns, "ns")
+            else:
+                await RisingEdge(d.tx_done)
         except SimTimeoutError:
             raise AssertionError(
                 f"no answer within {timeout_cycles} cycles to {data[:32].hex()}: "
@@ -137,6 +147,7 @@ class StreamHost:
 
     def collect(self, responses: int | None = None) -> list[P.Response]:
         """Take the captured response bytes (and clear the capture)."""
+        t0 = time.perf_counter()
         d = self.dut
         n = int(d.tx_count.value.to_unsigned())
         if n > self.txb:
@@ -149,6 +160,7 @@ class StreamHost:
         if responses is not None and len(out) != responses:
             raise AssertionError(f"expected {responses} responses, got {len(out)}")
         self.last_raw = raw
+        self.io_s += time.perf_counter() - t0
         return out
 
     async def idle(self, cycles: int) -> None:

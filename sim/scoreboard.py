@@ -16,6 +16,38 @@ import collections
 import numpy as np
 
 
+def schedule_arrays(reference, plan):
+    """``list(reference.slot_schedule(plan))`` as arrays: polarity (n,), row masks (n, nr),
+    column masks (n, nc) over the plan's window.
+
+    The same slots in the same order, built without a Python loop per slot (a training run
+    checks every update); ``tests/sim/test_cli_units.py`` checks the equality against
+    ``slot_schedule`` itself on random plans.
+    """
+    nr, nc = len(plan.row_levels), len(plan.col_levels)
+    pols, rows, cols = [], [], []
+    stochastic = bool(plan.row_bits)
+    for k, (sx, sd, n) in enumerate(plan.subphases):
+        pol = 1 if sx == sd else -1
+        pols.append(np.full(n, pol, dtype=np.int64))
+        if stochastic:
+            rows.append(np.asarray(plan.row_bits[k], dtype=bool))
+            cols.append(np.asarray(plan.col_bits[k], dtype=bool))
+            continue
+        rs = plan.row_negative == bool(sx)
+        cs = plan.col_negative == bool(sd)
+        P = int(plan.row_levels[rs].max(initial=0))
+        Q = int(plan.col_levels[cs].max(initial=0))
+        p = np.repeat(np.arange(P), Q)  # p outer, q inner
+        q = np.tile(np.arange(Q), P)
+        rows.append(rs[None, :] & (plan.row_levels[None, :] > p[:, None]))
+        cols.append(cs[None, :] & (plan.col_levels[None, :] > q[:, None]))
+    if not pols:
+        return (np.zeros(0, dtype=np.int64), np.zeros((0, nr), dtype=bool),
+                np.zeros((0, nc), dtype=bool))
+    return np.concatenate(pols), np.concatenate(rows), np.concatenate(cols)
+
+
 class SlotScoreboard:
     def __init__(self, config):
         self.config = config
@@ -25,18 +57,13 @@ class SlotScoreboard:
         self.slots = 0
 
     def expect_update(self, reference, plan, row0: int, col0: int) -> None:
-        """Queue the slot schedule of an update plan."""
-        sched = list(reference.slot_schedule(plan))
+        """Queue the slot schedule of an update plan (window at ``row0``, ``col0``)."""
+        pol, rm, cm = schedule_arrays(reference, plan)
         R, C = self.config.rows, self.config.cols
-        n = len(sched)
-        pol = np.empty(n, dtype=np.int64)
-        rows = np.zeros((n, R), dtype=bool)
-        cols = np.zeros((n, C), dtype=bool)
-        r0, c0 = row0, col0
-        for k, (p, rm, cm) in enumerate(sched):
-            pol[k] = p
-            rows[k, r0:r0 + len(rm)] = rm
-            cols[k, c0:c0 + len(cm)] = cm
+        rows = np.zeros((len(pol), R), dtype=bool)
+        cols = np.zeros((len(pol), C), dtype=bool)
+        rows[:, row0:row0 + rm.shape[1]] = rm
+        cols[:, col0:col0 + cm.shape[1]] = cm
         self.expected.append(("update", pol, rows, cols))
 
     def expect_device(self, row: int, col: int, n: int) -> None:

@@ -26,7 +26,7 @@ import time
 
 import cocotb
 from cocotb.task import bridge
-from cocotb.triggers import Timer
+from cocotb.triggers import Timer, with_timeout
 
 from insitu.sim.session import Session
 
@@ -46,7 +46,13 @@ def _write(result: dict) -> None:
 
 @cocotb.test()
 async def cosim(dut):
+    """Run ``params["task"]``, bounded in simulated time as a whole (``max_cycles``)."""
     params = _params()
+    bound = int(params.get("max_cycles", 2_000_000_000))
+    await with_timeout(_cosim(dut, params), bound * float(params.get("clock_ns", 10)), "ns")
+
+
+async def _cosim(dut, params):
     task = params["task"]
     session = Session(dut, params)
     prof = None
@@ -105,6 +111,8 @@ async def _train(session: Session, params: dict) -> dict:
     from insitu.sim.training import train
 
     backend = RtlBackend(session)
+    if session.host_kind == "stream":
+        session.host.bound_commands = False  # the whole run is bounded by max_cycles
     backend.log = []
     session.burst_log = []
     timing = {"python_s": 0.0}
@@ -115,6 +123,7 @@ async def _train(session: Session, params: dict) -> dict:
         timing["train_w0"] = session.frontend.wakes
         timing["busy0"] = session.frontend.busy_s
         timing["host0"] = session.host_py_s
+        timing["io0"] = getattr(session.host, "io_s", 0.0)
         timing["sim0"] = backend.in_sim_s
         timing["calls0"] = backend.calls
 
@@ -141,6 +150,7 @@ async def _train(session: Session, params: dict) -> dict:
         timing["train_w1"] = session.frontend.wakes
         timing["busy1"] = session.frontend.busy_s
         timing["host1"] = session.host_py_s
+        timing["io1"] = getattr(session.host, "io_s", 0.0)
         timing["sim1"] = backend.in_sim_s
         timing["calls1"] = backend.calls
         if prof is not None:
@@ -157,6 +167,7 @@ async def _train(session: Session, params: dict) -> dict:
     out["train_waiting_s"] = timing["sim1"] - timing["sim0"]  # thread blocked in resume
     out["train_calls"] = timing["calls1"] - timing["calls0"]
     out["train_host_s"] = timing["host1"] - timing["host0"]  # command coroutines' own Python
+    out["train_io_s"] = timing["io1"] - timing["io0"]  # batch writes and response reads
     out.update(reads=[r for kind, r in backend.log if kind == "read"], bursts=session.burst_log,
                g=session.physics.conductances[0].tolist())
     return out

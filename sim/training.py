@@ -69,9 +69,20 @@ def with_data(params: dict) -> dict:
     """``params`` plus the dataset itself, so the simulator process need not import scikit-learn."""
     p = check_params(params)
     d = dataset(p["model"], p["seed"])
+    p["max_cycles"] = max_cycles(p, controller_config(p))
     p["data"] = {"name": d.name, "x_train": d.x_train.tolist(), "y_train": d.y_train.tolist(),
                  "x_test": d.x_test.tolist(), "y_test": d.y_test.tolist(), "classes": d.classes}
     return p
+
+
+def max_cycles(params: dict, config: ControllerConfig) -> int:
+    """A generous simulated-time bound of a training run (the test fails beyond it)."""
+    c = config
+    p = check_params(params)
+    per_sample = 20_000 + 8 * c.bl * (c.pulse_width + c.pulse_gap) + 4 * c.count_max**2 * (
+        c.pulse_width + c.pulse_gap)
+    program = c.rows * c.cols * c.max_program_iters * (300 + c.count_max * (c.pulse_width + c.pulse_gap))
+    return 100_000 + program + 2 * p["samples"] * per_sample
 
 
 def sizes(model: str, data: Dataset) -> tuple:

@@ -68,3 +68,27 @@ def test_cosim_cli_help_names_every_option(capsys):
     out = capsys.readouterr().out
     for opt in ("--sim", "--model", "--samples", "--seed", "--mode", "--device", "--waves"):
         assert opt in out
+
+
+@pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
+def test_scoreboard_schedule_equals_slot_schedule(mode):
+    import numpy as np
+
+    from insitu.golden.controller import ControllerReference
+    from insitu.sim.scoreboard import schedule_arrays
+
+    cfg = ControllerConfig(rows=7, cols=5, bl=9)
+    ref = ControllerReference(cfg)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        x = rng.integers(-cfg.dac_max, cfg.dac_max + 1, size=rng.integers(1, 8))
+        d = rng.integers(-cfg.dac_max, cfg.dac_max + 1, size=rng.integers(1, 6))
+        x[rng.random(x.size) < 0.3] = 0
+        gmax = cfg.count_max if mode == "deterministic" else cfg.prob_max
+        plan = ref.plan_update(x, d, mode=mode, row_gain=int(rng.integers(0, gmax + 1)),
+                               col_gain=int(rng.integers(0, gmax + 1)), dither=bool(rng.random() < .5))
+        slots = list(ref.slot_schedule(plan))
+        pol, rows, cols = schedule_arrays(ref, plan)
+        assert len(slots) == len(pol) == plan.slots
+        for k, (p, rm, cm) in enumerate(slots):
+            assert p == pol[k] and (rm == rows[k]).all() and (cm == cols[k]).all()
