@@ -52,6 +52,15 @@ def measure(sim: str, array, samples: int, idle_cycles: int) -> dict:
         "bridge_calls_per_sample": (rtl["stats"]["forward_reads"] + rtl["stats"]["backward_reads"]
                                     + rtl["stats"]["updates"]) / samples,
         "identical_to_golden": same,
+        # where the wall time of the training phase goes, per sample (ms)
+        "ms_per_sample": {
+            "total": 1e3 * wall / samples,
+            "simulator_at_free_running_speed": 1e3 * cyc / free / samples,
+            "training_code_in_thread": 1e3 * (wall - rtl["train_waiting_s"]) / samples,
+            "analog_front_end_handlers": 1e3 * rtl["train_frontend_s"] / samples,
+            "command_coroutines": 1e3 * rtl["train_host_s"] / samples,
+            "transactor_io": 1e3 * rtl["train_io_s"] / samples,
+        },
         "build_s": bld.seconds,
     }
 
@@ -87,7 +96,16 @@ def main(argv=None) -> int:
         icarus_samples_per_s=round(i["samples_per_s"], 2),
         golden_samples_per_s=round(v["golden_samples_per_s"], 1),
         python_share=round(v["python_share"], 3),
+        verilator_64x16_cycles_per_s=round(out["per_array"]["64x16"]["verilator"]["cycles_per_s"]),
+        verilator_64x16_free_running_cycles_per_s=round(
+            out["per_array"]["64x16"]["verilator"]["free_running_cycles_per_s"]),
+        where_the_time_goes_16x16_verilator_ms_per_sample={
+            k: round(x, 3) for k, x in v["ms_per_sample"].items()},
     )
+    t = v["ms_per_sample"]
+    t_rest = t["total"] - sum(x for k, x in t.items() if k != "total")
+    out["where_the_time_goes_16x16_verilator_ms_per_sample"]["cocotb_scheduling_and_rest"] = \
+        round(t_rest, 3)
     print(json.dumps(out))
     return 0
 
