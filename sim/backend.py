@@ -20,9 +20,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from cocotb.task import resume
-
 from insitu.golden.backends import Backend, BackendStats
 from insitu.golden.validate import check_choice
 

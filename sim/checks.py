@@ -14,7 +14,6 @@ import collections
 import random
 
 import numpy as np
-
 from insitu.golden import protocol as P
 from insitu.golden.controller import ControllerReference
 

@@ -41,11 +41,9 @@ import collections
 import random
 import time
 
-import numpy as np
-
 import cocotb
+import numpy as np
 from cocotb.triggers import First, RisingEdge, Timer
-
 from insitu.golden import protocol as P
 
 SINGLE_DEVICE_OPS = (P.Opcode.PROGRAM, P.Opcode.READ_DEVICE)

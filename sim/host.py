@@ -21,9 +21,7 @@ import struct
 import time
 
 import numpy as np
-
 from cocotb.triggers import FallingEdge, RisingEdge, SimTimeoutError, Timer, with_timeout
-
 from insitu.golden import protocol as P
 
 
@@ -32,7 +30,7 @@ def request(opcode: P.Opcode, codes=None, **fields) -> bytes:
     with init 0xFFFF): the per-command host cost of a training run."""
     payload = P.pack_fields(P.REQUEST_FIELDS[opcode], fields)
     if codes is not None:
-        payload += struct.pack("<%dh" % len(codes), *codes)
+        payload += struct.pack(f"<{len(codes)}h", *codes)
     body = bytes([opcode]) + len(payload).to_bytes(2, "little") + payload
     return bytes([P.SYNC]) + body + binascii.crc_hqx(body, P.CRC_INIT).to_bytes(2, "big")
 

@@ -28,7 +28,7 @@ import shutil
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from insitu.golden.config import ControllerConfig
@@ -180,6 +180,7 @@ def build(design: Design, sim: str, *, waves: bool = False, verbose: bool = Fals
     t0 = time.perf_counter()
     with simulator_env(sim):
         if stamp.exists():
+            stamp.touch()  # most recently used: kept by _prune
             sidecar = json.loads((bdir / "src" / "insitu_controller.json").read_text())
             return Build(sim, design, bdir, waves, sidecar, 0.0)
         with _locked(cache_root() / f".{sim}-{key}.lock"):
@@ -194,15 +195,42 @@ def build(design: Design, sim: str, *, waves: bool = False, verbose: bool = Fals
                 args = list(VERILATOR_ARGS) if sim == "verilator" else list(ICARUS_ARGS)
                 extra = [src / f"{HARNESS_TOP}.vlt"] if sim == "verilator" else []
                 log = bdir / "build.log"
+                runner_waves = waves
+                if sim == "icarus" and waves:
+                    # cocotb's own dump module is SystemVerilog (a `string`); under -g2005 use
+                    # a plain one, FST because vvp runs with -fst when waves are on
+                    dump = src / "insitu_dump.v"
+                    dump.write_text(
+                        "module insitu_dump;\n"
+                        f'initial begin $dumpfile("{bdir / "obj" / (HARNESS_TOP + ".fst")}"); '
+                        f"$dumpvars(0, {HARNESS_TOP}); end\nendmodule\n")
+                    extra = [dump]
+                    args += ["-s", "insitu_dump"]
+                    runner_waves = False
                 runner.build(
                     sources=[*extra, src / f"{HARNESS_TOP}.v", src / "insitu_controller.v"],
                     hdl_toplevel=HARNESS_TOP, build_dir=bdir / "obj", build_args=args,
-                    timescale=TIMESCALE, waves=waves, always=True, log_file=log,
+                    timescale=TIMESCALE, waves=runner_waves, always=True, log_file=log,
                     verbose=verbose,
                 )
+                for gch in (bdir / "obj").glob("*.gch"):  # precompiled headers: ~100 MB, build only
+                    gch.unlink()
                 stamp.write_text(json.dumps({**design.key(), "sim": sim, "waves": waves}) + "\n")
+                _prune()
         sidecar = json.loads((bdir / "src" / "insitu_controller.json").read_text())
     return Build(sim, design, bdir, waves, sidecar, time.perf_counter() - t0)
+
+
+CACHE_KEEP = 16  # builds kept in the cache (least recently used go first)
+
+
+def _prune() -> None:
+    """Drop the least recently used builds beyond CACHE_KEEP (unused for an hour at least)."""
+    stamps = sorted(cache_root().glob("*/built.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    now = time.time()
+    for st in stamps[CACHE_KEEP:]:
+        if now - st.stat().st_mtime > 3600:
+            shutil.rmtree(st.parent, ignore_errors=True)
 
 
 class CosimFailure(AssertionError):
@@ -216,6 +244,7 @@ def run(bld: Build, params: dict, *, test_dir: Path | None = None, timeout_s: fl
     ``params["task"]`` selects what :mod:`insitu.sim.tb_cosim` does. Raises
     :class:`CosimFailure` with the tail of the simulator log when it fails.
     """
+    keep = test_dir is not None or bld.waves
     if test_dir is None:
         test_dir = bld.directory / "runs" / uuid.uuid4().hex[:12]
     test_dir = Path(test_dir)
@@ -254,7 +283,10 @@ def run(bld: Build, params: dict, *, test_dir: Path | None = None, timeout_s: fl
         tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no log)"
         detail = "; ".join(failures) if failures else f"exit code {code}"
         raise CosimFailure(f"{bld.sim} co-simulation failed ({detail}); log {log}:\n{tail}")
-    return json.loads(rfile.read_text())
+    result = json.loads(rfile.read_text())
+    if not keep:  # a default run directory is scratch once the result is read
+        shutil.rmtree(test_dir, ignore_errors=True)
+    return result
 
 
 def _failures(results_xml: Path) -> list[str]:
@@ -274,5 +306,13 @@ def waves_file(bld: Build, test_dir: Path) -> Path:
     return Path(test_dir) / "dump.vcd"
 
 
-__all__ = ["Build", "CosimFailure", "Design", "SIMULATORS", "SimulatorMissing", "build", "run",
-           "asdict"]
+__all__ = [
+    "SIMULATORS",
+    "Build",
+    "CosimFailure",
+    "Design",
+    "SimulatorMissing",
+    "build",
+    "run",
+    "waves_file",
+]

@@ -12,11 +12,8 @@ import random
 import time
 
 import numpy as np
-
-import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
-
 from insitu.golden import protocol as P
 from insitu.golden.backends import GoldenBackend
 from insitu.golden.config import ControllerConfig
@@ -206,6 +203,3 @@ class Session:
             raise AssertionError("a pulse enable was high while read levels were latched")
         self.scoreboard.check()
 
-
-def start_background(coro):
-    return cocotb.start_soon(coro)

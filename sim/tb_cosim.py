@@ -27,7 +27,6 @@ import time
 import cocotb
 from cocotb.task import bridge
 from cocotb.triggers import Timer, with_timeout
-
 from insitu.sim.session import Session
 
 

@@ -18,7 +18,6 @@ import math
 import time
 
 import numpy as np
-
 from insitu.golden.backends import GoldenBackend
 from insitu.golden.config import ControllerConfig
 from insitu.golden.datasets import Dataset, load

@@ -18,7 +18,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
@@ -116,6 +115,10 @@ def run(args) -> int:
           f"{samples / max(rtl['train_wall_s'], 1e-9):.1f} samples/s while training)", flush=True)
     if args.waves:
         print(f"  waves: {runner.waves_file(bld, test_dir)}")
+    else:
+        import shutil
+
+        shutil.rmtree(test_dir, ignore_errors=True)
     t2 = time.perf_counter()
     gold = training.golden_run(params)
     print(f"  golden run: {time.perf_counter() - t2:.1f} s", flush=True)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 
 import pytest
-
-from insitu.cli import main
 from insitu.golden import protocol as P
 from insitu.golden.config import ControllerConfig
 from insitu.sim import runner, training
 from insitu.sim.checks import random_frame
 from insitu.sim.frontend import decode_signed, encode_signed
 from insitu.sim.host import decode_responses, request
+
+from insitu.cli import main
 
 
 def test_fast_frames_match_the_protocol():
@@ -73,7 +73,6 @@ def test_cosim_cli_help_names_every_option(capsys):
 @pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
 def test_scoreboard_schedule_equals_slot_schedule(mode):
     import numpy as np
-
     from insitu.golden.controller import ControllerReference
     from insitu.sim.scoreboard import schedule_arrays
 

@@ -6,7 +6,6 @@ and on the UART pins."""
 from __future__ import annotations
 
 from conftest import build_for
-
 from insitu.sim import runner
 
 BASE = {"device": "ecram_organic", "seed": 3}

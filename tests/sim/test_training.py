@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 from conftest import build_for
-
 from insitu.sim import runner, training
 
 
