@@ -91,3 +91,11 @@ def test_scoreboard_schedule_equals_slot_schedule(mode):
         assert len(slots) == len(pol) == plan.slots
         for k, (p, rm, cm) in enumerate(slots):
             assert p == pol[k] and (rm == rows[k]).all() and (cm == cols[k]).all()
+
+
+def test_missing_simulator_raises(monkeypatch, tmp_path):
+    """No Icarus on PATH: building raises SimulatorMissing (the co-simulation tests then fail)."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("INSITU_SIM_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(runner.SimulatorMissing):
+        runner.build(runner.Design(ControllerConfig(rows=2, cols=2)), "icarus")
