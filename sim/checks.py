@@ -30,6 +30,7 @@ class GoldenAnalog:
         self.ref = ControllerReference(config)
         self.single = False
         self.bursts: list = []  # counts of every pulse burst, in order
+        self.events: list = []  # (side, mux position, raw samples) of every conversion event
 
     def read(self, drive_side, levels, sense_side, l0, l1):
         cfg = self.config
@@ -39,6 +40,8 @@ class GoldenAnalog:
         for pos in self.ref.adc_positions(l0, l1):
             samples = [self.physics.convert_event(lv, transpose, pos, self.single)[0]
                        for _ in range(cfg.adc_average)]
+            side = "row" if transpose else "col"
+            self.events += [(side, pos, tuple(int(v) for v in a)) for a in samples]
             avg = self.ref.average(samples)
             for k in range(cfg.adcs):
                 line = pos * cfg.adcs + k
@@ -157,6 +160,11 @@ class Checker:
         self.frames = 0
         self.responses = 0
         self.statuses = collections.Counter()
+        # ADC transaction monitor: every conversion event the front-end answered, in order
+        self.events: list = []
+        session.frontend.on_conversion.append(
+            lambda side, mux, samples: self.events.append(
+                (side, int(mux), tuple(int(v) for v in samples))))
 
     def _queue_expectations(self):
         sb = self.s.scoreboard
@@ -197,6 +205,14 @@ class Checker:
                                f"{want[:48].hex()} got {got[:48].hex()}")
 
     def final_checks(self) -> None:
+        exp = self.ref.analog.events
+        if self.events != exp:
+            k = next((i for i, (x, y) in enumerate(zip(self.events, exp)) if x != y),
+                     min(len(self.events), len(exp)))
+            self.errors.append(f"ADC transaction {k}: expected "
+                               f"{exp[k] if k < len(exp) else None}, got "
+                               f"{self.events[k] if k < len(self.events) else None} "
+                               f"({len(exp)} vs {len(self.events)} events)")
         a, b = self.s.physics.conductances, self.phys_ref.conductances
         if not np.array_equal(a, b):
             self.errors.append(f"conductances differ at {np.argwhere(a != b)[0].tolist()}")
@@ -219,6 +235,7 @@ async def run_commands(session: Session, params: dict) -> dict:
     await ck.exchange(P.encode_request(P.Opcode.STATUS))
     ck.final_checks()
     return {"frames": ck.frames, "responses": ck.responses, "opcodes": dict(ops),
+            "adc_transactions": len(ck.events),
             "statuses": dict(ck.statuses)}
 
 
