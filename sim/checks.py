@@ -289,3 +289,19 @@ async def run_robust(session: Session, params: dict) -> dict:
     ck.final_checks()
     return {"chunks": ck.frames, "responses": ck.responses, "kinds": dict(kinds),
             "statuses": dict(ck.statuses)}
+
+
+async def run_uart_burst(session: Session, params: dict) -> dict:
+    """A host that runs ahead on the UART: a FORWARD (long response) and, without waiting,
+    a full-length LOAD_VECTOR and a STATUS. The protocol answers all three; the RTL's host
+    link does not read its 16-byte RX FIFO while a response is being sent, so bytes beyond
+    it are lost (documents the limit; see docs/cosim.md)."""
+    cfg = session.config
+    ck = Checker(session, params)
+    data = (P.encode_request(P.Opcode.FORWARD, row0=0, nrows=cfg.rows, col0=0, ncols=cfg.cols)
+            + P.encode_request(P.Opcode.LOAD_VECTOR, side=0, offset=0,
+                               codes=[1] * cfg.rows)
+            + P.encode_request(P.Opcode.STATUS))
+    await ck.exchange(data)
+    ck.final_checks()
+    return {"chunks": ck.frames, "responses": ck.responses}

@@ -227,7 +227,14 @@ class UartHost:
                     return
                 await Timer(self.bit_ns * 10, "ns")
 
-        await with_timeout(wait(), timeout_cycles * self.clock_ns, "ns")
+        try:
+            await with_timeout(wait(), timeout_cycles * self.clock_ns, "ns")
+        except SimTimeoutError:
+            got = P.ResponseDecoder().feed(bytes(self.received))
+            raise AssertionError(
+                f"UART: {len(got)} of {count} responses within {timeout_cycles} cycles: "
+                f"{[(P.Opcode(r.opcode).name if r.opcode in set(P.Opcode) else r.opcode, r.status.name) for r in got]}"
+            ) from None
         dec = P.ResponseDecoder()
         out = dec.feed(bytes(self.received))
         if dec.dropped:

@@ -88,6 +88,10 @@ async def _cosim(dut, params):
         from insitu.sim.checks import run_commands
 
         result = await run_commands(session, params)
+    elif task == "uart_burst":
+        from insitu.sim.checks import run_uart_burst
+
+        result = await run_uart_burst(session, params)
     elif task == "robust":
         from insitu.sim.checks import run_robust
 
