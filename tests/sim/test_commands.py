@@ -6,7 +6,7 @@ and on the UART pins."""
 from __future__ import annotations
 
 import pytest
-from conftest import build_for
+from conftest import EXOTIC, build_for
 from insitu.sim import runner
 
 BASE = {"device": "ecram_organic", "seed": 3}
@@ -23,6 +23,16 @@ def test_commands_against_reference(sim, tmp_path):
                                    "UPDATE", "PROGRAM", "READ_DEVICE"}
     assert res["statuses"].get("OK", 0) > 60 and res["statuses"].get("BAD_ARG", 0) > 3
     assert res["slots"] > 0 and res["conversions"] > 0
+
+
+def test_commands_shared_averaging_converters(sim, tmp_path):
+    """Three ADCs over the lines, averaging, one-tick pulses back to back, no settling."""
+    bld = build_for(sim, config=EXOTIC)
+    res = runner.run(bld, {"task": "commands", **BASE, "count": 80, "cmd_seed": 12,
+                           "rx_pause": 60, "tx_pause": 60, "busy_seed": 6, "tb_seed": 9},
+                     test_dir=tmp_path)
+    print(res)
+    assert res["responses"] == res["frames"] and res["adc_transactions"] > 50
 
 
 def test_hostlink_robust_stream(sim, tmp_path):

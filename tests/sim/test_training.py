@@ -8,13 +8,14 @@ step, per device) and identical final conductances.
 from __future__ import annotations
 
 import pytest
-from conftest import build_for
+from conftest import EXOTIC, build_for
 from insitu.sim import runner, training
 
 
-def run_both(sim, tmp_path, **kw):
-    params = training.with_data({"model": "iris", "seed": 0, "device": "ecram_organic", **kw})
-    bld = build_for(sim)
+def run_both(sim, tmp_path, config=None, **kw):
+    params = training.with_data({"model": "iris", "seed": 0, "device": "ecram_organic",
+                                 "config": config or {}, **kw})
+    bld = build_for(sim, config=config)
     assert bld.design.config == training.controller_config(params)
     rtl = runner.run(bld, {"task": "train", **params}, test_dir=tmp_path)
     gold = training.golden_run(params)
@@ -47,3 +48,9 @@ def test_training_short(sim, tmp_path):
     gold, rtl = run_both(sim, tmp_path, samples=20, mode="deterministic", dither=False,
                          device="rram_oxide")
     check_identical(gold, rtl, 20)
+
+
+def test_training_shared_averaging_converters(sim, tmp_path):
+    """30 samples, stochastic, on the controller with shared averaging ADCs and tight timing."""
+    gold, rtl = run_both(sim, tmp_path, samples=30, mode="stochastic", config=EXOTIC)
+    check_identical(gold, rtl, 30)
