@@ -37,6 +37,7 @@ def one(board: str, n: int, out: str) -> dict:
             "fmax_mhz": None if r["fmax_mhz"] is None else round(r["fmax_mhz"], 2),
             "clock_mhz": clock, "timing_met": r["timing_met"],
             "spare_logic_fraction": r["logic_spare_fraction"], "build_seconds": r["build_seconds"],
+            "synth_flow": r["synth_flow"],
         }
     except (RuntimeError, ValueError) as e:
         msg = str(e)

