@@ -88,6 +88,12 @@ async def _cosim(dut, params):
         from insitu.sim.checks import run_commands
 
         result = await run_commands(session, params)
+    elif task == "api":
+        from insitu.sim.backend import RtlBackend
+        from insitu.sim.training import api_calls
+
+        backend = RtlBackend(session)
+        result = await bridge(api_calls)(backend, params)
     elif task == "uart_burst":
         from insitu.sim.checks import run_uart_burst
 

@@ -191,3 +191,37 @@ def compare(golden: dict, rtl: dict) -> list[str]:
         idx = np.argwhere(ga != gb)[0] if ga.shape == gb.shape else "shape"
         diffs.append(f"final conductances differ (first at {idx})")
     return diffs
+
+
+def api_calls(backend, params: dict) -> dict:
+    """The public backend API, once each (forward, backward, both updates, program, weights)."""
+    p = check_params(params)
+    rng = np.random.default_rng(p["seed"] + 1)
+    cfg = backend.config
+    m = cfg.dac_max
+    out = {}
+    out["program"] = backend.program(rng.uniform(-0.3, 0.3, size=(2, 3)), 1, 2)
+    out["forward"] = backend.forward(rng.integers(-m, m + 1, size=cfg.rows)).tolist()
+    out["forward_window"] = backend.forward(rng.integers(-m, m + 1, size=3), 2, 4, 5).tolist()
+    out["backward"] = backend.backward(rng.integers(-m, m + 1, size=cfg.cols)).tolist()
+    out["backward_window"] = backend.backward(rng.integers(-m, m + 1, size=4), 1, 3, 5).tolist()
+    out["update_det"] = backend.update(rng.integers(-m, m + 1, size=4),
+                                       rng.integers(-m, m + 1, size=5), mode="deterministic",
+                                       row_gain=cfg.count_max, col_gain=cfg.count_max, dither=True,
+                                       row0=2, col0=3)
+    out["update_sto"] = backend.update(rng.integers(-m, m + 1, size=cfg.rows),
+                                       rng.integers(-m, m + 1, size=cfg.cols), mode="stochastic",
+                                       row_gain=cfg.prob_max, col_gain=cfg.prob_max // 2)
+    out["after"] = backend.forward(np.full(cfg.rows, m)).tolist()
+    out["weights"] = backend.read_weights()[0].tolist()
+    out["stats"] = {k: v for k, v in backend.stats.to_dict().items()
+                    if k in ("forward_reads", "backward_reads", "updates", "update_slots",
+                             "program_reads", "program_pulses")}
+    return out
+
+
+def golden_api(params: dict) -> dict:
+    p = check_params(params)
+    be = RecordingGolden(controller_config(p), get_device(p["device"]),
+                         PeripheryParams(**p["periphery"]), seed=p["seed"], engine="numba")
+    return api_calls(be, p)

@@ -54,3 +54,13 @@ def test_training_shared_averaging_converters(sim, tmp_path):
     """30 samples, stochastic, on the controller with shared averaging ADCs and tight timing."""
     gold, rtl = run_both(sim, tmp_path, samples=30, mode="stochastic", config=EXOTIC)
     check_identical(gold, rtl, 30)
+
+
+def test_backend_public_api(sim, tmp_path):
+    """forward/backward (full and windowed), both updates, program, read_weights, stats:
+    the same answers from RtlBackend as from GoldenBackend."""
+    params = training.with_data({"model": "iris", "seed": 4, "device": "ecram_organic"})
+    rtl = runner.run(build_for(sim), {"task": "api", **params}, test_dir=tmp_path)
+    gold = training.golden_api(params)
+    for k, v in gold.items():
+        assert rtl[k] == v, k
