@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from insitu.sim import runner, training
 
 SIMS = list(runner.SIMULATORS)
