@@ -162,7 +162,9 @@ class Top(Elaboratable):
             m.submodules[name] = buf
             return buf
 
-        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        uart_res = platform.lookup("uart", 0)
+        uart = platform.request("uart", 0, dir={io_.name: "-" for io_ in uart_res.ios
+                                                if hasattr(io_, "name")})
         m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
         m.d.comb += [core.uart_rx.eq(uart_rx.i), uart_tx.o.eq(core.uart_tx)]
