@@ -47,7 +47,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import ControllerConfig, check_mode
-from .controller import ControllerReference, deterministic_counts, program_steps
+from .controller import (
+    LFSR_STEPS_PER_DRAW, ControllerReference, deterministic_counts, program_steps,
+)
 from . import fastpath
 from .devices import DeviceArray, DeviceParams
 from .periphery import ChannelMismatch, PeripheryParams
@@ -324,6 +326,7 @@ class GoldenBackend(Backend):
         self._stuck = dv.stuck if dv.stuck is not None else np.zeros((0, 0, 0, 0), dtype=bool)
         self._stuck_value = dv.stuck_value if dv.stuck is not None else np.zeros((0, 0, 0, 0))
         self._no_draws = np.zeros((0, 0, 0, 0))
+        self._no_table = np.zeros(0, dtype=np.int64)
 
     # -- conductances ------------------------------------------------------------
     def _conductance_difference(self, rs=slice(None), cs=slice(None)) -> np.ndarray:
@@ -464,27 +467,41 @@ class GoldenBackend(Backend):
         nr, nc = x.shape[1], d.shape[1]
         if mode == "deterministic":
             shift = c.dac_bits - 1
+            bank = self.refs[0].lfsr
             if dither:
-                # every instance's LFSRs draw once per dithered update: one shared lookup
-                states = self.refs[0].lfsr.states(self.refs[0].lfsr.draws + 1)
+                # every instance's LFSRs draw once per dithered update (all registers together)
+                step = LFSR_STEPS_PER_DRAW * (bank.draws + 1)
                 for ref in self.refs:
                     ref.lfsr.draws += 1
+            if self._kernel is not None:
+                K = self.instances
+                a = np.empty((K, nr), dtype=np.int64)
+                b = np.empty((K, nc), dtype=np.int64)
+                slot_k = np.empty(K, dtype=np.int64)
+                nnz, total = fastpath.deterministic_counts(
+                    np.ascontiguousarray(x, dtype=np.int64), np.ascontiguousarray(d, dtype=np.int64),
+                    row_gain, col_gain, shift, self._half, self._half, a, b, slot_k,
+                    bank.table if dither else self._no_table, bank.positions,
+                    step if dither else 0, row0, c.rows + col0)
+                dv = self.devices
+                draws = self.pairs * nnz if self.device.c2c else 0
+                xi = self.rng.standard_normal(draws) if draws else self._no_draws.ravel()
+                fastpath.apply_rank1(self._kernel, dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi, a, b,
+                                     row0, col0, self._pair_sign_flat, self.device.c2c, xi,
+                                     self._stuck, self._stuck_value, self._gdiff, self.g_ref, 1.0,
+                                     self.device.gamma_up, self.device.gamma_down)
+                self.stats.pulses += total * self.pairs
+                self.stats.updates += 1
+                slots = int(slot_k.max())
+                self.stats.update_slots += slots
+                return slots
+            if dither:
+                states = bank.states()
                 mask = (1 << shift) - 1
                 rr = states[row0:row0 + nr] & mask
                 rc = states[c.rows + col0:c.rows + col0 + nc] & mask
             else:
                 rr, rc = self._half[:nr], self._half[:nc]
-            if self._kernel is not None:
-                n = np.empty((self.instances, nr, nc), dtype=np.int64)
-                slot_k = np.empty(self.instances, dtype=np.int64)
-                nnz, total = fastpath.deterministic_counts(
-                    np.ascontiguousarray(x, dtype=np.int64), np.ascontiguousarray(d, dtype=np.int64),
-                    row_gain, col_gain, shift, rr, rc, n, slot_k)
-                self._apply_kernel(n, row0, col0, nnz, total)
-                self.stats.updates += 1
-                slots = int(slot_k.max())
-                self.stats.update_slots += slots
-                return slots
             n, slots = deterministic_counts(x, d, row_gain, col_gain, c.dac_bits, rr, rc)
             slots = int(slots.max())
         else:

@@ -128,6 +128,16 @@ class LfsrBank:
         self._pos0 = inverse[lfsr_seeds(config)]
         self.draws = 0
 
+    @property
+    def table(self) -> np.ndarray:
+        """States after k single steps from state 1 (k = 0 .. period-1)."""
+        return self._table
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Each line's initial position in :attr:`table`."""
+        return self._pos0
+
     def states(self, draws: int | None = None) -> np.ndarray:
         """States of all lines after ``draws`` draws (default: now)."""
         d = self.draws if draws is None else draws

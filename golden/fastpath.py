@@ -128,6 +128,57 @@ def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
 
 
 @njit(cache=True)
+def apply_rank1(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, xi,
+                stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+    """:func:`apply_counts` for counts ``n[k] = outer(a[k], b[k])``: visits only the
+    nonzero rows and columns (a deterministic update leaves most lines at zero),
+    same arithmetic and the same canonical draw order."""
+    K, P = g.shape[0], g.shape[1]
+    nr, nc = a.shape[1], b.shape[1]
+    rows = np.empty(nr, dtype=np.int64)
+    cols = np.empty(nc, dtype=np.int64)
+    base = 0
+    for k in range(K):
+        nzr = 0
+        for i in range(nr):
+            if a[k, i] != 0:
+                rows[nzr] = i
+                nzr += 1
+        nzc = 0
+        for j in range(nc):
+            if b[k, j] != 0:
+                cols[nzc] = j
+                nzc += 1
+        nz = nzr * nzc
+        t = 0
+        for ii in range(nzr):
+            i = rows[ii]
+            r = row0 + i
+            for jj in range(nzc):
+                j = cols[jj]
+                m0 = a[k, i] * b[k, j]
+                c = col0 + j
+                for p in range(P):
+                    m = m0 * pair_sign[p]
+                    gl, gh = lo[k, p, r, c], hi[k, p, r, c]
+                    v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
+                                    gl, gh, scale, gamma_up, gamma_down)
+                    if c2c != 0.0:
+                        v = v + c2c * step * math.sqrt(abs(m)) * xi[base + p * nz + t]
+                        v = min(max(v, gl), gh)
+                    if stuck.size and stuck[k, p, r, c]:
+                        v = stuck_value[k, p, r, c]
+                    g[k, p, r, c] = v
+                if P == 2:
+                    gdiff[k, r, c] = g[k, 0, r, c] - g[k, 1, r, c]
+                else:
+                    gdiff[k, r, c] = g[k, 0, r, c] - g_ref
+                t += 1
+        base += P * nz
+    return base
+
+
+@njit(cache=True)
 def read_convert(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off, dac_mism,
                  adc_gain, adc_off, adc_mism, lsb, draws, rn_lsb, pairs, adc_noise, adcs,
                  average, adc_max, out):
@@ -185,16 +236,22 @@ def read_convert(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off,
 
 
 @njit(cache=True)
-def deterministic_counts(x, d, row_gain, col_gain, shift, rr, rc, n_out, slots_out):
+def deterministic_counts(x, d, row_gain, col_gain, shift, rr, rc, a_out, b_out, slots_out,
+                         lfsr_table, lfsr_pos, lfsr_step, row_line0, col_line0):
     """Kernel of :func:`insitu.golden.controller.deterministic_counts` (integer-exact).
 
-    ``rr``/``rc`` are per-line rounding offsets. Returns the number of nonzero
-    counts and the sum of |counts| over all instances.
+    Writes the signed line counts ``a`` (K, rows) and ``b`` (K, cols) whose outer
+    product is the update's pulse counts. ``rr``/``rc`` are per-line rounding
+    offsets; with a non-empty ``lfsr_table`` they are instead the dither: the low
+    ``shift`` bits of line ``l``'s LFSR state ``table[(pos[l] + step) % period]``
+    (rows at ``row_line0 + i``, columns at ``col_line0 + j``). Returns the number
+    of nonzero counts and the sum of |counts| over all instances.
     """
+    dither = lfsr_table.size > 0
+    period = lfsr_table.size
+    mask = (1 << shift) - 1
     K, nr = x.shape
     nc = d.shape[1]
-    a = np.empty(nr, dtype=np.int64)
-    b = np.empty(nc, dtype=np.int64)
     nnz = 0
     total = 0
     for k in range(K):
@@ -202,30 +259,31 @@ def deterministic_counts(x, d, row_gain, col_gain, shift, rr, rc, n_out, slots_o
         nza = nzb = 0
         sa = sb = 0
         for i in range(nr):
-            v = (abs(x[k, i]) * row_gain + rr[i]) >> shift
+            off = (lfsr_table[(lfsr_pos[row_line0 + i] + lfsr_step) % period] & mask
+                   if dither else rr[i])
+            v = (abs(x[k, i]) * row_gain + off) >> shift
             if x[k, i] < 0:
                 pm = max(pm, v)
                 v = -v
             else:
                 pp = max(pp, v)
-            a[i] = v
+            a_out[k, i] = v
             if v != 0:
                 nza += 1
                 sa += abs(v)
         for j in range(nc):
-            v = (abs(d[k, j]) * col_gain + rc[j]) >> shift
+            off = (lfsr_table[(lfsr_pos[col_line0 + j] + lfsr_step) % period] & mask
+                   if dither else rc[j])
+            v = (abs(d[k, j]) * col_gain + off) >> shift
             if d[k, j] < 0:
                 qm = max(qm, v)
                 v = -v
             else:
                 qp = max(qp, v)
-            b[j] = v
+            b_out[k, j] = v
             if v != 0:
                 nzb += 1
                 sb += abs(v)
-        for i in range(nr):
-            for j in range(nc):
-                n_out[k, i, j] = a[i] * b[j]
         slots_out[k] = (pp + pm) * (qp + qm)
         nnz += nza * nzb
         total += sa * sb
