@@ -327,6 +327,9 @@ class GoldenBackend(Backend):
         self._stuck_value = dv.stuck_value if dv.stuck is not None else np.zeros((0, 0, 0, 0))
         self._no_draws = np.zeros((0, 0, 0, 0))
         self._no_table = np.zeros(0, dtype=np.int64)
+        #: called as ``burst_observer(n, row0, col0)`` with the signed counts (K, nr, nc) of
+        #: every pulse burst (update command or write-verify step) before it is applied
+        self.burst_observer = None
 
     # -- conductances ------------------------------------------------------------
     def _conductance_difference(self, rs=slice(None), cs=slice(None)) -> np.ndarray:
@@ -483,6 +486,8 @@ class GoldenBackend(Backend):
                     row_gain, col_gain, shift, self._half, self._half, a, b, slot_k,
                     bank.table if dither else self._no_table, bank.positions,
                     step if dither else 0, row0, c.rows + col0)
+                if self.burst_observer is not None:
+                    self.burst_observer(a[:, :, None] * b[:, None, :], row0, col0)
                 dv = self.devices
                 draws = self.pairs * nnz if self.device.c2c else 0
                 xi = self.rng.standard_normal(draws) if draws else self._no_draws.ravel()
@@ -522,6 +527,8 @@ class GoldenBackend(Backend):
         the co-simulation's analog front-end makes at the end of an update command.
         """
         nr, nc = n.shape[1], n.shape[2]
+        if self.burst_observer is not None:
+            self.burst_observer(n, row0, col0)
         if self._kernel is not None:
             self._apply_kernel(n, row0, col0, int(np.count_nonzero(n)), int(np.abs(n).sum()))
             return

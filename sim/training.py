@@ -110,7 +110,7 @@ class RecordingGolden(GoldenBackend):
         super().__init__(*a, **k)
         self.reads: list = []
         self.bursts: list = []
-        self._in_apply = False
+        self.burst_observer = self._log
 
     def _read(self, x, l0, o0, n, transpose):
         out = super()._read(x, l0, o0, n, transpose)
@@ -120,15 +120,6 @@ class RecordingGolden(GoldenBackend):
     def _log(self, n, row0, col0):
         i, j = np.nonzero(n[0])
         self.bursts.append(np.stack([i + row0, j + col0, n[0][i, j]], axis=1).tolist())
-
-    def apply_counts(self, n, row0, col0):
-        if self._kernel is None:
-            self._log(n, row0, col0)
-        super().apply_counts(n, row0, col0)
-
-    def _apply_kernel(self, n, row0, col0, nnz, total):
-        self._log(n, row0, col0)
-        super()._apply_kernel(n, row0, col0, nnz, total)
 
     def program(self, target, row0=0, col0=0, *, tolerance=None, shift=3, order="sequential"):
         return super().program(target, row0, col0, tolerance=tolerance, shift=shift, order=order)

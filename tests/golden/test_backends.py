@@ -259,3 +259,22 @@ def test_reference_column_mapping(engine):
     assert np.count_nonzero(w) == 1
     b.program(np.full((12, 9), 0.3))
     assert np.max(np.abs(b.read_weights() - 0.3)) < 0.02
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_burst_observer_sees_every_pulse_burst(engine):
+    dev = ideal.with_(g_min=0.0, g_max=1000.0, dw_min=0.5)
+    b = GoldenBackend(CFG, dev, seed=0, engine=engine)
+    seen = []
+    b.burst_observer = lambda n, r0, c0: seen.append((n.copy(), r0, c0))
+    w0 = b.read_weights().copy()
+    x, d = np.arange(-3, 4) * 30, np.array([127, -50, 0, 9, 60])
+    b.update(x, d, row_gain=7, col_gain=7, dither=True, row0=1, col0=2)
+    b.update(x, d, mode="stochastic", row_gain=256, col_gain=256, row0=1, col0=2)
+    assert [(r, c) for _, r, c in seen] == [(1, 2), (1, 2)]
+    total = sum(n[0] for n, _, _ in seen)
+    np.testing.assert_allclose((b.read_weights() - w0)[0, 1:8, 2:7], total * b.pulse_dw,
+                               atol=1e-12)
+    seen.clear()
+    cost = b.program(np.full((2, 2), 0.2), order="sequential")
+    assert len(seen) == cost["reads"] - 4  # every read but each device's last is followed by pulses
