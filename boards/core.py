@@ -180,11 +180,10 @@ class BoardCore(wiring.Component):
         m.d.comb += error_event.eq(mon.error | en.overrun | rx.overrun | hung)
         error_q = Signal()  # registered: no combinational loop through the enables' overrun
         m.d.sync += error_q.eq(error_event)
-        error_hold = Signal(range(ticks(self.clk_hz, 0.5) + 1))  # error LED for 0.5 s
-        with m.If(error_event):
-            m.d.sync += error_hold.eq(ticks(self.clk_hz, 0.5))
-        with m.Elif(error_hold != 0):
-            m.d.sync += error_hold.eq(error_hold - 1)
+        prescale = Signal(LED_PRESCALE_BITS)
+        unit = Signal()  # one tick every 2**LED_PRESCALE_BITS
+        m.d.sync += [prescale.eq(prescale + 1), unit.eq(prescale.all())]
+        error_on = stretch(m, error_event, led_units(self.clk_hz, 0.5), unit)  # error LED ~0.5 s
         # an error is a one-tick safe request: the DAC chain resets (0 V) and re-initialises,
         # the enable chains drop their outputs; the next command then runs as usual
         safe = Signal()
@@ -210,23 +209,40 @@ class BoardCore(wiring.Component):
         ]
 
         # ---- status LEDs: alive blinks at ~1 Hz, rx/tx stretch activity to ~50 ms
-        blink = Signal(range(ticks(self.clk_hz, 0.5) + 1))
-        m.d.sync += blink.eq(blink - 1)
-        with m.If(blink == 0):
-            m.d.sync += [blink.eq(ticks(self.clk_hz, 0.5)), self.led_alive.eq(~self.led_alive)]
+        half_s = led_units(self.clk_hz, 0.5)
+        blink = Signal(range(half_s))
+        with m.If(unit):
+            m.d.sync += blink.eq(blink - 1)
+            with m.If(blink == 0):
+                m.d.sync += [blink.eq(half_s - 1), self.led_alive.eq(~self.led_alive)]
         for led, event in ((self.led_rx, rx_byte), (self.led_tx, tx_byte)):
-            hold = Signal(range(ticks(self.clk_hz, 0.05) + 1))
-            with m.If(event):
-                m.d.sync += hold.eq(ticks(self.clk_hz, 0.05))
-            with m.Elif(hold != 0):
-                m.d.sync += hold.eq(hold - 1)
-            m.d.comb += led.eq(hold != 0)
+            m.d.comb += led.eq(stretch(m, event, led_units(self.clk_hz, 0.05), unit))
         m.d.comb += [
             self.led_safe.eq(safe | ~dac.reset_n),
-            self.led_error.eq(error_hold != 0),
+            self.led_error.eq(error_on),
             self.led_update.eq(an.update_active),
         ]
         return m
+
+
+LED_PRESCALE_BITS = 14  # LED timers count units of 2**14 ticks (0.7 ms at 24 MHz)
+
+
+def led_units(clk_hz: float, seconds: float) -> int:
+    return max(1, round(ticks(clk_hz, seconds) / (1 << LED_PRESCALE_BITS)))
+
+
+def stretch(m: Module, event, n: int, unit):
+    """High from ``event`` until ``n`` strobes of ``unit`` have passed (restarted by every event).
+
+    Short counters on a prescaler strobe: a wide LED counter was the board's critical path.
+    """
+    count = Signal(range(n + 1))
+    with m.If(event):
+        m.d.sync += count.eq(n)
+    with m.Elif(unit & (count != 0)):
+        m.d.sync += count.eq(count - 1)
+    return count != 0
 
 
 def board_config(config: ControllerConfig, clk_hz: float, *, en_max_sclk_hz: float = 12.5e6,

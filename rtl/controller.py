@@ -135,6 +135,7 @@ class Controller(wiring.Component):
             return Mux(side == LineSide.ROWS, R, C)
 
         errors = Signal(16)
+        args_ok = Signal()
 
         # ------------------------------------------------------------ response bytes
         obuf = Signal(8 * RESPONSE_BYTES)
@@ -208,13 +209,14 @@ class Controller(wiring.Component):
         reads = Signal(16)
         pulses = Signal(32)
         converged = Signal()
+        # one write-verify step, a register after every operation (timing):
+        # err = target - code; mag = |err|; mag <= tolerance?; mag >>= shift one bit per
+        # tick (stops early at 0); n = clip(mag, 1, count_max)
         err = Signal(signed(34))
-        abs_err = Signal(33)
-        m.d.comb += [err.eq(a_prog.target - captured), abs_err.eq(abs(err))]
-        step = Signal(33)
-        m.d.comb += step.eq(abs_err >> a_prog.shift)
+        err_neg = Signal()
+        mag = Signal(33)
+        shift_left = Signal(8)
         n_pulses = Signal(cfg.count_bits)
-        m.d.comb += n_pulses.eq(Mux(step == 0, 1, Mux(step > cfg.count_max, cfg.count_max, step)))
 
         # ------------------------------------------------------------ the command FSM
         def device_ok(view):
@@ -272,7 +274,39 @@ class Controller(wiring.Component):
                 with m.If(load_idx != 0):
                     m.d.sync += args_raw.eq(Cat(args_raw[8:], self.cmd.data))
                 with m.If(load_idx == ARGS_BYTES):
-                    m.next = "CHECK"
+                    m.next = "VALIDATE"
+
+            with m.State("VALIDATE"):
+                # argument checks into a register: CHECK only branches on it (timing)
+                ok = Signal()
+                with m.Switch(opcode):
+                    with m.Case(Op.LOAD_VECTOR):
+                        count = (length - 3) >> 1
+                        lines = side_lines(a_vec.side[0])
+                        m.d.comb += ok.eq((a_vec.side <= 1) & window_ok(a_vec.offset, count, lines))
+                    with m.Case(Op.READ_VECTOR):
+                        lines = side_lines(a_rv.side[0])
+                        m.d.comb += ok.eq((a_rv.side <= 1) & window_ok(a_rv.offset, a_rv.count, lines))
+                    with m.Case(Op.FORWARD, Op.TRANSPOSE):
+                        m.d.comb += ok.eq(window_ok(a_win.row0, a_win.nrows, R)
+                                          & window_ok(a_win.col0, a_win.ncols, C))
+                    with m.Case(Op.UPDATE):
+                        gmax = Mux(a_upd.mode == proto.Mode.DETERMINISTIC, cfg.count_max, cfg.prob_max)
+                        m.d.comb += ok.eq(
+                            (a_upd.mode <= 1)
+                            & ((a_upd.flags & ~proto.UPDATE_FLAG_DITHER & 0xFF) == 0)
+                            & (a_upd.row_gain <= gmax) & (a_upd.col_gain <= gmax)
+                            & window_ok(a_upd.row0, a_upd.nrows, R)
+                            & window_ok(a_upd.col0, a_upd.ncols, C)
+                        )
+                    with m.Case(Op.READ_DEVICE):
+                        m.d.comb += ok.eq(device_ok(a_dev))
+                    with m.Case(Op.PROGRAM):
+                        m.d.comb += ok.eq(device_ok(a_prog))
+                    with m.Default():
+                        m.d.comb += ok.eq(1)
+                m.d.sync += [args_ok.eq(ok), vec_count.eq((length - 3) >> 1)]
+                m.next = "CHECK"
 
             with m.State("CHECK"):
                 with m.Switch(opcode):
@@ -293,27 +327,22 @@ class Controller(wiring.Component):
                         respond(St.OK, body.as_value(), status_layout.size // 8)
                         m.next = "FINISH"
                     with m.Case(Op.LOAD_VECTOR):
-                        count = (length - 3) >> 1
                         m.d.sync += [
-                            vec_count.eq(count), vec_bad.eq(0), vec_pass_write.eq(0),
-                            byte_idx.eq(3), vec_pos.eq(0),
+                            vec_bad.eq(0), vec_pass_write.eq(0), byte_idx.eq(3), vec_pos.eq(0),
                         ]
-                        lines = side_lines(a_vec.side[0])
-                        with m.If((a_vec.side > 1) | ~window_ok(a_vec.offset, count, lines)):
+                        with m.If(~args_ok):
                             error(St.BAD_ARG)
                         with m.Else():
                             m.next = "VECTOR_WALK"
                     with m.Case(Op.READ_VECTOR):
-                        lines = side_lines(a_rv.side[0])
                         m.d.sync += vec_pos.eq(0)
-                        with m.If((a_rv.side > 1) | ~window_ok(a_rv.offset, a_rv.count, lines)):
+                        with m.If(~args_ok):
                             error(St.BAD_ARG)
                         with m.Else():
                             respond(St.OK, body_length=a_rv.count * proto.VECTOR_CODE_BYTES)
                             m.next = "READ_VECTOR_ADDR"
                     with m.Case(Op.FORWARD, Op.TRANSPOSE):
-                        ok = window_ok(a_win.row0, a_win.nrows, R) & window_ok(a_win.col0, a_win.ncols, C)
-                        with m.If(~ok):
+                        with m.If(~args_ok):
                             error(St.BAD_ARG)
                         with m.Elif(opcode == Op.FORWARD):
                             respond(St.OK, body_length=a_win.ncols * proto.ADC_CODE_BYTES)
@@ -324,27 +353,19 @@ class Controller(wiring.Component):
                             start_read(LineSide.COLS, a_win.col0, a_win.col0 + a_win.ncols,
                                        LineSide.ROWS, a_win.row0, a_win.row0 + a_win.nrows)
                     with m.Case(Op.UPDATE):
-                        gmax = Mux(a_upd.mode == proto.Mode.DETERMINISTIC, cfg.count_max, cfg.prob_max)
-                        ok = (
-                            (a_upd.mode <= 1)
-                            & ((a_upd.flags & ~proto.UPDATE_FLAG_DITHER & 0xFF) == 0)
-                            & (a_upd.row_gain <= gmax) & (a_upd.col_gain <= gmax)
-                            & window_ok(a_upd.row0, a_upd.nrows, R)
-                            & window_ok(a_upd.col0, a_upd.ncols, C)
-                        )
-                        with m.If(~ok):
+                        with m.If(~args_ok):
                             error(St.BAD_ARG)
                         with m.Else():
                             m.next = "UPDATE_START"
                     with m.Case(Op.READ_DEVICE):
-                        with m.If(~device_ok(a_dev)):
+                        with m.If(~args_ok):
                             error(St.BAD_ARG)
                         with m.Else():
                             respond(St.OK, body_length=proto.ADC_CODE_BYTES)
                             start_read(LineSide.ROWS, 0, 0, LineSide.COLS, a_dev.col, a_dev.col + 1,
                                        line=a_dev.row, code=a_dev.read_code)
                     with m.Case(Op.PROGRAM):
-                        with m.If(~device_ok(a_prog)):
+                        with m.If(~args_ok):
                             error(St.BAD_ARG)
                         with m.Else():
                             m.d.sync += [iters.eq(0), reads.eq(0), pulses.eq(0), converged.eq(0)]
@@ -494,19 +515,33 @@ class Controller(wiring.Component):
                 start_read(LineSide.ROWS, 0, 0, LineSide.COLS, a_prog.col, a_prog.col + 1,
                            line=a_prog.row, code=a_prog.read_code, cap=1)
             with m.State("PROGRAM_EVAL"):
-                with m.If(abs_err <= a_prog.tolerance):
+                m.d.sync += err.eq(a_prog.target - captured)
+                m.next = "PROGRAM_ABS"
+            with m.State("PROGRAM_ABS"):
+                m.d.sync += [mag.eq(abs(err)), err_neg.eq(err < 0), shift_left.eq(a_prog.shift)]
+                m.next = "PROGRAM_TOLERANCE"
+            with m.State("PROGRAM_TOLERANCE"):
+                with m.If(mag <= a_prog.tolerance):
                     m.d.sync += converged.eq(1)
                     m.next = "PROGRAM_DONE"
                 with m.Else():
-                    m.d.comb += [
-                        seq.pulse_start.eq(1),
-                        seq.pulse_args.row.eq(a_prog.row),
-                        seq.pulse_args.col.eq(a_prog.col),
-                        seq.pulse_args.count.eq(n_pulses),
-                        seq.pulse_args.negative.eq(err < 0),
-                    ]
-                    m.d.sync += [pulses.eq(pulses + n_pulses), an.update_active.eq(1)]
-                    m.next = "PULSES"
+                    m.next = "PROGRAM_SHIFT"
+            with m.State("PROGRAM_SHIFT"):
+                with m.If((shift_left == 0) | (mag == 0)):
+                    m.d.sync += n_pulses.eq(Mux(mag == 0, 1, Mux(mag > cfg.count_max, cfg.count_max, mag)))
+                    m.next = "PROGRAM_PULSE"
+                with m.Else():
+                    m.d.sync += [mag.eq(mag >> 1), shift_left.eq(shift_left - 1)]
+            with m.State("PROGRAM_PULSE"):
+                m.d.comb += [
+                    seq.pulse_start.eq(1),
+                    seq.pulse_args.row.eq(a_prog.row),
+                    seq.pulse_args.col.eq(a_prog.col),
+                    seq.pulse_args.count.eq(n_pulses),
+                    seq.pulse_args.negative.eq(err_neg),
+                ]
+                m.d.sync += [pulses.eq(pulses + n_pulses), an.update_active.eq(1)]
+                m.next = "PULSES"
             with m.State("PROGRAM_DONE"):
                 prog_layout = fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.PROGRAM])
                 body = Signal(prog_layout)

@@ -101,6 +101,8 @@ class UpdateSequencer(wiring.Component):
 
         # --- level computation, one row and one column per tick (buffers have 1 tick latency)
         k = Signal(range(max(R, C) + 2))
+        prep_compute = Signal()  # PREP, a line's level is computed this tick
+        prep_store = Signal()    # PREP, the level computed last tick is stored
         m.d.comb += [self.x_addr.eq(k), self.d_addr.eq(k)]
         line = Signal(range(max(R, C) + 1))
         m.d.comb += line.eq(k - 1)
@@ -112,23 +114,33 @@ class UpdateSequencer(wiring.Component):
             rounding = Mux(dithered, lfsr_low, half)
             return (magnitude * gain + rounding) >> shift
 
-        def prep_side(first, count, lines, code, gain, offset, maxima):
+        def prep_side(first, count, lines, code, gain, offset, maxima, name):
+            """Two stages: the level of ``line`` into a register, then (next tick) into its
+            line's register and the running maximum of its sign class (timing)."""
             # out-of-range indexes read the last element; those lines are never written
             lfsr_low = Array(s[:shift] for s in state[offset:offset + lines])[line]
-            lvl = Signal(lb, name=None)
-            neg = Signal(name=None)
+            lvl = Signal(lb, name=f"{name}_lvl")
+            neg = Signal(name=f"{name}_neg")
+            idx = Signal(range(max(R, C) + 1), name=f"{name}_idx")
+            valid = Signal(name=f"{name}_valid")
             inside = (line >= first) & (line < first + count)
-            m.d.comb += [
-                lvl.eq(Mux(inside, line_level(code, gain, lfsr_low), 0)),
-                neg.eq(inside & (code < 0)),
-            ]
-            with m.If(line < lines):
+            with m.If(prep_compute):
                 m.d.sync += [
-                    Array(level[offset:offset + lines])[line].eq(lvl),
-                    Array(negative[offset:offset + lines])[line].eq(neg),
+                    lvl.eq(Mux(inside, line_level(code, gain, lfsr_low), 0)),
+                    neg.eq(inside & (code < 0)),
+                    idx.eq(line),
+                ]
+            m.d.sync += valid.eq(prep_compute & (line < lines))
+            with m.If(prep_store & valid):
+                m.d.sync += [
+                    Array(level[offset:offset + lines])[idx].eq(lvl),
+                    Array(negative[offset:offset + lines])[idx].eq(neg),
                 ]
                 with m.If(lvl > maxima[neg]):
                     m.d.sync += maxima[neg].eq(lvl)
+
+        prep_side(args.row0, args.nrows, R, self.x_data, args.row_gain, 0, row_max, "row")
+        prep_side(args.col0, args.ncols, C, self.d_data, args.col_gain, R, col_max, "col")
 
         # --- slot generation
         sub = Signal(2)  # subphase index: bit 1 = row negative, bit 0 = column negative
@@ -172,10 +184,8 @@ class UpdateSequencer(wiring.Component):
             with m.State("PREP"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += k.eq(k + 1)
-                with m.If(k != 0):
-                    prep_side(args.row0, args.nrows, R, self.x_data, args.row_gain, 0, row_max)
-                    prep_side(args.col0, args.ncols, C, self.d_data, args.col_gain, R, col_max)
-                with m.If(k == max(R, C)):
+                m.d.comb += [prep_compute.eq((k != 0) & (k <= max(R, C))), prep_store.eq(1)]
+                with m.If(k == max(R, C) + 1):
                     m.d.sync += sub.eq(0)
                     m.next = "SUBPHASE"
             with m.State("SUBPHASE"):
