@@ -25,6 +25,12 @@ from .sequencer import UpdateSequencer
 ARGS_BYTES = max(proto.fields_size(f) for f in proto.REQUEST_FIELDS.values())
 HEADER_BYTES = 4  # opcode, status, length (u16)
 RESPONSE_BYTES = HEADER_BYTES + max(proto.fields_size(f) for f in proto.RESPONSE_FIELDS.values())
+# The output buffer holds the header and every fixed response body except STATUS's, which is
+# longer than the rest and goes out in pieces behind its header (area: the buffer is flip-flops).
+_STATUS_BYTES = proto.fields_size(proto.RESPONSE_FIELDS[proto.Opcode.STATUS])
+OBUF_BYTES = HEADER_BYTES + max(proto.fields_size(f) for op, f in proto.RESPONSE_FIELDS.items()
+                                if op != proto.Opcode.STATUS)
+assert _STATUS_BYTES > OBUF_BYTES - HEADER_BYTES
 
 
 def response_byte_layout() -> data.StructLayout:
@@ -138,8 +144,8 @@ class Controller(wiring.Component):
         args_ok = Signal()
 
         # ------------------------------------------------------------ response bytes
-        obuf = Signal(8 * RESPONSE_BYTES)
-        ocount = Signal(range(RESPONSE_BYTES + 1))
+        obuf = Signal(8 * OBUF_BYTES)
+        ocount = Signal(range(OBUF_BYTES + 1))
         olast = Signal()
         rsp = self.cmd.response
         m.d.comb += [
@@ -311,21 +317,9 @@ class Controller(wiring.Component):
             with m.State("CHECK"):
                 with m.Switch(opcode):
                     with m.Case(Op.STATUS):
-                        status_layout = fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.STATUS])
-                        body = Signal(status_layout)
-                        constants = {
-                            "version": proto.VERSION, "rows": R, "cols": C,
-                            "dac_bits": cfg.dac_bits, "adc_bits": cfg.adc_bits,
-                            "count_bits": cfg.count_bits, "prob_bits": cfg.prob_bits, "bl": cfg.bl,
-                            "adcs": cfg.adcs, "adc_average": cfg.adc_average,
-                        }
-                        m.d.comb += [getattr(body, k).eq(v) for k, v in constants.items()]
-                        m.d.comb += [
-                            body.lfsr_draws.eq(seq.lfsr_draws),
-                            body.frame_errors.eq(errors + self.cmd.errors),
-                        ]
-                        respond(St.OK, body.as_value(), status_layout.size // 8)
-                        m.next = "FINISH"
+                        # header now, the body in two pieces (STATUS_BODY, STATUS_TAIL)
+                        respond(St.OK, body_length=_STATUS_BYTES)
+                        m.next = "STATUS_BODY"
                     with m.Case(Op.LOAD_VECTOR):
                         m.d.sync += [
                             vec_bad.eq(0), vec_pass_write.eq(0), byte_idx.eq(3), vec_pos.eq(0),
@@ -370,6 +364,31 @@ class Controller(wiring.Component):
                         with m.Else():
                             m.d.sync += [iters.eq(0), reads.eq(0), pulses.eq(0), converged.eq(0)]
                             m.next = "PROGRAM_READ"
+
+            # ---------------- STATUS body, behind the header
+            status_layout = fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.STATUS])
+            status_body = Signal(status_layout)
+            constants = {
+                "version": proto.VERSION, "rows": R, "cols": C,
+                "dac_bits": cfg.dac_bits, "adc_bits": cfg.adc_bits,
+                "count_bits": cfg.count_bits, "prob_bits": cfg.prob_bits, "bl": cfg.bl,
+                "adcs": cfg.adcs, "adc_average": cfg.adc_average,
+            }
+            m.d.comb += [getattr(status_body, k).eq(v) for k, v in constants.items()]
+            m.d.comb += [
+                status_body.lfsr_draws.eq(seq.lfsr_draws),
+                status_body.frame_errors.eq(errors + self.cmd.errors),
+            ]
+            status_head = OBUF_BYTES
+            with m.State("STATUS_BODY"):
+                with m.If(ocount == 0):
+                    respond_words(status_body.as_value()[:8 * status_head], status_head, 0)
+                    m.next = "STATUS_TAIL"
+            with m.State("STATUS_TAIL"):
+                with m.If(ocount == 0):
+                    respond_words(status_body.as_value()[8 * status_head:],
+                                  _STATUS_BYTES - status_head, 1)
+                    m.next = "FINISH"
 
             # ---------------- LOAD_VECTOR: pass 1 checks every code, pass 2 writes them
             with m.State("VECTOR_WALK"):

@@ -5,7 +5,7 @@ and ``slot_schedule``, bit for bit: the same four sign subphases in the same
 order, the same slot order, the same LFSR draws. Every line has its own level
 register and comparator, so a slot's firing masks for all rows and columns
 come out in one clock: an update takes O(rows + cols) cycles to compute the
-levels and then one slot per ``pulse_width + pulse_gap`` ticks, never
+levels (one line per tick, through one shared multiplier) and then one slot per ``pulse_width + pulse_gap`` ticks, never
 O(rows * cols).
 """
 
@@ -100,12 +100,17 @@ class UpdateSequencer(wiring.Component):
         dev = Signal(device_pulse_layout(cfg))
 
         # --- level computation, one row and one column per tick (buffers have 1 tick latency)
-        k = Signal(range(max(R, C) + 2))
+        # one multiplier for both sides: rows first (ticks 1..R), then columns (R+1..R+C)
+        k = Signal(range(R + C + 2))
         prep_compute = Signal()  # PREP, a line's level is computed this tick
         prep_store = Signal()    # PREP, the level computed last tick is stored
-        m.d.comb += [self.x_addr.eq(k), self.d_addr.eq(k)]
-        line = Signal(range(max(R, C) + 1))
-        m.d.comb += line.eq(k - 1)
+        m.d.comb += [self.x_addr.eq(k), self.d_addr.eq(k - R)]
+        # k - 1 as a line index over rows then columns, its side and index within the side;
+        # registers (set from k one tick ahead), so no subtraction precedes the multiplier
+        line = Signal(range(R + C + 1))
+        line_is_col = Signal()
+        line_in_side = Signal(range(max(R, C) + 1))
+        m.d.sync += [line.eq(k), line_is_col.eq(k >= R), line_in_side.eq(Mux(k >= R, k - R, k))]
 
         def line_level(code, gain, lfsr_low):
             magnitude = Signal(shift, name=None)
@@ -114,33 +119,41 @@ class UpdateSequencer(wiring.Component):
             rounding = Mux(dithered, lfsr_low, half)
             return (magnitude * gain + rounding) >> shift
 
-        def prep_side(first, count, lines, code, gain, offset, maxima, name):
+        def prep():
             """Two stages: the level of ``line`` into a register, then (next tick) into its
-            line's register and the running maximum of its sign class (timing)."""
+            line's register and the running maximum of its side and sign class (timing)."""
+            is_col = line_is_col
+            side_line = line_in_side
+            first = Mux(is_col, args.col0, args.row0)
+            count = Mux(is_col, args.ncols, args.nrows)
+            code = Signal(dac_shape(cfg))
+            m.d.comb += code.eq(Mux(is_col, self.d_data, self.x_data))
+            gain = Mux(is_col, args.col_gain, args.row_gain)
             # out-of-range indexes read the last element; those lines are never written
-            lfsr_low = Array(s[:shift] for s in state[offset:offset + lines])[line]
-            lvl = Signal(lb, name=f"{name}_lvl")
-            neg = Signal(name=f"{name}_neg")
-            idx = Signal(range(max(R, C) + 1), name=f"{name}_idx")
-            valid = Signal(name=f"{name}_valid")
-            inside = (line >= first) & (line < first + count)
+            lfsr_low = Array(s[:shift] for s in state)[line]
+            lvl = Signal(lb, name="prep_lvl")
+            neg = Signal(name="prep_neg")
+            col = Signal(name="prep_col")
+            idx = Signal(range(R + C), name="prep_idx")
+            valid = Signal(name="prep_valid")
+            inside = (side_line >= first) & (side_line < first + count)
             with m.If(prep_compute):
                 m.d.sync += [
                     lvl.eq(Mux(inside, line_level(code, gain, lfsr_low), 0)),
                     neg.eq(inside & (code < 0)),
-                    idx.eq(line),
+                    idx.eq(line), col.eq(is_col),
                 ]
-            m.d.sync += valid.eq(prep_compute & (line < lines))
+            m.d.sync += valid.eq(prep_compute)
             with m.If(prep_store & valid):
-                m.d.sync += [
-                    Array(level[offset:offset + lines])[idx].eq(lvl),
-                    Array(negative[offset:offset + lines])[idx].eq(neg),
-                ]
-                with m.If(lvl > maxima[neg]):
-                    m.d.sync += maxima[neg].eq(lvl)
+                m.d.sync += [Array(level)[idx].eq(lvl), Array(negative)[idx].eq(neg)]
+                with m.If(col):
+                    with m.If(lvl > col_max[neg]):
+                        m.d.sync += col_max[neg].eq(lvl)
+                with m.Else():
+                    with m.If(lvl > row_max[neg]):
+                        m.d.sync += row_max[neg].eq(lvl)
 
-        prep_side(args.row0, args.nrows, R, self.x_data, args.row_gain, 0, row_max, "row")
-        prep_side(args.col0, args.ncols, C, self.d_data, args.col_gain, R, col_max, "col")
+        prep()
 
         # --- slot generation
         sub = Signal(2)  # subphase index: bit 1 = row negative, bit 0 = column negative
@@ -184,8 +197,8 @@ class UpdateSequencer(wiring.Component):
             with m.State("PREP"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += k.eq(k + 1)
-                m.d.comb += [prep_compute.eq((k != 0) & (k <= max(R, C))), prep_store.eq(1)]
-                with m.If(k == max(R, C) + 1):
+                m.d.comb += [prep_compute.eq((k != 0) & (k <= R + C)), prep_store.eq(1)]
+                with m.If(k == R + C + 1):
                     m.d.sync += sub.eq(0)
                     m.next = "SUBPHASE"
             with m.State("SUBPHASE"):
