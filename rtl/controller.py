@@ -218,9 +218,8 @@ class Controller(wiring.Component):
         # one write-verify step, a register after every operation (timing):
         # err = target - code; mag = |err|; mag <= tolerance?; mag >>= shift one bit per
         # tick (stops early at 0); n = clip(mag, 1, count_max)
-        err = Signal(signed(34))
+        mag = Signal(signed(34))  # the error, then its magnitude (one register for both)
         err_neg = Signal()
-        mag = Signal(33)
         shift_left = Signal(8)
         n_pulses = Signal(cfg.count_bits)
 
@@ -534,10 +533,10 @@ class Controller(wiring.Component):
                 start_read(LineSide.ROWS, 0, 0, LineSide.COLS, a_prog.col, a_prog.col + 1,
                            line=a_prog.row, code=a_prog.read_code, cap=1)
             with m.State("PROGRAM_EVAL"):
-                m.d.sync += err.eq(a_prog.target - captured)
+                m.d.sync += mag.eq(a_prog.target - captured)
                 m.next = "PROGRAM_ABS"
             with m.State("PROGRAM_ABS"):
-                m.d.sync += [mag.eq(abs(err)), err_neg.eq(err < 0), shift_left.eq(a_prog.shift)]
+                m.d.sync += [mag.eq(abs(mag)), err_neg.eq(mag < 0), shift_left.eq(a_prog.shift)]
                 m.next = "PROGRAM_TOLERANCE"
             with m.State("PROGRAM_TOLERANCE"):
                 with m.If(mag <= a_prog.tolerance):
