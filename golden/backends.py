@@ -57,6 +57,9 @@ from .validate import check_choice, check_codes, check_finite_array, check_int
 
 MAPPINGS = ("differential", "reference")
 ENGINES = ("auto", "numba", "numpy")
+#: from this many instances on, the compiled kernels run the instances on several
+#: threads (``NUMBA_NUM_THREADS``); below it a thread pool costs more than it saves
+PARALLEL_MIN_INSTANCES = 4
 
 
 @dataclass
@@ -316,6 +319,12 @@ class GoldenBackend(Backend):
         self._kernel = None
         if self.engine == "numba":
             self._kernel = fastpath.FAMILY_CODES.get(device.family)
+        # Monte-Carlo runs spread their instances over threads; instances are independent
+        # and the draws are made before the kernel, so the result does not change.
+        threaded = self.engine == "numba" and K >= PARALLEL_MIN_INSTANCES
+        self._apply_rank1 = fastpath.apply_rank1_parallel if threaded else fastpath.apply_rank1
+        self._apply_counts = fastpath.apply_counts_parallel if threaded else fastpath.apply_counts
+        self._read_convert = fastpath.read_convert_parallel if threaded else fastpath.read_convert
         self._half = np.full(max(R, C), 1 << (config.dac_bits - 2), dtype=np.int64)
         self._dac_mism = bool(pp.dac_gain_mismatch or pp.dac_offset_mismatch)
         self._adc_mism = bool(pp.adc_gain_mismatch or pp.adc_offset_mismatch)
@@ -383,7 +392,7 @@ class GoldenBackend(Backend):
         if self._noisy_reads:
             draws = self.rng.standard_normal((self.instances, positions, c.adc_average, c.adcs))
         out = np.empty((self.instances, n), dtype=np.int64)
-        self.stats.saturated += fastpath.read_convert(
+        self.stats.saturated += self._read_convert(
             x, self._gdiff, l0, o0, n, transpose, pp.v_read / self.dac_max, dac.gain, dac.offset,
             self._dac_mism, adc.gain, adc.offset, self._adc_mism, self._read_lsb, draws,
             self._read_noise_lsb, self.pairs, pp.adc_noise, c.adcs, c.adc_average, self.adc_max,
@@ -491,7 +500,7 @@ class GoldenBackend(Backend):
                 dv = self.devices
                 draws = self.pairs * nnz if self.device.c2c else 0
                 xi = self.rng.standard_normal(draws) if draws else self._no_draws.ravel()
-                fastpath.apply_rank1(self._kernel, dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi, a, b,
+                self._apply_rank1(self._kernel, dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi, a, b,
                                      row0, col0, self._pair_sign_flat, self.device.c2c, xi,
                                      self._stuck, self._stuck_value, self._gdiff, self.g_ref, 1.0,
                                      self.device.gamma_up, self.device.gamma_down)
@@ -542,7 +551,7 @@ class GoldenBackend(Backend):
         dv = self.devices
         draws = self.pairs * nnz if self.device.c2c else 0
         xi = self.rng.standard_normal(draws) if draws else self._no_draws.ravel()
-        fastpath.apply_counts(self._kernel, dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi,
+        self._apply_counts(self._kernel, dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi,
                               np.ascontiguousarray(n, np.int64), row0, col0,
                               self._pair_sign_flat, self.device.c2c, xi, self._stuck,
                               self._stuck_value, self._gdiff, self.g_ref, 1.0,

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 try:
-    from numba import njit
+    from numba import njit, prange
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - numba is a declared dependency
@@ -40,6 +40,8 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
             return f
 
         return wrap(args[0]) if args and callable(args[0]) else wrap
+
+    prange = range
 
 
 FAMILY_CODES = {"constant": 0, "soft_bounds": 1, "power": 2}
@@ -80,6 +82,59 @@ def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down):
 
 
 @njit(cache=True)
+def _apply_counts_instance(k, base, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
+                           xi, stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+    """Instance ``k`` of :func:`apply_counts`; its draws start at ``xi[base]``."""
+    P = g.shape[1]
+    nr, nc = n.shape[1], n.shape[2]
+    nz = 0
+    for i in range(nr):
+        for j in range(nc):
+            if n[k, i, j] != 0:
+                nz += 1
+    t = 0
+    for i in range(nr):
+        r = row0 + i
+        for j in range(nc):
+            m0 = n[k, i, j]
+            if m0 == 0:
+                continue
+            c = col0 + j
+            for p in range(P):
+                m = m0 * pair_sign[p]
+                gl, gh = lo[k, p, r, c], hi[k, p, r, c]
+                v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
+                                gl, gh, scale, gamma_up, gamma_down)
+                if c2c != 0.0:
+                    v = v + c2c * step * math.sqrt(abs(m)) * xi[base + p * nz + t]
+                    v = min(max(v, gl), gh)
+                if stuck.size and stuck[k, p, r, c]:
+                    v = stuck_value[k, p, r, c]
+                g[k, p, r, c] = v
+            if P == 2:
+                gdiff[k, r, c] = g[k, 0, r, c] - g[k, 1, r, c]
+            else:
+                gdiff[k, r, c] = g[k, 0, r, c] - g_ref
+            t += 1
+
+
+@njit(cache=True)
+def _count_bases(n, P):
+    """Start of each instance's draws in the canonical order: P x its nonzero counts."""
+    K = n.shape[0]
+    bases = np.empty(K + 1, dtype=np.int64)
+    bases[0] = 0
+    for k in range(K):
+        nz = 0
+        for i in range(n.shape[1]):
+            for j in range(n.shape[2]):
+                if n[k, i, j] != 0:
+                    nz += 1
+        bases[k + 1] = bases[k] + P * nz
+    return bases
+
+
+@njit(cache=True)
 def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
                  stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
     """Apply signed per-weight counts ``n`` (K, nr, nc) to the window at (row0, col0).
@@ -90,41 +145,89 @@ def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
     order over (K, pairs, rows, cols) of nonzero counts, the numpy path's order.
     Returns the number of draws used.
     """
-    K, P = g.shape[0], g.shape[1]
-    nr, nc = n.shape[1], n.shape[2]
-    base = 0
+    bases = _count_bases(n, g.shape[1])
+    for k in range(g.shape[0]):
+        _apply_counts_instance(k, bases[k], family, g, up, down, lo, hi, n, row0, col0,
+                               pair_sign, c2c, xi, stuck, stuck_value, gdiff, g_ref, scale,
+                               gamma_up, gamma_down)
+    return bases[-1]
+
+
+@njit(cache=True, parallel=True)
+def apply_counts_parallel(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
+                          stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+    """:func:`apply_counts` with the instances spread over threads (same result: each
+    instance touches only its own devices and its own slice of ``xi``)."""
+    bases = _count_bases(n, g.shape[1])
+    for k in prange(g.shape[0]):
+        _apply_counts_instance(k, bases[k], family, g, up, down, lo, hi, n, row0, col0,
+                               pair_sign, c2c, xi, stuck, stuck_value, gdiff, g_ref, scale,
+                               gamma_up, gamma_down)
+    return bases[-1]
+
+
+@njit(cache=True)
+def _apply_rank1_instance(k, base, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign,
+                          c2c, xi, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
+                          gamma_down):
+    """Instance ``k`` of :func:`apply_rank1`; its draws start at ``xi[base]``."""
+    P = g.shape[1]
+    nr, nc = a.shape[1], b.shape[1]
+    rows = np.empty(nr, dtype=np.int64)
+    cols = np.empty(nc, dtype=np.int64)
+    nzr = 0
+    for i in range(nr):
+        if a[k, i] != 0:
+            rows[nzr] = i
+            nzr += 1
+    nzc = 0
+    for j in range(nc):
+        if b[k, j] != 0:
+            cols[nzc] = j
+            nzc += 1
+    nz = nzr * nzc
+    t = 0
+    for ii in range(nzr):
+        i = rows[ii]
+        r = row0 + i
+        for jj in range(nzc):
+            j = cols[jj]
+            m0 = a[k, i] * b[k, j]
+            c = col0 + j
+            for p in range(P):
+                m = m0 * pair_sign[p]
+                gl, gh = lo[k, p, r, c], hi[k, p, r, c]
+                v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
+                                gl, gh, scale, gamma_up, gamma_down)
+                if c2c != 0.0:
+                    v = v + c2c * step * math.sqrt(abs(m)) * xi[base + p * nz + t]
+                    v = min(max(v, gl), gh)
+                if stuck.size and stuck[k, p, r, c]:
+                    v = stuck_value[k, p, r, c]
+                g[k, p, r, c] = v
+            if P == 2:
+                gdiff[k, r, c] = g[k, 0, r, c] - g[k, 1, r, c]
+            else:
+                gdiff[k, r, c] = g[k, 0, r, c] - g_ref
+            t += 1
+
+
+@njit(cache=True)
+def _rank1_bases(a, b, P):
+    K = a.shape[0]
+    bases = np.empty(K + 1, dtype=np.int64)
+    bases[0] = 0
     for k in range(K):
-        nz = 0
-        for i in range(nr):
-            for j in range(nc):
-                if n[k, i, j] != 0:
-                    nz += 1
-        t = 0
-        for i in range(nr):
-            r = row0 + i
-            for j in range(nc):
-                m0 = n[k, i, j]
-                if m0 == 0:
-                    continue
-                c = col0 + j
-                for p in range(P):
-                    m = m0 * pair_sign[p]
-                    gl, gh = lo[k, p, r, c], hi[k, p, r, c]
-                    v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
-                                    gl, gh, scale, gamma_up, gamma_down)
-                    if c2c != 0.0:
-                        v = v + c2c * step * math.sqrt(abs(m)) * xi[base + p * nz + t]
-                        v = min(max(v, gl), gh)
-                    if stuck.size and stuck[k, p, r, c]:
-                        v = stuck_value[k, p, r, c]
-                    g[k, p, r, c] = v
-                if P == 2:
-                    gdiff[k, r, c] = g[k, 0, r, c] - g[k, 1, r, c]
-                else:
-                    gdiff[k, r, c] = g[k, 0, r, c] - g_ref
-                t += 1
-        base += P * nz
-    return base
+        nzr = 0
+        for i in range(a.shape[1]):
+            if a[k, i] != 0:
+                nzr += 1
+        nzc = 0
+        for j in range(b.shape[1]):
+            if b[k, j] != 0:
+                nzc += 1
+        bases[k + 1] = bases[k] + P * nzr * nzc
+    return bases
 
 
 @njit(cache=True)
@@ -132,50 +235,77 @@ def apply_rank1(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, x
                 stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
     """:func:`apply_counts` for counts ``n[k] = outer(a[k], b[k])``: visits only the
     nonzero rows and columns (a deterministic update leaves most lines at zero),
-    same arithmetic and the same canonical draw order."""
-    K, P = g.shape[0], g.shape[1]
-    nr, nc = a.shape[1], b.shape[1]
-    rows = np.empty(nr, dtype=np.int64)
-    cols = np.empty(nc, dtype=np.int64)
-    base = 0
-    for k in range(K):
-        nzr = 0
-        for i in range(nr):
-            if a[k, i] != 0:
-                rows[nzr] = i
-                nzr += 1
-        nzc = 0
-        for j in range(nc):
-            if b[k, j] != 0:
-                cols[nzc] = j
-                nzc += 1
-        nz = nzr * nzc
-        t = 0
-        for ii in range(nzr):
-            i = rows[ii]
-            r = row0 + i
-            for jj in range(nzc):
-                j = cols[jj]
-                m0 = a[k, i] * b[k, j]
-                c = col0 + j
-                for p in range(P):
-                    m = m0 * pair_sign[p]
-                    gl, gh = lo[k, p, r, c], hi[k, p, r, c]
-                    v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
-                                    gl, gh, scale, gamma_up, gamma_down)
-                    if c2c != 0.0:
-                        v = v + c2c * step * math.sqrt(abs(m)) * xi[base + p * nz + t]
-                        v = min(max(v, gl), gh)
-                    if stuck.size and stuck[k, p, r, c]:
-                        v = stuck_value[k, p, r, c]
-                    g[k, p, r, c] = v
-                if P == 2:
-                    gdiff[k, r, c] = g[k, 0, r, c] - g[k, 1, r, c]
-                else:
-                    gdiff[k, r, c] = g[k, 0, r, c] - g_ref
-                t += 1
-        base += P * nz
-    return base
+    same arithmetic and the same canonical draw order. Returns the draws used."""
+    bases = _rank1_bases(a, b, g.shape[1])
+    for k in range(g.shape[0]):
+        _apply_rank1_instance(k, bases[k], family, g, up, down, lo, hi, a, b, row0, col0,
+                              pair_sign, c2c, xi, stuck, stuck_value, gdiff, g_ref, scale,
+                              gamma_up, gamma_down)
+    return bases[-1]
+
+
+@njit(cache=True, parallel=True)
+def apply_rank1_parallel(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, xi,
+                         stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+    """:func:`apply_rank1` with the instances spread over threads (same result)."""
+    bases = _rank1_bases(a, b, g.shape[1])
+    for k in prange(g.shape[0]):
+        _apply_rank1_instance(k, bases[k], family, g, up, down, lo, hi, a, b, row0, col0,
+                              pair_sign, c2c, xi, stuck, stuck_value, gdiff, g_ref, scale,
+                              gamma_up, gamma_down)
+    return bases[-1]
+
+
+@njit(cache=True)
+def _read_convert_instance(k, codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off,
+                           dac_mism, adc_gain, adc_off, adc_mism, lsb, draws, rn_lsb, pairs,
+                           adc_noise, adcs, average, adc_max, out):
+    """Instance ``k`` of :func:`read_convert`; returns its saturated samples."""
+    nx = codes.shape[1]
+    shift = 0
+    while (1 << shift) < average:
+        shift += 1
+    pos0 = o0 // adcs
+    sat = 0
+    v = np.empty(nx)
+    ssq = 0.0
+    for i in range(nx):
+        vi = codes[k, i] * v_scale
+        if dac_mism and codes[k, i] != 0:
+            vi = vi * dac_gain[k, l0 + i] + dac_off[k, l0 + i]
+        v[i] = vi
+        ssq += vi * vi
+    sig = 0.0
+    if draws.size:
+        sig = math.sqrt(rn_lsb * rn_lsb * pairs * ssq + adc_noise * adc_noise)
+    for j in range(n):
+        line = o0 + j
+        cur = 0.0
+        if transpose:
+            for i in range(nx):
+                cur += gdiff[k, line, l0 + i] * v[i]
+        else:
+            for i in range(nx):
+                cur += v[i] * gdiff[k, l0 + i, line]
+        base = cur * lsb
+        if adc_mism:
+            base = base * adc_gain[k, line] + adc_off[k, line]
+        if draws.size:
+            acc = 0
+            for rep in range(average):
+                q = math.floor(base + sig * draws[k, line // adcs - pos0, rep, line % adcs] + 0.5)
+                if abs(q) > adc_max:
+                    sat += 1
+                    q = adc_max if q > 0 else -adc_max
+                acc += int(q)
+            out[k, j] = (acc + (average >> 1)) >> shift
+        else:
+            q = math.floor(base + 0.5)
+            if abs(q) > adc_max:
+                sat += average
+                q = adc_max if q > 0 else -adc_max
+            out[k, j] = int(q)
+    return sat
 
 
 @njit(cache=True)
@@ -187,51 +317,24 @@ def read_convert(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off,
     ``draws`` is (K, positions, average, adcs) standard normals, or size 0 when
     the read is noiseless.
     """
-    K, nx = codes.shape
-    shift = 0
-    while (1 << shift) < average:
-        shift += 1
-    pos0 = o0 // adcs
     sat = 0
-    v = np.empty(nx)
-    for k in range(K):
-        ssq = 0.0
-        for i in range(nx):
-            vi = codes[k, i] * v_scale
-            if dac_mism and codes[k, i] != 0:
-                vi = vi * dac_gain[k, l0 + i] + dac_off[k, l0 + i]
-            v[i] = vi
-            ssq += vi * vi
-        sig = 0.0
-        if draws.size:
-            sig = math.sqrt(rn_lsb * rn_lsb * pairs * ssq + adc_noise * adc_noise)
-        for j in range(n):
-            line = o0 + j
-            cur = 0.0
-            if transpose:
-                for i in range(nx):
-                    cur += gdiff[k, line, l0 + i] * v[i]
-            else:
-                for i in range(nx):
-                    cur += v[i] * gdiff[k, l0 + i, line]
-            base = cur * lsb
-            if adc_mism:
-                base = base * adc_gain[k, line] + adc_off[k, line]
-            if draws.size:
-                acc = 0
-                for rep in range(average):
-                    q = math.floor(base + sig * draws[k, line // adcs - pos0, rep, line % adcs] + 0.5)
-                    if abs(q) > adc_max:
-                        sat += 1
-                        q = adc_max if q > 0 else -adc_max
-                    acc += int(q)
-                out[k, j] = (acc + (average >> 1)) >> shift
-            else:
-                q = math.floor(base + 0.5)
-                if abs(q) > adc_max:
-                    sat += average
-                    q = adc_max if q > 0 else -adc_max
-                out[k, j] = int(q)
+    for k in range(codes.shape[0]):
+        sat += _read_convert_instance(k, codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain,
+                                      dac_off, dac_mism, adc_gain, adc_off, adc_mism, lsb, draws,
+                                      rn_lsb, pairs, adc_noise, adcs, average, adc_max, out)
+    return sat
+
+
+@njit(cache=True, parallel=True)
+def read_convert_parallel(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off,
+                          dac_mism, adc_gain, adc_off, adc_mism, lsb, draws, rn_lsb, pairs,
+                          adc_noise, adcs, average, adc_max, out):
+    """:func:`read_convert` with the instances spread over threads (same result)."""
+    sat = 0
+    for k in prange(codes.shape[0]):
+        sat += _read_convert_instance(k, codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain,
+                                      dac_off, dac_mism, adc_gain, adc_off, adc_mism, lsb, draws,
+                                      rn_lsb, pairs, adc_noise, adcs, average, adc_max, out)
     return sat
 
 

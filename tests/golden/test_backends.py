@@ -143,6 +143,33 @@ def test_monte_carlo_instances_are_independent_draws():
     assert b.forward(x).shape == (4, 9)
 
 
+@pytest.mark.parametrize("device", [ecram_organic, rram_oxide.with_(stuck_high=0.1)])
+def test_threaded_monte_carlo_kernels_match_the_serial_ones(device, monkeypatch):
+    """Instances >= PARALLEL_MIN_INSTANCES run on threads; the result must not change."""
+    from insitu.golden import backends, fastpath
+
+    def session(threaded):
+        monkeypatch.setattr(backends, "PARALLEL_MIN_INSTANCES", 2 if threaded else 10**9)
+        b = GoldenBackend(CFG, device, NOISY, seed=5, instances=6)
+        assert (b._apply_rank1 is fastpath.apply_rank1_parallel) == threaded
+        random_program(b)
+        c = b.config
+        rng = np.random.default_rng(2)
+        out = []
+        for k in range(12):
+            x = rng.integers(-c.dac_max, c.dac_max + 1, size=(6, c.rows))
+            d = rng.integers(-c.dac_max, c.dac_max + 1, size=(6, c.cols))
+            out += [b.forward(x), b.backward(d)]
+            b.update(x, d, mode="stochastic" if k % 3 == 0 else "deterministic",
+                     row_gain=c.count_max, col_gain=c.count_max // 2, dither=k % 2 == 0)
+        return np.concatenate(out, axis=1), b.conductances.copy(), b.stats
+
+    serial, threaded = session(False), session(True)
+    np.testing.assert_array_equal(serial[0], threaded[0])
+    np.testing.assert_array_equal(serial[1], threaded[1])
+    assert serial[2] == threaded[2]
+
+
 def test_state_roundtrip_resumes_identically():
     a = GoldenBackend(CFG, rram_oxide, NOISY, seed=5)
     random_program(a)
