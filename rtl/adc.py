@@ -80,16 +80,19 @@ class AdcReadout(wiring.Component):
         acc_shape = signed(cfg.adc_bits + avg_shift + 1)
 
         # line -> mux position, as a constant table (no divider for odd adcs)
-        position_of = Array(Const(i // n_conv, range(positions)) for i in range(self.lines))
+        position_of = Array(Const(i // n_conv, mux_shape(self.lines, n_conv))
+                            for i in range(self.lines))
 
         first = Signal.like(self.first)
         last = Signal.like(self.last)
-        last_position = Signal(range(positions))
+        last_position = Signal(mux_shape(self.lines, n_conv))
         base = Signal(range(positions * n_conv + 1))  # first line of the current position
         acc = Array(Signal(acc_shape, name=f"acc_{k}") for k in range(n_conv))
         conversions = Signal(range(cfg.adc_average + 1))
         timer = Signal(range(max(cfg.settle_ticks, cfg.convert_ticks) + 1))
-        converter = Signal(range(n_conv))
+        # at least one bit: a zero-width signal becomes `wire [-1:0]` in Verilog (ASCRANGE);
+        # with one converter it is reset to 0 before every EMIT, so the spare bit is unused
+        converter = Signal(max(1, (n_conv - 1).bit_length()))
 
         emit_line = base + converter
         in_window = (emit_line >= first) & (emit_line < last)
