@@ -32,17 +32,23 @@ MODELS = {
     "digits-small": ("digits", 12, True),
 }
 MODES = ("deterministic", "stochastic")
+#: the per-sample step: plain backpropagation (read every layer before updating any) or the
+#: TU/e progressive gradient descent (update each layer, then read back through it)
+ALGORITHMS = ("backprop", "pgd")
 
 
 def check_params(params: dict) -> dict:
     """Validate and complete training parameters (ValueError naming the bad one)."""
     p = {"model": "iris", "samples": 200, "seed": 0, "mode": "deterministic", "dither": True,
          "device": "ecram_organic", "lr": 0.1, "activation": "sigmoid", "config": {},
-         "periphery": {}, **params}
+         "periphery": {}, "algorithm": "backprop", **params}
     if p["model"] not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}; got {p['model']!r}")
     if p["mode"] not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {p['mode']!r}")
+    if p["algorithm"] not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}; "
+                         f"got {p['algorithm']!r}")
     for k, lo, hi in (("samples", 1, 10**6), ("seed", 0, 2**31 - 1)):
         if not isinstance(p[k], int) or isinstance(p[k], bool) or not lo <= p[k] <= hi:
             raise ValueError(f"{k} must be an integer in [{lo}, {hi}], got {p[k]!r}")
@@ -136,7 +142,12 @@ def train(backend, params: dict, progress=None, on_trained_start=None) -> dict:
     net = CrossbarMLP(backend, sizes(p["model"], data), activation=p["activation"], mode=p["mode"],
                       dither=bool(p["dither"]))
     net.init_weights(np.random.default_rng(p["seed"]))
-    trainer = Trainer(net, data, lr=float(p["lr"]), seed=p["seed"])
+    step = None
+    if p["algorithm"] == "pgd":
+        from insitu.golden.algorithms.pgd import PGD
+
+        step = PGD()
+    trainer = Trainer(net, data, lr=float(p["lr"]), seed=p["seed"], step=step)
     n = len(data.x_train)
     if on_trained_start is not None:
         on_trained_start()

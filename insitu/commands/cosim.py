@@ -40,6 +40,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mode", default="deterministic", metavar="deterministic|stochastic",
                    help="pulse update: deterministic counts (with LFSR dither) or stochastic "
                         "pulse coincidence (default deterministic)")
+    p.add_argument("--algorithm", default="backprop", metavar="backprop|pgd",
+                   help="per-sample step: backpropagation, or progressive gradient descent "
+                        "(each layer updated in situ before the error is read back through "
+                        "it; default backprop)")
     p.add_argument("--device", default="ecram_organic", metavar="PRESET",
                    help="device preset behind the analog port (default ecram_organic)")
     p.add_argument("--waves", action="store_true",
@@ -73,12 +77,13 @@ def run(args) -> int:
     seed = _int("seed", args.seed, 0, 2**31 - 1)
     mode = _choice("mode", args.mode, training.MODES)
     device = _choice("device", args.device, tuple(PRESETS))
+    algorithm = _choice("algorithm", args.algorithm, training.ALGORITHMS)
     params = training.with_data({"model": model, "samples": samples, "seed": seed, "mode": mode,
-                                 "device": device})
+                                 "device": device, "algorithm": algorithm})
     cfg = training.controller_config(params)
     design = runner.Design(cfg)
-    print(f"cosim: {model} on a {cfg.rows}x{cfg.cols} controller, {samples} samples, {mode}, "
-          f"{sim}", flush=True)
+    print(f"cosim: {model} on a {cfg.rows}x{cfg.cols} controller, {samples} samples, {algorithm}, "
+          f"{mode}, {sim}", flush=True)
     t0 = time.perf_counter()
     bld = runner.build(design, sim, waves=bool(args.waves))
     print(f"  build: {'cached' if bld.seconds == 0 else f'{bld.seconds:.1f} s'} ({bld.directory})",

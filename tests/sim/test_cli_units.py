@@ -47,6 +47,8 @@ def test_training_params_are_checked():
         training.check_params({"model": "mnist"})
     with pytest.raises(ValueError, match="samples"):
         training.check_params({"samples": 0})
+    with pytest.raises(ValueError, match="algorithm must be one of backprop, pgd"):
+        training.check_params({"algorithm": "tiki-taka"})
     with pytest.raises(ValueError, match="smaller"):
         training.controller_config({"model": "iris", "array": [4, 4]})
     with pytest.raises(ValueError, match="simulator"):
@@ -55,7 +57,7 @@ def test_training_params_are_checked():
 
 @pytest.mark.parametrize("bad", [["--sim", "vcs"], ["--model", "mnist"], ["--samples", "0"],
                                  ["--samples", "x"], ["--seed", "-1"], ["--mode", "fast"],
-                                 ["--device", "nope"]])
+                                 ["--device", "nope"], ["--algorithm", "sgd"]])
 def test_cosim_cli_rejects_bad_options(bad, capsys):
     assert main(["cosim", *bad]) == 2
     err = capsys.readouterr().err.strip()
@@ -66,7 +68,8 @@ def test_cosim_cli_help_names_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["cosim", "--help"])
     out = capsys.readouterr().out
-    for opt in ("--sim", "--model", "--samples", "--seed", "--mode", "--device", "--waves"):
+    for opt in ("--sim", "--model", "--samples", "--seed", "--mode", "--algorithm", "--device",
+                "--waves"):
         assert opt in out
 
 

@@ -43,6 +43,15 @@ def test_training_stochastic(sim, tmp_path):
     check_identical(gold, rtl, 200)
 
 
+@pytest.mark.slow
+def test_training_pgd(sim, tmp_path):
+    """The TU/e progressive gradient descent: each layer updated in situ, then the error
+    read back through the updated array."""
+    gold, rtl = run_both(sim, tmp_path, samples=200, mode="deterministic", dither=True,
+                         algorithm="pgd")
+    check_identical(gold, rtl, 200)
+
+
 def test_training_short(sim, tmp_path):
     """A quick smoke run: 20 samples, deterministic without dither, noisy RRAM devices."""
     gold, rtl = run_both(sim, tmp_path, samples=20, mode="deterministic", dither=False,
