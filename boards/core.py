@@ -32,10 +32,8 @@ from amaranth.lib.wiring import In, Out
 from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
 from ..rtl.top import ControllerTop
-from ..rtl.uart import UartRx, UartTx
+from ..rtl.uart import UartRx, UartTx, rx_fifo_depth
 from .converters import Ads8688Reader, DacChain, PulseEnables, required_pulse_gap, ticks
-
-UART_FIFO_DEPTH = 16
 
 
 def uart_divisor(clk_hz: float, baud: int) -> int:
@@ -146,7 +144,8 @@ class BoardCore(wiring.Component):
         # ---- host link on the UART; bytes both ways are visible here
         m.submodules.uart_rx = rx = UartRx(self.divisor)
         m.submodules.uart_tx = tx = UartTx(self.divisor)
-        m.submodules.rx_fifo = rx_fifo = fifo.SyncFIFOBuffered(width=8, depth=UART_FIFO_DEPTH)
+        m.submodules.rx_fifo = rx_fifo = fifo.SyncFIFOBuffered(
+            width=8, depth=rx_fifo_depth(self.config))
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
         wiring.connect(m, rx.o, rx_fifo.w_stream)
         wiring.connect(m, rx_fifo.r_stream, ctrl.host_rx)

@@ -44,6 +44,8 @@ SYNC = 0xA5
 VERSION = 1
 CRC_INIT = 0xFFFF
 CRC_POLY = 0x1021
+#: request frame bytes around the payload: sync, opcode, length (2), CRC (2)
+FRAME_OVERHEAD = 6
 
 
 class Opcode(enum.IntEnum):

@@ -10,12 +10,10 @@ from ..golden.config import ControllerConfig
 from .analog import AnalogPortSignature
 from .controller import Controller
 from .hostlink import HostLink
-from .uart import UartRx, UartTx, check_divisor
+from .uart import UartRx, UartTx, check_divisor, rx_fifo_depth
 
 HOSTS = ("stream", "uart")
 DEFAULT_UART_DIVISOR = 104  # 12 MHz / 115200 baud
-UART_FIFO_DEPTH = 16
-
 
 def check_host_args(host: str, uart_divisor: int, timeout_cycles: int | None = None) -> int:
     """Validate the host-side parameters; return the inter-byte timeout to use."""
@@ -78,7 +76,8 @@ class ControllerTop(wiring.Component):
         else:
             m.submodules.uart_rx = rx = UartRx(self.uart_divisor)
             m.submodules.uart_tx = tx = UartTx(self.uart_divisor)
-            m.submodules.rx_fifo = rx_fifo = fifo.SyncFIFOBuffered(width=8, depth=UART_FIFO_DEPTH)
+            m.submodules.rx_fifo = rx_fifo = fifo.SyncFIFOBuffered(
+                width=8, depth=rx_fifo_depth(self.config))
             m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
             wiring.connect(m, rx.o, rx_fifo.w_stream)
             wiring.connect(m, rx_fifo.r_stream, link.rx)

@@ -7,6 +7,21 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from ..golden import protocol as proto
+
+
+def rx_fifo_depth(config) -> int:
+    """Bytes the UART receive FIFO holds: two largest request frames, rounded up to a power
+    of two (at least 64; one block RAM on an iCE40 up to 512).
+
+    The host link reads no request while a command runs and its response goes out, and a
+    UART cannot wait, so this is how far a host may run ahead of the responses: the next
+    request (any size) may follow at once, as may the rest of a frame the link rejected
+    early (a bad length) while it sends the error response.
+    """
+    need = 2 * (proto.max_payload(config) + proto.FRAME_OVERHEAD)
+    return max(64, 1 << (need - 1).bit_length())
+
 
 def check_divisor(divisor: int) -> int:
     if not isinstance(divisor, int) or divisor < 4:
