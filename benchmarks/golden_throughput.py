@@ -5,8 +5,10 @@ the ``ecram_organic`` preset and 8-bit DAC / 10-bit ADC quantisation, read
 noise, cycle-to-cycle noise and device-to-device variation on: every pulse's
 effect on every device is modelled (the n-pulse closed form per update
 command). Also a Monte-Carlo mode: K=32 independent device draws trained in
-one vectorised run against 32 separate runs (the vectorised run spreads its
-instances over ``NUMBA_NUM_THREADS`` threads; set it to 1 for a one-core figure).
+one vectorised run against 32 separate runs, all on one core
+(``montecarlo_speedup``), and the vectorised run again with its instances on
+numba's threads (``montecarlo_speedup_threaded``, ``GoldenBackend(threads=True)``;
+meaningful only on idle cores).
 
 Usage: python benchmarks/golden_throughput.py [--epochs 3] [--mc-samples 400]
 The last line printed is one JSON object.
@@ -29,12 +31,12 @@ SIZES = (64, 32, 10)
 LR = 0.05
 
 
-def make_trainer(data, instances=1, seed=1, engine="auto"):
+def make_trainer(data, instances=1, seed=1, engine="auto", threads=False):
     from insitu.golden.backends import GoldenBackend
     from insitu.golden.nn import layout_config
 
     b = GoldenBackend(layout_config(SIZES), ecram_organic, instances=instances, seed=seed,
-                      engine=engine)
+                      engine=engine, threads=threads)
     net = CrossbarMLP(b, SIZES)
     targets = net.init_weights(np.random.default_rng(seed + 1))
     tr = Trainer(net, data, lr=LR, seed=seed + 2)
@@ -61,8 +63,8 @@ def main(argv=None):
     n = len(data.x_train)
 
     # warm up compiled kernels, serial and threaded (first call compiles or loads the cache)
-    for k in (1, 32):
-        tr, targets = make_trainer(data, instances=k, engine=args.engine)
+    for k, threads in ((1, False), (32, False), (32, True)):
+        tr, targets = make_trainer(data, instances=k, engine=args.engine, threads=threads)
         time_training(tr, 50)
 
     tr, targets = make_trainer(data, engine=args.engine)
@@ -90,11 +92,13 @@ def main(argv=None):
     trk, _ = make_trainer(data, instances=32, seed=100, engine=args.engine)
     time_training(trk, m)
     t_vector = time.perf_counter() - t0
-
-    from insitu.golden.backends import PARALLEL_MIN_INSTANCES
+    t0 = time.perf_counter()
+    trt, _ = make_trainer(data, instances=32, seed=100, engine=args.engine, threads=True)
+    time_training(trt, m)
+    t_threaded = time.perf_counter() - t0
 
     threads = 1
-    if tr.net.backend.engine == "numba" and 32 >= PARALLEL_MIN_INSTANCES:
+    if trt.net.backend._apply_rank1 is not trk.net.backend._apply_rank1:
         import numba
 
         threads = numba.get_num_threads()
@@ -111,6 +115,8 @@ def main(argv=None):
         "montecarlo_separate_s": round(t_separate, 3),
         "montecarlo_vectorised_s": round(t_vector, 3),
         "montecarlo_speedup": round(t_separate / t_vector, 2),
+        "montecarlo_threaded_s": round(t_threaded, 3),
+        "montecarlo_speedup_threaded": round(t_separate / t_threaded, 2),
         "montecarlo_threads": threads,
         "targets": {"samples_per_s": ">= 10000", "ratio": "<= 3", "montecarlo_speedup": ">= 4"},
     }

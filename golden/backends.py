@@ -34,10 +34,14 @@ Canonical random order of :class:`GoldenBackend` (one ``Generator``):
    in C order (see :mod:`insitu.golden.controller`, *ADC sequencing*); a
    co-simulation draws the same numbers one conversion event at a time
    (:meth:`GoldenBackend.convert_event`);
-3. per update: the devices' cycle-to-cycle draws (one per device that received
-   pulses, C order over ``(K, pairs, window rows, window cols)``);
-4. per write-verify iteration: the reads of the devices still programming
-   (each one conversion event, ``adcs`` draws), then their pulses as in 3.
+3. per write-verify iteration: the reads of the devices still programming
+   (each one conversion event, ``adcs`` draws).
+
+Cycle-to-cycle noise is not drawn from that stream: a device's draw in a pulse
+burst is a pure function of the seed, the burst number (bursts that moved at
+least one device, counted from 0; saved with the state) and the device's flat
+index in ``(K, pairs, rows, cols)`` (:mod:`insitu.golden.noise`), the same in
+both engines, on any thread and in any visiting order.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from .config import ControllerConfig, check_mode
 from .controller import (
     LFSR_STEPS_PER_DRAW, ControllerReference, deterministic_counts, program_steps,
 )
-from . import fastpath
+from . import fastpath, noise
 from .devices import DeviceArray, DeviceParams
 from .periphery import ChannelMismatch, PeripheryParams
 from .validate import check_choice, check_codes, check_finite_array, check_int
@@ -284,12 +288,15 @@ class GoldenBackend(Backend):
     mapping: ``differential`` (G+ - G-, push-pull pulses) or ``reference``.
     engine: ``numba`` (compiled kernels of :mod:`insitu.golden.fastpath`), ``numpy``
         (the readable reference), or ``auto`` (numba when importable). Both consume
-        the same random stream.
+        the same random stream and the same cycle-to-cycle draws.
+    threads: run the instances of a Monte-Carlo backend (``instances >= 4``) on
+        numba's threads (``NUMBA_NUM_THREADS``); the same result. Worth it on idle
+        cores only.
     """
 
     def __init__(self, config: ControllerConfig, device: DeviceParams,
                  periphery: PeripheryParams | None = None, *, instances: int = 1, seed: int = 0,
-                 mapping: str = "differential", engine: str = "auto"):
+                 mapping: str = "differential", engine: str = "auto", threads: bool = False):
         super().__init__(config, device, periphery, instances=instances, mapping=mapping)
         check_choice("engine", engine, ENGINES)
         if engine == "numba" and not fastpath.AVAILABLE:
@@ -319,9 +326,11 @@ class GoldenBackend(Backend):
         self._kernel = None
         if self.engine == "numba":
             self._kernel = fastpath.FAMILY_CODES.get(device.family)
-        # Monte-Carlo runs spread their instances over threads; instances are independent
-        # and the draws are made before the kernel, so the result does not change.
-        threaded = self.engine == "numba" and K >= PARALLEL_MIN_INSTANCES
+        # threads=True spreads the instances of the compiled kernels over numba's threads;
+        # instances are independent and a draw depends only on its index, so the result
+        # does not change. Off by default: one barrier per kernel call (tens of us of work)
+        # makes it slower, not faster, on a machine whose cores are busy with other work.
+        threaded = bool(threads) and self.engine == "numba" and K >= PARALLEL_MIN_INSTANCES
         self._apply_rank1 = fastpath.apply_rank1_parallel if threaded else fastpath.apply_rank1
         self._apply_counts = fastpath.apply_counts_parallel if threaded else fastpath.apply_counts
         self._read_convert = fastpath.read_convert_parallel if threaded else fastpath.read_convert
@@ -336,6 +345,9 @@ class GoldenBackend(Backend):
         self._stuck_value = dv.stuck_value if dv.stuck is not None else np.zeros((0, 0, 0, 0))
         self._no_draws = np.zeros((0, 0, 0, 0))
         self._no_table = np.zeros(0, dtype=np.int64)
+        self._c2c_base = noise.base_key(seed)
+        #: pulse bursts that moved at least one device (numbers the cycle-to-cycle draws)
+        self.c2c_bursts = 0
         #: called as ``burst_observer(n, row0, col0)`` with the signed counts (K, nr, nc) of
         #: every pulse burst (update command or write-verify step) before it is applied
         self.burst_observer = None
@@ -498,10 +510,9 @@ class GoldenBackend(Backend):
                 if self.burst_observer is not None:
                     self.burst_observer(a[:, :, None] * b[:, None, :], row0, col0)
                 dv = self.devices
-                draws = self.pairs * nnz if self.device.c2c else 0
-                xi = self.rng.standard_normal(draws) if draws else self._no_draws.ravel()
+                key = self._next_burst_key() if nnz else np.uint64(0)
                 self._apply_rank1(self._kernel, dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi, a, b,
-                                     row0, col0, self._pair_sign_flat, self.device.c2c, xi,
+                                     row0, col0, self._pair_sign_flat, self.device.c2c, key,
                                      self._stuck, self._stuck_value, self._gdiff, self.g_ref, 1.0,
                                      self.device.gamma_up, self.device.gamma_down)
                 self.stats.pulses += total * self.pairs
@@ -543,17 +554,30 @@ class GoldenBackend(Backend):
             return
         rs, cs = slice(row0, row0 + nr), slice(col0, col0 + nc)
         npair = n[:, None, :, :] * self._pair_sign if self.pairs == 2 else n[:, None, :, :]
-        self.devices.apply_pulses(npair, self.rng, window=(slice(None), slice(None), rs, cs))
+        xi = None
+        if self.device.c2c and np.any(n):
+            k, p, i, j = np.nonzero(npair)  # C order: the order apply_pulses takes them in
+            c = self.config
+            flat = ((k * self.pairs + p) * c.rows + i + row0) * c.cols + j + col0
+            xi = noise.normals(self._next_burst_key(), flat)
+        elif np.any(n):
+            self.c2c_bursts += 1
+        self.devices.apply_pulses(npair, window=(slice(None), slice(None), rs, cs), xi=xi)
         self._gdiff[:, rs, cs] = self._conductance_difference(rs, cs)
         self.stats.pulses += int(np.abs(n).sum()) * self.pairs
 
+    def _next_burst_key(self) -> np.uint64:
+        """Key of the next pulse burst that moves at least one device (counts it)."""
+        key = noise.burst_key(self._c2c_base, self.c2c_bursts)
+        self.c2c_bursts += 1
+        return key
+
     def _apply_kernel(self, n, row0, col0, nnz: int, total: int) -> None:
         dv = self.devices
-        draws = self.pairs * nnz if self.device.c2c else 0
-        xi = self.rng.standard_normal(draws) if draws else self._no_draws.ravel()
+        key = self._next_burst_key() if nnz else np.uint64(0)
         self._apply_counts(self._kernel, dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi,
                               np.ascontiguousarray(n, np.int64), row0, col0,
-                              self._pair_sign_flat, self.device.c2c, xi, self._stuck,
+                              self._pair_sign_flat, self.device.c2c, key, self._stuck,
                               self._stuck_value, self._gdiff, self.g_ref, 1.0,
                               self.device.gamma_up, self.device.gamma_down)
         self.stats.pulses += total * self.pairs
@@ -627,6 +651,7 @@ class GoldenBackend(Backend):
         return {
             "g": self.devices.g.copy(),
             "rng": self.rng.bit_generator.state,
+            "c2c_bursts": self.c2c_bursts,
             "refs": [r.state_dict() for r in self.refs],
             "stats": self.stats.to_dict(),
         }
@@ -634,6 +659,7 @@ class GoldenBackend(Backend):
     def load_state_dict(self, d: dict) -> None:
         self.devices.load_state_dict({"g": d["g"]})
         self.rng.bit_generator.state = d["rng"]
+        self.c2c_bursts = int(d.get("c2c_bursts", 0))
         for r, s in zip(self.refs, d["refs"]):
             r.load_state_dict(s)
         self.stats = BackendStats(**d["stats"])

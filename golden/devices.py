@@ -259,7 +259,8 @@ class DeviceArray:
         self._pin_stuck()
 
     def apply_pulses(
-        self, n, rng: np.random.Generator | None = None, scale: float = 1.0, window=None
+        self, n, rng: np.random.Generator | None = None, scale: float = 1.0, window=None,
+        xi: np.ndarray | None = None,
     ) -> None:
         """Apply ``n`` (signed int array) pulses per device.
 
@@ -268,6 +269,8 @@ class DeviceArray:
         (see the module docstring for the composition); without it, or with
         ``c2c == 0``, the result is exactly what ``|n|`` single pulses give.
         ``scale`` multiplies every step (pulse amplitude/width scaling).
+        ``xi``, instead of ``rng``: the standard normals of the devices with
+        ``n != 0`` in C order (a backend's counter-based draws).
         """
         p = self.params
         n = np.asarray(n)
@@ -297,10 +300,14 @@ class DeviceArray:
                 act = an > k
                 s = self.step_size(g, up, window) * scale
                 g = np.where(act, np.clip(g + sgn * s, lo, hi), g)
-        if rng is not None and p.c2c:
+        if (rng is not None or xi is not None) and p.c2c:
             idx = np.flatnonzero(n)
             if idx.size:
-                xi = rng.standard_normal(idx.size)
+                if xi is None:
+                    xi = rng.standard_normal(idx.size)
+                elif len(xi) != idx.size:
+                    raise ValueError(f"xi must hold one draw per device with pulses "
+                                     f"({idx.size}), got {len(xi)}")
                 if step is None:
                     step = self.step_size(g0, up, window) * scale
                 nf = n.ravel()[idx]

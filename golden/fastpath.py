@@ -4,13 +4,15 @@ The numpy code in :mod:`insitu.golden.devices` and
 :mod:`insitu.golden.backends` is the readable reference; these kernels fuse
 the same arithmetic, in the same order, into one call each, because a
 per-sample training step on small arrays is dominated by numpy's per-call
-overhead rather than by arithmetic. Random numbers are still drawn by the
-backend's ``numpy.random.Generator`` in the canonical order and passed in, so
-the random stream is unchanged.
+overhead rather than by arithmetic. Read noise is drawn by the backend's
+``numpy.random.Generator`` and passed in (the same stream as the numpy path);
+cycle-to-cycle noise is the counter-based draw of :mod:`insitu.golden.noise`,
+computed inside the kernel, so Monte-Carlo instances can run on threads.
 
 * :func:`apply_counts`: the n-pulse response (closed form for constant step
   and soft bounds, pulse by pulse for the power law), cycle-to-cycle noise
-  (draws consumed in the canonical C order over devices with ``n != 0``), clip,
+  (one draw per device with ``n != 0``, a function of the burst and the
+  device's index), clip,
   stuck devices and the refresh of the weight cache; equal to the numpy path
   (bit-identical for constant step; within 1e-12 uS where ``pow`` is
   evaluated differently; tested).
@@ -27,6 +29,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from .noise import normal_at
 
 try:
     from numba import njit, prange
@@ -82,17 +86,11 @@ def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down):
 
 
 @njit(cache=True)
-def _apply_counts_instance(k, base, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
-                           xi, stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
-    """Instance ``k`` of :func:`apply_counts`; its draws start at ``xi[base]``."""
-    P = g.shape[1]
+def _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
+                           key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+    """Instance ``k`` of :func:`apply_counts`."""
+    P, R, C = g.shape[1], g.shape[2], g.shape[3]
     nr, nc = n.shape[1], n.shape[2]
-    nz = 0
-    for i in range(nr):
-        for j in range(nc):
-            if n[k, i, j] != 0:
-                nz += 1
-    t = 0
     for i in range(nr):
         r = row0 + i
         for j in range(nc):
@@ -106,7 +104,8 @@ def _apply_counts_instance(k, base, family, g, up, down, lo, hi, n, row0, col0, 
                 v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
                                 gl, gh, scale, gamma_up, gamma_down)
                 if c2c != 0.0:
-                    v = v + c2c * step * math.sqrt(abs(m)) * xi[base + p * nz + t]
+                    xi = normal_at(key, np.uint64(((k * P + p) * R + r) * C + c))
+                    v = v + c2c * step * math.sqrt(abs(m)) * xi
                     v = min(max(v, gl), gh)
                 if stuck.size and stuck[k, p, r, c]:
                     v = stuck_value[k, p, r, c]
@@ -115,63 +114,42 @@ def _apply_counts_instance(k, base, family, g, up, down, lo, hi, n, row0, col0, 
                 gdiff[k, r, c] = g[k, 0, r, c] - g[k, 1, r, c]
             else:
                 gdiff[k, r, c] = g[k, 0, r, c] - g_ref
-            t += 1
 
 
 @njit(cache=True)
-def _count_bases(n, P):
-    """Start of each instance's draws in the canonical order: P x its nonzero counts."""
-    K = n.shape[0]
-    bases = np.empty(K + 1, dtype=np.int64)
-    bases[0] = 0
-    for k in range(K):
-        nz = 0
-        for i in range(n.shape[1]):
-            for j in range(n.shape[2]):
-                if n[k, i, j] != 0:
-                    nz += 1
-        bases[k + 1] = bases[k] + P * nz
-    return bases
-
-
-@njit(cache=True)
-def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
+def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key,
                  stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
     """Apply signed per-weight counts ``n`` (K, nr, nc) to the window at (row0, col0).
 
     Devices are visited weight by weight (both devices of a pair together, so
     the weight cache is refreshed in the same pass and zero counts cost one
-    read), but the cycle-to-cycle draws ``xi`` are indexed in the canonical C
-    order over (K, pairs, rows, cols) of nonzero counts, the numpy path's order.
-    Returns the number of draws used.
+    read); the cycle-to-cycle draw of each device is
+    :func:`insitu.golden.noise.normal_at` of the burst's ``key`` and the
+    device's flat index, as the numpy path computes it.
     """
-    bases = _count_bases(n, g.shape[1])
     for k in range(g.shape[0]):
-        _apply_counts_instance(k, bases[k], family, g, up, down, lo, hi, n, row0, col0,
-                               pair_sign, c2c, xi, stuck, stuck_value, gdiff, g_ref, scale,
-                               gamma_up, gamma_down)
-    return bases[-1]
+        _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
+                               key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
+                               gamma_down)
 
 
 @njit(cache=True, parallel=True)
-def apply_counts_parallel(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, xi,
+def apply_counts_parallel(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key,
                           stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
     """:func:`apply_counts` with the instances spread over threads (same result: each
-    instance touches only its own devices and its own slice of ``xi``)."""
-    bases = _count_bases(n, g.shape[1])
+    instance touches only its own devices, and a draw depends only on its index)."""
     for k in prange(g.shape[0]):
-        _apply_counts_instance(k, bases[k], family, g, up, down, lo, hi, n, row0, col0,
-                               pair_sign, c2c, xi, stuck, stuck_value, gdiff, g_ref, scale,
-                               gamma_up, gamma_down)
-    return bases[-1]
+        _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
+                               key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
+                               gamma_down)
 
 
 @njit(cache=True)
-def _apply_rank1_instance(k, base, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign,
-                          c2c, xi, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
+def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign,
+                          c2c, key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
                           gamma_down):
-    """Instance ``k`` of :func:`apply_rank1`; its draws start at ``xi[base]``."""
-    P = g.shape[1]
+    """Instance ``k`` of :func:`apply_rank1`."""
+    P, R, C = g.shape[1], g.shape[2], g.shape[3]
     nr, nc = a.shape[1], b.shape[1]
     rows = np.empty(nr, dtype=np.int64)
     cols = np.empty(nc, dtype=np.int64)
@@ -185,8 +163,6 @@ def _apply_rank1_instance(k, base, family, g, up, down, lo, hi, a, b, row0, col0
         if b[k, j] != 0:
             cols[nzc] = j
             nzc += 1
-    nz = nzr * nzc
-    t = 0
     for ii in range(nzr):
         i = rows[ii]
         r = row0 + i
@@ -200,7 +176,8 @@ def _apply_rank1_instance(k, base, family, g, up, down, lo, hi, a, b, row0, col0
                 v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
                                 gl, gh, scale, gamma_up, gamma_down)
                 if c2c != 0.0:
-                    v = v + c2c * step * math.sqrt(abs(m)) * xi[base + p * nz + t]
+                    xi = normal_at(key, np.uint64(((k * P + p) * R + r) * C + c))
+                    v = v + c2c * step * math.sqrt(abs(m)) * xi
                     v = min(max(v, gl), gh)
                 if stuck.size and stuck[k, p, r, c]:
                     v = stuck_value[k, p, r, c]
@@ -209,51 +186,28 @@ def _apply_rank1_instance(k, base, family, g, up, down, lo, hi, a, b, row0, col0
                 gdiff[k, r, c] = g[k, 0, r, c] - g[k, 1, r, c]
             else:
                 gdiff[k, r, c] = g[k, 0, r, c] - g_ref
-            t += 1
 
 
 @njit(cache=True)
-def _rank1_bases(a, b, P):
-    K = a.shape[0]
-    bases = np.empty(K + 1, dtype=np.int64)
-    bases[0] = 0
-    for k in range(K):
-        nzr = 0
-        for i in range(a.shape[1]):
-            if a[k, i] != 0:
-                nzr += 1
-        nzc = 0
-        for j in range(b.shape[1]):
-            if b[k, j] != 0:
-                nzc += 1
-        bases[k + 1] = bases[k] + P * nzr * nzc
-    return bases
-
-
-@njit(cache=True)
-def apply_rank1(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, xi,
+def apply_rank1(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
                 stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
     """:func:`apply_counts` for counts ``n[k] = outer(a[k], b[k])``: visits only the
     nonzero rows and columns (a deterministic update leaves most lines at zero),
-    same arithmetic and the same canonical draw order. Returns the draws used."""
-    bases = _rank1_bases(a, b, g.shape[1])
+    same arithmetic and the same draws."""
     for k in range(g.shape[0]):
-        _apply_rank1_instance(k, bases[k], family, g, up, down, lo, hi, a, b, row0, col0,
-                              pair_sign, c2c, xi, stuck, stuck_value, gdiff, g_ref, scale,
-                              gamma_up, gamma_down)
-    return bases[-1]
+        _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
+                              key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
+                              gamma_down)
 
 
 @njit(cache=True, parallel=True)
-def apply_rank1_parallel(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, xi,
+def apply_rank1_parallel(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
                          stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
     """:func:`apply_rank1` with the instances spread over threads (same result)."""
-    bases = _rank1_bases(a, b, g.shape[1])
     for k in prange(g.shape[0]):
-        _apply_rank1_instance(k, bases[k], family, g, up, down, lo, hi, a, b, row0, col0,
-                              pair_sign, c2c, xi, stuck, stuck_value, gdiff, g_ref, scale,
-                              gamma_up, gamma_down)
-    return bases[-1]
+        _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
+                              key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
+                              gamma_down)
 
 
 @njit(cache=True)

@@ -149,8 +149,8 @@ def test_threaded_monte_carlo_kernels_match_the_serial_ones(device, monkeypatch)
     from insitu.golden import backends, fastpath
 
     def session(threaded):
-        monkeypatch.setattr(backends, "PARALLEL_MIN_INSTANCES", 2 if threaded else 10**9)
-        b = GoldenBackend(CFG, device, NOISY, seed=5, instances=6)
+        monkeypatch.setattr(backends, "PARALLEL_MIN_INSTANCES", 2)
+        b = GoldenBackend(CFG, device, NOISY, seed=5, instances=6, threads=threaded)
         assert (b._apply_rank1 is fastpath.apply_rank1_parallel) == threaded
         random_program(b)
         c = b.config
