@@ -35,8 +35,10 @@ pulses we draw **one** standard normal per device that received pulses
 ``c2c * step(g_before) * sqrt(|n|) * xi`` to the noiseless n-pulse result, then
 clip. For the constant-step family this is exact in distribution (a sum of
 ``n`` independent Gaussian step errors); for the state-dependent families it
-is a first-order approximation that keeps one draw per device per update, so
-a co-simulation consumes the same random stream as the golden model.
+is a first-order approximation that keeps one draw per device per update.
+``GoldenBackend`` supplies these draws from :mod:`insitu.golden.noise` (one
+normal per burst and device index, no stream); ``apply_pulses(rng=...)``
+draws them from a ``Generator`` in the C order of the devices with ``n != 0``.
 
 Stuck devices are drawn once (``stuck_low`` fraction at ``g_min``,
 ``stuck_high`` at ``g_max``) and never move.
