@@ -28,7 +28,8 @@ Canonical random order of :class:`GoldenBackend` (one ``Generator``):
 
 1. at construction: the device fixed pattern (``DeviceArray.create`` over shape
    ``(K, pairs, rows, cols)``), then row-DAC, column-DAC, row-ADC and column-ADC
-   mismatch (gain then offset, each ``(K, lines)``, each only when nonzero);
+   mismatch (gain then offset, each ``(K, lines)``, each only when nonzero), then
+   one integer in ``[0, 2**63 - 1)``: the key of the cycle-to-cycle draws;
 2. per read (only when read noise or ADC noise is nonzero): one standard normal
    per converter per conversion event, shape ``(K, positions, adc_average, adcs)``
    in C order (see :mod:`insitu.golden.controller`, *ADC sequencing*); a
@@ -37,11 +38,12 @@ Canonical random order of :class:`GoldenBackend` (one ``Generator``):
 3. per write-verify iteration: the reads of the devices still programming
    (each one conversion event, ``adcs`` draws).
 
-Cycle-to-cycle noise is not drawn from that stream: a device's draw in a pulse
-burst is a pure function of the seed, the burst number (bursts that moved at
-least one device, counted from 0; saved with the state) and the device's flat
-index in ``(K, pairs, rows, cols)`` (:mod:`insitu.golden.noise`), the same in
-both engines, on any thread and in any visiting order.
+Cycle-to-cycle draws are not taken from that stream one by one: a device's
+draw in a pulse burst is a pure function of the key drawn in 1, the burst
+number (bursts that moved at least one device, counted from 0; saved with the
+state) and the device's flat index in ``(K, pairs, rows, cols)``
+(:mod:`insitu.golden.noise`), the same in both engines, on any thread and in
+any visiting order.
 """
 
 from __future__ import annotations
@@ -318,6 +320,8 @@ class GoldenBackend(Backend):
                                              1.0, self.rng)
         self.adc_cols = ChannelMismatch.draw((K, C), pp.adc_gain_mismatch, pp.adc_offset_mismatch,
                                              1.0, self.rng)
+        # the key of the counter-based cycle-to-cycle draws (noise.py), from the same stream
+        self._c2c_base = noise.base_key(int(self.rng.integers(0, 2**63 - 1)))
         self.g_ref = 0.5 * (device.g_min + device.g_max)
         self.refs = [ControllerReference(config) for _ in range(K)]
         self._pair_sign = np.array([1, -1])[None, :, None, None] if self.pairs == 2 else None
@@ -345,7 +349,6 @@ class GoldenBackend(Backend):
         self._stuck_value = dv.stuck_value if dv.stuck is not None else np.zeros((0, 0, 0, 0))
         self._no_draws = np.zeros((0, 0, 0, 0))
         self._no_table = np.zeros(0, dtype=np.int64)
-        self._c2c_base = noise.base_key(seed)
         #: pulse bursts that moved at least one device (numbers the cycle-to-cycle draws)
         self.c2c_bursts = 0
         #: called as ``burst_observer(n, row0, col0)`` with the signed counts (K, nr, nc) of
@@ -651,6 +654,7 @@ class GoldenBackend(Backend):
         return {
             "g": self.devices.g.copy(),
             "rng": self.rng.bit_generator.state,
+            "c2c_key": int(self._c2c_base),
             "c2c_bursts": self.c2c_bursts,
             "refs": [r.state_dict() for r in self.refs],
             "stats": self.stats.to_dict(),
@@ -659,6 +663,8 @@ class GoldenBackend(Backend):
     def load_state_dict(self, d: dict) -> None:
         self.devices.load_state_dict({"g": d["g"]})
         self.rng.bit_generator.state = d["rng"]
+        if "c2c_key" in d:
+            self._c2c_base = np.uint64(d["c2c_key"])
         self.c2c_bursts = int(d.get("c2c_bursts", 0))
         for r, s in zip(self.refs, d["refs"]):
             r.load_state_dict(s)

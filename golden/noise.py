@@ -1,10 +1,12 @@
 """Counter-based cycle-to-cycle noise: a standard normal per (burst, device), no stream.
 
-The cycle-to-cycle draw of a device in a pulse burst is a pure function of the
-backend's seed, the burst number and the device's flat index
+The cycle-to-cycle draw of a device in a pulse burst is a pure function of a
+key (``GoldenBackend`` draws it from its ``numpy.random.Generator`` at
+construction, the last draw of the fixed pattern), the burst number and the
+device's flat index
 ``((k * pairs + p) * rows + r) * cols + c``:
 
-1. ``key_b = mix(base + b * GOLDEN)`` with ``base = mix(seed ^ C2C_SALT)``, where
+1. ``key_b = mix(base + b * GOLDEN)`` with ``base = mix(key ^ C2C_SALT)``, where
    ``mix`` is the splitmix64 finaliser (64-bit, wrapping) and ``b`` counts the
    bursts that moved at least one device;
 2. ``u = ((mix(key_b + index * GOLDEN) >> 11) + 0.5) / 2**53``, a uniform in (0, 1);
