@@ -148,7 +148,12 @@ def apply_counts_parallel(family, g, up, down, lo, hi, n, row0, col0, pair_sign,
 def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign,
                           c2c, key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
                           gamma_down):
-    """Instance ``k`` of :func:`apply_rank1`."""
+    """Instance ``k`` of :func:`apply_rank1`.
+
+    The per-weight body is the one of :func:`_apply_counts_instance`, written out
+    again on purpose: factored into a shared njit function (inlined or not), numba
+    compiled the loop 8x slower (46 vs 5.5 ns per device, measured).
+    """
     P, R, C = g.shape[1], g.shape[2], g.shape[3]
     nr, nc = a.shape[1], b.shape[1]
     rows = np.empty(nr, dtype=np.int64)
