@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -233,8 +234,10 @@ def figures(res, out: Path):
     plt.close(fig)
 
 
-def report(res, headline, out: Path, cmd: str) -> str:
+def report(res, headline, out: Path, cmd: str, docs: Path | None = None) -> str:
     p, b, y = res["pgd"], res["braille"], res["inloop"]
+    # figures are linked relative to the report, wherever both are written
+    fig_dir = Path(os.path.relpath(out.resolve(), (docs or out).resolve().parent)).as_posix()
 
     def row(ds, name):
         r = p[ds]["runs"][name]
@@ -271,7 +274,7 @@ def report(res, headline, out: Path, cmd: str) -> str:
         "",
         ("What we could confirm from each paper is marked **[paper]**; what we assumed is "
         "marked **[assumed]**. The papers' bodies were not readable here except through "
-        "their abstracts and the facts gathered in `/work/shared/REFERENCES.md`, so several "
+        "their abstracts and the reference notes the project started from, so several "
         "of their numbers are **not** reproduced against a printed value."),
         "",
         "Headline: " + ", ".join(f"`{k}` = {v}" for k, v in headline.items()),
@@ -324,7 +327,7 @@ def report(res, headline, out: Path, cmd: str) -> str:
            "in a check during development." if "unconverged_per_pass" in dr["write-verify"]
            else "")),
         "",
-        *([f"![PGD vs backprop](../{(out / 'pgd.png').as_posix()})"] if not out.is_absolute() else []),
+        f"![PGD vs backprop]({fig_dir}/pgd.png)",
         "",
         ("## 2. Activity-difference training, Braille words (Yi, Kendall, Williams, Kumar, "
         "Nat. Electron. 2023)"),
@@ -359,7 +362,7 @@ def report(res, headline, out: Path, cmd: str) -> str:
          "noise, read noise or stuck devices changed little; a wider hidden layer (96 "
          "instead of 24 or 64) is what brought the last name (HOPPER) in."),
         "",
-        *([f"![Braille](../{(out / 'braille.png').as_posix()})"] if not out.is_absolute() else []),
+        f"![Braille]({fig_dir}/braille.png)",
         "",
         "## 3. Chip-in-the-loop under mismatch (Cramer et al., PNAS 2022)",
         "",
@@ -393,7 +396,7 @@ def report(res, headline, out: Path, cmd: str) -> str:
         "loop the output error is the chip's own, so training moves the weights to "
         "compensate."),
         "",
-        *([f"![In the loop](../{(out / 'inloop.png').as_posix()})"] if not out.is_absolute() else []),
+        f"![In the loop]({fig_dir}/inloop.png)",
         "",
         "## Why our numbers differ from the papers'",
         "",
@@ -457,7 +460,7 @@ def main(argv=None) -> int:
     cmd = "python benchmarks/reproduce.py" + (" --quick" if q else "")
     docs = Path(args.docs)
     docs.parent.mkdir(parents=True, exist_ok=True)
-    docs.write_text(report(res, headline, out, cmd))
+    docs.write_text(report(res, headline, out, cmd, docs))
     print(json.dumps(headline))
     return 0
 
