@@ -7,12 +7,23 @@ register and comparator, so a slot's firing masks for all rows and columns
 come out in one clock: an update takes O(rows + cols) cycles to compute the
 levels (one line per tick, through one shared multiplier) and then one slot per ``pulse_width + pulse_gap`` ticks, never
 O(rows * cols).
+
+When a slot period (``pulse_width + pulse_gap``) is at least ``rows + cols + 2``
+ticks (every board build: the 74HC595 enable chains shift two ticks per bit,
+see ``insitu.boards.converters.required_pulse_gap``), the sequencer is
+*serial* instead (:func:`serial_masks`): every line's LFSR state, level and
+sign sit in one block RAM, and one line per tick passes through a single draw
+network and comparator into a mask shift register, so a slot's masks take
+``rows + cols + 2`` ticks, hidden behind the previous slot's pulse and gap.
+The levels are computed by shift-and-add (``dac_bits + 2`` ticks per line)
+instead of a multiplier. Same slots, same draws; a third of the logic.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.config import ControllerConfig
@@ -21,6 +32,15 @@ from .layouts import (
     UpdateMode, dac_shape, device_pulse_layout, level_bits, slot_layout, update_args_layout,
 )
 from .lfsr import LFSR_WIDTH, lfsr_draw_value
+
+
+# ticks from a slot's acceptance until the serial sequencer offers the next one
+SERIAL_PASS_OVERHEAD = 2
+
+
+def serial_masks(config: ControllerConfig) -> bool:
+    """Whether the serial sequencer keeps up: one line per tick within a slot period."""
+    return config.pulse_width + config.pulse_gap >= config.rows + config.cols + SERIAL_PASS_OVERHEAD
 
 
 class UpdateSequencer(wiring.Component):
@@ -70,6 +90,8 @@ class UpdateSequencer(wiring.Component):
         })
 
     def elaborate(self, platform):
+        if serial_masks(self.config):
+            return self._elaborate_serial()
         m = Module()
         cfg = self.config
         R, C = cfg.rows, cfg.cols
@@ -246,6 +268,204 @@ class UpdateSequencer(wiring.Component):
                     m.d.sync += [self.slot_count.eq(self.slot_count + 1), dev.count.eq(dev.count - 1)]
                     with m.If(dev.count == 1):
                         m.next = "DONE"
+            with m.State("DONE"):
+                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.next = "IDLE"
+        return m
+
+    def _elaborate_serial(self):
+        """One line per tick through one draw network and one comparator; the lines in block RAM."""
+        m = Module()
+        cfg = self.config
+        R, C = cfg.rows, cfg.cols
+        N = R + C
+        shift = cfg.dac_bits - 1
+        half = 1 << (shift - 1)
+        lb = level_bits(cfg)
+        sample_mask = (1 << cfg.prob_bits) - 1
+
+        # --- per line: LFSR state (as after its last draw), level, sign; and the seeds (a ROM:
+        # after a reset the first PREP starts from the seeds, whatever the RAM holds)
+        entry = data.StructLayout({"lfsr": LFSR_WIDTH, "level": lb, "negative": 1})
+        seeds = [int(v) for v in lfsr_seeds(cfg)]
+        m.submodules.lines = lines = Memory(
+            shape=entry, depth=N, init=[{"lfsr": v, "level": 0, "negative": 0} for v in seeds])
+        m.submodules.seeds = seed_rom = Memory(shape=LFSR_WIDTH, depth=N, init=seeds)
+        wr, rd = lines.write_port(), lines.read_port()
+        seed_rd = seed_rom.read_port()
+        reseed = Signal(init=1)
+
+        args = Signal(update_args_layout(cfg))
+        stochastic = args.mode == UpdateMode.STOCHASTIC
+        dithered = (args.mode == UpdateMode.DETERMINISTIC) & args.dither
+        dev = Signal(device_pulse_layout(cfg))
+        dev_col_line = Signal(range(N))
+        device = Signal()  # the pass builds a write-verify mask (one row, one column)
+
+        row_max = Array(Signal(lb, name=f"row_max_{s}") for s in range(2))
+        col_max = Array(Signal(lb, name=f"col_max_{s}") for s in range(2))
+
+        # --- the walk over lines: address k this tick, its entry (and buffer code) next tick
+        k = Signal(range(N + 2))
+        m.d.comb += [self.x_addr.eq(k), self.d_addr.eq(k - R), rd.addr.eq(k), seed_rd.addr.eq(k)]
+        line = Signal(range(N + 1))
+        line_is_col = Signal()
+        line_in_side = Signal(range(max(R, C) + 1))
+        m.d.sync += [line.eq(k), line_is_col.eq(k >= R), line_in_side.eq(Mux(k >= R, k - R, k))]
+        cur = Signal(LFSR_WIDTH)
+        m.d.comb += cur.eq(Mux(reseed, seed_rd.data, rd.data.lfsr))
+        drawn = Signal(LFSR_WIDTH)
+        m.d.comb += drawn.eq(lfsr_draw_value(cur))
+
+        # --- PREP, per line: read (buffer code, RAM entry), load, multiply by shift-and-add
+        # (one bit of the magnitude per tick: no multiplier, short paths), store into the RAM
+        lvl = Signal(lb)
+        neg = Signal()
+        inside_q = Signal()
+        new_lfsr = Signal(LFSR_WIDTH)
+        first = Mux(line_is_col, args.col0, args.row0)
+        count = Mux(line_is_col, args.ncols, args.nrows)
+        code = Signal(dac_shape(cfg))
+        m.d.comb += code.eq(Mux(line_is_col, self.d_data, self.x_data))
+        gain = Mux(line_is_col, args.col_gain, args.row_gain)
+        magnitude = Signal(shift)
+        m.d.comb += magnitude.eq(abs(code))
+        rounding = Mux(dithered, drawn[:shift], half)
+        inside = (line_in_side >= first) & (line_in_side < first + count)
+        mag_sh = Signal(shift)
+        gain_sh = Signal(shift + len(args.row_gain))
+        acc = Signal(shift + len(args.row_gain) + 1)
+        bit = Signal(range(shift + 1))
+        m.d.comb += lvl.eq(Mux(inside_q, acc >> shift, 0))
+
+        # --- slot masks: one line per tick into a shift register (line l ends in bit l)
+        sub = Signal(2)  # subphase index: bit 1 = row negative, bit 0 = column negative
+        sub_row_neg, sub_col_neg = sub[1], sub[0]
+        p = Signal(lb)
+        q = Signal(lb)
+        t = Signal(range(cfg.bl))
+        mask = Signal(N)
+        negative_out = Signal()
+        pass_compute = Signal()
+        e = rd.data
+        probe = Mux(stochastic, drawn & sample_mask, Mux(line_is_col, q, p))
+        side_neg = Mux(line_is_col, sub_col_neg, sub_row_neg)
+        fire = Mux(device, (line == dev.row) | (line == dev_col_line),
+                   (e.negative == side_neg) & (probe < e.level))
+        with m.If(pass_compute):
+            m.d.sync += mask.eq(Cat(mask[1:], fire))
+            with m.If(stochastic & ~device):  # every LFSR draws once per stochastic slot
+                m.d.comb += [wr.en.eq(1), wr.addr.eq(line), wr.data.lfsr.eq(drawn),
+                             wr.data.level.eq(e.level), wr.data.negative.eq(e.negative)]
+        m.d.comb += [
+            self.slots.payload.rows.eq(mask[:R]),
+            self.slots.payload.cols.eq(mask[R:]),
+            self.slots.payload.negative.eq(negative_out),
+        ]
+
+        pmax = row_max[sub_row_neg]
+        qmax = col_max[sub_col_neg]
+
+        def next_subphase():
+            with m.If(sub == 3):
+                m.next = "DONE"
+            with m.Else():
+                m.d.sync += sub.eq(sub + 1)
+                m.next = "SUBPHASE"
+
+        def start_pass():
+            m.d.sync += k.eq(0)
+            m.next = "PASS"
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [
+                        args.eq(self.args), k.eq(0), self.slot_count.eq(0), device.eq(0),
+                        row_max[0].eq(0), row_max[1].eq(0), col_max[0].eq(0), col_max[1].eq(0),
+                    ]
+                    with m.If((self.args.mode == UpdateMode.DETERMINISTIC) & self.args.dither):
+                        m.d.sync += self.lfsr_draws.eq(self.lfsr_draws + 1)  # drawn in PREP
+                    m.next = "PREP"
+                with m.Elif(self.pulse_start):
+                    m.d.sync += [dev.eq(self.pulse_args), self.slot_count.eq(0), device.eq(1),
+                                 dev_col_line.eq(self.pulse_args.col + R),
+                                 negative_out.eq(self.pulse_args.negative)]
+                    with m.If(self.pulse_args.count == 0):
+                        m.next = "DONE"
+                    with m.Else():
+                        start_pass()
+            with m.State("PREP"):  # address k: code and entry next tick
+                m.d.comb += self.busy.eq(1)
+                m.next = "PREP_LOAD"
+            with m.State("PREP_LOAD"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [
+                    mag_sh.eq(magnitude), gain_sh.eq(gain), acc.eq(rounding), bit.eq(0),
+                    new_lfsr.eq(Mux(dithered, drawn, cur)),
+                    neg.eq(inside & (code < 0)), inside_q.eq(inside),
+                ]
+                m.next = "PREP_MUL"
+            with m.State("PREP_MUL"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [acc.eq(acc + Mux(mag_sh[0], gain_sh, 0)), mag_sh.eq(mag_sh >> 1),
+                             gain_sh.eq(gain_sh << 1), bit.eq(bit + 1)]
+                with m.If(bit == shift - 1):
+                    m.next = "PREP_STORE"
+            with m.State("PREP_STORE"):
+                m.d.comb += [self.busy.eq(1), wr.en.eq(1), wr.addr.eq(k), wr.data.lfsr.eq(new_lfsr),
+                             wr.data.level.eq(lvl), wr.data.negative.eq(neg)]
+                with m.If(line_is_col):
+                    with m.If(lvl > col_max[neg]):
+                        m.d.sync += col_max[neg].eq(lvl)
+                with m.Else():
+                    with m.If(lvl > row_max[neg]):
+                        m.d.sync += row_max[neg].eq(lvl)
+                m.d.sync += k.eq(k + 1)
+                with m.If(k == N - 1):
+                    m.d.sync += [sub.eq(0), reseed.eq(0)]
+                    m.next = "SUBPHASE"
+                with m.Else():
+                    m.next = "PREP"
+            with m.State("SUBPHASE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [p.eq(0), q.eq(0), t.eq(0), negative_out.eq(sub_row_neg ^ sub_col_neg)]
+                with m.If((pmax != 0) & (qmax != 0)):
+                    start_pass()
+                with m.Else():
+                    next_subphase()
+            with m.State("PASS"):
+                m.d.comb += [self.busy.eq(1), pass_compute.eq(k != 0)]
+                m.d.sync += k.eq(k + 1)
+                with m.If(k == N):
+                    with m.If(stochastic & ~device):
+                        m.d.sync += self.lfsr_draws.eq(self.lfsr_draws + 1)
+                    m.next = "OFFER"
+            with m.State("OFFER"):
+                m.d.comb += [self.busy.eq(1), self.slots.valid.eq(1)]
+                with m.If(self.slots.ready):
+                    m.d.sync += self.slot_count.eq(self.slot_count + 1)
+                    with m.If(device):
+                        m.d.sync += dev.count.eq(dev.count - 1)
+                        with m.If(dev.count == 1):
+                            m.next = "DONE"
+                    with m.Elif(stochastic):
+                        m.d.sync += t.eq(t + 1)
+                        with m.If(t == cfg.bl - 1):
+                            next_subphase()
+                        with m.Else():
+                            start_pass()
+                    with m.Else():
+                        # p outer, q inner, as in slot_schedule
+                        m.d.sync += q.eq(q + 1)
+                        with m.If(q == qmax - 1):
+                            m.d.sync += [q.eq(0), p.eq(p + 1)]
+                            with m.If(p == pmax - 1):
+                                next_subphase()
+                            with m.Else():
+                                start_pass()
+                        with m.Else():
+                            start_pass()
             with m.State("DONE"):
                 m.d.comb += [self.busy.eq(1), self.done.eq(1)]
                 m.next = "IDLE"

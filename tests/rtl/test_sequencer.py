@@ -11,7 +11,7 @@ from insitu.golden.config import ControllerConfig
 from insitu.golden.controller import ControllerReference, lfsr_draw
 from insitu.rtl.layouts import UpdateMode
 from insitu.rtl.lfsr import lfsr_draw_int
-from insitu.rtl.sequencer import UpdateSequencer
+from insitu.rtl.sequencer import UpdateSequencer, serial_masks
 from rtl_harness import Buffers, simulate, stream_get
 
 
@@ -96,16 +96,23 @@ CONFIGS = [
     ControllerConfig(rows=3, cols=2, dac_bits=2, count_bits=1, bl=3, prob_bits=1, seed=11),
     ControllerConfig(rows=6, cols=4, dac_bits=8, count_bits=3, bl=10, prob_bits=8, seed=7),
 ]
+# the same with slot periods long enough for the serial sequencer (every board build)
+SERIAL_CONFIGS = [
+    ControllerConfig(**{**c.to_dict(), "pulse_gap": c.rows + c.cols + 2 - c.pulse_width + extra})
+    for c, extra in zip(CONFIGS, (0, 5, 1))
+]
+assert not any(serial_masks(c) for c in CONFIGS) and all(serial_masks(c) for c in SERIAL_CONFIGS)
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.rows}x{c.cols}d{c.dac_bits}")
+@pytest.mark.parametrize("cfg", CONFIGS + SERIAL_CONFIGS,
+                         ids=lambda c: f"{c.rows}x{c.cols}d{c.dac_bits}" + ("s" if serial_masks(c) else ""))
 @pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
 def test_sequencer_matches_reference(cfg, mode):
     run_updates(cfg, mode, n_updates=6, seed=cfg.seed * 7 + (mode == "stochastic"))
 
 
-def test_device_pulses():
-    cfg = CONFIGS[0]
+@pytest.mark.parametrize("cfg", [CONFIGS[0], SERIAL_CONFIGS[0]], ids=["parallel", "serial"])
+def test_device_pulses(cfg):
     seq = UpdateSequencer(cfg)
     top = Buffers(cfg, seq)
 
@@ -126,7 +133,8 @@ def test_device_pulses():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("gap", [1, 42], ids=["parallel", "serial"])
 @pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
-def test_sequencer_default_config_16x16(mode):
-    cfg = ControllerConfig(rows=16, cols=16, seed=2024)
+def test_sequencer_default_config_16x16(mode, gap):
+    cfg = ControllerConfig(rows=16, cols=16, seed=2024, pulse_gap=gap)
     run_updates(cfg, mode, n_updates=4, seed=99)

