@@ -9,7 +9,8 @@ length, payload) that the host link frames. One command at a time.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.utils import bits_for
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -25,12 +26,13 @@ from .sequencer import UpdateSequencer
 ARGS_BYTES = max(proto.fields_size(f) for f in proto.REQUEST_FIELDS.values())
 HEADER_BYTES = 4  # opcode, status, length (u16)
 RESPONSE_BYTES = HEADER_BYTES + max(proto.fields_size(f) for f in proto.RESPONSE_FIELDS.values())
-# The output buffer holds the header and every fixed response body except STATUS's, which is
-# longer than the rest and goes out in pieces behind its header (area: the buffer is flip-flops).
-_STATUS_BYTES = proto.fields_size(proto.RESPONSE_FIELDS[proto.Opcode.STATUS])
-OBUF_BYTES = HEADER_BYTES + max(proto.fields_size(f) for op, f in proto.RESPONSE_FIELDS.items()
-                                if op != proto.Opcode.STATUS)
-assert _STATUS_BYTES > OBUF_BYTES - HEADER_BYTES
+# The output buffer holds a header, an ADC code or a vector code; the fixed response bodies
+# (STATUS, UPDATE, PROGRAM) go out one byte at a time behind their header, each byte picked
+# from the live registers (area: a byte mux instead of a wide flip-flop buffer loaded from
+# every body).
+OBUF_BYTES = max(HEADER_BYTES, proto.ADC_CODE_BYTES, proto.VECTOR_CODE_BYTES)
+_BODY_OPS = (proto.Opcode.STATUS, proto.Opcode.UPDATE, proto.Opcode.PROGRAM)
+_MAX_BODY = max(proto.fields_size(proto.RESPONSE_FIELDS[op]) for op in _BODY_OPS)
 
 
 def response_byte_layout() -> data.StructLayout:
@@ -134,8 +136,16 @@ class Controller(wiring.Component):
         a_prog = args(Op.PROGRAM)
         a_dev = args(Op.READ_DEVICE)
 
+        nb = bits_for(max(R, C))  # a line count fits in nb bits
+
+        def narrow(v):
+            """The low nb bits of unsigned ``v`` and whether the rest are 0 (area: nb-bit arithmetic)."""
+            return v[:nb], (v[nb:] == 0) if len(v) > nb else Const(1, 1)
+
         def window_ok(first, count, lines):
-            return (count != 0) & (first < lines) & (first + count <= lines)
+            f, f_fits = narrow(first)
+            c, c_fits = narrow(count)
+            return f_fits & c_fits & (c != 0) & (f < lines) & (f + c <= lines)
 
         def side_lines(side):
             return Mux(side == LineSide.ROWS, R, C)
@@ -156,20 +166,27 @@ class Controller(wiring.Component):
         with m.If(rsp.valid & rsp.ready):
             m.d.sync += [obuf.eq(obuf >> 8), ocount.eq(ocount - 1)]
 
-        def respond(status, payload=None, payload_bytes=0, body_length=None):
-            """Load header (+ fixed payload) into the output buffer; only when it is empty."""
-            n = payload_bytes if body_length is None else body_length
+        def respond(status, body_length=None):
+            """Load a header into the output buffer; only when it is empty."""
+            n = 0 if body_length is None else body_length
             header = Cat(opcode, Const(status.value, 8), Const(n, 16) if isinstance(n, int) else n[:16])
-            value = header if payload is None else Cat(header, payload)
             m.d.sync += [
-                obuf.eq(value),
-                ocount.eq(HEADER_BYTES + payload_bytes),
+                obuf.eq(header),
+                ocount.eq(HEADER_BYTES),
                 # a streamed body (body_length) follows; otherwise this buffer ends the response
                 olast.eq(body_length is None),
             ]
 
+        def respond_body(op):
+            """Header of a fixed-body response; BODY streams the body (``body_bytes``) behind it."""
+            respond(St.OK, body_length=proto.fields_size(proto.RESPONSE_FIELDS[op]))
+            m.d.sync += body_idx.eq(0)
+            m.next = "BODY"
+
         def respond_words(value, nbytes, last):
             m.d.sync += [obuf.eq(value), ocount.eq(nbytes), olast.eq(last)]
+
+        body_idx = Signal(range(_MAX_BODY))
 
         # ------------------------------------------------------------ read path registers
         drive_side = Signal(LineSide)
@@ -316,9 +333,7 @@ class Controller(wiring.Component):
             with m.State("CHECK"):
                 with m.Switch(opcode):
                     with m.Case(Op.STATUS):
-                        # header now, the body in two pieces (STATUS_BODY, STATUS_TAIL)
-                        respond(St.OK, body_length=_STATUS_BYTES)
-                        m.next = "STATUS_BODY"
+                        respond_body(proto.Opcode.STATUS)
                     with m.Case(Op.LOAD_VECTOR):
                         m.d.sync += [
                             vec_bad.eq(0), vec_pass_write.eq(0), byte_idx.eq(3), vec_pos.eq(0),
@@ -364,7 +379,7 @@ class Controller(wiring.Component):
                             m.d.sync += [iters.eq(0), reads.eq(0), pulses.eq(0), converged.eq(0)]
                             m.next = "PROGRAM_READ"
 
-            # ---------------- STATUS body, behind the header
+            # ---------------- fixed bodies (STATUS, UPDATE, PROGRAM), a byte at a time
             status_layout = fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.STATUS])
             status_body = Signal(status_layout)
             constants = {
@@ -378,16 +393,37 @@ class Controller(wiring.Component):
                 status_body.lfsr_draws.eq(seq.lfsr_draws),
                 status_body.frame_errors.eq(errors + self.cmd.errors),
             ]
-            status_head = OBUF_BYTES
-            with m.State("STATUS_BODY"):
+            upd_layout = fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.UPDATE])
+            upd_body = Signal(upd_layout)
+            m.d.comb += [upd_body.slots.eq(seq.slot_count), upd_body.lfsr_draws.eq(seq.lfsr_draws)]
+            prog_layout = fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.PROGRAM])
+            prog_body = Signal(prog_layout)
+            m.d.comb += [
+                prog_body.converged.eq(converged), prog_body.reads.eq(reads),
+                prog_body.pulses.eq(pulses), prog_body.code.eq(captured),
+            ]
+            body_byte = Signal(8)
+            body_end = Signal()  # body_idx is the body's last byte
+
+            def body_bytes(body):
+                value = body.as_value()
+                return Array(value[8 * i:8 * i + 8] for i in range(len(value) // 8))[body_idx]
+
+            def body_last(body):
+                return body_idx == len(body.as_value()) // 8 - 1
+
+            m.d.comb += [
+                body_byte.eq(Mux(opcode == Op.STATUS, body_bytes(status_body),
+                                 Mux(opcode == Op.UPDATE, body_bytes(upd_body), body_bytes(prog_body)))),
+                body_end.eq(Mux(opcode == Op.STATUS, body_last(status_body),
+                                Mux(opcode == Op.UPDATE, body_last(upd_body), body_last(prog_body)))),
+            ]
+            with m.State("BODY"):
                 with m.If(ocount == 0):
-                    respond_words(status_body.as_value()[:8 * status_head], status_head, 0)
-                    m.next = "STATUS_TAIL"
-            with m.State("STATUS_TAIL"):
-                with m.If(ocount == 0):
-                    respond_words(status_body.as_value()[8 * status_head:],
-                                  _STATUS_BYTES - status_head, 1)
-                    m.next = "FINISH"
+                    respond_words(body_byte, 1, body_end)
+                    m.d.sync += body_idx.eq(body_idx + 1)
+                    with m.If(body_end):
+                        m.next = "FINISH"
 
             # ---------------- LOAD_VECTOR: pass 1 checks every code, pass 2 writes them
             with m.State("VECTOR_WALK"):
@@ -522,11 +558,7 @@ class Controller(wiring.Component):
                         with m.Else():
                             m.next = "PROGRAM_READ"
                     with m.Else():
-                        upd_layout = fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.UPDATE])
-                        body = Signal(upd_layout)
-                        m.d.comb += [body.slots.eq(seq.slot_count), body.lfsr_draws.eq(seq.lfsr_draws)]
-                        respond(St.OK, body.as_value(), upd_layout.size // 8)
-                        m.next = "FINISH"
+                        respond_body(proto.Opcode.UPDATE)
 
             # ---------------- PROGRAM (write-verify)
             with m.State("PROGRAM_READ"):
@@ -561,14 +593,7 @@ class Controller(wiring.Component):
                 m.d.sync += [pulses.eq(pulses + n_pulses), an.update_active.eq(1)]
                 m.next = "PULSES"
             with m.State("PROGRAM_DONE"):
-                prog_layout = fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.PROGRAM])
-                body = Signal(prog_layout)
-                m.d.comb += [
-                    body.converged.eq(converged), body.reads.eq(reads),
-                    body.pulses.eq(pulses), body.code.eq(captured),
-                ]
-                respond(St.OK, body.as_value(), prog_layout.size // 8)
-                m.next = "FINISH"
+                respond_body(proto.Opcode.PROGRAM)
 
             with m.State("FINISH"):
                 with m.If(ocount == 0):
