@@ -35,7 +35,7 @@ BLOCKS = {
     "controller": lambda c: Controller(c),
     "hostlink": lambda c: HostLink(c, 4160),
     "top": lambda c: ControllerTop(c, host="stream", timeout_cycles=4160),
-    "dac": lambda c: DacChain(c, CLK_HZ),
+    "dac": lambda c: DacChain(c, CLK_HZ, levels="memory"),
     "adc": lambda c: Ads8688Reader(c, CLK_HZ),
     "enables": lambda c: PulseEnables(c, CLK_HZ),
     "board": lambda c: BoardCore(c, CLK_HZ),

@@ -212,11 +212,16 @@ class DacChain(wiring.Component):
         header wiring; the parts themselves take up to 50 MHz standalone).
     settle_s : float or None
         Time from LDAC to ``ready`` (default the part's settling time).
+    levels : "registers" or "memory"
+        The controller's read levels: parallel ``row_dac`` / ``col_dac``, or a
+        synchronous read port (``dac_addr`` out, ``dac_code`` in one tick later;
+        the address of a word is presented while the previous word shifts out).
 
     Attributes
     ----------
     row_dac, col_dac, dac_strobe : In
-        From the controller's analog port.
+        From the controller's analog port (``dac_addr`` / ``dac_code`` with
+        ``levels="memory"``).
     safe : In(1)
     ready : Out(1)
         Idle, nothing pending, outputs settled.
@@ -225,14 +230,18 @@ class DacChain(wiring.Component):
     """
 
     def __init__(self, config: ControllerConfig, clk_hz: float, *, part: str = "ad5676",
-                 max_sclk_hz: float | None = None, settle_s: float | None = None):
-        if part not in DAC_PARTS or config.dac_bits > 16:
+                 max_sclk_hz: float | None = None, settle_s: float | None = None,
+                 levels: str = "registers"):
+        if part not in DAC_PARTS or config.dac_bits > 16 or levels not in ("registers", "memory"):
             self._MustUse__silence = True
         if part not in DAC_PARTS:
             raise ValueError(f"DAC part must be one of {', '.join(DAC_PARTS)}; got {part!r}")
         if config.dac_bits > 16:
             raise ValueError(f"dac_bits must be <= 16 for 16-bit DACs, got {config.dac_bits}")
+        if levels not in ("registers", "memory"):
+            raise ValueError(f"levels must be 'registers' or 'memory'; got {levels!r}")
         self.config = config
+        self.levels = levels
         self.part = DAC_PARTS[part]
         self.clk_hz = clk_hz
         self.lines = config.rows + config.cols
@@ -242,9 +251,15 @@ class DacChain(wiring.Component):
         self.ldac_ticks = ticks(clk_hz, 25e-9)
         self.reset_ticks = ticks(clk_hz, 1e-6)
         self.settle_ticks = ticks(clk_hz, self.part.settle_s if settle_s is None else settle_s)
+        if levels == "registers":
+            level_ports = {
+                "row_dac": In(data.ArrayLayout(dac_shape(config), config.rows)),
+                "col_dac": In(data.ArrayLayout(dac_shape(config), config.cols)),
+            }
+        else:
+            level_ports = {"dac_addr": Out(range(self.lines)), "dac_code": In(dac_shape(config))}
         super().__init__({
-            "row_dac": In(data.ArrayLayout(dac_shape(config), config.rows)),
-            "col_dac": In(data.ArrayLayout(dac_shape(config), config.cols)),
+            **level_ports,
             "dac_strobe": In(1),
             "safe": In(1),
             "ready": Out(1),
@@ -264,9 +279,7 @@ class DacChain(wiring.Component):
         m.submodules.spi = spi = SpiShifter(24, self.half)
         m.d.comb += [self.sclk.eq(spi.sclk), self.sdin.eq(spi.mosi)]
 
-        codes = [self.row_dac[i] for i in range(cfg.rows)] + [self.col_dac[j] for j in range(cfg.cols)]
-        codes += [Const(0, dac_shape(cfg))] * (self.parts * ch - self.lines)
-        codes = Array(codes)
+        lookahead = Signal()  # a word is shifting: address the next part's word
 
         pending = Signal()
         zeros = Signal()  # send zero levels (safe state)
@@ -288,7 +301,17 @@ class DacChain(wiring.Component):
             m.d.sync += pending.eq(1)
 
         code = Signal(dac_shape(cfg))
-        m.d.comb += code.eq(codes[pidx * ch + chan])
+        if self.levels == "registers":
+            codes = [self.row_dac[i] for i in range(cfg.rows)] + [self.col_dac[j] for j in range(cfg.cols)]
+            codes += [Const(0, dac_shape(cfg))] * (self.parts * ch - self.lines)
+            m.d.comb += code.eq(Array(codes)[pidx * ch + chan])
+        else:
+            addr = Signal(range(self.parts * ch))
+            addr_ok = Signal()  # padding channels beyond the last line send 0
+            m.d.comb += [addr.eq(Mux(lookahead, (pidx - 1) * ch + chan, pidx * ch + chan)),
+                         self.dac_addr.eq(addr)]
+            m.d.sync += addr_ok.eq(addr < self.lines)
+            m.d.comb += code.eq(Mux(addr_ok, self.dac_code, 0))
         word_data = Signal(16)
         m.d.comb += word_data.eq(Mux(zeros, 0x8000, (code.as_unsigned() << (16 - cfg.dac_bits)) ^ 0x8000))
         address = (Const(1, 4) << chan)[:4] if part.onehot_address else Cat(chan, Const(0, 4 - len(chan)))
@@ -322,13 +345,15 @@ class DacChain(wiring.Component):
             with m.State("WORD"):
                 m.d.comb += spi.start.eq(1)
                 m.next = "WORD_WAIT"
-            with m.State("WORD_WAIT"), m.If(spi.done):
-                with m.If(pidx == 0):
-                    m.d.sync += [self.sync_n.eq(1), timer.eq(self.sync_high_ticks)]
-                    m.next = "FRAME_END"
-                with m.Else():
-                    m.d.sync += pidx.eq(pidx - 1)
-                    m.next = "WORD"
+            with m.State("WORD_WAIT"):
+                m.d.comb += lookahead.eq(1)
+                with m.If(spi.done):
+                    with m.If(pidx == 0):
+                        m.d.sync += [self.sync_n.eq(1), timer.eq(self.sync_high_ticks)]
+                        m.next = "FRAME_END"
+                    with m.Else():
+                        m.d.sync += pidx.eq(pidx - 1)
+                        m.next = "WORD"
             with m.State("FRAME_END"):  # SYNC high: the frame executes
                 with m.If(timer == 0):
                     m.d.sync += pidx.eq(self.parts - 1)

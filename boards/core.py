@@ -115,10 +115,12 @@ class BoardCore(wiring.Component):
         self.baud = baud
         self.divisor = uart_divisor(clk_hz, baud)
         self.watchdog_ticks = ticks(clk_hz, watchdog_s)
-        self.dac = DacChain(config, clk_hz, part=dac_part, max_sclk_hz=dac_max_sclk_hz)
+        # read levels in a RAM: the DAC chain reads one line at a time anyway (area)
+        self.dac = DacChain(config, clk_hz, part=dac_part, max_sclk_hz=dac_max_sclk_hz, levels="memory")
         self.adc = Ads8688Reader(config, clk_hz, max_sclk_hz=adc_max_sclk_hz)
         self.enables = PulseEnables(config, clk_hz, max_sclk_hz=en_max_sclk_hz)
-        self.controller = ControllerTop(config, host="stream", timeout_cycles=40 * self.divisor)
+        self.controller = ControllerTop(config, host="stream", timeout_cycles=40 * self.divisor,
+                                        levels="memory")
         super().__init__({
             "uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
             "dac_sclk": Out(1), "dac_sdin": Out(1), "dac_sync_n": Out(1, init=1),
@@ -190,7 +192,7 @@ class BoardCore(wiring.Component):
 
         # ---- adapters
         m.d.comb += [
-            dac.row_dac.eq(an.row_dac), dac.col_dac.eq(an.col_dac),
+            an.dac_addr.eq(dac.dac_addr), dac.dac_code.eq(an.dac_code),
             dac.dac_strobe.eq(an.dac_strobe), dac.safe.eq(safe),
             self.dac_sclk.eq(dac.sclk), self.dac_sdin.eq(dac.sdin), self.dac_sync_n.eq(dac.sync_n),
             self.dac_ldac_n.eq(dac.ldac_n), self.dac_reset_n.eq(dac.reset_n),

@@ -4,7 +4,10 @@ Directions are from the controller's point of view (``Out`` = to the chip).
 ``docs/analog-port.md`` gives the timing; in short:
 
 * read levels: ``row_dac`` / ``col_dac`` hold one signed DAC code per line;
-  they are valid (latched) from the tick ``dac_strobe`` is high;
+  they are valid (latched) from the tick ``dac_strobe`` is high. With
+  ``levels="memory"`` (the board builds: a serial DAC chain reads one line at
+  a time) they are a synchronous read port instead: ``dac_addr`` (In, a line,
+  rows then columns) selects, ``dac_code`` has that line's code one tick later;
 * pulses: while ``slot`` strobes, a new pulse slot begins: device (i, j) gets one
   pulse of polarity ``pulse_pol`` (0 = positive, 1 = negative) iff
   ``row_en[i] & col_en[j]``; enables stay high ``pulse_width`` ticks;
@@ -27,20 +30,38 @@ from .adc import mux_shape
 from .layouts import adc_shape, dac_shape
 
 
+LEVELS = ("registers", "memory")
+
+
+def check_levels(levels: str) -> None:
+    if levels not in LEVELS:
+        raise ValueError(f"levels must be one of {', '.join(LEVELS)}; got {levels!r}")
+
+
 class AnalogPortSignature(wiring.Signature):
     """Signature of the chip-facing port for one ControllerConfig."""
 
-    def __init__(self, config: ControllerConfig):
+    def __init__(self, config: ControllerConfig, levels: str = "registers"):
+        check_levels(levels)
         self.config = config
-        members = {
-            "row_dac": Out(data.ArrayLayout(dac_shape(config), config.rows)),
-            "col_dac": Out(data.ArrayLayout(dac_shape(config), config.cols)),
+        self.levels = levels
+        if levels == "registers":
+            members = {
+                "row_dac": Out(data.ArrayLayout(dac_shape(config), config.rows)),
+                "col_dac": Out(data.ArrayLayout(dac_shape(config), config.cols)),
+            }
+        else:
+            members = {
+                "dac_addr": In(range(config.rows + config.cols)),
+                "dac_code": Out(dac_shape(config)),
+            }
+        members.update({
             "dac_strobe": Out(1),
             "row_en": Out(config.rows),
             "col_en": Out(config.cols),
             "pulse_pol": Out(1),
             "slot": Out(1),
-        }
+        })
         for side, n in (("row", config.rows), ("col", config.cols)):
             members[f"{side}_adc_start"] = Out(1)
             members[f"{side}_adc_busy"] = In(config.adcs)

@@ -78,11 +78,12 @@ class Controller(wiring.Component):
     analog : Out(AnalogPortSignature)
     """
 
-    def __init__(self, config: ControllerConfig):
+    def __init__(self, config: ControllerConfig, levels: str = "registers"):
         self.config = config
+        self.levels = levels
         super().__init__({
             "cmd": In(CommandSignature(config)),
-            "analog": Out(AnalogPortSignature(config)),
+            "analog": Out(AnalogPortSignature(config, levels)),
         })
 
     def elaborate(self, platform):
@@ -91,7 +92,7 @@ class Controller(wiring.Component):
         R, C = cfg.rows, cfg.cols
         Op, St = Opcode, Status
 
-        m.submodules.drivers = drivers = LineDrivers(cfg)
+        m.submodules.drivers = drivers = LineDrivers(cfg, self.levels)
         m.submodules.sequencer = seq = UpdateSequencer(cfg)
         m.submodules.row_readout = row_rd = AdcReadout(cfg, R)
         m.submodules.col_readout = col_rd = AdcReadout(cfg, C)
@@ -101,8 +102,11 @@ class Controller(wiring.Component):
         d_wr, d_rd = d_mem.write_port(), d_mem.read_port()
 
         an = self.analog
+        if self.levels == "registers":
+            m.d.comb += [an.row_dac.eq(drivers.row_dac), an.col_dac.eq(drivers.col_dac)]
+        else:
+            m.d.comb += [drivers.dac_addr.eq(an.dac_addr), an.dac_code.eq(drivers.dac_code)]
         m.d.comb += [
-            an.row_dac.eq(drivers.row_dac), an.col_dac.eq(drivers.col_dac),
             an.dac_strobe.eq(drivers.dac_strobe),
             an.row_en.eq(drivers.row_en), an.col_en.eq(drivers.col_en),
             an.pulse_pol.eq(drivers.pulse_pol), an.slot.eq(drivers.slot),

@@ -10,11 +10,13 @@ at one per ``pulse_width + pulse_gap`` ticks.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Signal
+from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.config import ControllerConfig
+from .analog import check_levels
 from .layouts import LineSide, dac_shape, lines, slot_layout
 
 
@@ -37,8 +39,20 @@ class LineDrivers(wiring.Component):
         The chip-facing outputs (see ``docs/analog-port.md``).
     """
 
-    def __init__(self, config: ControllerConfig):
+    def __init__(self, config: ControllerConfig, levels: str = "registers"):
+        check_levels(levels)
         self.config = config
+        self.levels = levels
+        if levels == "registers":
+            level_ports = {
+                "row_dac": Out(data.ArrayLayout(dac_shape(config), config.rows)),
+                "col_dac": Out(data.ArrayLayout(dac_shape(config), config.cols)),
+            }
+        else:
+            level_ports = {
+                "dac_addr": In(range(config.rows + config.cols)),
+                "dac_code": Out(dac_shape(config)),
+            }
         super().__init__({
             "level_we": In(1),
             "level_clear": In(1),
@@ -48,8 +62,7 @@ class LineDrivers(wiring.Component):
             "level_strobe": In(1),
             "slots": In(stream.Signature(slot_layout(config))),
             "busy": Out(1),
-            "row_dac": Out(data.ArrayLayout(dac_shape(config), config.rows)),
-            "col_dac": Out(data.ArrayLayout(dac_shape(config), config.cols)),
+            **level_ports,
             "dac_strobe": Out(1),
             "row_en": Out(config.rows),
             "col_en": Out(config.cols),
@@ -62,6 +75,36 @@ class LineDrivers(wiring.Component):
         cfg = self.config
 
         # --- read levels
+        if self.levels == "memory":
+            self._levels_memory(m)
+        else:
+            self._levels_registers(m)
+        m.d.sync += self.dac_strobe.eq(self.level_strobe)
+        self._slots(m)
+        return m
+
+    def _levels_memory(self, m):
+        """Levels in a RAM (lines rows then columns) with a written flag per line: a clear
+        resets the flags, a line never written since reads 0."""
+        cfg = self.config
+        n = cfg.rows + cfg.cols
+        m.submodules.levels = mem = Memory(shape=dac_shape(cfg), depth=n, init=[])
+        wr, rd = mem.write_port(), mem.read_port()
+        written = Signal(n)
+        line = Signal(range(n))
+        m.d.comb += line.eq(Mux(self.level_side == LineSide.ROWS, self.level_index,
+                                self.level_index + cfg.rows))
+        with m.If(self.level_clear):
+            m.d.sync += written.eq(0)
+        with m.Elif(self.level_we):
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(line), wr.data.eq(self.level_code)]
+            m.d.sync += written.bit_select(line, 1).eq(1)
+        valid = Signal()
+        m.d.sync += valid.eq(written.bit_select(self.dac_addr, 1))
+        m.d.comb += [rd.addr.eq(self.dac_addr), self.dac_code.eq(Mux(valid, rd.data, 0))]
+
+    def _levels_registers(self, m):
+        cfg = self.config
         with m.If(self.level_clear):
             m.d.sync += [self.row_dac.eq(0), self.col_dac.eq(0)]
         with m.Elif(self.level_we):
@@ -69,9 +112,9 @@ class LineDrivers(wiring.Component):
                 m.d.sync += Array(self.row_dac[i] for i in range(cfg.rows))[self.level_index].eq(self.level_code)
             with m.Else():
                 m.d.sync += Array(self.col_dac[j] for j in range(cfg.cols))[self.level_index].eq(self.level_code)
-        m.d.sync += self.dac_strobe.eq(self.level_strobe)
 
-        # --- pulse slots
+    def _slots(self, m):
+        cfg = self.config
         period = cfg.pulse_width + cfg.pulse_gap
         tick = Signal(range(period))
         active = Signal()
@@ -96,4 +139,3 @@ class LineDrivers(wiring.Component):
                 m.d.sync += [self.row_en.eq(0), self.col_en.eq(0)]
             with m.If(last_tick):
                 m.d.sync += active.eq(0)
-        return m

@@ -41,6 +41,9 @@ class ControllerTop(wiring.Component):
     timeout_cycles : int or None
         Inter-byte timeout inside a request frame; default four byte times on
         a UART, 1000 ticks on a stream.
+    levels : "registers" or "memory"
+        Read levels as one register per line (default) or as a RAM read port
+        (``AnalogPortSignature``; the board builds, whose DAC chain is serial).
 
     Attributes
     ----------
@@ -50,12 +53,14 @@ class ControllerTop(wiring.Component):
     """
 
     def __init__(self, config: ControllerConfig, *, host: str = "stream",
-                 uart_divisor: int = DEFAULT_UART_DIVISOR, timeout_cycles: int | None = None):
+                 uart_divisor: int = DEFAULT_UART_DIVISOR, timeout_cycles: int | None = None,
+                 levels: str = "registers"):
         self.timeout_cycles = check_host_args(host, uart_divisor, timeout_cycles)
         self.config = config
+        self.levels = levels
         self.host = host
         self.uart_divisor = uart_divisor
-        members = {"analog": Out(AnalogPortSignature(config))}
+        members = {"analog": Out(AnalogPortSignature(config, levels))}
         if host == "stream":
             members["host_rx"] = In(stream.Signature(8))
             members["host_tx"] = Out(stream.Signature(8))
@@ -67,7 +72,7 @@ class ControllerTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.link = link = HostLink(self.config, self.timeout_cycles)
-        m.submodules.controller = ctrl = Controller(self.config)
+        m.submodules.controller = ctrl = Controller(self.config, self.levels)
         wiring.connect(m, link.cmd, ctrl.cmd)
         wiring.connect(m, ctrl.analog, wiring.flipped(self.analog))
         if self.host == "stream":

@@ -78,3 +78,41 @@ def test_levels_and_strobe():
         assert [rows[i] for i in range(3)] == [0, 0, 0]
 
     simulate(dut, tb)
+
+
+def test_levels_memory():
+    """levels="memory": the same levels through the RAM read port (one tick), cleared by level_clear."""
+    cfg = ControllerConfig(rows=3, cols=2, dac_bits=6)
+    dut = LineDrivers(cfg, levels="memory")
+
+    async def read_all(ctx):
+        out = []
+        for line in range(cfg.rows + cfg.cols):
+            ctx.set(dut.dac_addr, line)
+            await ctx.tick()
+            out.append(ctx.get(dut.dac_code))
+        return out
+
+    async def tb(ctx):
+        assert await read_all(ctx) == [0] * 5  # never written
+        writes = [(LineSide.ROWS, 0, -5), (LineSide.ROWS, 2, 31), (LineSide.COLS, 1, -31)]
+        ctx.set(dut.level_we, 1)
+        for side, idx, code in writes:
+            ctx.set(dut.level_side, side)
+            ctx.set(dut.level_index, idx)
+            ctx.set(dut.level_code, code)
+            await ctx.tick()
+        ctx.set(dut.level_we, 0)
+        ctx.set(dut.level_strobe, 1)
+        await ctx.tick()
+        ctx.set(dut.level_strobe, 0)
+        assert ctx.get(dut.dac_strobe) == 1
+        assert await read_all(ctx) == [-5, 0, 31, 0, -31]
+        ctx.set(dut.level_clear, 1)
+        ctx.set(dut.level_we, 1)  # clear wins over a write
+        await ctx.tick()
+        ctx.set(dut.level_clear, 0)
+        ctx.set(dut.level_we, 0)
+        assert await read_all(ctx) == [0] * 5
+
+    simulate(dut, tb)
