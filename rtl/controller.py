@@ -237,11 +237,17 @@ class Controller(wiring.Component):
         pulses = Signal(32)
         converged = Signal()
         # one write-verify step, a register after every operation (timing):
-        # err = target - code; mag = |err|; mag <= tolerance?; mag >>= shift one bit per
-        # tick (stops early at 0); n = clip(mag, 1, count_max)
-        mag = Signal(signed(34))  # the error, then its magnitude (one register for both)
+        # bit-serial, LSB first, one bit per tick through one full adder (area): err = target -
+        # code into a shift register (34 ticks); then mag = |err| while comparing mag <= tolerance
+        # (34 ticks); then mag >>= shift one bit per tick (stops early at 0); n = clip(mag, 1,
+        # count_max)
+        wv_bits = 34  # |target - code| < 2**33
+        mag = Signal(wv_bits)  # the error, then its magnitude (one register for both)
         err_neg = Signal()
         shift_left = Signal(8)
+        wv_bit = Signal(range(wv_bits))
+        wv_carry = Signal()
+        wv_le = Signal()  # the bits of mag so far <= those of the tolerance
         n_pulses = Signal(cfg.count_bits)
 
         # ------------------------------------------------------------ the command FSM
@@ -568,14 +574,40 @@ class Controller(wiring.Component):
             with m.State("PROGRAM_READ"):
                 start_read(LineSide.ROWS, 0, 0, LineSide.COLS, a_prog.col, a_prog.col + 1,
                            line=a_prog.row, code=a_prog.read_code, cap=1)
+            # the operands sign/zero-extended to wv_bits, bit wv_bit of each
+            target_ext = Signal(signed(wv_bits))
+            code_ext = Signal(signed(wv_bits))
+            tol_ext = Signal(wv_bits)
+            m.d.comb += [target_ext.eq(a_prog.target), code_ext.eq(captured),
+                         tol_ext.eq(a_prog.tolerance)]
+            t_bit = target_ext.bit_select(wv_bit, 1)
+            c_bit = ~code_ext.bit_select(wv_bit, 1)
+            tol_bit = tol_ext.bit_select(wv_bit, 1)
             with m.State("PROGRAM_EVAL"):
-                m.d.sync += mag.eq(a_prog.target - captured)
-                m.next = "PROGRAM_ABS"
-            with m.State("PROGRAM_ABS"):
-                m.d.sync += [mag.eq(abs(mag)), err_neg.eq(mag < 0), shift_left.eq(a_prog.shift)]
-                m.next = "PROGRAM_TOLERANCE"
+                m.d.sync += [wv_bit.eq(0), wv_carry.eq(1)]
+                m.next = "PROGRAM_SUB"
+            with m.State("PROGRAM_SUB"):  # err = target + ~code + 1
+                diff = t_bit ^ c_bit ^ wv_carry
+                m.d.sync += [
+                    mag.eq(Cat(mag[1:], diff)), wv_bit.eq(wv_bit + 1),
+                    wv_carry.eq((t_bit & c_bit) | (wv_carry & (t_bit ^ c_bit))),
+                ]
+                with m.If(wv_bit == wv_bits - 1):
+                    m.d.sync += [err_neg.eq(diff), wv_bit.eq(0), wv_carry.eq(1), wv_le.eq(1)]
+                    m.next = "PROGRAM_ABS"
+            with m.State("PROGRAM_ABS"):  # mag = err_neg ? ~err + 1 : err; mag <= tolerance
+                low = mag[0]
+                a_bit = Mux(err_neg, ~low ^ wv_carry, low)
+                m.d.sync += [
+                    mag.eq(Cat(mag[1:], a_bit)), wv_bit.eq(wv_bit + 1),
+                    wv_carry.eq(~low & wv_carry),
+                    wv_le.eq(Mux(a_bit ^ tol_bit, tol_bit, wv_le)),
+                ]
+                with m.If(wv_bit == wv_bits - 1):
+                    m.d.sync += shift_left.eq(a_prog.shift)
+                    m.next = "PROGRAM_TOLERANCE"
             with m.State("PROGRAM_TOLERANCE"):
-                with m.If(mag <= a_prog.tolerance):
+                with m.If(wv_le):
                     m.d.sync += converged.eq(1)
                     m.next = "PROGRAM_DONE"
                 with m.Else():

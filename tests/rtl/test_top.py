@@ -220,3 +220,19 @@ def test_garbage_never_hangs(seed):
     chunks.append((P.encode_request(P.Opcode.READ_VECTOR, side=0, offset=0, count=cfg.rows), 0))
     responses, log, ref = run_session(cfg, chunks, seed=seed)
     assert responses[-1].ok and list(responses[-1].codes()) == x
+
+
+def test_write_verify_extreme_arguments():
+    """PROGRAM's bit-serial arithmetic at the field limits: i32 targets, u16 tolerance, large shifts."""
+    cfg = CFG_B
+    m = cfg.dac_max
+    cases = [
+        (2**31 - 1, 0, 0), (-2**31, 0, 0), (2**31 - 1, 65535, 3), (-2**31, 65535, 31),
+        (-70000, 9, 2), (70000, 65535, 1), (65536 + 5, 65535, 0), (-65541, 65535, 16),
+        (40, 0, 255), (-40, 3, 33), (2**31 - 1, 1, 32), (-2**31, 1, 30), (0, 0, 0), (5, 65535, 0),
+    ]
+    frames = [P.encode_request(P.Opcode.PROGRAM, row=k % cfg.rows, col=(2 * k) % cfg.cols, target=t,
+                               tolerance=tol, shift=sh, read_code=m if k % 2 else -m)
+              for k, (t, tol, sh) in enumerate(cases)]
+    responses, _, _ = run_session(cfg, [(f, 0) for f in frames], seed=11)
+    assert all(r.ok for r in responses)
