@@ -225,7 +225,7 @@ class Controller(wiring.Component):
         vec_count = Signal(range(max(R, C) + 1))
         vec_bad = Signal()
         vec_pass_write = Signal()
-        byte_idx = Signal(16)
+        byte_idx = Signal(range(proto.max_payload(cfg) + 1))
         byte_lo = Signal(8)
         vec_pos = Signal(range(max(R, C) + 1))
         code16 = Signal(signed(16))
@@ -233,8 +233,9 @@ class Controller(wiring.Component):
 
         # ------------------------------------------------------------ write-verify registers
         iters = Signal(range(cfg.max_program_iters + 1))
-        reads = Signal(16)
-        pulses = Signal(32)
+        # the response fields are u16 / u32; the counts fit in fewer bits (area)
+        reads = Signal(range(cfg.max_program_iters + 1))
+        pulses = Signal(range(cfg.max_program_iters * cfg.count_max + 1))
         converged = Signal()
         # one write-verify step, a register after every operation (timing):
         # bit-serial, LSB first, one bit per tick through one full adder (area): err = target -

@@ -38,6 +38,12 @@ from .lfsr import LFSR_WIDTH, lfsr_draw_value
 SERIAL_PASS_OVERHEAD = 2
 
 
+def max_slots(config: ControllerConfig) -> int:
+    """Most slots one command emits: four subphases of count_max**2 or bl slots (a write-verify
+    step emits at most count_max)."""
+    return 4 * max(config.count_max ** 2, config.bl)
+
+
 def serial_masks(config: ControllerConfig) -> bool:
     """Whether the serial sequencer keeps up: one line per tick within a slot period."""
     return config.pulse_width + config.pulse_gap >= config.rows + config.cols + SERIAL_PASS_OVERHEAD
@@ -98,6 +104,8 @@ class UpdateSequencer(wiring.Component):
         shift = cfg.dac_bits - 1
         half = 1 << (shift - 1)
         lb = level_bits(cfg)
+        slot_count = Signal(range(max_slots(cfg) + 1))  # the port is 32 bits, zero-extended
+        m.d.comb += self.slot_count.eq(slot_count)
 
         # --- LFSRs: rows first, then columns; all draw together
         seeds = lfsr_seeds(cfg)
@@ -204,14 +212,14 @@ class UpdateSequencer(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [
-                        args.eq(self.args), k.eq(0), self.slot_count.eq(0),
+                        args.eq(self.args), k.eq(0), slot_count.eq(0),
                         row_max[0].eq(0), row_max[1].eq(0), col_max[0].eq(0), col_max[1].eq(0),
                     ]
                     with m.If((self.args.mode == UpdateMode.DETERMINISTIC) & self.args.dither):
                         m.d.comb += draw.eq(1)  # the dither draw comes before the levels use it
                     m.next = "PREP"
                 with m.Elif(self.pulse_start):
-                    m.d.sync += [dev.eq(self.pulse_args), self.slot_count.eq(0)]
+                    m.d.sync += [dev.eq(self.pulse_args), slot_count.eq(0)]
                     with m.If(self.pulse_args.count == 0):
                         m.next = "DONE"
                     with m.Else():
@@ -241,7 +249,7 @@ class UpdateSequencer(wiring.Component):
                 for j in range(C):
                     m.d.comb += self.slots.payload.cols[j].eq(fire(R + j, q))
                 with m.If(self.slots.ready):
-                    m.d.sync += self.slot_count.eq(self.slot_count + 1)
+                    m.d.sync += slot_count.eq(slot_count + 1)
                     with m.If(stochastic):
                         m.d.comb += draw.eq(1)
                         m.d.sync += t.eq(t + 1)
@@ -265,7 +273,7 @@ class UpdateSequencer(wiring.Component):
                 for j in range(C):
                     m.d.comb += self.slots.payload.cols[j].eq(dev.col == j)
                 with m.If(self.slots.ready):
-                    m.d.sync += [self.slot_count.eq(self.slot_count + 1), dev.count.eq(dev.count - 1)]
+                    m.d.sync += [slot_count.eq(slot_count + 1), dev.count.eq(dev.count - 1)]
                     with m.If(dev.count == 1):
                         m.next = "DONE"
             with m.State("DONE"):
@@ -282,6 +290,8 @@ class UpdateSequencer(wiring.Component):
         shift = cfg.dac_bits - 1
         half = 1 << (shift - 1)
         lb = level_bits(cfg)
+        slot_count = Signal(range(max_slots(cfg) + 1))  # the port is 32 bits, zero-extended
+        m.d.comb += self.slot_count.eq(slot_count)
         sample_mask = (1 << cfg.prob_bits) - 1
 
         # --- per line: LFSR state (as after its last draw), level, sign; and the seeds (a ROM:
@@ -381,14 +391,14 @@ class UpdateSequencer(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [
-                        args.eq(self.args), k.eq(0), self.slot_count.eq(0), device.eq(0),
+                        args.eq(self.args), k.eq(0), slot_count.eq(0), device.eq(0),
                         row_max[0].eq(0), row_max[1].eq(0), col_max[0].eq(0), col_max[1].eq(0),
                     ]
                     with m.If((self.args.mode == UpdateMode.DETERMINISTIC) & self.args.dither):
                         m.d.sync += self.lfsr_draws.eq(self.lfsr_draws + 1)  # drawn in PREP
                     m.next = "PREP"
                 with m.Elif(self.pulse_start):
-                    m.d.sync += [dev.eq(self.pulse_args), self.slot_count.eq(0), device.eq(1),
+                    m.d.sync += [dev.eq(self.pulse_args), slot_count.eq(0), device.eq(1),
                                  dev_col_line.eq(self.pulse_args.col + R),
                                  negative_out.eq(self.pulse_args.negative)]
                     with m.If(self.pulse_args.count == 0):
@@ -444,7 +454,7 @@ class UpdateSequencer(wiring.Component):
             with m.State("OFFER"):
                 m.d.comb += [self.busy.eq(1), self.slots.valid.eq(1)]
                 with m.If(self.slots.ready):
-                    m.d.sync += self.slot_count.eq(self.slot_count + 1)
+                    m.d.sync += slot_count.eq(slot_count + 1)
                     with m.If(device):
                         m.d.sync += dev.count.eq(dev.count - 1)
                         with m.If(dev.count == 1):
