@@ -44,8 +44,20 @@ def uart_divisor(clk_hz: float, baud: int) -> int:
     return div
 
 
+def max_response_length(config: ControllerConfig) -> int:
+    """Longest response payload of the controller: a fixed body, or a read of the longer side."""
+    lines = max(config.rows, config.cols)
+    return max(max(proto.fields_size(f) for f in proto.RESPONSE_FIELDS.values()),
+               proto.ADC_CODE_BYTES * lines, proto.VECTOR_CODE_BYTES * lines)
+
+
 class ResponseMonitor(wiring.Component):
     """Watches response frames on the host byte stream; ``error`` strobes on a non-OK status.
+
+    Parameters
+    ----------
+    max_length : int
+        Longest response payload the controller sends (sizes the skip counter).
 
     Attributes
     ----------
@@ -54,14 +66,15 @@ class ResponseMonitor(wiring.Component):
     error : Out(1)
     """
 
-    def __init__(self):
+    def __init__(self, max_length: int = 0xFFFF):
+        self.max_length = max_length
         super().__init__({"valid": In(1), "byte": In(8), "error": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
         pos = Signal(range(6))  # header byte position after SYNC
         length = Signal(16)
-        remaining = Signal(17)  # payload + CRC bytes still to skip
+        remaining = Signal(range(self.max_length + 3))  # payload + CRC bytes still to skip
         with m.If(self.valid), m.FSM():
             with m.State("SYNC"), m.If(self.byte == proto.SYNC):
                 m.d.sync += pos.eq(1)
@@ -154,7 +167,7 @@ class BoardCore(wiring.Component):
         wiring.connect(m, ctrl.host_tx, tx.i)
         rx_byte = rx.o.valid & rx.o.ready
         tx_byte = tx.i.valid & tx.i.ready
-        mon = ResponseMonitor()
+        mon = ResponseMonitor(max_response_length(self.config))
         m.submodules.monitor = ResetInserter(ctrl_reset)(mon)  # restarts with the controller
         m.d.comb += [mon.valid.eq(tx_byte), mon.byte.eq(tx.i.payload)]
 

@@ -114,7 +114,7 @@ class HostLink(wiring.Component):
 
         opcode = Signal(8)
         length = Signal(16)
-        index = Signal(16)
+        index = Signal(range(max_payload))  # LEN_HI rejects lengths above max_payload
         crc = Signal(16)
         timer = Signal(range(self.timeout_cycles))
         status = Signal(Status, init=Status.OK)
