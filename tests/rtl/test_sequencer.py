@@ -7,6 +7,8 @@ import random
 import numpy as np
 import pytest
 
+from amaranth.hdl import ResetInserter, Signal
+
 from insitu.golden.config import ControllerConfig
 from insitu.golden.controller import ControllerReference, lfsr_draw
 from insitu.rtl.layouts import UpdateMode
@@ -40,14 +42,18 @@ def random_update(rng: random.Random, cfg: ControllerConfig, mode: str):
                 dither=rng.random() < 0.5)
 
 
-def run_updates(cfg: ControllerConfig, mode: str, n_updates: int, seed: int):
+def run_updates(cfg: ControllerConfig, mode: str, n_updates: int, seed: int, reset_between=False):
+    """With ``reset_between``, the sequencer is reset after every update (the board's
+    watchdog does that to a hung controller): the LFSRs must restart from the seeds."""
     rng = random.Random(seed)
     seq = UpdateSequencer(cfg)
-    top = Buffers(cfg, seq)
+    rst = Signal()
+    top = Buffers(cfg, ResetInserter(rst)(seq))
     ref = ControllerReference(cfg)
     updates = [random_update(rng, cfg, mode) for _ in range(n_updates)]
 
     async def testbench(ctx):
+        nonlocal ref
         for u in updates:
             await top.load(ctx, u["x"], u["d"])
             plan, slots = ref.schedule(
@@ -87,6 +93,11 @@ def run_updates(cfg: ControllerConfig, mode: str, n_updates: int, seed: int):
             for _ in range(3):
                 assert not ctx.get(seq.slots.valid)
                 await ctx.tick()
+            if reset_between:
+                ctx.set(rst, 1)
+                await ctx.tick()
+                ctx.set(rst, 0)
+                ref = ControllerReference(cfg)
 
     simulate(top, testbench)
 
@@ -109,6 +120,12 @@ assert not any(serial_masks(c) for c in CONFIGS) and all(serial_masks(c) for c i
 @pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
 def test_sequencer_matches_reference(cfg, mode):
     run_updates(cfg, mode, n_updates=6, seed=cfg.seed * 7 + (mode == "stochastic"))
+
+
+@pytest.mark.parametrize("cfg", [CONFIGS[2], SERIAL_CONFIGS[2]], ids=["parallel", "serial"])
+@pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
+def test_reset_restarts_lfsrs_from_seeds(cfg, mode):
+    run_updates(cfg, mode, n_updates=3, seed=5, reset_between=True)
 
 
 @pytest.mark.parametrize("cfg", [CONFIGS[0], SERIAL_CONFIGS[0]], ids=["parallel", "serial"])
