@@ -29,7 +29,6 @@ from ..golden.config import ControllerConfig
 from .adc import mux_shape
 from .layouts import adc_shape, dac_shape
 
-
 LEVELS = ("registers", "memory")
 
 
@@ -38,23 +37,28 @@ def check_levels(levels: str) -> None:
         raise ValueError(f"levels must be one of {', '.join(LEVELS)}; got {levels!r}")
 
 
+def level_members(config: ControllerConfig, levels: str) -> dict:
+    """The read-level ports of the analog port (and of the line drivers that feed it):
+    one register per line, or a synchronous read port over rows then columns."""
+    check_levels(levels)
+    if levels == "registers":
+        return {
+            "row_dac": Out(data.ArrayLayout(dac_shape(config), config.rows)),
+            "col_dac": Out(data.ArrayLayout(dac_shape(config), config.cols)),
+        }
+    return {
+        "dac_addr": In(range(config.rows + config.cols)),
+        "dac_code": Out(dac_shape(config)),
+    }
+
+
 class AnalogPortSignature(wiring.Signature):
     """Signature of the chip-facing port for one ControllerConfig."""
 
     def __init__(self, config: ControllerConfig, levels: str = "registers"):
-        check_levels(levels)
+        members = level_members(config, levels)
         self.config = config
         self.levels = levels
-        if levels == "registers":
-            members = {
-                "row_dac": Out(data.ArrayLayout(dac_shape(config), config.rows)),
-                "col_dac": Out(data.ArrayLayout(dac_shape(config), config.cols)),
-            }
-        else:
-            members = {
-                "dac_addr": In(range(config.rows + config.cols)),
-                "dac_code": Out(dac_shape(config)),
-            }
         members.update({
             "dac_strobe": Out(1),
             "row_en": Out(config.rows),

@@ -11,12 +11,12 @@ at one per ``pulse_width + pulse_gap`` ticks.
 from __future__ import annotations
 
 from amaranth.hdl import Array, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.config import ControllerConfig
-from .analog import check_levels
+from .analog import level_members
 from .layouts import LineSide, dac_shape, lines, slot_layout
 
 
@@ -40,19 +40,9 @@ class LineDrivers(wiring.Component):
     """
 
     def __init__(self, config: ControllerConfig, levels: str = "registers"):
-        check_levels(levels)
+        level_ports = level_members(config, levels)
         self.config = config
         self.levels = levels
-        if levels == "registers":
-            level_ports = {
-                "row_dac": Out(data.ArrayLayout(dac_shape(config), config.rows)),
-                "col_dac": Out(data.ArrayLayout(dac_shape(config), config.cols)),
-            }
-        else:
-            level_ports = {
-                "dac_addr": In(range(config.rows + config.cols)),
-                "dac_code": Out(dac_shape(config)),
-            }
         super().__init__({
             "level_we": In(1),
             "level_clear": In(1),
@@ -72,7 +62,6 @@ class LineDrivers(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self.config
 
         # --- read levels
         if self.levels == "memory":

@@ -48,23 +48,31 @@ def test_slot_timing(width, gap):
         assert starts[k + 1] - starts[k] == width + gap
 
 
+# rows 0 and 2, column 1: levels [-5, 0, 31] and [0, -31]
+LEVEL_WRITES = [(LineSide.ROWS, 0, -5), (LineSide.ROWS, 2, 31), (LineSide.COLS, 1, -31)]
+
+
+async def write_levels_and_strobe(ctx, dut):
+    """Write LEVEL_WRITES one per tick, then strobe; the DAC strobe follows at once."""
+    ctx.set(dut.level_we, 1)
+    for side, idx, code in LEVEL_WRITES:
+        ctx.set(dut.level_side, side)
+        ctx.set(dut.level_index, idx)
+        ctx.set(dut.level_code, code)
+        await ctx.tick()
+    ctx.set(dut.level_we, 0)
+    ctx.set(dut.level_strobe, 1)
+    await ctx.tick()
+    ctx.set(dut.level_strobe, 0)
+    assert ctx.get(dut.dac_strobe) == 1
+
+
 def test_levels_and_strobe():
     cfg = ControllerConfig(rows=3, cols=2, dac_bits=6)
     dut = LineDrivers(cfg)
 
     async def tb(ctx):
-        writes = [(LineSide.ROWS, 0, -5), (LineSide.ROWS, 2, 31), (LineSide.COLS, 1, -31)]
-        ctx.set(dut.level_we, 1)
-        for side, idx, code in writes:
-            ctx.set(dut.level_side, side)
-            ctx.set(dut.level_index, idx)
-            ctx.set(dut.level_code, code)
-            await ctx.tick()
-        ctx.set(dut.level_we, 0)
-        ctx.set(dut.level_strobe, 1)
-        await ctx.tick()
-        ctx.set(dut.level_strobe, 0)
-        assert ctx.get(dut.dac_strobe) == 1
+        await write_levels_and_strobe(ctx, dut)
         rows = ctx.get(dut.row_dac)
         cols = ctx.get(dut.col_dac)
         assert [rows[i] for i in range(3)] == [-5, 0, 31]
@@ -95,18 +103,7 @@ def test_levels_memory():
 
     async def tb(ctx):
         assert await read_all(ctx) == [0] * 5  # never written
-        writes = [(LineSide.ROWS, 0, -5), (LineSide.ROWS, 2, 31), (LineSide.COLS, 1, -31)]
-        ctx.set(dut.level_we, 1)
-        for side, idx, code in writes:
-            ctx.set(dut.level_side, side)
-            ctx.set(dut.level_index, idx)
-            ctx.set(dut.level_code, code)
-            await ctx.tick()
-        ctx.set(dut.level_we, 0)
-        ctx.set(dut.level_strobe, 1)
-        await ctx.tick()
-        ctx.set(dut.level_strobe, 0)
-        assert ctx.get(dut.dac_strobe) == 1
+        await write_levels_and_strobe(ctx, dut)
         assert await read_all(ctx) == [-5, 0, 31, 0, -31]
         ctx.set(dut.level_clear, 1)
         ctx.set(dut.level_we, 1)  # clear wins over a write

@@ -5,7 +5,6 @@ and on the UART pins."""
 
 from __future__ import annotations
 
-import pytest
 from conftest import EXOTIC, build_for
 from insitu.sim import runner
 
