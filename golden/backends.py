@@ -558,13 +558,13 @@ class GoldenBackend(Backend):
         rs, cs = slice(row0, row0 + nr), slice(col0, col0 + nc)
         npair = n[:, None, :, :] * self._pair_sign if self.pairs == 2 else n[:, None, :, :]
         xi = None
-        if self.device.c2c and np.any(n):
-            k, p, i, j = np.nonzero(npair)  # C order: the order apply_pulses takes them in
-            c = self.config
-            flat = ((k * self.pairs + p) * c.rows + i + row0) * c.cols + j + col0
-            xi = noise.normals(self._next_burst_key(), flat)
-        elif np.any(n):
-            self.c2c_bursts += 1
+        if np.any(n):  # a burst that moves nothing is not counted (as in the kernels)
+            key = self._next_burst_key()
+            if self.device.c2c:
+                k, p, i, j = np.nonzero(npair)  # C order: the order apply_pulses takes them in
+                c = self.config
+                flat = ((k * self.pairs + p) * c.rows + i + row0) * c.cols + j + col0
+                xi = noise.normals(key, flat)
         self.devices.apply_pulses(npair, window=(slice(None), slice(None), rs, cs), xi=xi)
         self._gdiff[:, rs, cs] = self._conductance_difference(rs, cs)
         self.stats.pulses += int(np.abs(n).sum()) * self.pairs

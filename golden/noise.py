@@ -87,16 +87,25 @@ def normal_at(key, index):
         ((((B1 * r + B2) * r + B3) * r + B4) * r + B5) * r + 1.0)
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _mix_int(z: int) -> int:
+    """:func:`mix` on a Python int (exact 64-bit wrapping; no numpy call on the update path)."""
+    z &= _MASK64
+    z = ((z ^ (z >> 30)) * int(_M1)) & _MASK64
+    z = ((z ^ (z >> 27)) * int(_M2)) & _MASK64
+    return z ^ (z >> 31)
+
+
 def base_key(seed: int) -> np.uint64:
     """The per-backend key from its seed."""
-    with np.errstate(over="ignore"):
-        return _mix_np(np.uint64(seed) ^ C2C_SALT)
+    return np.uint64(_mix_int(int(seed) ^ int(C2C_SALT)))
 
 
 def burst_key(base: np.uint64, burst: int) -> np.uint64:
     """The key of burst number ``burst``."""
-    with np.errstate(over="ignore"):
-        return _mix_np(np.uint64(base) + np.uint64(burst) * GOLDEN)
+    return np.uint64(_mix_int(int(base) + int(burst) * int(GOLDEN)))
 
 
 def _mix_np(z):
