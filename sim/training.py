@@ -116,16 +116,20 @@ class RecordingGolden(GoldenBackend):
         super().__init__(*a, **k)
         self.reads: list = []
         self.bursts: list = []
+        #: the order of the two: "f" forward read, "t" transpose read, "b" pulse burst
+        self.steps: list = []
         self.burst_observer = self._log
 
     def _read(self, x, l0, o0, n, transpose):
         out = super()._read(x, l0, o0, n, transpose)
         self.reads.append(out[0].tolist())
+        self.steps.append("t" if transpose else "f")
         return out
 
     def _log(self, n, row0, col0):
         i, j = np.nonzero(n[0])
         self.bursts.append(np.stack([i + row0, j + col0, n[0][i, j]], axis=1).tolist())
+        self.steps.append("b")
 
     def program(self, target, row0=0, col0=0, *, tolerance=None, shift=3, order="sequential"):
         return super().program(target, row0, col0, tolerance=tolerance, shift=shift, order=order)
@@ -173,26 +177,72 @@ def golden_run(params: dict) -> dict:
     t = {}
     out = train(be, p, on_trained_start=lambda: t.setdefault("t0", time.perf_counter()))
     out["train_wall_s"] = time.perf_counter() - t["t0"]
-    out.update(reads=be.reads, bursts=be.bursts, g=be.conductances[0].tolist())
+    out.update(reads=be.reads, bursts=be.bursts, steps="".join(be.steps),
+               g=be.conductances[0].tolist())
     return out
 
 
+#: how a step of ``RecordingGolden.steps`` is named in a difference
+STEP_KINDS = {"f": "forward ", "t": "transpose ", "b": ""}
+
+
+def _read_difference(k: int, a: list, b: list) -> str | None:
+    if a == b:
+        return None
+    if len(a) != len(b):
+        return f"ADC read {k}: golden {len(a)} codes, rtl {len(b)}"
+    c = next(c for c, (x, y) in enumerate(zip(a, b)) if x != y)
+    return f"ADC read {k}, code {c}: golden {a[c]}, rtl {b[c]}"
+
+
+def _burst_difference(k: int, a: list, b: list) -> str | None:
+    ga = {(r, c): n for r, c, n in a}
+    gb = {(r, c): n for r, c, n in b}
+    if ga == gb:
+        return None
+    r, c = min(d for d in ga.keys() | gb.keys() if ga.get(d, 0) != gb.get(d, 0))
+    return (f"pulse burst {k}, device ({r}, {c}): golden {ga.get((r, c), 0)} pulses, "
+            f"rtl {gb.get((r, c), 0)}")
+
+
 def compare(golden: dict, rtl: dict) -> list[str]:
-    """Differences between two records, first one first (empty: identical)."""
-    diffs = []
-    for key, what in (("reads", "ADC read"), ("bursts", "pulse burst")):
+    """Differences between two records, the first step that differs first (empty: identical).
+
+    Each names what differs with its indices: an ADC read (its number and the code's index), a
+    pulse burst (its number, the device and the signed counts) or a final conductance (pair,
+    row, column). ``golden["steps"]`` (the order of reads and bursts in the golden run, see
+    :class:`RecordingGolden`) puts the earlier of a differing read and a differing burst first;
+    the rtl matches that order up to the first difference.
+    """
+    found = []  # (position in the golden step order, text)
+    steps = golden.get("steps")
+    for key, kind, differ in (("reads", "ft", _read_difference),
+                              ("bursts", "b", _burst_difference)):
         a, b = golden[key], rtl[key]
-        for k, (x, y) in enumerate(zip(a, b)):
-            if x != y:
-                diffs.append(f"{what} {k}: golden {x} rtl {y}")
-                break
-        if len(a) != len(b):
-            diffs.append(f"{len(a)} golden vs {len(b)} rtl {what}s")
+        first = next(((k, d) for k, (x, y) in enumerate(zip(a, b))
+                      if (d := differ(k, x, y)) is not None), None)
+        if first is None and len(a) != len(b):
+            name = "ADC read" if key == "reads" else "pulse burst"
+            k = min(len(a), len(b))
+            first = (k, f"{name} {k}: only in the {'golden' if len(a) > len(b) else 'rtl'} run "
+                        f"({len(a)} golden vs {len(b)} rtl {name}s)")
+        if first is not None:
+            k, text = first
+            pos = [i for i, s in enumerate(steps) if s in kind] if steps else []
+            at = pos[k] if k < len(pos) else len(steps or "")
+            if k < len(pos):
+                text = f"step {at}: {STEP_KINDS[steps[at]]}{text}"
+            found.append((at, text))
     ga, gb = np.array(golden["g"]), np.array(rtl["g"])
-    if ga.shape != gb.shape or not np.array_equal(ga, gb):
-        idx = np.argwhere(ga != gb)[0] if ga.shape == gb.shape else "shape"
-        diffs.append(f"final conductances differ (first at {idx})")
-    return diffs
+    if ga.shape != gb.shape:
+        found.append((float("inf"), f"final conductances: golden shape {ga.shape}, rtl {gb.shape}"))
+    elif not np.array_equal(ga, gb):
+        idx = tuple(int(v) for v in np.argwhere(ga != gb)[0])
+        where = (f"pair {idx[0]}, device ({idx[1]}, {idx[2]})" if len(idx) == 3
+                 else f"index {idx}")
+        found.append((float("inf"), f"final conductance of {where}: golden {float(ga[idx])!r} "
+                                    f"uS, rtl {float(gb[idx])!r} uS"))
+    return [text for _, text in sorted(found, key=lambda t: t[0])]
 
 
 def api_calls(backend, params: dict) -> dict:

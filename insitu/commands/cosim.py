@@ -15,9 +15,11 @@ first step where they differ with both values.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 import time
+import uuid
 
 
 def add_parser(subparsers) -> None:
@@ -85,11 +87,17 @@ def run(args) -> int:
     print(f"cosim: {model} on a {cfg.rows}x{cfg.cols} controller, {samples} samples, {algorithm}, "
           f"{mode}, {sim}", flush=True)
     t0 = time.perf_counter()
-    bld = runner.build(design, sim, waves=bool(args.waves))
+    try:
+        bld = runner.build(design, sim, waves=bool(args.waves))
+    except (runner.SimulatorMissing, OSError, subprocess.CalledProcessError, SystemExit) as e:
+        # cocotb's runner exits when the compiler fails; its log is in the build folder
+        print(f"insitu cosim: error: {sim} build failed: {_first_line(e)}", file=sys.stderr)
+        return 2
     print(f"  build: {'cached' if bld.seconds == 0 else f'{bld.seconds:.1f} s'} ({bld.directory})",
           flush=True)
 
-    test_dir = bld.directory / "runs" / f"cli-{int(time.time() * 1000)}"
+    # unique per run: two runs may start in the same millisecond once a shared build is done
+    test_dir = bld.directory / "runs" / f"cli-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
     progress = test_dir / "progress.txt"
     params["progress_file"] = str(progress)
     stop = threading.Event()
@@ -110,6 +118,11 @@ def run(args) -> int:
     t1 = time.perf_counter()
     try:
         rtl = runner.run(bld, {"task": "train", **params}, test_dir=test_dir)
+    except runner.CosimFailure as e:
+        stop.set()
+        print(file=sys.stderr)
+        print(f"insitu cosim: error: {_first_line(e)}", file=sys.stderr)
+        return 2
     finally:
         stop.set()
         t.join()
@@ -136,7 +149,13 @@ def run(args) -> int:
               + (f"; test accuracy {acc:.1f}%" if acc is not None else "")
               + f" [{time.perf_counter() - t0:.0f} s]")
         return 0
-    print("DIFFERENT from the golden model:")
-    for d in diffs:
-        print(f"  {d}")
+    more = f" (and {len(diffs) - 1} more differences)" if len(diffs) > 1 else ""
+    print(f"DIFFERENT from the golden model at {diffs[0]}{more}")
     return 1
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    if isinstance(e, SystemExit):
+        text = f"the simulator's build exited with status {e.code}"
+    return text.splitlines()[0]

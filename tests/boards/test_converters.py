@@ -23,6 +23,7 @@ def harness_config(**kw) -> ControllerConfig:
     return board_config(ControllerConfig(**kw), CLK_HZ)
 
 
+@pytest.mark.icarus
 @pytest.mark.parametrize("dac_part, shape", [
     ("ad5686r", {"rows": 9, "cols": 6, "adcs": 2, "dac_bits": 8, "adc_bits": 10}),  # 4 DACs
     ("ad5676", {"rows": 4, "cols": 5, "adcs": 1, "dac_bits": 12, "adc_bits": 16}),

@@ -61,3 +61,40 @@ def test_fit_command(tmp_path):
 
     dev = get_device(str(out))
     assert dev.family == "power" and dev.gamma_up == pytest.approx(2.0, rel=0.05)
+
+
+CSV_HEADER = "pulse,polarity,conductance_us\n"
+
+
+@pytest.mark.parametrize("args, word", [
+    (["build", "--board", "nope"], "invalid choice: 'nope'"),
+    (["build", "--board", "ulx3s", "--rows", "x"], "invalid int value: 'x'"),
+    (["build", "--board", "ulx3s", "--rows", "0"], "rows must be an integer in [1, 256]"),
+    (["build", "--board", "icebreaker", "--cols", "300"], "cols must be an integer in [1, 256]"),
+    (["board", "nope", "--port", "/dev/null"], "invalid choice: 'nope'"),
+    (["board", "ping"], "--port"),
+    (["board", "ping", "--port", "/nonexistent/tty"], "cannot open serial port /nonexistent/tty"),
+    (["cosim", "--samples", "x"], "--samples must be an integer"),
+    (["train", "--epochs", "x"], "epochs"),
+])
+def test_bad_command_input_gives_one_line(args, word):
+    r = run_cli(*args)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and word in lines[0], r.stderr
+
+
+@pytest.mark.parametrize("text, word", [
+    ("", "expected a header 'pulse,polarity,conductance_us'"),
+    ("a,b\n1,2\n", "expected a header 'pulse,polarity,conductance_us'"),
+    (CSV_HEADER + "1,1,abc\n", ":2: expected pulse,polarity,conductance"),
+    (CSV_HEADER + "1,3,2.0\n2,1,2.1\n", ":2: polarity must be -1, 0 or +1, got 3"),
+    (CSV_HEADER + "1,1\n", ":2: expected pulse,polarity,conductance"),
+])
+def test_fit_malformed_csv_gives_one_line(tmp_path, text, word):
+    csv = tmp_path / "curve.csv"
+    csv.write_text(text)
+    r = run_cli("fit", str(csv), "--family", "power")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and word in lines[0], r.stderr
