@@ -224,8 +224,9 @@ def compare(golden: dict, rtl: dict) -> list[str]:
         if first is None and len(a) != len(b):
             name = "ADC read" if key == "reads" else "pulse burst"
             k = min(len(a), len(b))
-            first = (k, f"{name} {k}: only in the {'golden' if len(a) > len(b) else 'rtl'} run "
-                        f"({len(a)} golden vs {len(b)} rtl {name}s)")
+            side = "golden" if len(a) > len(b) else "rtl"
+            first = (k, f"{name} {k}: only in the {side} run ({len(a)} golden vs {len(b)} rtl "
+                        f"{name}s)")
         if first is not None:
             k, text = first
             pos = [i for i, s in enumerate(steps) if s in kind] if steps else []
@@ -240,8 +241,9 @@ def compare(golden: dict, rtl: dict) -> list[str]:
         idx = tuple(int(v) for v in np.argwhere(ga != gb)[0])
         where = (f"pair {idx[0]}, device ({idx[1]}, {idx[2]})" if len(idx) == 3
                  else f"index {idx}")
-        found.append((float("inf"), f"final conductance of {where}: golden {float(ga[idx])!r} "
-                                    f"uS, rtl {float(gb[idx])!r} uS"))
+        text = (f"final conductance of {where}: golden {float(ga[idx])!r} uS, "
+                f"rtl {float(gb[idx])!r} uS")
+        found.append((float("inf"), text))
     return [text for _, text in sorted(found, key=lambda t: t[0])]
 
 

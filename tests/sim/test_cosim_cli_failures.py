@@ -4,8 +4,9 @@ run one line and exit 2 (real runs on Verilator; the golden side or the time bou
 from __future__ import annotations
 
 import pytest
-from insitu.cli import main
 from insitu.sim import training
+
+from insitu.cli import main
 
 
 def test_mismatch_is_one_line_naming_the_first_step(monkeypatch, capsys):
@@ -37,5 +38,6 @@ def test_missing_simulator_is_one_line(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # no iverilog here
     assert main(["cosim", "--sim", "icarus", "--samples", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["insitu cosim: error: icarus build failed: Icarus Verilog is not installed "
-                   "(apt-get install iverilog)"], err
+    expected = ("insitu cosim: error: icarus build failed: Icarus Verilog is not installed "
+                "(apt-get install iverilog)")
+    assert err == [expected], err
