@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["demo", "fit", "verilog", "train", "cosim", "build", "board"]
+COMMANDS = ["demo", "fit", "verilog", "train", "sweep", "cosim", "build", "board"]
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .. import braille, datasets
+from ..config import ControllerConfig
 from ..datasets import Dataset
 from ..nn import CrossbarMLP
 from ..periphery import PeripheryParams
@@ -114,6 +115,8 @@ class RunOptions:
     hidden: int | None = None
     mismatch: bool = False
     program_every: int = 10
+    dac_bits: int | None = None  # None: the ControllerConfig default
+    adc_bits: int | None = None
 
     def validate(self) -> RunOptions:
         check_choice("algo", self.algo, ALGOS)
@@ -126,6 +129,10 @@ class RunOptions:
         if self.hidden is not None:
             check_int("hidden", self.hidden, 1, 200)
         check_int("program_every", self.program_every, 1, 10**6)
+        if self.dac_bits is not None:
+            check_int("dac_bits", self.dac_bits, 2, 16)
+        if self.adc_bits is not None:
+            check_int("adc_bits", self.adc_bits, 2, 24)
         if self.dataset == "braille" and self.algo not in ("activity-difference", "backprop"):
             raise ValueError("dataset braille (word reconstruction) supports --algo "
                              "activity-difference or backprop")
@@ -153,8 +160,10 @@ def build(opts: RunOptions, *, data: Dataset | None = None, host_targets=None):
     if opts.mismatch:
         periphery = STRONG_MISMATCH
         device = device.with_(d2d=max(device.d2d, MISMATCH_D2D))
+    bits = {k: v for k, v in (("dac_bits", opts.dac_bits), ("adc_bits", opts.adc_bits))
+            if v is not None}
     be = make_backend(opts.backend, sizes, device, seed=opts.seed, instances=opts.instances,
-                      periphery=periphery)
+                      periphery=periphery, config=ControllerConfig(**bits) if bits else None)
     mode = "stochastic" if opts.algo == "stochastic-sgd" else "deterministic"
     net = CrossbarMLP(be, sizes, mode=mode)
     rng = np.random.default_rng(opts.seed)
