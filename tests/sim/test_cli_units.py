@@ -97,7 +97,8 @@ def test_scoreboard_schedule_equals_slot_schedule(mode):
 
 
 def test_missing_simulator_raises(monkeypatch, tmp_path):
-    """No Icarus on PATH: building raises SimulatorMissing (the co-simulation tests then fail)."""
+    """No Icarus on PATH: building raises SimulatorMissing (the Icarus tests then skip, or fail
+    under INSITU_REQUIRE_ICARUS=1: tests/conftest.py)."""
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("INSITU_SIM_CACHE", str(tmp_path / "cache"))
     with pytest.raises(runner.SimulatorMissing):
