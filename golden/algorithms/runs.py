@@ -22,9 +22,12 @@ from .activity_difference import ActivityDifference
 from .baselines import StochasticSGD, WriteVerifySGD
 from .in_the_loop import ChipInTheLoop
 from .pgd import PGD
+from .mixed_precision import MixedPrecision
+from .tiki_taka import VARIANTS as TRANSFER_ALGOS, TikiTaka, make_transfer_backend
 
 ALGOS = ("pgd", "backprop", "activity-difference", "in-the-loop", "stochastic-sgd",
          "write-verify")
+ALGOS = ALGOS + ("mixed-precision",) + TRANSFER_ALGOS  # the Tiki-Taka family (issue 13)
 DATASETS = ("digits", "iris", "yinyang", "braille")
 SIZES = {"digits": (64, 32, 10), "iris": (4, 8, 3), "yinyang": (4, 30, 3),
          "braille": (48, 96, 48)}
@@ -153,8 +156,12 @@ def build(opts: RunOptions, *, data: Dataset | None = None, host_targets=None):
     if opts.mismatch:
         periphery = STRONG_MISMATCH
         device = device.with_(d2d=max(device.d2d, MISMATCH_D2D))
-    be = make_backend(opts.backend, sizes, device, seed=opts.seed, instances=opts.instances,
-                      periphery=periphery)
+    if opts.algo in TRANSFER_ALGOS:  # A windows beside the C windows
+        be = make_transfer_backend(opts.backend, sizes, device, seed=opts.seed,
+                                   instances=opts.instances, periphery=periphery)
+    else:
+        be = make_backend(opts.backend, sizes, device, seed=opts.seed,
+                          instances=opts.instances, periphery=periphery)
     mode = "stochastic" if opts.algo == "stochastic-sgd" else "deterministic"
     net = CrossbarMLP(be, sizes, mode=mode)
     rng = np.random.default_rng(opts.seed)
@@ -176,6 +183,11 @@ def build(opts: RunOptions, *, data: Dataset | None = None, host_targets=None):
         step = ChipInTheLoop(net, targets)
     elif opts.algo == "stochastic-sgd":
         step = StochasticSGD()
+    elif opts.algo == "mixed-precision":
+        step = MixedPrecision(net)
+    elif opts.algo in TRANSFER_ALGOS:
+        step = TikiTaka(net, variant=opts.algo, lr=opts.lr if opts.lr is not None
+                        else LR[opts.dataset], seed=opts.seed)
     else:
         step = WriteVerifySGD(net, targets, program_every=opts.program_every)
     if isinstance(step, (ActivityDifference, SigmoidBackprop)):
