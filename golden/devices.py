@@ -250,11 +250,13 @@ class DeviceArray:
         return (self.up[window], self.down[window], self.g_lo[window], self.g_hi[window],
                 self._range[window])
 
-    def step_size(self, g: np.ndarray, up: np.ndarray, window=None) -> np.ndarray:
-        """Magnitude of one pulse's step at state ``g``; ``up`` is a bool mask of polarity."""
+    def step_size(self, g: np.ndarray, up: np.ndarray, window=None, params=None) -> np.ndarray:
+        """Magnitude of one pulse's step at state ``g``; ``up`` is a bool mask of polarity.
+        ``params`` (``up, down, g_lo, g_hi, range`` arrays shaped like ``g``) replaces
+        the per-device parameters of ``window``."""
         p = self.params
         fam = p.family
-        s_up, s_down, lo, hi, rng_ = self._params_at(window)
+        s_up, s_down, lo, hi, rng_ = self._params_at(window) if params is None else params
         if fam == "constant":
             return np.where(up, s_up, s_down)
         if fam == "soft_bounds":
@@ -320,13 +322,25 @@ class DeviceArray:
             g = np.where(up, hi - (hi - g0) * shrink, lo + (g0 - lo) * shrink)
             g = np.where(n == 0, g0, np.clip(g, lo, hi))
         else:
-            an = np.abs(n)
+            # pulse by pulse, on the devices that still have pulses to take (the same
+            # element-wise arithmetic as over the whole window, without the idle devices)
             g = g0.copy()
-            sgn = np.sign(n)
-            for k in range(int(an.max(initial=0))):
-                act = an > k
-                s = self.step_size(g, up, window) * scale
-                g = np.where(act, np.clip(g + sgn * s, lo, hi), g)
+            an = np.abs(n).ravel()
+            idx = np.flatnonzero(an)
+            if idx.size:
+                shape = g0.shape
+                pars = tuple(np.broadcast_to(a, shape).ravel()[idx]
+                             for a in (s_up, s_down, lo, hi, rng_))
+                gi = g.reshape(-1)[idx]
+                ui, si, ai = up.ravel()[idx], np.sign(n).ravel()[idx], an[idx]
+                live = np.arange(idx.size)
+                for k in range(int(ai.max())):
+                    if k:
+                        live = live[ai[live] > k]
+                    pl = tuple(a[live] for a in pars)
+                    st = self.step_size(gi[live], ui[live], params=pl) * scale
+                    gi[live] = np.clip(gi[live] + si[live] * st, pl[2], pl[3])
+                g.reshape(-1)[idx] = gi
         if (rng is not None or xi is not None) and p.c2c:
             idx = np.flatnonzero(n)
             if idx.size:

@@ -10,7 +10,7 @@ cycle-to-cycle noise is the counter-based draw of :mod:`insitu.golden.noise`,
 computed inside the kernel, so Monte-Carlo instances can run on threads.
 
 * :func:`apply_counts`: the n-pulse response (closed form for constant step
-  and soft bounds, pulse by pulse for the power law), cycle-to-cycle noise
+  and soft bounds, pulse by pulse for the power law and the linear step), cycle-to-cycle noise
   (one draw per device with ``n != 0``, a function of the burst and the
   device's index), clip,
   stuck devices and the refresh of the weight cache; equal to the numpy path
@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
     prange = range
 
 
-FAMILY_CODES = {"constant": 0, "soft_bounds": 1, "power": 2}
+FAMILY_CODES = {"constant": 0, "soft_bounds": 1, "power": 2, "linear_step": 3}
 
 
 @njit(cache=True)
@@ -72,6 +72,18 @@ def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down):
             v = gl + (v - gl) * (1.0 - a) ** (-m)
         return min(max(v, gl), gh), step
     step = 0.0
+    if family == 3:  # linear step, pulse by pulse (DeviceArray.step_size)
+        for q in range(abs(m)):
+            u = min(max(2.0 * (v - gl) / rng_ - 1.0, -1.0), 1.0)
+            if m > 0:
+                s = s_up * max(1.0 - gamma_up * u, 0.0) * scale
+                v = min(max(v + s, gl), gh)
+            else:
+                s = s_down * max(1.0 + gamma_down * u, 0.0) * scale
+                v = min(max(v - s, gl), gh)
+            if q == 0:
+                step = s
+        return v, step
     for q in range(abs(m)):
         om = min(max((gh - v) / rng_, 0.0), 1.0)
         if m > 0:

@@ -107,7 +107,7 @@ def fit_curve(polarities, conductances, family: str, g0: float | None = None) ->
         x0 = [up0, down0, lo0 - 0.01 * span, hi0 + 0.01 * span]
 
         def unpack(v):
-            return v[0], v[1], 1.0, 1.0, v[2], v[3]
+            return v[0], v[1], 1.0, 1.0, v[2], v[3], 0.0, 0.0
     elif family == "exp_step":
         x0 = [up0, down0, 1.0, 1.0, -0.5, -0.5, lo0 - 0.01 * span, hi0 + 0.01 * span]
 

@@ -45,8 +45,10 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--algo", default=None, metavar="|".join(ALGOS),
                    help="training algorithm (default pgd)")
+    from insitu.golden.presets import PRESETS
+
     p.add_argument("--device", default=None, metavar="PRESET|FILE.json",
-                   help="device preset (ideal, ecram_organic, rram_oxide) or a fitted-device "
+                   help="device preset (" + ", ".join(PRESETS) + ") or a fitted-device "
                         ".json file (default ecram_organic)")
     p.add_argument("--dataset", default=None, metavar="|".join(DATASETS),
                    help="dataset; braille is distorted-word reconstruction (default digits)")
