@@ -74,6 +74,7 @@ def rank1_update(net, l: int, row_vec, delta, lr: float) -> int:
         return 0
     sx = np.where(sx > 0, sx, 1.0)
     sd = np.where(sd > 0, sd, 1.0)
+    lr = lr / net.alpha[l]  # the weight scale: the devices move dW / alpha_l
     g = lr * sx * sd / (be.pulse_dw * net._full_pulses)
     rho = np.sqrt(g)
     if np.any(rho > 1.0):

@@ -67,7 +67,8 @@ class MixedPrecision:
         pdw = net.backend.pulse_dw
         for l, lw in enumerate(net.layers):
             xb = np.concatenate([hs[l], np.ones((hs[l].shape[0], 1))], axis=1)
-            inc = -lr * xb[:, :, None] * deltas[l][:, None, :] * (one / pdw)
+            # the weight scale: the devices hold W / alpha_l
+            inc = -(lr / net.alpha[l]) * xb[:, :, None] * deltas[l][:, None, :] * (one / pdw)
             chi = self.chi[l]
             chi += np.floor(inc + 0.5).astype(np.int64)
             self.counters["buffer_ops"] += chi.size // net.K

@@ -68,6 +68,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mismatch", action="store_true", default=None,
                    help="strong fixed-pattern DAC/ADC mismatch and device spread "
                         "(the chip-in-the-loop experiment)")
+    p.add_argument("--weight-scale", default=None, metavar="auto|GAIN",
+                   help="digital per-layer weight gain alpha_l: auto (from the fan-in) or a "
+                        "number (default: none, |w| <= 1)")
+    p.add_argument("--fast-lr", default=None, metavar="RATE",
+                   help="Tiki-Taka family: learning rate of the fast array A (default lr)")
+    p.add_argument("--transfer-every", default=None, metavar="N",
+                   help="Tiki-Taka family: samples between row reads of A (default 1)")
+    p.add_argument("--buffer-granularity", default=None, metavar="PULSES",
+                   help="Tiki-Taka family: buffer threshold in pulses of C (default 1)")
+    p.add_argument("--chop-prob", default=None, metavar="P",
+                   help="c-TTv2/AGAD: chopper flip probability per read (default 0.01)")
     p.add_argument("--save", default=None, metavar="RUN.json",
                    help="write results and the resumable run state here after every epoch")
     p.add_argument("--resume", action="store_true",
@@ -98,7 +109,14 @@ def _float(name, v):
 
 
 OPTION_KEYS = ("algo", "device", "dataset", "lr", "seed", "backend", "instances", "hidden",
-               "mismatch")
+               "mismatch", "weight_scale", "fast_lr", "transfer_every", "buffer_granularity",
+               "chop_prob")
+
+
+def _scale(v):
+    if v is None or v == "auto":
+        return v
+    return _float("weight-scale", v)
 
 
 def _options(args, saved: dict | None):
@@ -112,6 +130,13 @@ def _options(args, saved: dict | None):
         "instances": None if args.instances is None else _int("instances", args.instances, 1, 64),
         "hidden": None if args.hidden is None else _int("hidden", args.hidden, 1, 200),
         "mismatch": args.mismatch,
+        "weight_scale": _scale(args.weight_scale),
+        "fast_lr": None if args.fast_lr is None else _float("fast-lr", args.fast_lr),
+        "transfer_every": None if args.transfer_every is None else _int(
+            "transfer-every", args.transfer_every, 1, 10**6),
+        "buffer_granularity": None if args.buffer_granularity is None else _float(
+            "buffer-granularity", args.buffer_granularity),
+        "chop_prob": None if args.chop_prob is None else _float("chop-prob", args.chop_prob),
     }
     if saved is not None:
         for k, v in given.items():

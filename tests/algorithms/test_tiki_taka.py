@@ -189,7 +189,7 @@ def test_the_family_learns_digits(algo):
 
 def test_defaults_follow_the_device():
     s = default_settings("agad", presets.rram_oxide, 0.1)
-    assert s.fast_lr == 0.1 and s.chop_prob == 0.03 and s.max_pulses == 7
+    assert s.fast_lr == 0.1 and s.chop_prob == 0.01 and s.max_pulses == 7
     a = TikiTaka(_net(device=presets.rram_oxide), variant="agad", lr=0.1)
     b = TikiTaka(_net(device=presets.ecram_organic), variant="agad", lr=0.1)
     assert a.threshold > b.threshold  # coarser steps, higher integer threshold
