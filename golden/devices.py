@@ -83,6 +83,9 @@ class DeviceParams:
     up_down_d2d: device-to-device spread of the asymmetry, ``[0, 1]``.
     bounds_d2d: device-to-device spread of the bounds (relative to the range), ``[0, 0.3]``.
     c2c: cycle-to-cycle step noise (relative sigma per pulse), ``[0, 2]``.
+    ref_d2d: reference-device variant: with the backend's ``reference`` mapping, the
+        spread of each weight's reference conductance around mid-range (relative to the
+        range, drawn once), ``[0, 0.5]``; an imprecise symmetry-point reference.
     read_noise: read noise of one device (sigma, relative to the range), ``[0, 1]``.
     stuck_low, stuck_high: fractions of devices stuck at g_min / g_max, ``[0, 1]``.
     table_g, table_up, table_down: ``table`` family: ascending states (uS) and
@@ -105,6 +108,7 @@ class DeviceParams:
     up_down_d2d: float = 0.0
     bounds_d2d: float = 0.0
     c2c: float = 0.0
+    ref_d2d: float = 0.0
     read_noise: float = 0.0
     stuck_low: float = 0.0
     stuck_high: float = 0.0
@@ -133,6 +137,7 @@ class DeviceParams:
         check_float("up_down_d2d", self.up_down_d2d, 0.0, 1.0)
         check_float("bounds_d2d", self.bounds_d2d, 0.0, 0.3)
         check_float("c2c", self.c2c, 0.0, 2.0)
+        check_float("ref_d2d", self.ref_d2d, 0.0, 0.5)
         check_float("read_noise", self.read_noise, 0.0, 1.0)
         check_float("stuck_low", self.stuck_low, 0.0, 1.0)
         check_float("stuck_high", self.stuck_high, 0.0, 1.0)

@@ -151,3 +151,25 @@ def test_cli_bad_preset_is_one_line(capsys):
     assert cli.main(["train", "--device", "reram_xx", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "device must be one of" in err[0] and "reram_es" in err[0]
+
+
+def test_reference_device_variant_has_its_own_reference_spread():
+    dev = LIN.with_(ref_d2d=0.05)
+    cfg = ControllerConfig(rows=6, cols=5)
+    a = GoldenBackend(cfg, dev, seed=1, mapping="reference")
+    plain = GoldenBackend(cfg, LIN, seed=1, mapping="reference")
+    assert np.ndim(a.g_ref) == 3 and np.ndim(plain.g_ref) == 0
+    assert 0.03 < np.std(a.g_ref) / 100 < 0.07
+    # same devices, weights offset by the references' spread: w = 2 (g - g_ref) / range
+    np.testing.assert_allclose(a.read_weights() - plain.read_weights(),
+                               -2 * (a.g_ref - 50.0) / 100, atol=1e-12)
+    # updates and write-verify work against the per-device reference (numpy path)
+    a.update(np.full(6, 127), np.full(5, 127), row_gain=7, col_gain=7)
+    a.program(np.zeros((6, 5)))
+    assert np.abs(a.read_weights()).max() < 0.05
+    # differential pairs need no reference: the spread is not drawn, the stream is unchanged
+    d1 = GoldenBackend(cfg, dev, seed=1)
+    d2 = GoldenBackend(cfg, LIN, seed=1)
+    assert d1.rng.bit_generator.state == d2.rng.bit_generator.state
+    with pytest.raises(ValueError, match=r"ref_d2d must be in \[0.0, 0.5\]"):
+        LIN.with_(ref_d2d=0.6)
