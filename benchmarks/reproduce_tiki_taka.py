@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from insitu.golden.algorithms.runs import RunOptions, build, load_dataset
 from insitu.golden.nn import weight_scales
 from insitu.golden.train import FloatMLP
@@ -256,7 +255,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     t0 = time.time()
-    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    log = lambda m: print(m, file=sys.stderr, flush=True)
     res = run_all(args.quick, args.seed, log)
     res["seconds"] = round(time.time() - t0, 1)
     out = Path(args.out)

@@ -10,8 +10,13 @@ from insitu.golden.algorithms._common import count_codes, pulse_row, read_row
 from insitu.golden.algorithms.mixed_precision import CHI_FRAC_BITS, MixedPrecision
 from insitu.golden.algorithms.runs import RunOptions, build
 from insitu.golden.algorithms.tiki_taka import (
-    FRAC_BITS, TikiTaka, TransferSettings, default_settings, fast_view,
-    make_transfer_backend, transfer_config,
+    FRAC_BITS,
+    TikiTaka,
+    TransferSettings,
+    default_settings,
+    fast_view,
+    make_transfer_backend,
+    transfer_config,
 )
 from insitu.golden.nn import CrossbarMLP
 from insitu.golden.train import _from_jsonable, _jsonable, make_backend

@@ -78,11 +78,14 @@ def test_n_pulses_equal_n_single_pulses_and_stay_in_bounds(p):
     assert np.all((a.g >= 0) & (a.g <= 100))
 
 
-@pytest.mark.parametrize("device", [LIN.with_(c2c=0.3, d2d=0.2, bounds_d2d=0.05), li_ecram])
-def test_linear_step_numba_twin_matches_numpy(device):
+@pytest.mark.parametrize("device, code", [
+    (LIN.with_(c2c=0.3, d2d=0.2, bounds_d2d=0.05), 3), (li_ecram, 3),
+    (EXP.with_(c2c=0.3, d2d=0.2, bounds_d2d=0.05), 4), (reram_es, 4),
+], ids=["lin", "li_ecram", "exp", "reram_es"])
+def test_numba_twins_match_numpy(device, code):
     a = GoldenBackend(CFG, device, NOISY, seed=3, engine="numpy")
     b = GoldenBackend(CFG, device, NOISY, seed=3, engine="numba")
-    assert b._kernel == 3 and a._kernel is None
+    assert b._kernel == code and a._kernel is None
     random_program(a)
     random_program(b)
     ca, cb = run_session(a), run_session(b)
@@ -91,10 +94,12 @@ def test_linear_step_numba_twin_matches_numpy(device):
     assert a.stats == b.stats
 
 
-def test_a_planted_slope_error_in_the_twin_would_be_seen():
-    """The twin comparison can fail: a linear-step device against its mirror image."""
-    a = GoldenBackend(CFG, LIN, seed=3, engine="numba")
-    b = GoldenBackend(CFG, LIN.with_(gamma_up=0.7, gamma_down=0.4), seed=3, engine="numba")
+@pytest.mark.parametrize("p, q", [(LIN, LIN.with_(gamma_up=0.7, gamma_down=0.4)),
+                                  (EXP, EXP.with_(exp_A_down=-0.2))], ids=["lin", "exp"])
+def test_a_planted_shape_error_in_the_twin_would_be_seen(p, q):
+    """The twin comparison can fail: a device against a slightly different shape."""
+    a = GoldenBackend(CFG, p, seed=3, engine="numba")
+    b = GoldenBackend(CFG, q, seed=3, engine="numpy")
     random_program(a)
     random_program(b)
     run_session(a), run_session(b)
