@@ -191,6 +191,9 @@ class TikiTaka:
     settings: a :class:`TransferSettings`; default :func:`default_settings`.
     seed: seeds the chopper flips.
 
+    The trainer's per-call ``lr`` is not used: the rates are the settings'
+    (``fast_lr``, ``transfer_lr``), fixed at construction.
+
     Attributes
     ----------
     H, P, P_ref: per layer (K, fan_in + 1, fan_out) fixed-point digital state.
