@@ -492,6 +492,11 @@ def main(argv=None) -> int:
                                         (0.0, 0.05, 0.10, 0.15, 0.20, 0.25), args.seed, 96)
     log("Chip in the loop on Yin-Yang")
     res["inloop"] = inloop_experiment(30 if q else 60, 4 if q else 8, 4 if q else 8, args.seed)
+    # issue 13: the Tiki-Taka family and the weight scale, on their own page
+    import reproduce_tiki_taka as tt
+
+    log("Tiki-Taka family on asymmetric devices; the weight scale")
+    res["tiki_taka"] = tt.run_all(q, args.seed, log)
     res["seconds"] = time.time() - t0
     dg = res["pgd"]["digits"]["runs"]
     b = res["braille"]
@@ -508,7 +513,12 @@ def main(argv=None) -> int:
         "inloop_recovery": round(res["inloop"]["recovery"], 3),
         "seconds": round(res["seconds"], 1),
     }
+    headline.update(tt.headline(res["tiki_taka"]))
     res["headline"] = headline
+    tt_page = Path(args.docs).parent / "reproductions" / "tiki-taka.md"
+    tt_page.parent.mkdir(parents=True, exist_ok=True)
+    tt_page.write_text(tt.report(res["tiki_taka"], "python benchmarks/reproduce.py"
+                                 + (" --quick" if q else "")))
     (out / "results.json").write_text(json.dumps(res, indent=1))
     figures(res, out)
     cmd = "python benchmarks/reproduce.py" + (" --quick" if q else "")

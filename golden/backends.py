@@ -29,7 +29,9 @@ Canonical random order of :class:`GoldenBackend` (one ``Generator``):
 1. at construction: the device fixed pattern (``DeviceArray.create`` over shape
    ``(K, pairs, rows, cols)``), then row-DAC, column-DAC, row-ADC and column-ADC
    mismatch (gain then offset, each ``(K, lines)``, each only when nonzero), then
-   one integer in ``[0, 2**63 - 1)``: the key of the cycle-to-cycle draws;
+   one integer in ``[0, 2**63 - 1)``: the key of the cycle-to-cycle draws, then (the
+   ``reference`` mapping with ``ref_d2d > 0`` only) the reference conductances'
+   spread, ``(K, rows, cols)`` standard normals;
 2. per read (only when read noise or ADC noise is nonzero): one standard normal
    per converter per conversion event, shape ``(K, positions, adc_average, adcs)``
    in C order (see :mod:`insitu.golden.controller`, *ADC sequencing*); a
@@ -323,13 +325,22 @@ class GoldenBackend(Backend):
         # the key of the counter-based cycle-to-cycle draws (noise.py), from the same stream
         self._c2c_base = noise.base_key(int(self.rng.integers(0, 2**63 - 1)))
         self.g_ref = 0.5 * (device.g_min + device.g_max)
+        if self.pairs == 1 and device.ref_d2d:
+            # reference-device variant: every weight's reference conductance has its own
+            # spread, drawn after the key so that streams without it do not change
+            self.g_ref = self.g_ref + device.ref_d2d * (device.g_max - device.g_min) * \
+                self.rng.standard_normal((K, R, C))
         self.refs = [ControllerReference(config) for _ in range(K)]
         self._pair_sign = np.array([1, -1])[None, :, None, None] if self.pairs == 2 else None
         self._pair_sign_flat = np.array([1, -1] if self.pairs == 2 else [1], dtype=np.int64)
         self._gdiff = self._conductance_difference()
         self._kernel = None
+        d = device
+        self._exp_shape = (d.exp_a, d.exp_b, d.exp_A_up, d.exp_A_down)  # exp-step kernel
         if self.engine == "numba":
             self._kernel = fastpath.FAMILY_CODES.get(device.family)
+            if np.ndim(self.g_ref):  # the kernels take one reference conductance
+                self._kernel = None
         # threads=True spreads the instances of the compiled kernels over numba's threads;
         # instances are independent and a draw depends only on its index, so the result
         # does not change. Off by default: one barrier per kernel call (tens of us of work)
@@ -360,7 +371,8 @@ class GoldenBackend(Backend):
         g = self.devices.g
         if self.pairs == 2:
             return g[:, 0, rs, cs] - g[:, 1, rs, cs]
-        return g[:, 0, rs, cs] - self.g_ref
+        return g[:, 0, rs, cs] - (self.g_ref if np.ndim(self.g_ref) == 0
+                                  else self.g_ref[:, rs, cs])
 
     def read_weights(self) -> np.ndarray:
         """Weights (K, rows, cols) in weight units, read directly without noise."""
@@ -517,7 +529,7 @@ class GoldenBackend(Backend):
                 self._apply_rank1(self._kernel, dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi, a, b,
                                      row0, col0, self._pair_sign_flat, self.device.c2c, key,
                                      self._stuck, self._stuck_value, self._gdiff, self.g_ref, 1.0,
-                                     self.device.gamma_up, self.device.gamma_down)
+                                     self.device.gamma_up, self.device.gamma_down, *self._exp_shape)
                 self.stats.pulses += total * self.pairs
                 self.stats.updates += 1
                 slots = int(slot_k.max())
@@ -582,7 +594,7 @@ class GoldenBackend(Backend):
                               np.ascontiguousarray(n, np.int64), row0, col0,
                               self._pair_sign_flat, self.device.c2c, key, self._stuck,
                               self._stuck_value, self._gdiff, self.g_ref, 1.0,
-                              self.device.gamma_up, self.device.gamma_down)
+                              self.device.gamma_up, self.device.gamma_down, *self._exp_shape)
         self.stats.pulses += total * self.pairs
 
     # -- write-verify ----------------------------------------------------------------

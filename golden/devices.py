@@ -12,6 +12,12 @@ Families (``d = +1`` potentiation, ``-1`` depression; ``r = g_max - g_min``)
 ``soft_bounds``  up: ``up * (g_max - g) / r``; down: ``down * (g - g_min) / r``
 ``power``        ``omega = (g_max - g) / r``; up: ``up * omega**gamma_up``;
                  down: ``down * (1 - omega)**gamma_down`` (nonlinear, asymmetric)
+``linear_step``  ``u = 2 (g - g_min) / r - 1`` in [-1, 1]; up: ``up * max(1 - gamma_up u, 0)``;
+                 down: ``down * max(1 + gamma_down u, 0)`` (the leading simulator's
+                 LinearStep with its slopes referred to mid-range)
+``exp_step``     ``z = exp_a u + exp_b``; up: ``up * max(1 - exp_A_up exp(gamma_up z), 0)``;
+                 down: ``down * max(1 - exp_A_down exp(-gamma_down z), 0)`` (its ExpStep,
+                 ``u`` in place of its weight on ``[-1, 1]``)
 ``table``        step vs state interpolated from a measured curve
                  (``table_g``, ``table_up``, ``table_down``), scaled per device
 
@@ -25,7 +31,9 @@ nothing reads it meanwhile (the *unit of physics* of DESIGN.md). Without noise,
 :meth:`DeviceArray.apply_pulse` give: in closed form for ``constant`` (clip at
 the end is the same as clip per pulse, the motion is monotone) and
 ``soft_bounds`` (geometric series), by a vectorised loop over ``max |n|`` for
-``power`` and ``table``.
+``power``, ``linear_step``, ``exp_step`` and ``table``. (The compiled engine has
+kernels for ``constant``, ``soft_bounds`` and ``power``; the other families run
+the numpy reference in either engine.)
 
 Cycle-to-cycle noise composition (documented, canonical)
 --------------------------------------------------------
@@ -54,7 +62,7 @@ import numpy as np
 
 from .validate import check_choice, check_float
 
-FAMILIES = ("constant", "soft_bounds", "power", "table")
+FAMILIES = ("constant", "soft_bounds", "power", "linear_step", "exp_step", "table")
 
 
 @dataclass(frozen=True)
@@ -68,11 +76,16 @@ class DeviceParams:
     dw_min: nominal step per pulse (uS), ``0 < dw_min < g_max - g_min``.
     up_down: up/down asymmetry in ``(-1, 1)``: up step ``dw_min*(1+up_down)``,
         down step ``dw_min*(1-up_down)``.
-    gamma_up, gamma_down: ``power`` family exponents, ``>= 0``.
+    gamma_up, gamma_down: ``power`` family exponents, ``linear_step`` slopes,
+        ``exp_step`` rates; ``[0, 10]``.
+    exp_a, exp_b, exp_A_up, exp_A_down: ``exp_step`` shape, each ``[-10, 10]``.
     d2d: device-to-device spread of the step (relative sigma), ``[0, 1]``.
     up_down_d2d: device-to-device spread of the asymmetry, ``[0, 1]``.
     bounds_d2d: device-to-device spread of the bounds (relative to the range), ``[0, 0.3]``.
     c2c: cycle-to-cycle step noise (relative sigma per pulse), ``[0, 2]``.
+    ref_d2d: reference-device variant: with the backend's ``reference`` mapping, the
+        spread of each weight's reference conductance around mid-range (relative to the
+        range, drawn once), ``[0, 0.5]``; an imprecise symmetry-point reference.
     read_noise: read noise of one device (sigma, relative to the range), ``[0, 1]``.
     stuck_low, stuck_high: fractions of devices stuck at g_min / g_max, ``[0, 1]``.
     table_g, table_up, table_down: ``table`` family: ascending states (uS) and
@@ -87,10 +100,15 @@ class DeviceParams:
     up_down: float = 0.0
     gamma_up: float = 1.0
     gamma_down: float = 1.0
+    exp_a: float = -0.5
+    exp_b: float = -0.5
+    exp_A_up: float = 0.0
+    exp_A_down: float = 0.0
     d2d: float = 0.0
     up_down_d2d: float = 0.0
     bounds_d2d: float = 0.0
     c2c: float = 0.0
+    ref_d2d: float = 0.0
     read_noise: float = 0.0
     stuck_low: float = 0.0
     stuck_high: float = 0.0
@@ -113,10 +131,13 @@ class DeviceParams:
         check_float("up_down", self.up_down, -1.0, 1.0, lo_open=True, hi_open=True)
         check_float("gamma_up", self.gamma_up, 0.0, 10.0)
         check_float("gamma_down", self.gamma_down, 0.0, 10.0)
+        for k in ("exp_a", "exp_b", "exp_A_up", "exp_A_down"):
+            check_float(k, getattr(self, k), -10.0, 10.0)
         check_float("d2d", self.d2d, 0.0, 1.0)
         check_float("up_down_d2d", self.up_down_d2d, 0.0, 1.0)
         check_float("bounds_d2d", self.bounds_d2d, 0.0, 0.3)
         check_float("c2c", self.c2c, 0.0, 2.0)
+        check_float("ref_d2d", self.ref_d2d, 0.0, 0.5)
         check_float("read_noise", self.read_noise, 0.0, 1.0)
         check_float("stuck_low", self.stuck_low, 0.0, 1.0)
         check_float("stuck_high", self.stuck_high, 0.0, 1.0)
@@ -234,11 +255,13 @@ class DeviceArray:
         return (self.up[window], self.down[window], self.g_lo[window], self.g_hi[window],
                 self._range[window])
 
-    def step_size(self, g: np.ndarray, up: np.ndarray, window=None) -> np.ndarray:
-        """Magnitude of one pulse's step at state ``g``; ``up`` is a bool mask of polarity."""
+    def step_size(self, g: np.ndarray, up: np.ndarray, window=None, params=None) -> np.ndarray:
+        """Magnitude of one pulse's step at state ``g``; ``up`` is a bool mask of polarity.
+        ``params`` (``up, down, g_lo, g_hi, range`` arrays shaped like ``g``) replaces
+        the per-device parameters of ``window``."""
         p = self.params
         fam = p.family
-        s_up, s_down, lo, hi, rng_ = self._params_at(window)
+        s_up, s_down, lo, hi, rng_ = self._params_at(window) if params is None else params
         if fam == "constant":
             return np.where(up, s_up, s_down)
         if fam == "soft_bounds":
@@ -246,6 +269,15 @@ class DeviceArray:
         if fam == "power":
             omega = np.clip((hi - g) / rng_, 0.0, 1.0)
             return np.where(up, s_up * omega**p.gamma_up, s_down * (1.0 - omega) ** p.gamma_down)
+        if fam in ("linear_step", "exp_step"):
+            u = np.clip(2.0 * (g - lo) / rng_ - 1.0, -1.0, 1.0)
+            if fam == "linear_step":
+                fu, fd = 1.0 - p.gamma_up * u, 1.0 + p.gamma_down * u
+            else:
+                z = p.exp_a * u + p.exp_b
+                fu = 1.0 - p.exp_A_up * np.exp(p.gamma_up * z)
+                fd = 1.0 - p.exp_A_down * np.exp(-p.gamma_down * z)
+            return np.where(up, s_up * np.maximum(fu, 0.0), s_down * np.maximum(fd, 0.0))
         # table: nominal curve mapped onto each device's own range, scaled by its step spread
         tg = np.asarray(p.table_g)
         pos = p.g_min + (g - lo) / rng_ * (p.g_max - p.g_min)
@@ -295,13 +327,25 @@ class DeviceArray:
             g = np.where(up, hi - (hi - g0) * shrink, lo + (g0 - lo) * shrink)
             g = np.where(n == 0, g0, np.clip(g, lo, hi))
         else:
-            an = np.abs(n)
+            # pulse by pulse, on the devices that still have pulses to take (the same
+            # element-wise arithmetic as over the whole window, without the idle devices)
             g = g0.copy()
-            sgn = np.sign(n)
-            for k in range(int(an.max(initial=0))):
-                act = an > k
-                s = self.step_size(g, up, window) * scale
-                g = np.where(act, np.clip(g + sgn * s, lo, hi), g)
+            an = np.abs(n).ravel()
+            idx = np.flatnonzero(an)
+            if idx.size:
+                shape = g0.shape
+                pars = tuple(np.broadcast_to(a, shape).ravel()[idx]
+                             for a in (s_up, s_down, lo, hi, rng_))
+                gi = g.reshape(-1)[idx]
+                ui, si, ai = up.ravel()[idx], np.sign(n).ravel()[idx], an[idx]
+                live = np.arange(idx.size)
+                for k in range(int(ai.max())):
+                    if k:
+                        live = live[ai[live] > k]
+                    pl = tuple(a[live] for a in pars)
+                    st = self.step_size(gi[live], ui[live], params=pl) * scale
+                    gi[live] = np.clip(gi[live] + si[live] * st, pl[2], pl[3])
+                g.reshape(-1)[idx] = gi
         if (rng is not None or xi is not None) and p.c2c:
             idx = np.flatnonzero(n)
             if idx.size:

@@ -10,7 +10,9 @@ cycle-to-cycle noise is the counter-based draw of :mod:`insitu.golden.noise`,
 computed inside the kernel, so Monte-Carlo instances can run on threads.
 
 * :func:`apply_counts`: the n-pulse response (closed form for constant step
-  and soft bounds, pulse by pulse for the power law), cycle-to-cycle noise
+  and soft bounds, pulse by pulse for the power law, the linear and the exponential step; the
+  exponential step's shape ``exp_a, exp_b, exp_A_up, exp_A_down`` rides on four
+  trailing arguments that default to 0), cycle-to-cycle noise
   (one draw per device with ``n != 0``, a function of the burst and the
   device's index), clip,
   stuck devices and the refresh of the weight cache; equal to the numpy path
@@ -48,11 +50,12 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
     prange = range
 
 
-FAMILY_CODES = {"constant": 0, "soft_bounds": 1, "power": 2}
+FAMILY_CODES = {"constant": 0, "soft_bounds": 1, "power": 2, "linear_step": 3, "exp_step": 4}
 
 
 @njit(cache=True)
-def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down):
+def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down,
+          ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """n-pulse response of one device (the laws of ``DeviceArray``); returns (g, first step)."""
     if family == 0:
         step = s_up if m > 0 else s_down
@@ -72,6 +75,31 @@ def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down):
             v = gl + (v - gl) * (1.0 - a) ** (-m)
         return min(max(v, gl), gh), step
     step = 0.0
+    if family == 4:  # exponential step, pulse by pulse (DeviceArray.step_size)
+        for q in range(abs(m)):
+            u = min(max(2.0 * (v - gl) / rng_ - 1.0, -1.0), 1.0)
+            z = ea * u + eb
+            if m > 0:
+                s = s_up * max(1.0 - au * math.exp(gamma_up * z), 0.0) * scale
+                v = min(max(v + s, gl), gh)
+            else:
+                s = s_down * max(1.0 - ad * math.exp(-gamma_down * z), 0.0) * scale
+                v = min(max(v - s, gl), gh)
+            if q == 0:
+                step = s
+        return v, step
+    if family == 3:  # linear step, pulse by pulse (DeviceArray.step_size)
+        for q in range(abs(m)):
+            u = min(max(2.0 * (v - gl) / rng_ - 1.0, -1.0), 1.0)
+            if m > 0:
+                s = s_up * max(1.0 - gamma_up * u, 0.0) * scale
+                v = min(max(v + s, gl), gh)
+            else:
+                s = s_down * max(1.0 + gamma_down * u, 0.0) * scale
+                v = min(max(v - s, gl), gh)
+            if q == 0:
+                step = s
+        return v, step
     for q in range(abs(m)):
         om = min(max((gh - v) / rng_, 0.0), 1.0)
         if m > 0:
@@ -87,7 +115,8 @@ def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down):
 
 @njit(cache=True)
 def _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
-                           key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+                           key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
+                           ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """Instance ``k`` of :func:`apply_counts`."""
     P, R, C = g.shape[1], g.shape[2], g.shape[3]
     nr, nc = n.shape[1], n.shape[2]
@@ -102,7 +131,7 @@ def _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_s
                 m = m0 * pair_sign[p]
                 gl, gh = lo[k, p, r, c], hi[k, p, r, c]
                 v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
-                                gl, gh, scale, gamma_up, gamma_down)
+                                gl, gh, scale, gamma_up, gamma_down, ea, eb, au, ad)
                 if c2c != 0.0:
                     xi = normal_at(key, np.uint64(((k * P + p) * R + r) * C + c))
                     v = v + c2c * step * math.sqrt(abs(m)) * xi
@@ -118,7 +147,8 @@ def _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_s
 
 @njit(cache=True)
 def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key,
-                 stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+                 stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
+                 ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """Apply signed per-weight counts ``n`` (K, nr, nc) to the window at (row0, col0).
 
     Devices are visited weight by weight (both devices of a pair together, so
@@ -130,24 +160,25 @@ def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key
     for k in range(g.shape[0]):
         _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
                                key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
-                               gamma_down)
+                               gamma_down, ea, eb, au, ad)
 
 
 @njit(cache=True, parallel=True)
 def apply_counts_parallel(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key,
-                          stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+                          stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
+                          ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """:func:`apply_counts` with the instances spread over threads (same result: each
     instance touches only its own devices, and a draw depends only on its index)."""
     for k in prange(g.shape[0]):
         _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
                                key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
-                               gamma_down)
+                               gamma_down, ea, eb, au, ad)
 
 
 @njit(cache=True)
 def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign,
                           c2c, key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
-                          gamma_down):
+                          gamma_down, ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """Instance ``k`` of :func:`apply_rank1`.
 
     The per-weight body is the one of :func:`_apply_counts_instance`, written out
@@ -179,7 +210,7 @@ def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair
                 m = m0 * pair_sign[p]
                 gl, gh = lo[k, p, r, c], hi[k, p, r, c]
                 v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
-                                gl, gh, scale, gamma_up, gamma_down)
+                                gl, gh, scale, gamma_up, gamma_down, ea, eb, au, ad)
                 if c2c != 0.0:
                     xi = normal_at(key, np.uint64(((k * P + p) * R + r) * C + c))
                     v = v + c2c * step * math.sqrt(abs(m)) * xi
@@ -195,24 +226,26 @@ def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair
 
 @njit(cache=True)
 def apply_rank1(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
-                stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+                stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
+                ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """:func:`apply_counts` for counts ``n[k] = outer(a[k], b[k])``: visits only the
     nonzero rows and columns (a deterministic update leaves most lines at zero),
     same arithmetic and the same draws."""
     for k in range(g.shape[0]):
         _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
                               key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
-                              gamma_down)
+                              gamma_down, ea, eb, au, ad)
 
 
 @njit(cache=True, parallel=True)
 def apply_rank1_parallel(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
-                         stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down):
+                         stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
+                         ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """:func:`apply_rank1` with the instances spread over threads (same result)."""
     for k in prange(g.shape[0]):
         _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
                               key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
-                              gamma_down)
+                              gamma_down, ea, eb, au, ad)
 
 
 @njit(cache=True)

@@ -7,6 +7,10 @@ an optional first row with polarity 0 gives the starting conductance).
 sequence and minimises the squared error over its parameters (scipy's
 trust-region least squares), then reports the RMS residual.
 
+``exp_step`` fits the step sizes, ``exp_A_up``, ``exp_A_down``, both rates
+and the bounds with the shape ``exp_a = exp_b = -0.5`` held at the leading
+simulator's ReRAM fit (Gong et al. 2018); ``linear_step`` fits both slopes.
+
 The ``table`` family is fitted non-parametrically: the measured steps are
 binned by state and averaged (up and down separately).
 """
@@ -22,7 +26,7 @@ import numpy as np
 from .devices import DeviceParams, read_curve_csv, simulate_curve, write_curve_csv
 from .validate import check_choice, check_int
 
-FIT_FAMILIES = ("constant", "soft_bounds", "power", "table")
+FIT_FAMILIES = ("constant", "soft_bounds", "power", "linear_step", "exp_step", "table")
 DATA_DIR = Path(__file__).parent / "data"
 
 
@@ -41,7 +45,7 @@ class FitResult:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
 
-def _simulate(family, up, down, gu, gd, lo, hi, pols, g0):
+def _simulate(family, up, down, gu, gd, lo, hi, pols, g0, au=0.0, ad=0.0, ea=-0.5, eb=-0.5):
     """Scalar pulse-by-pulse response: the same step laws as DeviceArray.step_size."""
     g = min(max(g0, lo), hi)
     r = hi - lo
@@ -51,6 +55,14 @@ def _simulate(family, up, down, gu, gd, lo, hi, pols, g0):
             s = up if p > 0 else down
         elif family == "soft_bounds":
             s = up * (hi - g) / r if p > 0 else down * (g - lo) / r
+        elif family in ("linear_step", "exp_step"):
+            u = min(max(2.0 * (g - lo) / r - 1.0, -1.0), 1.0)
+            if family == "linear_step":
+                f = 1.0 - gu * u if p > 0 else 1.0 + gd * u
+            else:
+                z = ea * u + eb
+                f = 1.0 - au * np.exp(gu * z) if p > 0 else 1.0 - ad * np.exp(-gd * z)
+            s = (up if p > 0 else down) * max(f, 0.0)
         else:
             om = min(max((hi - g) / r, 0.0), 1.0)
             s = up * om**gu if p > 0 else down * (1.0 - om) ** gd
@@ -95,30 +107,42 @@ def fit_curve(polarities, conductances, family: str, g0: float | None = None) ->
         x0 = [up0, down0, lo0 - 0.01 * span, hi0 + 0.01 * span]
 
         def unpack(v):
-            return v[0], v[1], 1.0, 1.0, v[2], v[3]
-    else:
-        x0 = [2 * up0, 2 * down0, 1.0, 1.0, lo0 - 0.01 * span, hi0 + 0.01 * span]
+            return v[0], v[1], 1.0, 1.0, v[2], v[3], 0.0, 0.0
+    elif family == "exp_step":
+        x0 = [up0, down0, 1.0, 1.0, -0.5, -0.5, lo0 - 0.01 * span, hi0 + 0.01 * span]
 
         def unpack(v):
-            return v[0], v[1], v[2], v[3], v[4], v[5]
+            return v[0], v[1], v[2], v[3], v[6], v[7], v[4], v[5]
+    else:
+        g1 = 0.5 if family == "linear_step" else 1.0
+        x0 = [2 * up0 if family == "power" else up0, 2 * down0 if family == "power" else down0,
+              g1, g1, lo0 - 0.01 * span, hi0 + 0.01 * span]
+
+        def unpack(v):
+            return v[0], v[1], v[2], v[3], v[4], v[5], 0.0, 0.0
 
     def residual(v):
-        up, down, gu, gd, lo, hi = unpack(v)
+        up, down, gu, gd, lo, hi, au, ad = unpack(v)
         if hi <= lo + 1e-9:
             return np.full(len(g), 1e3 * span)
-        return _simulate(family, up, down, gu, gd, lo, hi, pols, g0) - g
+        return _simulate(family, up, down, gu, gd, lo, hi, pols, g0, au, ad) - g
 
-    lower = [1e-9, 1e-9] + ([0.0, 0.0] if family == "power" else []) + [-np.inf, -np.inf]
-    upper = [span, span] + ([10.0, 10.0] if family == "power" else []) + [np.inf, np.inf]
+    shape = family in ("power", "linear_step", "exp_step")
+    lower = [1e-9, 1e-9] + ([0.0, 0.0] if shape else []) + (
+        [-10.0, -10.0] if family == "exp_step" else []) + [-np.inf, -np.inf]
+    upper = [span, span] + ([10.0, 10.0] if shape else []) + (
+        [10.0, 10.0] if family == "exp_step" else []) + [np.inf, np.inf]
     x0 = np.clip(x0, np.array(lower) + 1e-12, np.array(upper) - 1e-12)
     sol = least_squares(residual, x0, bounds=(lower, upper), x_scale="jac", max_nfev=4000)
-    up, down, gu, gd, lo, hi = unpack(sol.x)
+    up, down, gu, gd, lo, hi, au, ad = unpack(sol.x)
     lo = max(lo, 0.0)
     dw = 0.5 * (up + down)
+    extra = {"exp_A_up": au, "exp_A_down": ad} if family == "exp_step" else {}
     params = DeviceParams(family=family, g_min=lo, g_max=hi, dw_min=dw,
                           up_down=(up - down) / (up + down), gamma_up=gu, gamma_down=gd,
-                          name="fitted", source=f"least-squares fit of a {family} device")
-    sim = _simulate(family, up, down, gu, gd, lo, hi, pols, g0)
+                          name="fitted", source=f"least-squares fit of a {family} device",
+                          **extra)
+    sim = _simulate(family, up, down, gu, gd, lo, hi, pols, g0, au, ad)
     return _result(params, g, sim, len(pols))
 
 

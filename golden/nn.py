@@ -17,6 +17,12 @@ The conversions between floats and codes are the controller's digital job
   weight step per pulse equals it; when the request exceeds what one command
   can deliver the update is capped (bound management), and the event counted.
 
+*Weight scale*: layer ``l``'s weight is ``alpha_l (g+ - g-) / g_range``; the
+digital gain ``alpha_l`` multiplies the rescaled ADC result of its forward and
+transpose reads, and its updates request ``dW / alpha_l`` of the devices
+(:func:`weight_scales`). ``alpha_l = 1`` (the default) is the array's own
+``|w| <= 1``.
+
 All float arrays carry a leading instance axis ``K`` (Monte-Carlo device draws).
 """
 
@@ -32,6 +38,33 @@ from .config import ControllerConfig
 from .validate import check_choice, check_float, check_int
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
+#: pre-activation a layer's weights must be able to reach from unit inputs (``auto`` scale)
+SCALE_PREACTIVATION = 16.0
+
+
+def weight_scales(weight_scale, fan_ins) -> list:
+    """The digital per-layer gains ``alpha_l``.
+
+    ``None``: 1 for every layer. ``"auto"``: ``max(1, SCALE_PREACTIVATION /
+    sqrt(fan_in + 1))``, fixed at initialisation from the fan-in: the gain with
+    which ``fan_in + 1`` inputs of unit size and random sign can reach a
+    pre-activation of 16 (deep in a sigmoid's saturation); wide layers keep 1.
+    (Measured on iris, 4 draws, 40 epochs, in-situ backprop on ``ecram_organic``:
+    95.6 % with 12, 96.7 % with 16, 73 % without a scale.) A number in
+    ``(0, 1000]`` or one per layer: used as given.
+    """
+    n = len(fan_ins)
+    if weight_scale is None:
+        return [1.0] * n
+    if isinstance(weight_scale, str):
+        check_choice("weight_scale", weight_scale, ("auto",))
+        return [max(1.0, SCALE_PREACTIVATION / float(np.sqrt(f + 1))) for f in fan_ins]
+    if np.ndim(weight_scale) == 0:
+        return [check_float("weight_scale", weight_scale, 0.0, 1000.0, lo_open=True)] * n
+    vals = list(weight_scale)
+    if len(vals) != n:
+        raise ValueError(f"weight_scale needs one gain per layer ({n}), got {len(vals)}")
+    return [check_float("weight_scale", v, 0.0, 1000.0, lo_open=True) for v in vals]
 
 
 def layout_config(sizes, base: ControllerConfig | None = None, **overrides) -> ControllerConfig:
@@ -93,10 +126,12 @@ class CrossbarMLP:
         softmax with cross-entropy loss.
     mode: pulse update mode, ``deterministic`` or ``stochastic``.
     dither: deterministic mode with LFSR stochastic rounding of line counts.
+    weight_scale: the digital per-layer gains, see :func:`weight_scales`
+        (default ``None``: 1).
     """
 
     def __init__(self, backend: Backend, sizes, *, activation: str = "sigmoid",
-                 mode: str = "deterministic", dither: bool = True):
+                 mode: str = "deterministic", dither: bool = True, weight_scale=None):
         self.backend = backend
         self.sizes = tuple(int(s) for s in sizes)
         self.activation = check_choice("activation", activation, ACTIVATIONS)
@@ -114,6 +149,7 @@ class CrossbarMLP:
         for fi, fo in zip(self.sizes[:-1], self.sizes[1:]):
             self.layers.append(LayerWindow(fi, fo, c0))
             c0 += fo
+        self.alpha = weight_scales(weight_scale, [lw.fan_in for lw in self.layers])
         self.K = backend.instances
         self.exact = backend.exact
         self.dac_max = cfg.dac_max
@@ -130,17 +166,25 @@ class CrossbarMLP:
         """Program uniform random weights ``U(-a, a)``, ``a = scale / sqrt(fan_in + 1)``,
         by write-verify. Returns the targets (one (rows, fan_out) array per layer)."""
         targets = []
-        for lw in self.layers:
+        for l, lw in enumerate(self.layers):
             a = scale / np.sqrt(lw.rows)
             t = rng.uniform(-a, a, size=(lw.rows, lw.fan_out))
-            self.backend.program(t, 0, lw.col0)
+            self.program_layer(l, t)
             targets.append(t)
         return targets
+
+    def program_layer(self, l: int, w, **kw) -> dict:
+        """Write-verify layer ``l`` to weights ``w`` (its scale removed: the devices get
+        ``w / alpha_l``); keyword arguments go to ``backend.program``."""
+        lw = self.layers[l]
+        a = self.alpha[l]
+        return self.backend.program(w if a == 1.0 else np.asarray(w) / a, 0, lw.col0, **kw)
 
     def layer_weights(self, l: int) -> np.ndarray:
         """(K, fan_in + 1, fan_out) weights of layer ``l`` read directly."""
         lw = self.layers[l]
-        return self.backend.read_weights()[:, : lw.rows, lw.col0 : lw.col0 + lw.fan_out]
+        w = self.backend.read_weights()[:, : lw.rows, lw.col0 : lw.col0 + lw.fan_out]
+        return w if self.alpha[l] == 1.0 else w * self.alpha[l]
 
     # -- codes -----------------------------------------------------------------
     def encode(self, v):
@@ -164,7 +208,8 @@ class CrossbarMLP:
         else:
             codes, s = self.encode(np.concatenate([h, np.ones((h.shape[0], 1))], axis=1))
         y = self.backend._read(codes, 0, lw.col0, lw.fan_out, transpose=False)
-        return self.backend.codes_to_weighted_sum(y, s)
+        a = self.alpha[l]
+        return self.backend.codes_to_weighted_sum(y, s if a == 1.0 else s * a)
 
     def layer_backward(self, l: int, delta):
         """``W_l delta`` (K, fan_in) by a transpose read (the bias row is not read)."""
@@ -177,13 +222,15 @@ class CrossbarMLP:
         else:
             codes, s = self.encode(delta)
         e = self.backend._read(codes, lw.col0, 0, lw.fan_in, transpose=True)
-        return self.backend.codes_to_weighted_sum(e, s)
+        a = self.alpha[l]
+        return self.backend.codes_to_weighted_sum(e, s if a == 1.0 else s * a)
 
     def layer_update(self, l: int, h, delta, lr: float) -> int:
         """In-situ ``W_l -= lr * [h, 1] delta^T``; returns the pulse slots spent."""
         lw = self.layers[l]
         if not np.any(delta):
             return 0
+        lr = lr / self.alpha[l]  # the devices move dW / alpha_l
         if self._fast:
             cx = np.empty((self.K, lw.rows), dtype=np.int64)
             cd = np.empty((self.K, lw.fan_out), dtype=np.int64)

@@ -34,7 +34,7 @@ MODELS = {
 MODES = ("deterministic", "stochastic")
 #: the per-sample step: plain backpropagation (read every layer before updating any) or the
 #: TU/e progressive gradient descent (update each layer, then read back through it)
-ALGORITHMS = ("backprop", "pgd")
+ALGORITHMS = ("backprop", "pgd", "cttv2")  # cttv2: chopped Tiki-Taka on A/C windows
 
 
 def check_params(params: dict) -> dict:
@@ -99,6 +99,10 @@ def controller_config(params: dict) -> ControllerConfig:
     p = check_params(params)
     data = dataset(p["model"], p["seed"], p.get("data"))
     cfg = layout_config(sizes(p["model"], data), ControllerConfig(**p["config"]))
+    if p["algorithm"] == "cttv2":  # the A windows beside the C windows
+        from insitu.golden.algorithms.tiki_taka import transfer_config
+
+        cfg = transfer_config(sizes(p["model"], data), ControllerConfig(**p["config"]))
     if p.get("array"):  # a larger array than the network needs (speed benchmarks)
         rows, cols = (int(v) for v in p["array"])
         if rows < cfg.rows or cols < cfg.cols:
@@ -151,6 +155,10 @@ def train(backend, params: dict, progress=None, on_trained_start=None) -> dict:
         from insitu.golden.algorithms.pgd import PGD
 
         step = PGD()
+    elif p["algorithm"] == "cttv2":
+        from insitu.golden.algorithms.tiki_taka import TikiTaka
+
+        step = TikiTaka(net, variant="cttv2", lr=float(p["lr"]), seed=p["seed"])
     trainer = Trainer(net, data, lr=float(p["lr"]), seed=p["seed"], step=step)
     n = len(data.x_train)
     if on_trained_start is not None:

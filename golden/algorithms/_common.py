@@ -74,6 +74,7 @@ def rank1_update(net, l: int, row_vec, delta, lr: float) -> int:
         return 0
     sx = np.where(sx > 0, sx, 1.0)
     sd = np.where(sd > 0, sd, 1.0)
+    lr = lr / net.alpha[l]  # the weight scale: the devices move dW / alpha_l
     g = lr * sx * sd / (be.pulse_dw * net._full_pulses)
     rho = np.sqrt(g)
     if np.any(rho > 1.0):
@@ -98,3 +99,58 @@ def host_weights(targets, instances: int) -> list:
             t = np.broadcast_to(t, (instances,) + t.shape)
         out.append(np.array(t, dtype=float))
     return out
+
+
+def count_codes(net, counts):
+    """Column DAC codes and the column gain that make a deterministic update with
+    the row driven at full scale (row gain 1, one pulse per column slot) deliver
+    exactly ``counts`` pulses per column.
+
+    The controller's line count is ``b = (|code| * gain + half) >> (dac_bits - 1)``
+    (:func:`insitu.golden.controller.deterministic_counts`); with the gain at
+    ``count_max`` the smallest code giving ``b = m`` is
+    ``ceil((m << shift) - half) / count_max)``. On an exact (float) backend the
+    code is ``m * dac_max / count_max``. ``counts`` must be integers in
+    ``[-count_max, count_max]``.
+    """
+    cfg = net.backend.config
+    cm = cfg.count_max
+    m = np.asarray(counts)
+    a = np.abs(m)
+    if np.any(a > cm):
+        raise ValueError(f"pulse counts must be in [-{cm}, {cm}], got max |n| = {int(a.max())}")
+    if net.exact:
+        return np.sign(m) * a * (net.dac_max / cm), cm
+    shift = cfg.dac_bits - 1
+    half = 1 << (shift - 1)
+    c = np.where(a > 0, -(-((a << shift) - half) // cm), 0)
+    if np.any(c > net.dac_max):
+        raise ValueError(f"count_max {cm} is too large for exact pulse counts with "
+                         f"{cfg.dac_bits}-bit DACs")
+    return np.where(m < 0, -c, c).astype(np.int64), cm
+
+
+def pulse_row(net, row: int, col0: int, counts) -> int:
+    """Send ``counts`` (K, ncols) signed pulses to the devices of one row, columns
+    ``[col0, col0 + ncols)``: one deterministic rank-1 update command with the
+    row one-hot at full scale and no dither, through the public ``update`` call.
+    Returns the pulse slots spent (0 when no count is nonzero)."""
+    counts = np.asarray(counts)
+    if not np.any(counts):
+        return 0
+    be = net.backend
+    cd, gain = count_codes(net, counts)
+    x = np.zeros((net.K, row + 1), dtype=float if net.exact else np.int64)
+    x[:, row] = net.dac_max
+    # rows [0, row] are driven (all but `row` at code 0), columns from col0
+    return be.update(x, cd, mode="deterministic", row_gain=1, col_gain=gain, dither=False,
+                     row0=0, col0=col0)
+
+
+def read_row(net, row: int, col0: int, ncols: int):
+    """Forward read of the one-hot code vector ``e_row`` (full DAC scale): the ADC
+    codes (K, ncols) of one row of devices, and their value in weight units."""
+    x = np.zeros((net.K, row + 1), dtype=float if net.exact else np.int64)
+    x[:, row] = net.dac_max
+    codes = net.backend.forward(x, 0, col0, ncols)
+    return codes, net.backend.codes_to_weighted_sum(codes, 1.0)

@@ -73,9 +73,8 @@ class WriteVerifySGD:
 
     def write(self, net) -> None:
         """Program the host's weights into the array (all layers)."""
-        for l, lw in enumerate(net.layers):
-            r = net.backend.program(self.w[l], 0, lw.col0, tolerance=self.tolerance,
-                                    shift=self.shift)
+        for l in range(len(net.layers)):
+            r = net.program_layer(l, self.w[l], tolerance=self.tolerance, shift=self.shift)
             self.cost["program_calls"] += 1
             self.cost["reads"] += r["reads"]
             self.cost["pulses"] += r["pulses"]

@@ -70,8 +70,8 @@ class ChipInTheLoop:
                 net.layer_update(l, hs[l], deltas[l], lr)
         self.seen += 1
         if self.write == "program" and self.seen % self.program_every == 0:
-            for l, lw in enumerate(net.layers):
-                net.backend.program(self.w[l], 0, lw.col0)
+            for l in range(len(net.layers)):
+                net.program_layer(l, self.w[l])
 
     def state_dict(self) -> dict:
         return {"w": [w.copy() for w in self.w], "seen": self.seen}

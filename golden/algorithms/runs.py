@@ -13,7 +13,7 @@ import numpy as np
 from .. import braille, datasets
 from ..config import ControllerConfig
 from ..datasets import Dataset
-from ..nn import CrossbarMLP
+from ..nn import CrossbarMLP, weight_scales
 from ..periphery import PeripheryParams
 from ..presets import get_device
 from ..train import Trainer, make_backend
@@ -23,9 +23,13 @@ from .activity_difference import ActivityDifference
 from .baselines import StochasticSGD, WriteVerifySGD
 from .in_the_loop import ChipInTheLoop
 from .pgd import PGD
+from .mixed_precision import MixedPrecision
+from .tiki_taka import VARIANTS as TRANSFER_ALGOS, TikiTaka, default_settings, \
+    make_transfer_backend
 
 ALGOS = ("pgd", "backprop", "activity-difference", "in-the-loop", "stochastic-sgd",
          "write-verify")
+ALGOS = ALGOS + ("mixed-precision",) + TRANSFER_ALGOS  # the Tiki-Taka family (issue 13)
 DATASETS = ("digits", "iris", "yinyang", "braille")
 SIZES = {"digits": (64, 32, 10), "iris": (4, 8, 3), "yinyang": (4, 30, 3),
          "braille": (48, 96, 48)}
@@ -117,6 +121,16 @@ class RunOptions:
     program_every: int = 10
     dac_bits: int | None = None  # None: the ControllerConfig default
     adc_bits: int | None = None
+    # issue 13: the weight scale and the Tiki-Taka family's hyper-parameters (None: default)
+    weight_scale: str | float | None = None
+    fast_lr: float | None = None
+    transfer_every: int | None = None
+    buffer_granularity: float | None = None
+    chop_prob: float | None = None
+
+    def transfer_overrides(self) -> dict:
+        keys = ("fast_lr", "transfer_every", "buffer_granularity", "chop_prob")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
     def validate(self) -> RunOptions:
         check_choice("algo", self.algo, ALGOS)
@@ -137,6 +151,12 @@ class RunOptions:
             raise ValueError("dataset braille (word reconstruction) supports --algo "
                              "activity-difference or backprop")
         get_device(self.device)
+        weight_scales(self.weight_scale, [1])
+        over = self.transfer_overrides()
+        if over:
+            if self.algo not in TRANSFER_ALGOS:
+                raise ValueError(f"{', '.join(over)} apply to --algo {', '.join(TRANSFER_ALGOS)}")
+            default_settings(self.algo, get_device(self.device), 0.1, **over)
         return self
 
     def to_dict(self) -> dict:
@@ -162,16 +182,21 @@ def build(opts: RunOptions, *, data: Dataset | None = None, host_targets=None):
         device = device.with_(d2d=max(device.d2d, MISMATCH_D2D))
     bits = {k: v for k, v in (("dac_bits", opts.dac_bits), ("adc_bits", opts.adc_bits))
             if v is not None}
-    be = make_backend(opts.backend, sizes, device, seed=opts.seed, instances=opts.instances,
-                      periphery=periphery, config=ControllerConfig(**bits) if bits else None)
+    config = ControllerConfig(**bits) if bits else None
+    if opts.algo in TRANSFER_ALGOS:  # A windows beside the C windows
+        be = make_transfer_backend(opts.backend, sizes, device, seed=opts.seed,
+                                   instances=opts.instances, periphery=periphery, config=config)
+    else:
+        be = make_backend(opts.backend, sizes, device, seed=opts.seed,
+                          instances=opts.instances, periphery=periphery, config=config)
     mode = "stochastic" if opts.algo == "stochastic-sgd" else "deterministic"
-    net = CrossbarMLP(be, sizes, mode=mode)
+    net = CrossbarMLP(be, sizes, mode=mode, weight_scale=opts.weight_scale)
     rng = np.random.default_rng(opts.seed)
     targets = net.init_weights(rng)
     if host_targets is not None:
         targets = [np.asarray(t, dtype=float) for t in host_targets]
-        for t, lw in zip(targets, net.layers):
-            be.program(t, 0, lw.col0)
+        for l, t in enumerate(targets):
+            net.program_layer(l, t)
     predictor = patterns = None
     if opts.dataset == "braille":
         patterns = braille.patterns()
@@ -185,6 +210,12 @@ def build(opts: RunOptions, *, data: Dataset | None = None, host_targets=None):
         step = ChipInTheLoop(net, targets)
     elif opts.algo == "stochastic-sgd":
         step = StochasticSGD()
+    elif opts.algo == "mixed-precision":
+        step = MixedPrecision(net)
+    elif opts.algo in TRANSFER_ALGOS:
+        rate = opts.lr if opts.lr is not None else LR[opts.dataset]
+        step = TikiTaka(net, variant=opts.algo, seed=opts.seed, settings=default_settings(
+            opts.algo, device, rate, be.config.count_max, **opts.transfer_overrides()))
     else:
         step = WriteVerifySGD(net, targets, program_every=opts.program_every)
     if isinstance(step, (ActivityDifference, SigmoidBackprop)):

@@ -21,6 +21,8 @@ def add_parser(sub):
     p.add_argument("--device", action="append", choices=sorted(PRESETS), default=None,
                    help="device preset(s) to train (repeatable; default ecram_organic and "
                    "rram_oxide)")
+    p.add_argument("--family", default="agad", choices=("agad", "cttv2", "ttv2", "ttv1", "none"),
+                   help="also train rram_oxide with this Tiki-Taka variant (default agad)")
     p.add_argument("--out", default=".", help="folder for results.json and demo.png (default .)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(run=run)
@@ -34,14 +36,15 @@ def run(args) -> int:
     check_int("--seed", args.seed, 0, 2**31 - 1)
     devices = tuple(args.device or ("ecram_organic", "rram_oxide"))
     res = run_demo(epochs=args.epochs, lr=args.lr, seed=args.seed, devices=devices,
-                   out_dir=args.out, progress=not args.no_progress)
+                   out_dir=args.out, progress=not args.no_progress,
+                   family=None if args.family == "none" else args.family)
     runs = res["runs"]
     fl = runs["float"]["final_test_acc"]
     print(f"64-32-10 MLP on digits, {args.epochs} epochs, one sample at a time")
     print(f"  float backprop (numpy)            test accuracy {fl:5.1f}%")
-    for name in devices:
+    for name in [n for n in runs if n != "float"]:
         r = runs[name]
-        print(f"  in situ, {name:<14} (golden) test accuracy {r['final_test_acc']:5.1f}%"
+        print(f"  in situ, {name:<20} test accuracy {r['final_test_acc']:5.1f}%"
               f"  ({r['final_test_acc'] - fl:+.1f} points, {r['pulses']:,} device pulses, "
               f"{r['seconds']:.1f} s)")
     print(f"wrote {args.out}/results.json and {args.out}/demo.png")

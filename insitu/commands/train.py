@@ -26,6 +26,11 @@ ALGO_HELP = {
     "in-the-loop": "chip-in-the-loop: host gradients from measured activations (Cramer et al. 2022)",
     "stochastic-sgd": "stochastic pulse-coincidence SGD (Gokmen and Vlasov 2016)",
     "write-verify": "float SGD on the host, weights written by write-verify",
+    "mixed-precision": "digital gradient accumulator, whole pulses sent (Nandakumar et al. 2020)",
+    "ttv1": "Tiki-Taka: fast array A, periodic transfer into C (Gokmen and Haensch 2020)",
+    "ttv2": "Tiki-Taka v2: A -> digital buffer H -> C (Gokmen 2021)",
+    "cttv2": "chopped TTv2 (Rasch et al. 2024)",
+    "agad": "AGAD: chopped transfer against running means, no reference needed (Rasch et al. 2024)",
 }
 
 
@@ -40,8 +45,10 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--algo", default=None, metavar="|".join(ALGOS),
                    help="training algorithm (default pgd)")
+    from insitu.golden.presets import PRESETS
+
     p.add_argument("--device", default=None, metavar="PRESET|FILE.json",
-                   help="device preset (ideal, ecram_organic, rram_oxide) or a fitted-device "
+                   help="device preset (" + ", ".join(PRESETS) + ") or a fitted-device "
                         ".json file (default ecram_organic)")
     p.add_argument("--dataset", default=None, metavar="|".join(DATASETS),
                    help="dataset; braille is distorted-word reconstruction (default digits)")
@@ -61,6 +68,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mismatch", action="store_true", default=None,
                    help="strong fixed-pattern DAC/ADC mismatch and device spread "
                         "(the chip-in-the-loop experiment)")
+    p.add_argument("--weight-scale", default=None, metavar="auto|GAIN",
+                   help="digital per-layer weight gain alpha_l: auto (from the fan-in) or a "
+                        "number (default: none, |w| <= 1)")
+    p.add_argument("--fast-lr", default=None, metavar="RATE",
+                   help="Tiki-Taka family: learning rate of the fast array A (default lr)")
+    p.add_argument("--transfer-every", default=None, metavar="N",
+                   help="Tiki-Taka family: samples between row reads of A (default 1)")
+    p.add_argument("--buffer-granularity", default=None, metavar="PULSES",
+                   help="Tiki-Taka family: buffer threshold in pulses of C (default 1)")
+    p.add_argument("--chop-prob", default=None, metavar="P",
+                   help="c-TTv2/AGAD: chopper flip probability per read (default 0.01)")
     p.add_argument("--save", default=None, metavar="RUN.json",
                    help="write results and the resumable run state here after every epoch")
     p.add_argument("--resume", action="store_true",
@@ -91,7 +109,14 @@ def _float(name, v):
 
 
 OPTION_KEYS = ("algo", "device", "dataset", "lr", "seed", "backend", "instances", "hidden",
-               "mismatch")
+               "mismatch", "weight_scale", "fast_lr", "transfer_every", "buffer_granularity",
+               "chop_prob")
+
+
+def _scale(v):
+    if v is None or v == "auto":
+        return v
+    return _float("weight-scale", v)
 
 
 def _options(args, saved: dict | None):
@@ -105,6 +130,13 @@ def _options(args, saved: dict | None):
         "instances": None if args.instances is None else _int("instances", args.instances, 1, 64),
         "hidden": None if args.hidden is None else _int("hidden", args.hidden, 1, 200),
         "mismatch": args.mismatch,
+        "weight_scale": _scale(args.weight_scale),
+        "fast_lr": None if args.fast_lr is None else _float("fast-lr", args.fast_lr),
+        "transfer_every": None if args.transfer_every is None else _int(
+            "transfer-every", args.transfer_every, 1, 10**6),
+        "buffer_granularity": None if args.buffer_granularity is None else _float(
+            "buffer-granularity", args.buffer_granularity),
+        "chop_prob": None if args.chop_prob is None else _float("chop-prob", args.chop_prob),
     }
     if saved is not None:
         for k, v in given.items():

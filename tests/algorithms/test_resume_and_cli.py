@@ -101,5 +101,6 @@ def test_cli_entry_point_exit_code_and_single_line():
                        check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     want = ("insitu train: error: algo must be one of pgd, backprop, activity-difference, "
-            "in-the-loop, stochastic-sgd, write-verify; got 'nope'")
+            "in-the-loop, stochastic-sgd, write-verify, mixed-precision, ttv1, ttv2, cttv2, "
+            "agad; got 'nope'")
     assert r.stderr.strip().splitlines() == [want]
