@@ -6,7 +6,8 @@ noise, cycle-to-cycle noise and device-to-device variation on: every pulse's
 effect on every device is modelled (the n-pulse closed form per update
 command). Also a Monte-Carlo mode: K=32 independent device draws trained in
 one vectorised run against 32 separate runs, all on one core
-(``montecarlo_speedup``), and the vectorised run again with its instances on
+(``montecarlo_speedup``; every trainer is built and write-verify initialised
+before its clock starts, so the figure compares training only), and the vectorised run again with its instances on
 numba's threads (``montecarlo_speedup_threaded``, ``GoldenBackend(threads=True)``;
 meaningful only on idle cores).
 
@@ -82,20 +83,20 @@ def main(argv=None):
             f.step(data.x_train[i], eye[data.y_train[i]], LR)
     float_sps = samples / (time.perf_counter() - t0)
 
+    # Monte Carlo: every trainer is built and write-verify initialised before its clock
+    # starts, so both sides time training only (construction is reported on its own)
     m = args.mc_samples
     t0 = time.perf_counter()
-    for k in range(32):
-        tr1, _ = make_trainer(data, instances=1, seed=100 + k, engine=args.engine)
-        time_training(tr1, m)
-    t_separate = time.perf_counter() - t0
+    separate = [make_trainer(data, instances=1, seed=100 + k, engine=args.engine)[0]
+                for k in range(32)]
+    t_build_separate = time.perf_counter() - t0
     t0 = time.perf_counter()
     trk, _ = make_trainer(data, instances=32, seed=100, engine=args.engine)
-    time_training(trk, m)
-    t_vector = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t_build_vector = time.perf_counter() - t0
     trt, _ = make_trainer(data, instances=32, seed=100, engine=args.engine, threads=True)
-    time_training(trt, m)
-    t_threaded = time.perf_counter() - t0
+    t_separate = sum(time_training(tr1, m) for tr1 in separate)
+    t_vector = time_training(trk, m)
+    t_threaded = time_training(trt, m)
 
     threads = 1
     if trt.net.backend._apply_rank1 is not trk.net.backend._apply_rank1:
@@ -115,10 +116,12 @@ def main(argv=None):
         "montecarlo_separate_s": round(t_separate, 3),
         "montecarlo_vectorised_s": round(t_vector, 3),
         "montecarlo_speedup": round(t_separate / t_vector, 2),
+        "montecarlo_build_separate_s": round(t_build_separate, 3),
+        "montecarlo_build_vectorised_s": round(t_build_vector, 3),
         "montecarlo_threaded_s": round(t_threaded, 3),
         "montecarlo_speedup_threaded": round(t_separate / t_threaded, 2),
         "montecarlo_threads": threads,
-        "targets": {"samples_per_s": ">= 10000", "ratio": "<= 3", "montecarlo_speedup": ">= 4"},
+        "targets": {"samples_per_s": ">= 10000", "ratio": "<= 3", "montecarlo_speedup": ">= 8"},
     }
     print(json.dumps(out))
 
