@@ -34,13 +34,18 @@ from .validate import check_choice, check_float, check_int
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
 
 
-def layout_config(sizes, base: ControllerConfig | None = None, **overrides) -> ControllerConfig:
-    """The ControllerConfig whose array holds an MLP of ``sizes`` side by side."""
-    sizes = [check_int("layer size", s, 1, 255) for s in sizes]
+def layout_shape(sizes, max_size: int = 255) -> tuple[int, int]:
+    """(rows, cols) of the array that holds an MLP of ``sizes`` side by side
+    (a tiled backend's virtual array may exceed one array's 256 lines)."""
+    sizes = [check_int("layer size", s, 1, max_size) for s in sizes]
     if len(sizes) < 2:
         raise ValueError("an MLP needs at least 2 layer sizes (inputs, outputs)")
-    rows = max(s + 1 for s in sizes[:-1])
-    cols = sum(sizes[1:])
+    return max(s + 1 for s in sizes[:-1]), sum(sizes[1:])
+
+
+def layout_config(sizes, base: ControllerConfig | None = None, **overrides) -> ControllerConfig:
+    """The ControllerConfig whose array holds an MLP of ``sizes`` side by side."""
+    rows, cols = layout_shape(sizes)
     d = (base or ControllerConfig()).to_dict()
     d.update(overrides)
     d.update(rows=rows, cols=cols)
@@ -103,11 +108,11 @@ class CrossbarMLP:
         self.mode = check_choice("mode", mode, ("deterministic", "stochastic"))
         self.dither = bool(dither)
         cfg = backend.config
-        need = layout_config(self.sizes, cfg)
-        if cfg.rows < need.rows or cfg.cols < need.cols:
+        need_rows, need_cols = layout_shape(self.sizes, max_size=65535)
+        if backend.rows < need_rows or backend.cols < need_cols:
             raise ValueError(
-                f"the array ({cfg.rows}x{cfg.cols}) is too small for layers {self.sizes}: "
-                f"need at least {need.rows}x{need.cols}"
+                f"the array ({backend.rows}x{backend.cols}) is too small for layers "
+                f"{self.sizes}: need at least {need_rows}x{need_cols}"
             )
         self.layers = []
         c0 = 0
