@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import fastpath
+from . import compiled_step, fastpath
 from .backends import Backend
 from .config import ControllerConfig
 from .validate import check_choice, check_float, check_int
@@ -223,9 +223,12 @@ class CrossbarMLP:
         """Activations per layer, the input first and the softmax output last."""
         hs = [x]
         n = len(self.layers)
+        # the compiled engine takes libm's exp/tanh, as the compiled training step does
+        act, soft = (compiled_step.activate, compiled_step.softmax) if self._fast else \
+            (_act, softmax)
         for l in range(n):
             z = self.layer_forward(l, hs[-1])
-            hs.append(softmax(z) if l == n - 1 else _act(self.activation, z))
+            hs.append(soft(z) if l == n - 1 else act(self.activation, z))
         return hs
 
     def hidden_delta(self, l: int, back, h):
