@@ -61,7 +61,8 @@ ACTIVATION_CODES = {"sigmoid": 0, "relu": 1, "tanh": 2}
 ALGORITHMS = ("backprop", "pgd")
 #: counters the kernel returns, in this order
 COUNTERS = ("c2c_bursts", "lfsr_draws", "capped", "forward_reads", "backward_reads",
-            "conversions", "saturated", "updates", "update_slots", "pulses", "devices_pulsed")
+            "conversions", "saturated", "updates", "update_slots", "pulses", "devices_pulsed",
+            "devices_changed")
 
 
 # -- the arithmetic shared with the interface path -------------------------------------
@@ -186,9 +187,28 @@ def _read(x, bias, transpose, l0, o0, n, blocks, gdiff, dac_rg, dac_ro, dac_cg, 
 
 
 @njit(cache=True)
+def _pulsed(g, a, b, row0, col0, m):
+    """Conductances of the devices a rank-1 count ``outer(a[k], b[k])`` pulses, in order."""
+    out = np.empty(m)
+    q = 0
+    for k in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            if a[k, i] == 0:
+                continue
+            for j in range(b.shape[1]):
+                if b[k, j] == 0:
+                    continue
+                for p in range(g.shape[1]):
+                    out[q] = g[k, p, row0 + i, col0 + j]
+                    q += 1
+    return out
+
+
+@njit(cache=True)
 def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, gain, shift,
             half, dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
-            c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs, counters):
+            c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs, counters,
+            count_changed):
     """``CrossbarMLP.layer_update`` on the numba engine: update management once, then
     per block the pulse counts (the tile's LFSR dither) and the device physics."""
     K, nx = h.shape
@@ -228,9 +248,17 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
         if nnz:
             key = noise.mix(c2c_base[t] + np.uint64(counters[t, 0]) * noise.GOLDEN)
             counters[t, 0] += 1
+        before = np.empty(0)
+        if count_changed and nnz:
+            before = _pulsed(g[t], a, b, tr0, tc0, nnz * pairs)
         fastpath.apply_rank1(family, g[t], up[t], down[t], lo[t], hi[t], a, b, tr0, tc0,
                              pair_sign, c2c, key, stuck[t], stuck_value[t], gdiff[t], g_ref,
                              1.0, gamma_up, gamma_down)
+        if count_changed and nnz:
+            after = _pulsed(g[t], a, b, tr0, tc0, nnz * pairs)
+            for q in range(after.size):
+                if after[q] != before[q]:
+                    counters[t, 11] += 1
         counters[t, 9] += total * pairs
         counters[t, 10] += nnz * pairs
         counters[t, 7] += 1
@@ -246,7 +274,7 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, blocks, rows, fam
                 gamma_up, gamma_down, v_scale, dac_rg, dac_ro, dac_cg, dac_co, dac_mism, adc_rg,
                 adc_ro, adc_cg, adc_co, adc_mism, lsb, rn_lsb, pairs, adc_noise, adcs, average,
                 adc_max, draws, noisy, codes_to_sum, dac_max, shift, gain, pulse_dw, full_pulses,
-                dither, lfsr_table, lfsr_pos, half, counters):
+                dither, lfsr_table, lfsr_pos, half, counters, count_changed):
     """Train on samples ``xs`` (B, features) with targets ``ts`` (B, classes), every
     instance seeing the same sample; ``algo`` 0 = backprop, 1 = PGD."""
     K = g[0].shape[0]
@@ -286,7 +314,7 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, blocks, rows, fam
                         lr, pulse_dw, full_pulses, dac_max, gain, shift, half, dither,
                         lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
                         c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs,
-                        counters)
+                        counters, count_changed)
             if l == 0:
                 break
             fi = fan_in[l]
@@ -301,7 +329,7 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, blocks, rows, fam
                         lr, pulse_dw, full_pulses, dac_max, gain, shift, half, dither,
                         lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
                         c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs,
-                        counters)
+                        counters, count_changed)
 
 
 # -- the step object ----------------------------------------------------------------------
@@ -319,14 +347,22 @@ class CompiledStep:
     ----------
     fallback_reason: ``None`` while the compiled kernel runs, else why the
         interface path runs instead (set at the first call).
-    device_updates: devices that received at least one pulse, summed over updates
+    count_changed: also count :attr:`device_updates` (compares every pulsed device's
+        conductance before and after its update: exact, and slower).
+    devices_pulsed: devices that received at least one pulse, summed over updates
         (both devices of a differential pair count).
+    device_updates: devices whose conductance an update changed, summed over updates
+        (0 unless ``count_changed``; a pulsed device at its bound, or stuck, does not
+        change).
     """
 
-    def __init__(self, algorithm: str = "backprop", *, block: int = 64):
+    def __init__(self, algorithm: str = "backprop", *, block: int = 64,
+                 count_changed: bool = False):
         self.algorithm = check_choice("algorithm", algorithm, ALGORITHMS)
         self.block = check_int("block", block, 1, 4096)
+        self.count_changed = bool(count_changed)
         self.fallback_reason: str | None = None
+        self.devices_pulsed = 0
         self.device_updates = 0
         self._net = None
 
@@ -483,7 +519,8 @@ class CompiledStep:
             adc_ro, adc_cg, adc_co, be._adc_mism, be._read_lsb, be._read_noise_lsb, be.pairs,
             pp.adc_noise, c.adcs, c.adc_average, be.adc_max, draws, noisy, be._codes_to_sum,
             be.dac_max, c.dac_bits - 1, net._gain, be.pulse_dw, float(net._full_pulses),
-            net.dither, be.refs[0].lfsr.table, lfsr_pos, be._half, counters)
+            net.dither, be.refs[0].lfsr.table, lfsr_pos, be._half, counters,
+            self.count_changed)
         net.capped_updates += int(counters[0, 2])
         for q, t in enumerate(tiles):
             t.c2c_bursts = int(counters[q, 0])
@@ -497,4 +534,5 @@ class CompiledStep:
             st.updates += int(counters[q, 7])
             st.update_slots += int(counters[q, 8])
             st.pulses += int(counters[q, 9])
-            self.device_updates += int(counters[q, 10])
+            self.devices_pulsed += int(counters[q, 10])
+            self.device_updates += int(counters[q, 11])

@@ -57,13 +57,13 @@ def assert_same(a, b):
     assert (sa, ca, ka) == (sb, cb, kb)
 
 
-def run_both(algorithm, make_net, lr=0.3, block=16):
+def run_both(algorithm, make_net, lr=0.3, block=16, **kw):
     xs, ts = data()
     ref, fast = make_net(), make_net()
     step = PGD() if algorithm == "pgd" else (lambda n, x, t, lr: n.backprop_step(x, t, lr))
     for x, t in zip(xs, ts):
         step(ref, np.broadcast_to(x, (ref.K, x.size)), t[None, :], lr)
-    cs = CompiledStep(algorithm, block=block)
+    cs = CompiledStep(algorithm, block=block, **kw)
     cs.train_block(fast, xs, ts, lr)
     assert_same(ref, fast)
     assert ref.backend.stats.updates > 0
@@ -75,7 +75,30 @@ def run_both(algorithm, make_net, lr=0.3, block=16):
                          ids=["constant", "ecram", "soft_bounds", "power"])
 def test_every_family_bit_identical(algorithm, device):
     cs = run_both(algorithm, lambda: make(device, periphery=NOISY))
-    assert cs.fallback_reason is None and cs.device_updates > 0
+    assert cs.fallback_reason is None and cs.devices_pulsed > 0 and cs.device_updates == 0
+
+
+def test_changed_devices_are_counted_exactly():
+    stuck = ecram_organic.with_(stuck_low=0.3)
+    xs, ts = data()
+    ref = make(stuck)
+    be, inner, changed = ref.backend, ref.backend._update, [0]
+
+    def counting_update(*args):
+        g0 = be.conductances.copy()
+        out = inner(*args)
+        changed[0] += int(np.count_nonzero(be.conductances != g0))
+        return out
+
+    be._update = counting_update
+    for x, t in zip(xs, ts):
+        ref.backprop_step(np.broadcast_to(x, (2, x.size)), t[None, :], 0.3)
+    fast = make(stuck)
+    cs = CompiledStep(count_changed=True)
+    cs.train_block(fast, xs, ts, 0.3)
+    assert_same(ref, fast)
+    assert cs.device_updates == changed[0]
+    assert 0 < cs.device_updates < cs.devices_pulsed  # stuck devices are pulsed, never move
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
