@@ -41,11 +41,10 @@ import json
 import time
 
 import numpy as np
-
 from insitu.golden import datasets
+from insitu.golden.compiled_step import CompiledStep
 from insitu.golden.nn import CrossbarMLP
 from insitu.golden.presets import ecram_organic
-from insitu.golden.compiled_step import CompiledStep
 from insitu.golden.tiles import TiledBackend
 from insitu.golden.train import FloatMLP, Trainer
 

@@ -75,7 +75,7 @@ def _activate_into(code, z, out):
             if code == 0:
                 out[k, j] = 1.0 / (1.0 + math.exp(-v))
             elif code == 1:
-                out[k, j] = v if v >= 0.0 else 0.0
+                out[k, j] = v if v >= 0.0 else 0.0  # noqa: FURB136 (-0.0 kept, as np.maximum)
             else:
                 out[k, j] = math.tanh(v)
 

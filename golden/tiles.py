@@ -196,7 +196,7 @@ class TiledBackend(Backend):
                tile_rows: int = 256, tile_cols: int = 256, tiles: int | None = None,
                config: ControllerConfig | None = None, kind: str = "golden",
                instances: int = 1, seed: int = 0, mapping: str = "differential",
-               engine: str = "auto", threads: bool = False) -> "TiledBackend":
+               engine: str = "auto", threads: bool = False) -> TiledBackend:
         """Tiles of ``tile_rows x tile_cols`` for an MLP of ``sizes``.
 
         ``tiles`` fixes how many tiles there are (``None``: as many as the placement
@@ -215,7 +215,8 @@ class TiledBackend(Backend):
                      seed=(base["seed"] + t) % 2**32)
             d["adcs"] = min(d["adcs"], max(tile_rows, tile_cols))
             cfg = ControllerConfig(**d)
-            s = int(np.random.SeedSequence([seed, t]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+            state = np.random.SeedSequence([seed, t]).generate_state(1, np.uint64)[0]
+            s = int(state >> np.uint64(1))
             if kind == "golden":
                 out.append(GoldenBackend(cfg, device, periphery, instances=instances, seed=s,
                                          mapping=mapping, engine=engine, threads=threads))

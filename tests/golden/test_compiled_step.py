@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from insitu.golden import datasets
 from insitu.golden.algorithms.pgd import PGD
 from insitu.golden.backends import GoldenBackend
@@ -119,9 +118,9 @@ def test_tiles_and_reference_mapping_bit_identical(algorithm):
 @pytest.mark.parametrize("case", ["stochastic", "table", "numpy"])
 def test_uncovered_cases_fall_back_to_the_interface_path(case):
     if case == "stochastic":
-        mk = lambda: make(ecram_organic, mode="stochastic")  # noqa: E731
+        mk = lambda: make(ecram_organic, mode="stochastic")
     elif case == "table":
-        mk = lambda: make(TABLE)  # noqa: E731
+        mk = lambda: make(TABLE)
     else:
         def mk():
             cfg = layout_config(SIZES)

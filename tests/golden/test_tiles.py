@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from insitu.golden import datasets
 from insitu.golden.algorithms.pgd import PGD
 from insitu.golden.backends import GoldenBackend, IdealBackend
