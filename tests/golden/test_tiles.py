@@ -165,3 +165,29 @@ def test_bad_tiles_are_clear_value_errors():
         be.program(np.ones((21, 12)))  # layer 1 has 9 rows: no devices below them
     with pytest.raises(ValueError, match="too small"):
         CrossbarMLP(be, (20, 9, 4))
+
+
+@pytest.mark.parametrize("algo", ["activity-difference", "in-the-loop", "write-verify",
+                                  "stochastic-sgd"])
+def test_every_algorithm_runs_on_tiles_as_on_one_array(algo):
+    from insitu.golden.algorithms import (ActivityDifference, ChipInTheLoop, StochasticSGD,
+                                          WriteVerifySGD)
+
+    sizes = (20, 12, 5)
+    mode = "stochastic" if algo == "stochastic-sgd" else "deterministic"
+    nets = []
+    for tiled in (False, True):
+        be = (TiledBackend.create(sizes, ideal, kind="ideal", tile_rows=8, tile_cols=8)
+              if tiled else IdealBackend(layout_config(sizes), ideal))
+        net = CrossbarMLP(be, sizes, mode=mode)
+        targets = net.init_weights(np.random.default_rng(3))
+        step = {"activity-difference": lambda: ActivityDifference(),
+                "in-the-loop": lambda: ChipInTheLoop(net, targets),
+                "write-verify": lambda: WriteVerifySGD(net, targets),
+                "stochastic-sgd": lambda: StochasticSGD()}[algo]()
+        w0 = be.read_weights()
+        steps(net, n=6, step=step)
+        assert not np.allclose(be.read_weights(), w0)  # the algorithm trained
+        nets.append(net)
+    w = nets[0].backend.read_weights()[:, :21, :17]
+    np.testing.assert_allclose(nets[1].backend.read_weights(), w, rtol=0, atol=1e-9)
