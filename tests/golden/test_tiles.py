@@ -170,8 +170,12 @@ def test_bad_tiles_are_clear_value_errors():
 @pytest.mark.parametrize("algo", ["activity-difference", "in-the-loop", "write-verify",
                                   "stochastic-sgd"])
 def test_every_algorithm_runs_on_tiles_as_on_one_array(algo):
-    from insitu.golden.algorithms import (ActivityDifference, ChipInTheLoop, StochasticSGD,
-                                          WriteVerifySGD)
+    from insitu.golden.algorithms import (
+        ActivityDifference,
+        ChipInTheLoop,
+        StochasticSGD,
+        WriteVerifySGD,
+    )
 
     sizes = (20, 12, 5)
     mode = "stochastic" if algo == "stochastic-sgd" else "deterministic"
@@ -181,10 +185,14 @@ def test_every_algorithm_runs_on_tiles_as_on_one_array(algo):
               if tiled else IdealBackend(layout_config(sizes), ideal))
         net = CrossbarMLP(be, sizes, mode=mode)
         targets = net.init_weights(np.random.default_rng(3))
-        step = {"activity-difference": lambda: ActivityDifference(),
-                "in-the-loop": lambda: ChipInTheLoop(net, targets),
-                "write-verify": lambda: WriteVerifySGD(net, targets),
-                "stochastic-sgd": lambda: StochasticSGD()}[algo]()
+        if algo == "activity-difference":
+            step = ActivityDifference()
+        elif algo == "in-the-loop":
+            step = ChipInTheLoop(net, targets)
+        elif algo == "write-verify":
+            step = WriteVerifySGD(net, targets)
+        else:
+            step = StochasticSGD()
         w0 = be.read_weights()
         steps(net, n=6, step=step)
         assert not np.allclose(be.read_weights(), w0)  # the algorithm trained
