@@ -102,6 +102,8 @@ class Backend:
         self.device = device
         self.periphery = periphery or PeripheryParams()
         self.instances = check_int("instances", instances, 1, 4096)
+        #: lines of the array the interface addresses (a tiled backend's are virtual)
+        self.rows, self.cols = config.rows, config.cols
         self.mapping = check_choice("mapping", mapping, MAPPINGS)
         self.pairs = 2 if mapping == "differential" else 1
         r = device.g_max - device.g_min
@@ -138,11 +140,10 @@ class Backend:
         return check_codes(name, arr, arr.shape, lo, hi), squeeze
 
     def _window(self, row0, col0, nrows, ncols):
-        c = self.config
-        check_int("row0", row0, 0, c.rows - 1)
-        check_int("col0", col0, 0, c.cols - 1)
-        check_int("nrows", nrows, 1, c.rows - row0)
-        check_int("ncols", ncols, 1, c.cols - col0)
+        check_int("row0", row0, 0, self.rows - 1)
+        check_int("col0", col0, 0, self.cols - 1)
+        check_int("nrows", nrows, 1, self.rows - row0)
+        check_int("ncols", ncols, 1, self.cols - col0)
 
     def _update_args(self, mode, row_gain, col_gain):
         check_mode(mode)
@@ -157,15 +158,15 @@ class Backend:
 
     # -- public API (validated) -------------------------------------------------
     def forward(self, x_codes, row0: int = 0, col0: int = 0, ncols: int | None = None):
-        x, sq = self._codes("x_codes", x_codes, row0, self.config.rows, -self.dac_max, self.dac_max)
-        ncols = self.config.cols - col0 if ncols is None else ncols
+        x, sq = self._codes("x_codes", x_codes, row0, self.rows, -self.dac_max, self.dac_max)
+        ncols = self.cols - col0 if ncols is None else ncols
         self._window(row0, col0, x.shape[1], ncols)
         out = self._read(x, row0, col0, ncols, transpose=False)
         return out[0] if sq else out
 
     def backward(self, d_codes, col0: int = 0, row0: int = 0, nrows: int | None = None):
-        d, sq = self._codes("d_codes", d_codes, col0, self.config.cols, -self.dac_max, self.dac_max)
-        nrows = self.config.rows - row0 if nrows is None else nrows
+        d, sq = self._codes("d_codes", d_codes, col0, self.cols, -self.dac_max, self.dac_max)
+        nrows = self.rows - row0 if nrows is None else nrows
         self._window(row0, col0, nrows, d.shape[1])
         out = self._read(d, col0, row0, nrows, transpose=True)
         return out[0] if sq else out
@@ -173,8 +174,8 @@ class Backend:
     def update(self, x_codes, d_codes, *, mode: str = "deterministic", row_gain, col_gain,
                dither: bool = False, row0: int = 0, col0: int = 0) -> int:
         """In-situ rank-1 update; returns the number of pulse slots (max over instances)."""
-        x, _ = self._codes("x_codes", x_codes, row0, self.config.rows, -self.dac_max, self.dac_max)
-        d, _ = self._codes("d_codes", d_codes, col0, self.config.cols, -self.dac_max, self.dac_max)
+        x, _ = self._codes("x_codes", x_codes, row0, self.rows, -self.dac_max, self.dac_max)
+        d, _ = self._codes("d_codes", d_codes, col0, self.cols, -self.dac_max, self.dac_max)
         self._update_args(mode, row_gain, col_gain)
         return self._update(x, d, mode, row_gain, col_gain, bool(dither), row0, col0)
 

@@ -1,5 +1,5 @@
-"""Datasets that need no download: scikit-learn's bundled digits and iris,
-generated Yin-Yang, and XOR. Each returns float features in [0, 1] and
+"""Datasets that need no download: scikit-learn's bundled digits (also upsampled
+to 16x16) and iris, generated Yin-Yang, and XOR. Each returns float features in [0, 1] and
 integer labels, split into train/test with a seeded shuffle."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 
 from .validate import check_choice, check_int
 
-DATASETS = ("digits", "iris", "yinyang", "xor")
+DATASETS = ("digits", "digits16", "iris", "yinyang", "xor")
 
 
 @dataclass
@@ -70,9 +70,39 @@ def _yinyang_class(x, y, R, r):
     return 0 if yin else 1
 
 
+def upsample(images, size: int) -> np.ndarray:
+    """Bilinear interpolation of square images (n, s, s) to (n, size, size).
+
+    Pixel centres are aligned (output pixel ``o`` samples the input at
+    ``(o + 0.5) * s / size - 0.5``, clamped to the edge pixels), so the values
+    stay in the input's range.
+    """
+    images = np.asarray(images, dtype=float)
+    s = images.shape[1]
+    pos = np.clip((np.arange(size) + 0.5) * s / size - 0.5, 0.0, s - 1.0)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, s - 1)
+    f = pos - i0
+    rows = images[:, i0, :] * (1.0 - f)[None, :, None] + images[:, i1, :] * f[None, :, None]
+    return rows[:, :, i0] * (1.0 - f)[None, None, :] + rows[:, :, i1] * f[None, None, :]
+
+
+def digits_upsampled(size: int = 16, seed: int = 0) -> Dataset:
+    """scikit-learn's 8x8 digits interpolated to ``size x size`` (``size**2`` features
+    in [0, 1]); the same split as ``load("digits", seed)``."""
+    from sklearn.datasets import load_digits
+
+    check_int("size", size, 8, 64)
+    d = load_digits()
+    x = upsample(d.data.reshape(-1, 8, 8) / 16.0, size).reshape(len(d.data), size * size)
+    return _split(f"digits{size}", x, d.target.astype(np.int64), 10, seed)
+
+
 def load(name: str, seed: int = 0, n: int | None = None) -> Dataset:
-    """Load a dataset by name (``digits``, ``iris``, ``yinyang``, ``xor``)."""
+    """Load a dataset by name (``digits``, ``digits16``, ``iris``, ``yinyang``, ``xor``)."""
     check_choice("dataset", name, DATASETS)
+    if name == "digits16":
+        return digits_upsampled(16, seed)
     if name == "digits":
         from sklearn.datasets import load_digits
 

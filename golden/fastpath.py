@@ -270,15 +270,33 @@ def _read_convert_instance(k, codes, gdiff, l0, o0, n, transpose, v_scale, dac_g
     sig = 0.0
     if draws.size:
         sig = math.sqrt(rn_lsb * rn_lsb * pairs * ssq + adc_noise * adc_noise)
+    # Each line's current is summed over the driven lines in ascending order, skipping
+    # floating ones (code 0: their product is +-0.0 and a sum that starts at +0.0 is
+    # unchanged by it, so the result is the plain sequential sum, bit for bit). A forward
+    # read runs rows outer and lines inner: the same per-line order, contiguous in memory.
+    idx = np.empty(nx, dtype=np.int64)
+    nd = 0
+    for i in range(nx):
+        if v[i] != 0.0:
+            idx[nd] = i
+            nd += 1
+    curs = np.zeros(n)
+    if transpose:
+        for j in range(n):
+            cur = 0.0
+            for q in range(nd):
+                i = idx[q]
+                cur += gdiff[k, o0 + j, l0 + i] * v[i]
+            curs[j] = cur
+    else:
+        for q in range(nd):
+            i = idx[q]
+            vi = v[i]
+            for j in range(n):
+                curs[j] += vi * gdiff[k, l0 + i, o0 + j]
     for j in range(n):
         line = o0 + j
-        cur = 0.0
-        if transpose:
-            for i in range(nx):
-                cur += gdiff[k, line, l0 + i] * v[i]
-        else:
-            for i in range(nx):
-                cur += v[i] * gdiff[k, l0 + i, line]
+        cur = curs[j]
         base = cur * lsb
         if adc_mism:
             base = base * adc_gain[k, line] + adc_off[k, line]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import fastpath
+from . import compiled_step, fastpath
 from .backends import Backend
 from .config import ControllerConfig
 from .validate import check_choice, check_float, check_int
@@ -67,13 +67,18 @@ def weight_scales(weight_scale, fan_ins) -> list:
     return [check_float("weight_scale", v, 0.0, 1000.0, lo_open=True) for v in vals]
 
 
-def layout_config(sizes, base: ControllerConfig | None = None, **overrides) -> ControllerConfig:
-    """The ControllerConfig whose array holds an MLP of ``sizes`` side by side."""
-    sizes = [check_int("layer size", s, 1, 255) for s in sizes]
+def layout_shape(sizes, max_size: int = 255) -> tuple[int, int]:
+    """(rows, cols) of the array that holds an MLP of ``sizes`` side by side
+    (a tiled backend's virtual array may exceed one array's 256 lines)."""
+    sizes = [check_int("layer size", s, 1, max_size) for s in sizes]
     if len(sizes) < 2:
         raise ValueError("an MLP needs at least 2 layer sizes (inputs, outputs)")
-    rows = max(s + 1 for s in sizes[:-1])
-    cols = sum(sizes[1:])
+    return max(s + 1 for s in sizes[:-1]), sum(sizes[1:])
+
+
+def layout_config(sizes, base: ControllerConfig | None = None, **overrides) -> ControllerConfig:
+    """The ControllerConfig whose array holds an MLP of ``sizes`` side by side."""
+    rows, cols = layout_shape(sizes)
     d = (base or ControllerConfig()).to_dict()
     d.update(overrides)
     d.update(rows=rows, cols=cols)
@@ -138,11 +143,11 @@ class CrossbarMLP:
         self.mode = check_choice("mode", mode, ("deterministic", "stochastic"))
         self.dither = bool(dither)
         cfg = backend.config
-        need = layout_config(self.sizes, cfg)
-        if cfg.rows < need.rows or cfg.cols < need.cols:
+        need_rows, need_cols = layout_shape(self.sizes, max_size=65535)
+        if backend.rows < need_rows or backend.cols < need_cols:
             raise ValueError(
-                f"the array ({cfg.rows}x{cfg.cols}) is too small for layers {self.sizes}: "
-                f"need at least {need.rows}x{need.cols}"
+                f"the array ({backend.rows}x{backend.cols}) is too small for layers "
+                f"{self.sizes}: need at least {need_rows}x{need_cols}"
             )
         self.layers = []
         c0 = 0
@@ -265,9 +270,12 @@ class CrossbarMLP:
         """Activations per layer, the input first and the softmax output last."""
         hs = [x]
         n = len(self.layers)
+        # the compiled engine takes libm's exp/tanh, as the compiled training step does
+        act, soft = (compiled_step.activate, compiled_step.softmax) if self._fast else \
+            (_act, softmax)
         for l in range(n):
             z = self.layer_forward(l, hs[-1])
-            hs.append(softmax(z) if l == n - 1 else _act(self.activation, z))
+            hs.append(soft(z) if l == n - 1 else act(self.activation, z))
         return hs
 
     def hidden_delta(self, l: int, back, h):

@@ -51,7 +51,9 @@ class Trainer:
     """Per-sample training of a :class:`CrossbarMLP` with a given step function.
 
     ``step(net, x, t_onehot, lr)`` performs one sample's training; ``x`` is
-    (K, features). Sample order is shuffled every epoch by the trainer's own
+    (K, features). A step with a ``train_block(net, xs, ts, lr)`` method (the
+    compiled step, :mod:`insitu.golden.compiled_step`) is handed the rest of the
+    epoch's samples at once, in the same order, with the same result. Sample order is shuffled every epoch by the trainer's own
     generator, so runs are reproducible and resumable.
     """
 
@@ -87,12 +89,25 @@ class Trainer:
         n = len(d.x_train)
         total = max(0, epochs * n - (self.epoch * n + self.position))
         done = 0
+        block = getattr(self.step, "train_block", None)
         with tqdm(total=total, desc=desc, unit="sample", disable=not progress,
                   leave=False, mininterval=0.5) as bar:
             while self.epoch < epochs:
                 if self.order is None or self.position == 0:
                     self.order = self.rng.permutation(n)
                 while self.position < n:
+                    if block is not None:  # a compiled step takes the samples in blocks
+                        m = n - self.position
+                        if stop_after is not None:
+                            m = min(m, stop_after - done)
+                        idx = self.order[self.position:self.position + m]
+                        block(self.net, d.x_train[idx], self.eye[d.y_train[idx]], self.lr)
+                        self.position += m
+                        done += m
+                        bar.update(m)
+                        if stop_after is not None and done >= stop_after:
+                            return self.history
+                        continue
                     i = self.order[self.position]
                     xi = d.x_train[i]
                     x = xi[None, :] if K == 1 else np.broadcast_to(xi, (K, d.features))

@@ -1,0 +1,602 @@
+"""A compiled training step: one numba call per block of samples, bit-identical to the
+interface path.
+
+The interface path of a training step is :class:`~insitu.golden.nn.CrossbarMLP`
+calling the backend once per read and per update (each call a compiled kernel
+of :mod:`insitu.golden.fastpath`, the glue in Python and numpy). On a small
+network the glue costs more than the physics. :class:`CompiledStep` runs the
+same step for a block of samples in one compiled call: the DAC encoding of
+each read, the reads themselves (:func:`fastpath.read_convert`), the digital
+rescaling, activations, softmax and output error, the hidden errors, update
+management (:func:`fastpath.update_codes`), the controller's pulse counts
+with LFSR dither (:func:`fastpath.deterministic_counts`) and the device
+physics with cycle-to-cycle noise (:func:`fastpath.apply_rank1`), for all
+``K`` instances, in the same order and with the same arithmetic as the
+interface path. It therefore gives the same conductances, codes and counters,
+bit for bit (tested for every family the compiled engine covers).
+
+Random numbers: the read noise of a block is drawn by the backend's
+``numpy.random.Generator`` in one call before the kernel runs; a
+``Generator`` fills one large array exactly as it fills the same numbers in
+consecutive calls, and the kernel consumes them in the interface path's read
+order. The cycle-to-cycle draws are the counter-based draws of
+:mod:`insitu.golden.noise` (burst keys numbered as the backend numbers them).
+
+Activations: numpy's vectorised ``exp`` and ``tanh`` differ from libm's in the
+last bit for some inputs, so on the compiled engine :class:`CrossbarMLP` takes
+its activations and softmax from :func:`activate` and :func:`softmax` here,
+the very functions the kernel uses.
+
+Covered: ``backprop`` (:meth:`CrossbarMLP.backprop_step`) and ``pgd``
+(:class:`~insitu.golden.algorithms.pgd.PGD` without re-forwarding), MLPs of any
+depth, sigmoid / relu / tanh hidden units, the deterministic update mode with
+or without dither, one :class:`~insitu.golden.backends.GoldenBackend` on the
+numba engine with a family of :data:`fastpath.FAMILY_CODES`. Anything else (the
+stochastic mode, the numpy engine, ``table`` devices, a backend with a
+``burst_observer``, tiled or ideal backends, samples that differ between
+instances) runs through the interface path, one sample at a time: the same
+result, just not compiled (:attr:`CompiledStep.fallback_reason` says why).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import fastpath, noise
+from .controller import LFSR_STEPS_PER_DRAW
+from .validate import check_choice, check_int
+
+try:
+    from numba import njit
+except ImportError:  # pragma: no cover - numba is a declared dependency
+    def njit(*args, **kwargs):
+        def wrap(f):
+            return f
+
+        return wrap(args[0]) if args and callable(args[0]) else wrap
+
+ACTIVATION_CODES = {"sigmoid": 0, "relu": 1, "tanh": 2}
+ALGORITHMS = ("backprop", "pgd")
+#: counters the kernel returns, in this order
+COUNTERS = ("c2c_bursts", "lfsr_draws", "capped", "forward_reads", "backward_reads",
+            "conversions", "saturated", "updates", "update_slots", "pulses", "devices_pulsed",
+            "devices_changed")
+
+
+# -- the arithmetic shared with the interface path -------------------------------------
+@njit(cache=True)
+def _activate_into(code, z, out):
+    K, n = z.shape
+    for k in range(K):
+        for j in range(n):
+            v = z[k, j]
+            if code == 0:
+                out[k, j] = 1.0 / (1.0 + math.exp(-v))
+            elif code == 1:
+                out[k, j] = v if v >= 0.0 else 0.0  # noqa: FURB136 (-0.0 kept, as np.maximum)
+            else:
+                out[k, j] = math.tanh(v)
+
+
+@njit(cache=True)
+def _softmax_into(z, out):
+    K, n = z.shape
+    for k in range(K):
+        m = z[k, 0]
+        for j in range(1, n):
+            m = max(m, z[k, j])
+        s = 0.0
+        for j in range(n):
+            e = math.exp(z[k, j] - m)
+            out[k, j] = e
+            s += e
+        for j in range(n):
+            out[k, j] = out[k, j] / s
+
+
+def activate(name: str, z) -> np.ndarray:
+    """Hidden activation of ``z`` (K, n) with libm's ``exp``/``tanh`` (the kernel's)."""
+    z = np.ascontiguousarray(z, dtype=float)
+    out = np.empty_like(z)
+    _activate_into(ACTIVATION_CODES[name], z, out)
+    return out
+
+
+def softmax(z) -> np.ndarray:
+    """Softmax over the last axis of ``z`` (K, n), as the kernel computes it."""
+    z = np.ascontiguousarray(z, dtype=float)
+    out = np.empty_like(z)
+    _softmax_into(z, out)
+    return out
+
+
+@njit(cache=True)
+def _grad_mul(code, back, h, out):
+    """``back * f'(h)`` with f' expressed through the output (``CrossbarMLP.hidden_delta``)."""
+    K, n = back.shape
+    for k in range(K):
+        for j in range(n):
+            v = h[k, j]
+            if code == 0:
+                gr = v * (1.0 - v)
+            elif code == 1:
+                gr = 1.0 if v > 0 else 0.0
+            else:
+                gr = 1.0 - v * v
+            out[k, j] = back[k, j] * gr
+
+
+# -- the kernel -------------------------------------------------------------------------
+# Layout: ``blocks`` (NB, 7) rows of (tile, row0, col0, rows, cols, tile_row0, tile_col0),
+# virtual lines as in :mod:`insitu.golden.tiles` (one GoldenBackend: one block per layer,
+# at its own window). Per-tile arrays come as typed lists indexed by tile; ``counters``
+# (T, len(COUNTERS)) are per tile (``capped`` is counted in row 0).
+@njit(cache=True)
+def _read(x, bias, transpose, l0, o0, n, blocks, gdiff, dac_rg, dac_ro, dac_cg, dac_co,
+          dac_mism, adc_rg, adc_ro, adc_cg, adc_co, adc_mism, v_scale, lsb, draws, pos,
+          noisy, rn_lsb, pairs, adc_noise, adcs, average, adc_max, dac_max, codes_to_sum,
+          counters, out):
+    """``CrossbarMLP.layer_forward`` (bias 1) / ``layer_backward`` (bias 0) into ``out``
+    (K, n): encode once, read every block the window touches, add the blocks' ADC codes
+    (the controller's digital partial sums), rescale."""
+    K, nx = x.shape
+    width = nx + 1 if bias != 0.0 else nx
+    codes = np.empty((K, width), dtype=np.int64)
+    s = np.empty(K)
+    fastpath.encode_with_bias(x, bias, dac_max, codes, s)
+    acc = np.zeros((K, n), dtype=np.int64)
+    for bi in range(blocks.shape[0]):
+        t = blocks[bi, 0]
+        if transpose:
+            d0, dn, dt = blocks[bi, 2], blocks[bi, 4], blocks[bi, 6]
+            q0, qn, qt = blocks[bi, 1], blocks[bi, 3], blocks[bi, 5]
+        else:
+            d0, dn, dt = blocks[bi, 1], blocks[bi, 3], blocks[bi, 5]
+            q0, qn, qt = blocks[bi, 2], blocks[bi, 4], blocks[bi, 6]
+        lo, hi = max(l0, d0), min(l0 + width, d0 + dn)
+        olo, ohi = max(o0, q0), min(o0 + n, q0 + qn)
+        if lo >= hi or olo >= ohi:
+            continue
+        tl0, to0, tn = dt + lo - d0, qt + olo - q0, ohi - olo
+        positions = (to0 + tn - 1) // adcs - to0 // adcs + 1
+        counters[t, 4 if transpose else 3] += 1
+        counters[t, 5] += positions * average
+        if noisy:
+            m = K * positions * average * adcs
+            d4 = draws[t][pos[t]:pos[t] + m].reshape((K, positions, average, adcs))
+            pos[t] += m
+        else:
+            d4 = np.zeros((0, 0, 0, 0))
+        y = np.empty((K, tn), dtype=np.int64)
+        if transpose:
+            dg, do, ag, ao = dac_cg[t], dac_co[t], adc_rg[t], adc_ro[t]
+        else:
+            dg, do, ag, ao = dac_rg[t], dac_ro[t], adc_cg[t], adc_co[t]
+        counters[t, 6] += fastpath.read_convert(
+            codes[:, lo - l0:hi - l0], gdiff[t], tl0, to0, tn, transpose, v_scale, dg, do,
+            dac_mism, ag, ao, adc_mism, lsb, d4, rn_lsb, pairs, adc_noise, adcs, average,
+            adc_max, y)
+        for k in range(K):
+            for j in range(tn):
+                acc[k, olo - o0 + j] += y[k, j]
+    for k in range(K):
+        for j in range(n):
+            out[k, j] = acc[k, j] * codes_to_sum * s[k]
+
+
+_CONSTANT = fastpath.FAMILY_CODES["constant"]
+#: sqrt(n) of pulse counts (bit-identical to math.sqrt; a count of one command is small)
+_SQRT = np.sqrt(np.arange(4096, dtype=np.float64))
+
+
+@njit(cache=True)
+def _rank1_constant(g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key, stuck,
+                    stuck_value, gdiff, g_ref, sqrt_table):
+    """:func:`fastpath.apply_rank1` for the constant-step family (the arithmetic of
+    ``fastpath._move`` family 0 with ``scale == 1``, written out: 20 % faster per device,
+    measured), same draws, same results."""
+    K, P, R, C = g.shape
+    nr, nc = a.shape[1], b.shape[1]
+    rws = np.empty(nr, dtype=np.int64)
+    cls = np.empty(nc, dtype=np.int64)
+    has_stuck = stuck.size > 0
+    for k in range(K):
+        nzr = 0
+        for i in range(nr):
+            if a[k, i] != 0:
+                rws[nzr] = i
+                nzr += 1
+        nzc = 0
+        for j in range(nc):
+            if b[k, j] != 0:
+                cls[nzc] = j
+                nzc += 1
+        for ii in range(nzr):
+            i = rws[ii]
+            r = row0 + i
+            ai = a[k, i]
+            for jj in range(nzc):
+                j = cls[jj]
+                m0 = ai * b[k, j]
+                c = col0 + j
+                am = abs(m0)
+                sq = sqrt_table[am] if am < sqrt_table.size else math.sqrt(am)
+                for p in range(P):
+                    m = m0 * pair_sign[p]
+                    gl, gh = lo[k, p, r, c], hi[k, p, r, c]
+                    step = up[k, p, r, c] if m > 0 else down[k, p, r, c]
+                    v = min(max(g[k, p, r, c] + m * step, gl), gh)
+                    if c2c != 0.0:
+                        xi = noise.normal_at(key, np.uint64(((k * P + p) * R + r) * C + c))
+                        v = v + c2c * step * sq * xi
+                        v = min(max(v, gl), gh)
+                    if has_stuck and stuck[k, p, r, c]:
+                        v = stuck_value[k, p, r, c]
+                    g[k, p, r, c] = v
+                if P == 2:
+                    gdiff[k, r, c] = g[k, 0, r, c] - g[k, 1, r, c]
+                else:
+                    gdiff[k, r, c] = g[k, 0, r, c] - g_ref
+
+
+@njit(cache=True)
+def _pulsed(g, a, b, row0, col0, m):
+    """Conductances of the devices a rank-1 count ``outer(a[k], b[k])`` pulses, in order."""
+    out = np.empty(m)
+    q = 0
+    for k in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            if a[k, i] == 0:
+                continue
+            for j in range(b.shape[1]):
+                if b[k, j] == 0:
+                    continue
+                for p in range(g.shape[1]):
+                    out[q] = g[k, p, row0 + i, col0 + j]
+                    q += 1
+    return out
+
+
+@njit(cache=True)
+def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, gain, shift,
+            half, dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
+            c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs, counters,
+            count_changed):
+    """``CrossbarMLP.layer_update`` on the numba engine: update management once, then
+    per block the pulse counts (the tile's LFSR dither) and the device physics."""
+    K, nx = h.shape
+    nc = delta.shape[1]
+    anyd = False
+    for k in range(K):
+        for j in range(nc):
+            if delta[k, j] != 0.0:
+                anyd = True
+    if not anyd:
+        return
+    cx = np.empty((K, nx + 1), dtype=np.int64)
+    cd = np.empty((K, nc), dtype=np.int64)
+    counters[0, 2] += fastpath.update_codes(h, 1.0, delta, lr, pulse_dw, full_pulses, dac_max,
+                                            cx, cd)
+    for bi in range(blocks.shape[0]):
+        t = blocks[bi, 0]
+        rlo, rhi = max(0, blocks[bi, 1]), min(nx + 1, blocks[bi, 1] + blocks[bi, 3])
+        clo, chi = max(col0, blocks[bi, 2]), min(col0 + nc, blocks[bi, 2] + blocks[bi, 4])
+        if rlo >= rhi or clo >= chi:
+            continue
+        tr0 = blocks[bi, 5] + rlo - blocks[bi, 1]
+        tc0 = blocks[bi, 6] + clo - blocks[bi, 2]
+        step = 0
+        table = np.zeros(0, dtype=np.int64)
+        if dither:
+            step = LFSR_STEPS_PER_DRAW * (counters[t, 1] + 1)
+            counters[t, 1] += 1
+            table = lfsr_table
+        a = np.empty((K, rhi - rlo), dtype=np.int64)
+        b = np.empty((K, chi - clo), dtype=np.int64)
+        slot_k = np.empty(K, dtype=np.int64)
+        nnz, total = fastpath.deterministic_counts(
+            cx[:, rlo:rhi], cd[:, clo - col0:chi - col0], gain, gain, shift, half, half, a, b,
+            slot_k, table, lfsr_pos[t], step, tr0, rows + tc0)
+        key = np.uint64(0)
+        if nnz:
+            key = noise.mix(c2c_base[t] + np.uint64(counters[t, 0]) * noise.GOLDEN)
+            counters[t, 0] += 1
+        before = np.empty(0)
+        if count_changed and nnz:
+            before = _pulsed(g[t], a, b, tr0, tc0, nnz * pairs)
+        if family == _CONSTANT:
+            _rank1_constant(g[t], up[t], down[t], lo[t], hi[t], a, b, tr0, tc0, pair_sign, c2c,
+                            key, stuck[t], stuck_value[t], gdiff[t], g_ref, _SQRT)
+        else:
+            fastpath.apply_rank1(family, g[t], up[t], down[t], lo[t], hi[t], a, b, tr0, tc0,
+                                 pair_sign, c2c, key, stuck[t], stuck_value[t], gdiff[t],
+                                 g_ref, 1.0, gamma_up, gamma_down)
+        if count_changed and nnz:
+            after = _pulsed(g[t], a, b, tr0, tc0, nnz * pairs)
+            for q in range(after.size):
+                if after[q] != before[q]:
+                    counters[t, 11] += 1
+        counters[t, 9] += total * pairs
+        counters[t, 10] += nnz * pairs
+        counters[t, 7] += 1
+        slots = 0
+        for k in range(K):
+            slots = max(slots, slot_k[k])
+        counters[t, 8] += slots
+
+
+@njit(cache=True)
+def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, blocks, rows, family, g, up,
+                down, lo, hi, pair_sign, c2c, c2c_base, stuck, stuck_value, gdiff, g_ref,
+                gamma_up, gamma_down, v_scale, dac_rg, dac_ro, dac_cg, dac_co, dac_mism, adc_rg,
+                adc_ro, adc_cg, adc_co, adc_mism, lsb, rn_lsb, pairs, adc_noise, adcs, average,
+                adc_max, draws, noisy, codes_to_sum, dac_max, shift, gain, pulse_dw, full_pulses,
+                dither, lfsr_table, lfsr_pos, half, counters, count_changed):
+    """Train on samples ``xs`` (B, features) with targets ``ts`` (B, classes), every
+    instance seeing the same sample; ``algo`` 0 = backprop, 1 = PGD."""
+    K = g[0].shape[0]
+    L = fan_in.size
+    wmax = 1
+    for l in range(L):
+        wmax = max(wmax, fan_in[l], fan_out[l])
+    hs = np.zeros((L + 1, K, wmax))
+    ds = np.zeros((L, K, wmax))
+    back = np.empty((K, wmax))
+    pos = np.zeros(len(g), dtype=np.int64)
+    for smp in range(xs.shape[0]):
+        for k in range(K):
+            for i in range(fan_in[0]):
+                hs[0, k, i] = xs[smp, i]
+        for l in range(L):
+            fi, fo = fan_in[l], fan_out[l]
+            z = np.empty((K, fo))
+            _read(hs[l, :, :fi], 1.0, False, 0, col0s[l], fo, blocks, gdiff, dac_rg, dac_ro,
+                  dac_cg, dac_co, dac_mism, adc_rg, adc_ro, adc_cg, adc_co, adc_mism, v_scale,
+                  lsb, draws, pos, noisy, rn_lsb, pairs, adc_noise, adcs, average, adc_max,
+                  dac_max, codes_to_sum, counters, z)
+            if l == L - 1:
+                _softmax_into(z, hs[l + 1, :, :fo])
+            else:
+                _activate_into(act, z, hs[l + 1, :, :fo])
+        fo = fan_out[L - 1]
+        for k in range(K):
+            for j in range(fo):
+                ds[L - 1, k, j] = hs[L, k, j] - ts[smp, j]
+        for q in range(L):
+            # backprop: all transpose reads first (layers L-1..1), then all updates;
+            # PGD: per layer from the top, update then read through the updated weights
+            l = L - 1 - q
+            if algo == 1:
+                _update(hs[l, :, :fan_in[l]], ds[l, :, :fan_out[l]], col0s[l], blocks, rows,
+                        lr, pulse_dw, full_pulses, dac_max, gain, shift, half, dither,
+                        lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
+                        c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs,
+                        counters, count_changed)
+            if l == 0:
+                break
+            fi = fan_in[l]
+            _read(ds[l, :, :fan_out[l]], 0.0, True, col0s[l], 0, fi, blocks, gdiff, dac_rg,
+                  dac_ro, dac_cg, dac_co, dac_mism, adc_rg, adc_ro, adc_cg, adc_co, adc_mism,
+                  v_scale, lsb, draws, pos, noisy, rn_lsb, pairs, adc_noise, adcs, average,
+                  adc_max, dac_max, codes_to_sum, counters, back[:, :fi])
+            _grad_mul(act, back[:, :fi], hs[l, :, :fi], ds[l - 1, :, :fi])
+        if algo == 0:
+            for l in range(L):
+                _update(hs[l, :, :fan_in[l]], ds[l, :, :fan_out[l]], col0s[l], blocks, rows,
+                        lr, pulse_dw, full_pulses, dac_max, gain, shift, half, dither,
+                        lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
+                        c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs,
+                        counters, count_changed)
+
+
+# -- the step object ----------------------------------------------------------------------
+class CompiledStep:
+    """A training step usable as ``Trainer(step=CompiledStep("backprop"))``.
+
+    Parameters
+    ----------
+    algorithm: ``backprop`` (:meth:`CrossbarMLP.backprop_step`) or ``pgd``
+        (:class:`~insitu.golden.algorithms.pgd.PGD`, no re-forwarding).
+    block: samples per compiled call when a trainer hands over a block
+        (:meth:`train_block`), 1..4096.
+
+    Attributes
+    ----------
+    fallback_reason: ``None`` while the compiled kernel runs, else why the
+        interface path runs instead (set at the first call).
+    count_changed: also count :attr:`device_updates` (compares every pulsed device's
+        conductance before and after its update: exact, and slower).
+    devices_pulsed: devices that received at least one pulse, summed over updates
+        (both devices of a differential pair count).
+    device_updates: devices whose conductance an update changed, summed over updates
+        (0 unless ``count_changed``; a pulsed device at its bound, or stuck, does not
+        change).
+    """
+
+    def __init__(self, algorithm: str = "backprop", *, block: int = 64,
+                 count_changed: bool = False):
+        self.algorithm = check_choice("algorithm", algorithm, ALGORITHMS)
+        self.block = check_int("block", block, 1, 4096)
+        self.count_changed = bool(count_changed)
+        self.fallback_reason: str | None = None
+        self.devices_pulsed = 0
+        self.device_updates = 0
+        self._net = None
+
+    def __repr__(self) -> str:
+        return f"CompiledStep({self.algorithm!r}, block={self.block})"
+
+    # -- what the kernel covers ----------------------------------------------------------
+    @staticmethod
+    def _tiles(be):
+        """(tiles, blocks (NB, 7)) of a GoldenBackend or a TiledBackend, else None."""
+        from .backends import GoldenBackend
+        from .tiles import TiledBackend
+
+        if isinstance(be, TiledBackend):
+            blocks = np.array([[b.tile, b.row0, b.col0, b.rows, b.cols, b.tile_row0,
+                                b.tile_col0] for b in be.blocks], dtype=np.int64)
+            return be.tiles, blocks
+        if isinstance(be, GoldenBackend):
+            return [be], None
+        return None
+
+    @classmethod
+    def unsupported(cls, net) -> str | None:
+        """Why ``net`` cannot run the compiled kernel (``None``: it can)."""
+        from .backends import GoldenBackend
+
+        got = cls._tiles(net.backend)
+        if got is None or not all(type(t) is GoldenBackend for t in got[0]):
+            return (f"backend {type(net.backend).__name__} (the kernel drives GoldenBackends, "
+                    f"alone or as tiles)")
+        for be in got[0]:
+            if be.engine != "numba":
+                return "engine numpy"
+            if be._kernel is None:
+                return f"device family {be.device.family!r} has no compiled kernel"
+            if be.device.family == "exp_step":
+                # the block kernel does not pass the exp-step shape arguments (ea, eb, au, ad)
+                return "device family 'exp_step' has no compiled-step kernel"
+            if be.burst_observer is not None:
+                return "a burst_observer is set"
+        if net.mode != "deterministic":
+            return "update mode stochastic"
+        if any(a != 1.0 for a in getattr(net, "alpha", ())):
+            return "a digital weight scale (the kernel reads and updates with alpha = 1)"
+        if not net._fast:
+            return "the network is not on the compiled engine"
+        return None
+
+    def _interface(self, net, x, t, lr):
+        if self.algorithm == "backprop":
+            net.backprop_step(x, t, lr)
+        else:
+            from .algorithms.pgd import PGD
+
+            PGD()(net, x, t, lr)
+
+    # -- one sample (the Trainer's step interface) ----------------------------------------
+    def __call__(self, net, x, t, lr: float) -> None:
+        x = np.asarray(x, dtype=float)
+        t = np.asarray(t, dtype=float)
+        same = x.shape[0] == 1 or x.strides[0] == 0 or bool(np.all(x == x[:1]))
+        tsame = t.shape[0] == 1 or bool(np.all(t == t[:1]))
+        if not (same and tsame):
+            self._interface(net, x, t, lr)
+            return
+        self.train_block(net, x[:1], t[:1], lr)
+
+    # -- a block of samples ------------------------------------------------------------------
+    def train_block(self, net, xs, ts, lr: float) -> None:
+        """Train on samples ``xs`` (B, features), targets ``ts`` (B, classes), in order;
+        every instance sees the same samples. One compiled call per :attr:`block` samples."""
+        xs = np.ascontiguousarray(xs, dtype=float)
+        ts = np.ascontiguousarray(ts, dtype=float)
+        if self._net is not net:
+            self._net = net
+            self.fallback_reason = self.unsupported(net)
+            self._lists = None
+        if self.fallback_reason is not None:
+            for i in range(len(xs)):
+                x = np.broadcast_to(xs[i], (net.K, xs.shape[1]))
+                self._interface(net, x, ts[i][None, :], lr)
+            return
+        for s in range(0, len(xs), self.block):
+            self._run(net, xs[s:s + self.block], ts[s:s + self.block], lr)
+
+    def _prepare(self, net):
+        """Layout, per-tile draw counts per sample and the typed lists of tile arrays
+        (rebuilt only when an array was replaced, e.g. by ``load_state_dict``)."""
+        tiles, blocks = self._tiles(net.backend)
+        if blocks is None:
+            blocks = np.array([[0, 0, lw.col0, lw.rows, lw.fan_out, 0, lw.col0]
+                               for lw in net.layers], dtype=np.int64)
+        arrays = [[t.devices.g, t.devices.up, t.devices.down, t.devices.g_lo, t.devices.g_hi,
+                   t._stuck, t._stuck_value, t._gdiff, t.dac_rows.gain, t.dac_rows.offset,
+                   t.dac_cols.gain, t.dac_cols.offset, t.adc_rows.gain, t.adc_rows.offset,
+                   t.adc_cols.gain, t.adc_cols.offset, t.refs[0].lfsr.positions]
+                  for t in tiles]
+        cached = getattr(self, "_lists", None)
+        if cached is None or any(a is not b for ta, tb in zip(arrays, cached[0])
+                                 for a, b in zip(ta, tb)):
+            from numba.typed import List
+
+            lists = []
+            for q in range(len(arrays[0])):
+                lst = List()
+                for ta in arrays:
+                    lst.append(ta[q])
+                lists.append(lst)
+            self._lists = (arrays, lists, blocks, self._draws_per_sample(net, tiles, blocks))
+        return tiles, self._lists[1], self._lists[2], self._lists[3]
+
+    @staticmethod
+    def _draws_per_sample(net, tiles, blocks) -> list:
+        """Read-noise draws of one sample per tile (the interface path's reads)."""
+        c = tiles[0].config
+        per = [0] * len(tiles)
+
+        def read(l0, width, o0, n, transpose):
+            for tile, r0, c0, nr, nc, tr0, tc0 in blocks.tolist():
+                d0, dn, q0, qn, qt = (c0, nc, r0, nr, tr0) if transpose else (r0, nr, c0, nc, tc0)
+                lo, hi = max(l0, d0), min(l0 + width, d0 + dn)
+                olo, ohi = max(o0, q0), min(o0 + n, q0 + qn)
+                if lo < hi and olo < ohi:
+                    to0 = qt + olo - q0
+                    per[tile] += (to0 + ohi - olo - 1) // c.adcs - to0 // c.adcs + 1
+
+        for l, lw in enumerate(net.layers):
+            read(0, lw.rows, lw.col0, lw.fan_out, False)
+            if l:
+                read(lw.col0, lw.fan_out, 0, lw.fan_in, True)
+        return [p * net.K * c.adc_average * c.adcs for p in per]
+
+    def _run(self, net, xs, ts, lr):
+        from numba.typed import List
+
+        tiles, lists, blocks, per_sample = self._prepare(net)
+        be = tiles[0]
+        c, pp = be.config, be.periphery
+        noisy = be._noisy_reads
+        draws = List()
+        for t, m in zip(tiles, per_sample):
+            draws.append(t.rng.standard_normal(len(xs) * m) if noisy else np.zeros(0))
+        counters = np.zeros((len(tiles), len(COUNTERS)), dtype=np.int64)
+        for q, t in enumerate(tiles):
+            counters[q, 0] = t.c2c_bursts
+            counters[q, 1] = t.refs[0].lfsr.draws
+        base = np.array([t._c2c_base for t in tiles], dtype=np.uint64)
+        fan_in = np.array([lw.fan_in for lw in net.layers], dtype=np.int64)
+        fan_out = np.array([lw.fan_out for lw in net.layers], dtype=np.int64)
+        col0s = np.array([lw.col0 for lw in net.layers], dtype=np.int64)
+        (g, up, down, lo, hi, stuck, stuck_value, gdiff, dac_rg, dac_ro, dac_cg, dac_co,
+         adc_rg, adc_ro, adc_cg, adc_co, lfsr_pos) = lists
+        train_block(
+            xs, ts, float(lr), 0 if self.algorithm == "backprop" else 1,
+            ACTIVATION_CODES[net.activation], fan_in, fan_out, col0s, blocks, c.rows,
+            be._kernel, g, up, down, lo, hi, be._pair_sign_flat, be.device.c2c, base, stuck,
+            stuck_value, gdiff, be.g_ref, be.device.gamma_up, be.device.gamma_down,
+            pp.v_read / be.dac_max, dac_rg, dac_ro, dac_cg, dac_co, be._dac_mism, adc_rg,
+            adc_ro, adc_cg, adc_co, be._adc_mism, be._read_lsb, be._read_noise_lsb, be.pairs,
+            pp.adc_noise, c.adcs, c.adc_average, be.adc_max, draws, noisy, be._codes_to_sum,
+            be.dac_max, c.dac_bits - 1, net._gain, be.pulse_dw, float(net._full_pulses),
+            net.dither, be.refs[0].lfsr.table, lfsr_pos, be._half, counters,
+            self.count_changed)
+        net.capped_updates += int(counters[0, 2])
+        for q, t in enumerate(tiles):
+            t.c2c_bursts = int(counters[q, 0])
+            for ref in t.refs:
+                ref.lfsr.draws = int(counters[q, 1])
+            st = t.stats
+            st.forward_reads += int(counters[q, 3])
+            st.backward_reads += int(counters[q, 4])
+            st.conversions += int(counters[q, 5])
+            st.saturated += int(counters[q, 6])
+            st.updates += int(counters[q, 7])
+            st.update_slots += int(counters[q, 8])
+            st.pulses += int(counters[q, 9])
+            self.devices_pulsed += int(counters[q, 10])
+            self.device_updates += int(counters[q, 11])
