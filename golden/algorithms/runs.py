@@ -22,9 +22,10 @@ from .activity_difference import ActivityDifference
 from .baselines import StochasticSGD, WriteVerifySGD
 from .in_the_loop import ChipInTheLoop
 from .pgd import PGD
+from .snn_runs import SNN_ALGOS, build_snn
 
 ALGOS = ("pgd", "backprop", "activity-difference", "in-the-loop", "stochastic-sgd",
-         "write-verify")
+         "write-verify") + SNN_ALGOS
 DATASETS = ("digits", "iris", "yinyang", "braille")
 SIZES = {"digits": (64, 32, 10), "iris": (4, 8, 3), "yinyang": (4, 30, 3),
          "braille": (48, 96, 48)}
@@ -143,6 +144,8 @@ def build(opts: RunOptions, *, data: Dataset | None = None, host_targets=None):
     write-verify instead), e.g. software-trained weights to fine-tune in the loop.
     """
     opts.validate()
+    if opts.algo in SNN_ALGOS:  # spiking networks: their own net, data coding and steps
+        return build_snn(opts, data=data, host_targets=host_targets)
     data = data if data is not None else load_dataset(opts.dataset, opts.seed)
     sizes = list(SIZES[opts.dataset])
     if opts.hidden is not None:

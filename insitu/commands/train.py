@@ -26,6 +26,9 @@ ALGO_HELP = {
     "in-the-loop": "chip-in-the-loop: host gradients from measured activations (Cramer et al. 2022)",
     "stochastic-sgd": "stochastic pulse-coincidence SGD (Gokmen and Vlasov 2016)",
     "write-verify": "float SGD on the host, weights written by write-verify",
+    "snn-in-the-loop": "spiking network, surrogate gradients from the measured membranes and "
+                       "spikes, rank-1 pulse write-back (Cramer et al. 2022)",
+    "snn-software": "spiking network trained in software (surrogate gradients, Adam)",
 }
 
 
