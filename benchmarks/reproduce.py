@@ -438,6 +438,11 @@ def main(argv=None) -> int:
                                         (0.0, 0.05, 0.10, 0.15, 0.20, 0.25), args.seed, 96)
     log("Chip in the loop on Yin-Yang")
     res["inloop"] = inloop_experiment(30 if q else 60, 4 if q else 8, 4 if q else 8, args.seed)
+    # spiking networks (issue 15): benchmarks/snn_reproduce.py, its own report section
+    import snn_reproduce
+
+    log("Spiking networks in the loop (digits, Yin-Yang)")
+    res["snn"] = snn_reproduce.snn_experiment(q, args.seed)
     res["seconds"] = time.time() - t0
     dg = res["pgd"]["digits"]["runs"]
     b = res["braille"]
@@ -452,6 +457,7 @@ def main(argv=None) -> int:
         "inloop_transfer": round(res["inloop"]["transfer"], 2),
         "inloop_acc": round(res["inloop"]["in_the_loop"], 2),
         "inloop_recovery": round(res["inloop"]["recovery"], 3),
+        **snn_reproduce.snn_headline(res["snn"]),
         "seconds": round(res["seconds"], 1),
     }
     res["headline"] = headline
@@ -461,6 +467,11 @@ def main(argv=None) -> int:
     docs = Path(args.docs)
     docs.parent.mkdir(parents=True, exist_ok=True)
     docs.write_text(report(res, headline, out, cmd, docs))
+    snn_docs = docs.with_name("reproductions-snn.md")
+    snn_reproduce.write_outputs(res["snn"], out, snn_docs, cmd)
+    with docs.open("a") as f:
+        f.write(f"\n## Spiking networks in the loop\n\nSee [{snn_docs.name}]({snn_docs.name}) "
+                "(Cramer et al., PNAS 2022: surrogate gradients, neuron mismatch sigma_d).\n")
     print(json.dumps(headline))
     return 0
 

@@ -5,7 +5,7 @@ The defaults are the ones of the experiments in ``benchmarks/reproduce.py``
 (section *Spiking networks in the loop*): LIF neurons with ``tau_syn = 5 dt``,
 ``tau_mem = 10 dt``, threshold 1, membrane readout noise 2 % of the threshold
 (8-bit readout over +-8 thresholds), 25 time steps of latency coding; the
-array on organic ECRAM with ideal converters. ``--mismatch`` sets the
+array on organic ECRAM with ideal converters (ADC full scale 6 weight units). ``--mismatch`` sets the
 neurons' fixed-pattern spread ``sigma_d`` to 30 % (the paper's decalibration
 experiment) instead of the crossbar mismatch of the rate runs.
 """
@@ -18,6 +18,7 @@ from .. import datasets
 from ..backends import GoldenBackend, IdealBackend
 from ..datasets import Dataset
 from ..neurons import LIFParams
+from ..periphery import PeripheryParams
 from ..presets import get_device
 from ..snn import LatencyCode, SpikingNet, snn_layout_config
 from ..validate import check_int
@@ -29,6 +30,9 @@ SNN_SIZES = {"digits": (64, 64, 10), "iris": (5, 16, 3), "yinyang": (5, 60, 3)}
 SNN_LR = {"snn-software": 1e-3, "snn-in-the-loop": 3e-4}
 SNN_LIF = LIFParams(tau_syn=5.0, tau_mem=10.0, readout_noise=0.02, readout_range=8.0)
 SNN_MISMATCH_SIGMA_D = 0.3
+#: ADC full scale of the column reads: 6 weight units (a few rows spike at once; the
+#: rate networks' 12 would waste a bit of resolution)
+SNN_PERIPHERY = PeripheryParams(out_bound=6.0)
 STEPS = 25
 #: features of the small sets mapped to [FEATURE_FLOOR, 1] so that every one spikes
 FEATURE_FLOOR = 0.25
@@ -80,7 +84,7 @@ def make_snn(sizes, *, backend: str = "golden", device="ecram_organic", sigma_d:
     cfg = snn_layout_config(sizes)
     dev = get_device(device) if isinstance(device, str) else device
     cls = GoldenBackend if backend == "golden" else IdealBackend
-    be = cls(cfg, dev, periphery, instances=instances, seed=seed)
+    be = cls(cfg, dev, periphery or SNN_PERIPHERY, instances=instances, seed=seed)
     return SpikingNet(be, sizes, lif.with_(sigma_d=sigma_d), coding or coding_for(dataset),
                       syn_gain=syn_gain, seed=seed)
 

@@ -261,6 +261,11 @@ class SNNInTheLoop(_SurrogateBase):
     write: ``pulse`` (per-time-step rank-1 updates, SGD) or ``program`` (write-verify
         of the host optimiser's weights every ``program_every`` samples).
     optimiser: ``adam`` or ``sgd`` (the host's, used with ``write="program"``).
+    rounding: how the host turns the scaled update vectors into DAC codes:
+        ``stochastic`` (unbiased; a requested change far below one pulse still
+        reaches every column on average) or ``nearest`` (round half up: only the
+        largest entries of a tiny update survive).
+    seed: seeds the stochastic rounding.
 
     Attributes
     ----------
@@ -270,9 +275,12 @@ class SNNInTheLoop(_SurrogateBase):
 
     def __init__(self, net: SpikingNet, targets, *, write: str = "pulse",
                  program_every: int = 1, beta: float = 5.0, reg: float = 1e-3,
-                 amp: float = 1e-3, w_max: float = 0.9, optimiser: str = "adam"):
+                 amp: float = 1e-3, w_max: float = 0.9, optimiser: str = "adam",
+                 rounding: str = "stochastic", seed: int = 0):
         super().__init__(net, beta=beta, reg=reg, amp=amp, w_max=w_max, optimiser=optimiser)
         self.write = check_choice("write", write, ("pulse", "program"))
+        self.rounding = check_choice("rounding", rounding, ("stochastic", "nearest"))
+        self.rng = np.random.default_rng(check_int("seed", seed, 0, 2**63 - 1))
         self.program_every = check_int("program_every", program_every, 1, 10**6)
         self.net = net
         self.w = []
@@ -339,16 +347,24 @@ class SNNInTheLoop(_SurrogateBase):
             cx = xt * (rho * net.dac_max / sx)
             cd = -dt * (rho * net.dac_max / sd)
             if not net.exact:
-                cx = np.floor(cx + 0.5).astype(np.int64)
-                cd = np.floor(cd + 0.5).astype(np.int64)
+                cx = self._round(cx)
+                cd = self._round(cd)
             if not (np.any(cx) and np.any(cd)):
                 continue
             be.update(cx, cd, mode="deterministic", row_gain=gain, col_gain=gain, dither=True,
                       row0=0, col0=lw.col0)
             self.pulse_updates += 1
 
+    def _round(self, c) -> np.ndarray:
+        """Codes from scaled values: stochastic rounding (``rounding="stochastic"``, one
+        uniform per code from the step's own generator) or round half up."""
+        if self.rounding == "stochastic":
+            return np.floor(c + self.rng.random(c.shape)).astype(np.int64)
+        return np.floor(c + 0.5).astype(np.int64)
+
     def state_dict(self) -> dict:
         return {"w": [w.copy() for w in self.w], "opt": self.opt.state_dict(),
+                "rng": self.rng.bit_generator.state,
                 "seen": self.seen, "pulse_updates": self.pulse_updates,
                 "program_cost": dict(self.program_cost), "net": self.net.state_dict(),
                 "capped_updates": self.net.capped_updates}
@@ -356,6 +372,7 @@ class SNNInTheLoop(_SurrogateBase):
     def load_state_dict(self, d: dict) -> None:
         self.w = [np.array(w, dtype=float) for w in d["w"]]
         self.opt.load_state_dict(d["opt"])
+        self.rng.bit_generator.state = d["rng"]
         self.seen = int(d["seen"])
         self.pulse_updates = int(d["pulse_updates"])
         self.program_cost = {k: int(v) for k, v in d["program_cost"].items()}
