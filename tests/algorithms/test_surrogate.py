@@ -190,3 +190,23 @@ def test_upsampled_digits_and_bad_options():
                      ({"w_max": 0.0}, "w_max")):
         with pytest.raises(ValueError, match=name):
             SNNInTheLoop(net, [np.zeros((4, 3))], **kw)
+
+
+def test_cli_spiking_run_killed_and_resumed_equals_uninterrupted(tmp_path):
+    import json
+
+    from insitu import cli
+
+    full, part = tmp_path / "full.json", tmp_path / "part.json"
+    base = ["train", "--algo", "snn-in-the-loop", "--dataset", "iris", "--mismatch",
+            "--epochs", "1", "--no-progress"]
+    assert cli.main(base + ["--save", str(full)]) == 0
+    assert cli.main(base + ["--save", str(part), "--stop-after", "50"]) == 0
+    assert cli.main(["train", "--save", str(part), "--resume", "--epochs", "1",
+                     "--no-progress"]) == 0
+    f, p = json.loads(full.read_text()), json.loads(part.read_text())
+    assert f["results"]["test_acc"] == p["results"]["test_acc"]
+    assert f["trainer"]["backend"] == p["trainer"]["backend"]
+    assert f["algorithm"] == p["algorithm"]
+    assert cli.main(["train", "--algo", "snn-software", "--dataset", "braille",
+                     "--no-progress"]) == 2
