@@ -265,6 +265,10 @@ class SNNInTheLoop(_SurrogateBase):
         ``stochastic`` (unbiased; a requested change far below one pulse still
         reaches every column on average) or ``nearest`` (round half up: only the
         largest entries of a tiny update survive).
+    precondition: ``none`` (plain SGD) or ``factored``: with ``write="pulse"``, the
+        gradient scaled elementwise by ``1 / sqrt(v_ij)`` with ``v ~ r c^T / mean(r)``
+        (Adafactor's factored second moments, Shazeer and Stern 2018, no momentum):
+        row and column factors, so every per-time-step term stays rank-1.
     seed: seeds the stochastic rounding.
 
     Attributes
@@ -276,10 +280,12 @@ class SNNInTheLoop(_SurrogateBase):
     def __init__(self, net: SpikingNet, targets, *, write: str = "pulse",
                  program_every: int = 1, beta: float = 5.0, reg: float = 1e-3,
                  amp: float = 1e-3, w_max: float = 0.9, optimiser: str = "adam",
-                 rounding: str = "stochastic", seed: int = 0):
+                 rounding: str = "stochastic", precondition: str = "none", seed: int = 0):
         super().__init__(net, beta=beta, reg=reg, amp=amp, w_max=w_max, optimiser=optimiser)
         self.write = check_choice("write", write, ("pulse", "program"))
         self.rounding = check_choice("rounding", rounding, ("stochastic", "nearest"))
+        self.precondition = check_choice("precondition", precondition, ("none", "factored"))
+        self.rms = None
         self.rng = np.random.default_rng(check_int("seed", seed, 0, 2**63 - 1))
         self.program_every = check_int("program_every", program_every, 1, 10**6)
         self.net = net
@@ -314,8 +320,13 @@ class SNNInTheLoop(_SurrogateBase):
         self.seen += 1
         if self.write == "pulse":
             for l in range(L):
+                x, e = record.inputs[l], errors[l]
+                if self.precondition == "factored":
+                    p, q = self._factored(l, grads[l])
+                    grads[l] = grads[l] * p[:, :, None] * q[:, None, :]
+                    x, e = x * p[None], e * q[None]
                 self.w[l] -= lr * grads[l]
-                self._pulse_write(net, l, record.inputs[l], lr * errors[l])
+                self._pulse_write(net, l, x, lr * e)
             self._clip(self.w)
             return
         self.opt.step(self.w, grads, lr)
@@ -355,6 +366,26 @@ class SNNInTheLoop(_SurrogateBase):
                       row0=0, col0=lw.col0)
             self.pulse_updates += 1
 
+    def _factored(self, l: int, g):
+        """Row and column factors (K, fan_in), (K, fan_out) of the factored RMS
+        preconditioner of layer ``l``, after folding in the gradient ``g`` (K, i, o)."""
+        b2 = 0.999
+        if self.rms is None:
+            self.rms = [[np.zeros(w.shape[:2]), np.zeros((w.shape[0], w.shape[2]))]
+                        for w in self.w]
+        r, c = self.rms[l]
+        g2 = g * g
+        r *= b2
+        r += (1 - b2) * g2.mean(axis=2)
+        c *= b2
+        c += (1 - b2) * g2.mean(axis=1)
+        corr = 1.0 - b2 ** self.seen
+        rh, ch = r / corr, c / corr
+        tiny = 1e-30
+        p = 1.0 / np.sqrt(rh + tiny)
+        q = np.sqrt(rh.mean(axis=1, keepdims=True)) / (np.sqrt(ch) + 1e-8)
+        return p, q
+
     def _round(self, c) -> np.ndarray:
         """Codes from scaled values: stochastic rounding (``rounding="stochastic"``, one
         uniform per code from the step's own generator) or round half up."""
@@ -364,7 +395,7 @@ class SNNInTheLoop(_SurrogateBase):
 
     def state_dict(self) -> dict:
         return {"w": [w.copy() for w in self.w], "opt": self.opt.state_dict(),
-                "rng": self.rng.bit_generator.state,
+                "rng": self.rng.bit_generator.state, "rms": self.rms,
                 "seen": self.seen, "pulse_updates": self.pulse_updates,
                 "program_cost": dict(self.program_cost), "net": self.net.state_dict(),
                 "capped_updates": self.net.capped_updates}
@@ -373,6 +404,8 @@ class SNNInTheLoop(_SurrogateBase):
         self.w = [np.array(w, dtype=float) for w in d["w"]]
         self.opt.load_state_dict(d["opt"])
         self.rng.bit_generator.state = d["rng"]
+        rms = d.get("rms")
+        self.rms = None if rms is None else [[np.array(a, dtype=float) for a in p] for p in rms]
         self.seen = int(d["seen"])
         self.pulse_updates = int(d["pulse_updates"])
         self.program_cost = {k: int(v) for k, v in d["program_cost"].items()}

@@ -121,12 +121,13 @@ def test_software_training_learns_digits():
     assert after > 85.0 and after > before + 30
 
 
-def test_pulse_write_back_tracks_the_host_weights_on_an_exact_backend():
+@pytest.mark.parametrize("precondition", ["none", "factored"])
+def test_pulse_write_back_tracks_the_host_weights_on_an_exact_backend(precondition):
     sizes = (64, 16, 10)
     net = make_snn(sizes, backend="ideal", device="ideal")
     rng = np.random.default_rng(1)
     targets = net.init_weights(rng)
-    step = SNNInTheLoop(net, targets, write="pulse")
+    step = SNNInTheLoop(net, targets, write="pulse", precondition=precondition)
     d = datasets.load("digits", seed=0)
     eye = np.eye(10)
     for i in range(5):
@@ -187,7 +188,8 @@ def test_upsampled_digits_and_bad_options():
                      LatencyCode())
     for kw, name in (({"write": "both"}, "write"), ({"optimiser": "rmsprop"}, "optimiser"),
                      ({"beta": -1.0}, "beta"), ({"program_every": 0}, "program_every"),
-                     ({"w_max": 0.0}, "w_max")):
+                     ({"w_max": 0.0}, "w_max"), ({"precondition": "adam"}, "precondition"),
+                     ({"rounding": "up"}, "rounding")):
         with pytest.raises(ValueError, match=name):
             SNNInTheLoop(net, [np.zeros((4, 3))], **kw)
 
