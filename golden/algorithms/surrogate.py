@@ -120,7 +120,8 @@ def bptt(weights, record: SpikeRecord, labels, lif, syn_gain, *, beta: float = 5
         e *= gains[l]
         errors[l] = e
         x = record.inputs[l]
-        grads[l] = np.einsum("tbi,tbo->io", x, e)
+        T_, B_ = x.shape[:2]  # sum over steps and batch as one matrix product (BLAS)
+        grads[l] = x.reshape(T_ * B_, -1).T @ e.reshape(T_ * B_, -1)
         if l:
             d_s = e @ np.asarray(weights[l]).T
     return grads, loss, errors
