@@ -360,6 +360,7 @@ inloop_paragraph(y),
         "",
         f"![In the loop]({fig_dir}/inloop.png)",
         "",
+        *section_links(res, fig_dir),
         "## Why our numbers differ from the papers'",
         "",
         ("- Datasets and sizes are ours (scikit-learn digits and iris, generated Yin-Yang and "
@@ -456,6 +457,25 @@ def inloop_paragraph(y) -> str:
     return " ".join(out)
 
 
+TIKI_TAKA_PAGE = "tiki-taka.md"  # in the results folder (docs/reproductions/ in the full run)
+SNN_PAGE = "reproductions-snn.md"  # beside the report
+
+
+def section_links(res, fig_dir: str) -> list:
+    """Links to the sections that have their own pages, for the results that have them."""
+    lines = []
+    if "tiki_taka" in res:
+        lines += ["## Tiki-Taka family and the weight scale", "",
+                  f"See [{TIKI_TAKA_PAGE}]({fig_dir}/{TIKI_TAKA_PAGE}) (Gokmen and Haensch "
+                  "2020, Gokmen 2021, Rasch et al. 2024: asymmetric devices; the per-layer "
+                  "weight scale).", ""]
+    if "snn" in res:
+        lines += ["## Spiking networks in the loop", "",
+                  f"See [{SNN_PAGE}]({SNN_PAGE}) (Cramer et al., PNAS 2022: surrogate gradients, "
+                  "neuron mismatch sigma_d).", ""]
+    return lines
+
+
 def report_path(quick: bool, docs: str | None, out: Path) -> Path:
     """Where the report goes: quick-mode numbers never overwrite the full report in docs/."""
     if quick:
@@ -497,6 +517,11 @@ def main(argv=None) -> int:
 
     log("Tiki-Taka family on asymmetric devices; the weight scale")
     res["tiki_taka"] = tt.run_all(q, args.seed, log)
+    # spiking networks (issue 15): benchmarks/snn_reproduce.py, its own report page
+    import snn_reproduce
+
+    log("Spiking networks in the loop (digits, Yin-Yang)")
+    res["snn"] = snn_reproduce.snn_experiment(q, args.seed)
     res["seconds"] = time.time() - t0
     dg = res["pgd"]["digits"]["runs"]
     b = res["braille"]
@@ -511,19 +536,20 @@ def main(argv=None) -> int:
         "inloop_transfer": round(res["inloop"]["transfer"], 2),
         "inloop_acc": round(res["inloop"]["in_the_loop"], 2),
         "inloop_recovery": round(res["inloop"]["recovery"], 3),
+        **snn_reproduce.snn_headline(res["snn"]),
         "seconds": round(res["seconds"], 1),
     }
     headline.update(tt.headline(res["tiki_taka"]))
     res["headline"] = headline
-    tt_page = Path(args.docs).parent / "reproductions" / "tiki-taka.md"
-    tt_page.parent.mkdir(parents=True, exist_ok=True)
-    tt_page.write_text(tt.report(res["tiki_taka"], "python benchmarks/reproduce.py"
-                                 + (" --quick" if q else "")))
     (out / "results.json").write_text(json.dumps(res, indent=1))
     figures(res, out)
     cmd = "python benchmarks/reproduce.py" + (" --quick" if q else "")
     docs = report_path(q, args.docs, out)
     docs.parent.mkdir(parents=True, exist_ok=True)
+    # the sections' own pages: beside the figures (docs/reproductions/ in the full run) and
+    # beside the report; report() links them
+    (out / TIKI_TAKA_PAGE).write_text(tt.report(res["tiki_taka"], cmd))
+    snn_reproduce.write_outputs(res["snn"], out, docs.with_name(SNN_PAGE), cmd)
     docs.write_text(report(res, headline, out, cmd, docs))
     log(f"report: {docs}")
     print(json.dumps(headline))

@@ -24,12 +24,14 @@ from .baselines import StochasticSGD, WriteVerifySGD
 from .in_the_loop import ChipInTheLoop
 from .pgd import PGD
 from .mixed_precision import MixedPrecision
+from .snn_runs import SNN_ALGOS, build_snn
 from .tiki_taka import VARIANTS as TRANSFER_ALGOS, TikiTaka, default_settings, \
     make_transfer_backend
 
 ALGOS = ("pgd", "backprop", "activity-difference", "in-the-loop", "stochastic-sgd",
          "write-verify")
 ALGOS = ALGOS + ("mixed-precision",) + TRANSFER_ALGOS  # the Tiki-Taka family (issue 13)
+ALGOS = ALGOS + SNN_ALGOS  # spiking networks (issue 15)
 DATASETS = ("digits", "iris", "yinyang", "braille")
 SIZES = {"digits": (64, 32, 10), "iris": (4, 8, 3), "yinyang": (4, 30, 3),
          "braille": (48, 96, 48)}
@@ -170,6 +172,8 @@ def build(opts: RunOptions, *, data: Dataset | None = None, host_targets=None):
     write-verify instead), e.g. software-trained weights to fine-tune in the loop.
     """
     opts.validate()
+    if opts.algo in SNN_ALGOS:  # spiking networks: their own net, data coding and steps
+        return build_snn(opts, data=data, host_targets=host_targets)
     data = data if data is not None else load_dataset(opts.dataset, opts.seed)
     sizes = list(SIZES[opts.dataset])
     if opts.hidden is not None:

@@ -31,6 +31,9 @@ ALGO_HELP = {
     "ttv2": "Tiki-Taka v2: A -> digital buffer H -> C (Gokmen 2021)",
     "cttv2": "chopped TTv2 (Rasch et al. 2024)",
     "agad": "AGAD: chopped transfer against running means, no reference needed (Rasch et al. 2024)",
+    "snn-in-the-loop": "spiking network, surrogate gradients from the measured membranes and "
+                       "spikes, rank-1 pulse write-back (Cramer et al. 2022)",
+    "snn-software": "spiking network trained in software (surrogate gradients, Adam)",
 }
 
 
