@@ -58,7 +58,7 @@ def measure(sim: str, array, samples: int, idle_cycles: int) -> dict:
             "simulator_at_free_running_speed": 1e3 * cyc / free / samples,
             "training_code_in_thread": 1e3 * (wall - rtl["train_waiting_s"]) / samples,
             "analog_front_end_handlers": 1e3 * rtl["train_frontend_s"] / samples,
-            "command_coroutines": 1e3 * rtl["train_host_s"] / samples,
+            "host_link_monitor": 1e3 * rtl["train_host_s"] / samples,
             "transactor_io": 1e3 * rtl["train_io_s"] / samples,
         },
         "build_s": bld.seconds,

@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import random
 
 import pytest
-from insitu.golden import protocol as P
 from insitu.golden.config import ControllerConfig
 from insitu.sim import runner, training
-from insitu.sim.checks import random_frame
 from insitu.sim.frontend import decode_signed, encode_signed
-from insitu.sim.host import decode_responses, request
 
 from insitu.cli import main
-
-
-def test_fast_frames_match_the_protocol():
-    cfg = ControllerConfig(rows=9, cols=11)
-    rng = random.Random(0)
-    for _ in range(200):
-        f = random_frame(cfg, rng)
-        op = P.Opcode(f[1])
-        fixed = P.fields_size(P.REQUEST_FIELDS[op])
-        fields = P.unpack_fields(P.REQUEST_FIELDS[op], f[4:4 + fixed])
-        codes = None
-        if op == P.Opcode.LOAD_VECTOR:
-            codes = [int.from_bytes(f[4 + fixed + 2 * k:6 + fixed + 2 * k], "little", signed=True)
-                     for k in range((len(f) - 6 - fixed) // 2)]
-        assert request(op, codes=codes, **fields) == f
-    resp = [P.encode_response(4, 0, bytes(range(12))), P.encode_response(6, 4)]
-    got = decode_responses(b"".join(resp))
-    assert [(r.opcode, r.status, r.payload) for r in got] == [(4, 0, bytes(range(12))), (6, 4, b"")]
-    with pytest.raises(AssertionError):
-        decode_responses(resp[0][:-1] + b"\x00")
 
 
 @pytest.mark.parametrize("width", [5, 8, 10, 16])
