@@ -13,7 +13,7 @@ the other lines idle but elaborated), on Verilator and Icarus:
   (``1 - cycles / free_running_rate / wall``), i.e. Python: the training code,
   the bridge hand-offs and the analog model's wake-ups.
 
-Builds are cached (``build/sim``); the first run compiles four designs.
+Builds are cached (the user's cache folder, ``insitu/sim``); the first run compiles four designs.
 Prints one JSON object on its last line.
 
     python benchmarks/cosim_speed.py [--samples-verilator 200] [--samples-icarus 30]

@@ -147,6 +147,9 @@ RESPONSE_OVERHEAD = 1 + fields_size(RESPONSE_HEADER) + CRC_BYTES
 RESPONSE_LENGTH_AT = 1 + field_offset(RESPONSE_HEADER, "length")
 RESPONSE_PAYLOAD_AT = 1 + fields_size(RESPONSE_HEADER)
 REQUEST_PAYLOAD_AT = 1 + fields_size(REQUEST_HEADER)
+#: offsets of a request's opcode and payload length (u16 LE) in a frame
+REQUEST_OPCODE_AT = 1 + field_offset(REQUEST_HEADER, "opcode")
+REQUEST_LENGTH_AT = 1 + field_offset(REQUEST_HEADER, "length")
 
 
 def max_payload(config: ControllerConfig) -> int:

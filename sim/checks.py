@@ -224,7 +224,7 @@ async def run_commands(session: Session, params: dict) -> dict:
     ops = collections.Counter()
     for _ in range(int(params.get("count", 100))):
         frame = random_frame(session.config, rng)
-        ops[P.Opcode(frame[1]).name] += 1
+        ops[P.Opcode(frame[P.REQUEST_OPCODE_AT]).name] += 1
         await ck.exchange(frame)
     # state readback at the end
     for side, n in ((0, session.config.rows), (1, session.config.cols)):

@@ -48,7 +48,8 @@ class Recording:
         if hit is not None:
             frames, pos = [], 0
             while pos < len(data):  # split the well-formed frames the interface sends
-                n = P.FRAME_OVERHEAD + int.from_bytes(data[pos + 2:pos + 4], "little")
+                at = pos + P.REQUEST_LENGTH_AT
+                n = P.FRAME_OVERHEAD + int.from_bytes(data[at:at + 2], "little")
                 frames.append(bytearray(data[pos:pos + n]))
                 pos += n
             frames[hit][-1] ^= 1

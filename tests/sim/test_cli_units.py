@@ -45,7 +45,7 @@ def test_cosim_cli_help_names_every_option(capsys):
         main(["cosim", "--help"])
     out = capsys.readouterr().out
     for opt in ("--sim", "--model", "--samples", "--seed", "--mode", "--algorithm", "--device",
-                "--waves"):
+                "--waves", "--rebuild"):
         assert opt in out
 
 
@@ -78,3 +78,36 @@ def test_missing_simulator_raises(monkeypatch, tmp_path):
     monkeypatch.setenv("INSITU_SIM_CACHE", str(tmp_path / "cache"))
     with pytest.raises(runner.SimulatorMissing):
         runner.build(runner.Design(ControllerConfig(rows=2, cols=2)), "icarus")
+
+
+def test_build_cache_lives_in_the_user_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("INSITU_SIM_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    root = runner.cache_root()
+    assert root == tmp_path / "xdg" / "insitu" / "sim"
+    from pathlib import Path
+
+    import insitu.sim
+
+    assert Path(insitu.sim.__file__).resolve().parents[1] not in root.resolve().parents
+
+
+def test_clear_cache_removes_every_build(monkeypatch, tmp_path):
+    monkeypatch.setenv("INSITU_SIM_CACHE", str(tmp_path / "cache"))
+    for name in ("icarus-a", "verilator-b"):
+        (tmp_path / "cache" / name).mkdir(parents=True)
+        (tmp_path / "cache" / name / "built.json").write_text("{}")
+    assert runner.clear_cache() == 2
+    assert not (tmp_path / "cache").exists()
+
+
+def test_build_and_run_leave_os_environ_alone(monkeypatch, tmp_path):
+    """The simulator's environment goes to cocotb's runner, never into os.environ."""
+    import os
+
+    monkeypatch.setenv("INSITU_SIM_CACHE", str(tmp_path / "cache"))
+    before = dict(os.environ)
+    bld = runner.build(runner.Design(ControllerConfig(rows=2, cols=2)), "icarus")
+    assert dict(os.environ) == before
+    res = runner.run(bld, {"task": "idle", "cycles": 100})
+    assert dict(os.environ) == before and res["cycles"] >= 100
