@@ -13,29 +13,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
-from amaranth.back import rtlil  # noqa: E402
+from amaranth.back import rtlil
 
-from insitu.boards.converters import Ads8688Reader, DacChain, PulseEnables  # noqa: E402
-from insitu.boards.core import BoardCore, board_config  # noqa: E402
-from insitu.golden.config import ControllerConfig  # noqa: E402
-from insitu.rtl.adc import AdcReadout  # noqa: E402
-from insitu.rtl.controller import Controller  # noqa: E402
-from insitu.rtl.drivers import LineDrivers  # noqa: E402
-from insitu.rtl.hostlink import HostLink  # noqa: E402
-from insitu.rtl.sequencer import UpdateSequencer  # noqa: E402
-from insitu.rtl.top import ControllerTop  # noqa: E402
+from insitu.boards.converters import Ads8688Reader, DacChain, PulseEnables
+from insitu.boards.core import BoardCore, board_config
+from insitu.golden.config import ControllerConfig
+from insitu.rtl.adc import AdcReadout
+from insitu.rtl.controller import Controller
+from insitu.rtl.drivers import LineDrivers
+from insitu.rtl.hostlink import HostLink
+from insitu.rtl.sequencer import update_sequencer
+from insitu.rtl.top import ControllerTop
 
 CLK_HZ = 24e6
 BLOCKS = {
-    "sequencer": lambda c: UpdateSequencer(c),
+    "sequencer": update_sequencer,
     "controller": lambda c: Controller(c, levels="memory"),
     "hostlink": lambda c: HostLink(c, 4160),
     "top": lambda c: ControllerTop(c, host="stream", timeout_cycles=4160, levels="memory"),

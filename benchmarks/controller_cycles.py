@@ -28,20 +28,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
 import numpy as np
 
-os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
-from amaranth.sim import Simulator  # noqa: E402
+from amaranth.sim import Simulator
 
-from insitu.golden import protocol as P  # noqa: E402
-from insitu.golden.config import ControllerConfig  # noqa: E402
-from insitu.golden.controller import ControllerReference  # noqa: E402
-from insitu.rtl.top import ControllerTop  # noqa: E402
+from insitu.golden import protocol as P
+from insitu.golden.config import ControllerConfig
+from insitu.golden.controller import ControllerReference
+from insitu.rtl.top import ControllerTop
 
 READ_SHIFT = 4  # the stand-in device: code = (levels @ w) >> READ_SHIFT
 

@@ -13,7 +13,7 @@ the other lines idle but elaborated), on Verilator and Icarus:
   (``1 - cycles / free_running_rate / wall``), i.e. Python: the training code,
   the bridge hand-offs and the analog model's wake-ups.
 
-Builds are cached (``build/sim``); the first run compiles four designs.
+Builds are cached (the user's cache folder, ``insitu/sim``); the first run compiles four designs.
 Prints one JSON object on its last line.
 
     python benchmarks/cosim_speed.py [--samples-verilator 200] [--samples-icarus 30]
@@ -58,7 +58,7 @@ def measure(sim: str, array, samples: int, idle_cycles: int) -> dict:
             "simulator_at_free_running_speed": 1e3 * cyc / free / samples,
             "training_code_in_thread": 1e3 * (wall - rtl["train_waiting_s"]) / samples,
             "analog_front_end_handlers": 1e3 * rtl["train_frontend_s"] / samples,
-            "command_coroutines": 1e3 * rtl["train_host_s"] / samples,
+            "host_link_monitor": 1e3 * rtl["train_host_s"] / samples,
             "transactor_io": 1e3 * rtl["train_io_s"] / samples,
         },
         "build_s": bld.seconds,

@@ -6,8 +6,8 @@
   adapters, watchdog and safe state, platform independent;
 * :mod:`.tops` - iCEBreaker and ULX3S tops, pin maps, YoWASP builds and reports;
 * :mod:`.models` - behavioural models of the parts for cocotb testbenches;
-* :mod:`.host` - the host driver (:class:`~.host.Controller`) and
-  :class:`~.host.BoardBackend`.
+* :mod:`.host` - :class:`~.host.BoardBackend`, the link backend of
+  :mod:`insitu.host` on a serial port.
 
 ``docs/boards.md`` has the wiring, the parts and how to build and load.
 """

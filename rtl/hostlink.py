@@ -15,7 +15,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
-from .controller import CommandSignature, response_byte_layout
+from .controller import CommandSignature
+from .response import response_byte_layout
 from .layouts import Status
 
 
@@ -119,7 +120,9 @@ class HostLink(wiring.Component):
         timer = Signal(range(self.timeout_cycles))
         status = Signal(Status, init=Status.OK)
         errors = Signal(16)
-        err_byte = Signal(range(4))
+        # an error response is the bare header: opcode, status, zero length
+        header_bytes = proto.fields_size(proto.RESPONSE_HEADER)
+        err_byte = Signal(range(header_bytes))
         m.d.comb += [self.cmd.opcode.eq(opcode), self.cmd.length.eq(length), self.cmd.errors.eq(errors)]
 
         byte = self.rx.payload
@@ -195,10 +198,10 @@ class HostLink(wiring.Component):
                     framer.i.valid.eq(1),
                     framer.i.payload.data.eq(
                         Mux(err_byte == 0, opcode, Mux(err_byte == 1, status.as_value(), 0))),
-                    framer.i.payload.last.eq(err_byte == 3),
+                    framer.i.payload.last.eq(err_byte == header_bytes - 1),
                 ]
                 with m.If(framer.i.ready):
                     m.d.sync += err_byte.eq(err_byte + 1)
-                    with m.If(err_byte == 3):
+                    with m.If(err_byte == header_bytes - 1):
                         m.next = "HUNT"
         return m

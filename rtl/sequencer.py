@@ -21,6 +21,8 @@ instead of a multiplier. Same slots, same draws; a third of the logic.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -49,15 +51,11 @@ def serial_masks(config: ControllerConfig) -> bool:
     return config.pulse_width + config.pulse_gap >= config.rows + config.cols + SERIAL_PASS_OVERHEAD
 
 
-class UpdateSequencer(wiring.Component):
-    """Pulse-slot scheduler for rank-1 updates and single-device pulse bursts.
+class UpdateSequencerSignature(wiring.Signature):
+    """The sequencer's ports (the sequencer's view), for one ControllerConfig.
 
-    Parameters
-    ----------
-    config : ControllerConfig
-
-    Attributes
-    ----------
+    Members
+    -------
     start : In(1)
         Strobe: run the rank-1 update described by ``args``.
     args : In(update_args_layout)
@@ -78,7 +76,6 @@ class UpdateSequencer(wiring.Component):
     """
 
     def __init__(self, config: ControllerConfig):
-        self.config = config
         super().__init__({
             "start": In(1),
             "args": In(update_args_layout(config)),
@@ -95,9 +92,17 @@ class UpdateSequencer(wiring.Component):
             "lfsr_draws": Out(32),
         })
 
+
+class ParallelUpdateSequencer(wiring.Component):
+    """Pulse-slot scheduler with a level register and comparator per line: a slot's masks in
+    one tick, the levels through one shared multiplier. Ports: :class:`UpdateSequencerSignature`.
+    """
+
+    def __init__(self, config: ControllerConfig):
+        self.config = config
+        super().__init__(UpdateSequencerSignature(config))
+
     def elaborate(self, platform):
-        if serial_masks(self.config):
-            return self._elaborate_serial()
         m = Module()
         cfg = self.config
         R, C = cfg.rows, cfg.cols
@@ -208,6 +213,20 @@ class UpdateSequencer(wiring.Component):
                 m.d.sync += sub.eq(sub + 1)
                 m.next = "SUBPHASE"
 
+        self._fsm(m, SimpleNamespace(C=C, R=R, args=args, cfg=cfg, col_max=col_max, dev=dev,
+            draw=draw, fire=fire, k=k, next_subphase=next_subphase, p=p, pmax=pmax,
+            prep_compute=prep_compute, prep_store=prep_store, q=q, qmax=qmax, row_max=row_max,
+            slot_count=slot_count, stochastic=stochastic, sub=sub, sub_col_neg=sub_col_neg,
+            sub_row_neg=sub_row_neg, t=t))
+        return m
+
+    def _fsm(self, m, s):
+        """The schedule FSM: levels (PREP), subphases, slots; a write-verify step's slots (DEVICE)."""
+        (C, R, args, cfg, col_max, dev, draw, fire, k, next_subphase, p, pmax, prep_compute,
+         prep_store, q, qmax, row_max, slot_count, stochastic, sub, sub_col_neg, sub_row_neg, t) = (
+            s.C, s.R, s.args, s.cfg, s.col_max, s.dev, s.draw, s.fire, s.k, s.next_subphase, s.p,
+            s.pmax, s.prep_compute, s.prep_store, s.q, s.qmax, s.row_max, s.slot_count,
+            s.stochastic, s.sub, s.sub_col_neg, s.sub_row_neg, s.t)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -281,7 +300,18 @@ class UpdateSequencer(wiring.Component):
                 m.next = "IDLE"
         return m
 
-    def _elaborate_serial(self):
+
+class SerialUpdateSequencer(wiring.Component):
+    """Pulse-slot scheduler with the lines' LFSR states, levels and signs in one block RAM and
+    one draw network and comparator, one line per tick (a slot's masks in ``rows + cols + 2``
+    ticks, behind the previous slot). Ports: :class:`UpdateSequencerSignature`.
+    """
+
+    def __init__(self, config: ControllerConfig):
+        self.config = config
+        super().__init__(UpdateSequencerSignature(config))
+
+    def elaborate(self, platform):
         """One line per tick through one draw network and one comparator; the lines in block RAM."""
         m = Module()
         cfg = self.config
@@ -387,6 +417,30 @@ class UpdateSequencer(wiring.Component):
             m.d.sync += k.eq(0)
             m.next = "PASS"
 
+        self._fsm(m, SimpleNamespace(N=N, R=R, acc=acc, args=args, bit=bit, cfg=cfg, code=code,
+            col_max=col_max, cur=cur, dev=dev, dev_col_line=dev_col_line, device=device,
+            dithered=dithered, drawn=drawn, gain=gain, gain_sh=gain_sh, inside=inside,
+            inside_q=inside_q, k=k, line_is_col=line_is_col, lvl=lvl, mag_sh=mag_sh,
+            magnitude=magnitude, neg=neg, negative_out=negative_out, new_lfsr=new_lfsr,
+            next_subphase=next_subphase, p=p, pass_compute=pass_compute, pmax=pmax, q=q, qmax=qmax,
+            reseed=reseed, rounding=rounding, row_max=row_max, shift=shift, slot_count=slot_count,
+            start_pass=start_pass, stochastic=stochastic, sub=sub, sub_col_neg=sub_col_neg,
+            sub_row_neg=sub_row_neg, t=t, wr=wr))
+        return m
+
+    def _fsm(self, m, s):
+        """The schedule FSM: levels (PREP: load, shift-and-add, store), subphases, one pass per slot (PASS, OFFER)."""
+        (N, R, acc, args, bit, cfg, code, col_max, cur, dev, dev_col_line, device, dithered,
+         drawn, gain, gain_sh, inside, inside_q, k, line_is_col, lvl, mag_sh, magnitude, neg,
+         negative_out, new_lfsr, next_subphase, p, pass_compute, pmax, q, qmax, reseed,
+         rounding, row_max, shift, slot_count, start_pass, stochastic, sub, sub_col_neg,
+         sub_row_neg, t, wr) = (
+            s.N, s.R, s.acc, s.args, s.bit, s.cfg, s.code, s.col_max, s.cur, s.dev,
+            s.dev_col_line, s.device, s.dithered, s.drawn, s.gain, s.gain_sh, s.inside,
+            s.inside_q, s.k, s.line_is_col, s.lvl, s.mag_sh, s.magnitude, s.neg, s.negative_out,
+            s.new_lfsr, s.next_subphase, s.p, s.pass_compute, s.pmax, s.q, s.qmax, s.reseed,
+            s.rounding, s.row_max, s.shift, s.slot_count, s.start_pass, s.stochastic, s.sub,
+            s.sub_col_neg, s.sub_row_neg, s.t, s.wr)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -480,3 +534,11 @@ class UpdateSequencer(wiring.Component):
                 m.d.comb += [self.busy.eq(1), self.done.eq(1)]
                 m.next = "IDLE"
         return m
+
+
+def update_sequencer(config: ControllerConfig) -> wiring.Component:
+    """The sequencer for ``config``: serial when it keeps up within a slot period
+    (:func:`serial_masks`), else parallel. Same slots, same LFSR draws."""
+    if serial_masks(config):
+        return SerialUpdateSequencer(config)
+    return ParallelUpdateSequencer(config)

@@ -19,7 +19,7 @@ def rx_fifo_depth(config) -> int:
     request (any size) may follow at once, as may the rest of a frame the link rejected
     early (a bad length) while it sends the error response.
     """
-    need = 2 * (proto.max_payload(config) + proto.FRAME_OVERHEAD)
+    need = proto.run_ahead_bytes(config)
     return max(64, 1 << (need - 1).bit_length())
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -68,7 +67,6 @@ def write_verilog(config: ControllerConfig, path, *, host: str = "stream",
         raise ValueError("config must be a ControllerConfig")
     check_host_args(host, uart_divisor, timeout_cycles)  # before an Elaboratable exists to be left unused
     top = ControllerTop(config, host=host, uart_divisor=uart_divisor, timeout_cycles=timeout_cycles)
-    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     text = fix_zero_time_triggers(verilog.convert(top, name=name, emit_src=False))
     path = Path(path)
     sidecar = {

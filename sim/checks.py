@@ -20,6 +20,8 @@ from insitu.rtl.uart import rx_fifo_depth
 
 from .session import Session, physics_from
 
+CHECK_BOUND_CYCLES = 400_000  # simulated time a chunk may take to be answered
+
 
 class GoldenAnalog:
     """The ``analog`` object of ProtocolReference on a GoldenBackend, one conversion event at a
@@ -151,6 +153,7 @@ class Checker:
 
     def __init__(self, session: Session, params: dict):
         self.s = session
+        session.monitor.expecting = False  # this checker queues the scoreboard itself
         self.cfg = session.config
         self.phys_ref = physics_from(params, self.cfg)
         self.ref = Reference(self.cfg, GoldenAnalog(self.phys_ref, self.cfg))
@@ -175,25 +178,21 @@ class Checker:
     async def exchange(self, data: bytes, *, uart_gap: int = 0) -> None:
         """Send ``data``; the reference says how many responses; compare them byte for byte."""
         expected = self.ref.feed(data)
-        if self.ref._state != "hunt":  # the frame stops mid-way: the link times out
+        cut = not self.ref.idle  # the frame stops mid-way: the link times out
+        if cut:
             expected += self.ref.timeout()
-            cut = True
-        else:
-            cut = False
         self._queue_expectations()
         want = b"".join(expected)
-        host = self.s.host
+        t = self.s.transport
+        bound = CHECK_BOUND_CYCLES * self.s.clock_ns * 1e-9
         if self.s.host_kind == "stream":
-            got_rs = await host.send(data, len(expected), 400_000)
-            got = host.last_raw if expected else b""
-            if cut:
-                host.timeout()
+            got = await t.aexchange(data, len(expected), bound)
         else:
-            await host.write(data, uart_gap)
-            got_rs = await host.read_responses(len(expected))
-            got = b"".join(P.encode_response(r.opcode, r.status, r.payload) for r in got_rs)
-            if cut:
-                host.tracker.timeout()
+            await t.write(data, uart_gap)
+            got = await t.receive(len(expected), bound)
+        if cut:
+            self.s.monitor.timeout()
+        got_rs = P.ResponseDecoder().feed(got)
         self.frames += 1
         self.responses += len(got_rs)
         for r in got_rs:
@@ -225,7 +224,7 @@ async def run_commands(session: Session, params: dict) -> dict:
     ops = collections.Counter()
     for _ in range(int(params.get("count", 100))):
         frame = random_frame(session.config, rng)
-        ops[P.Opcode(frame[1]).name] += 1
+        ops[P.Opcode(frame[P.REQUEST_OPCODE_AT]).name] += 1
         await ck.exchange(frame)
     # state readback at the end
     for side, n in ((0, session.config.rows), (1, session.config.cols)):
@@ -283,7 +282,7 @@ async def run_robust(session: Session, params: dict) -> dict:
         await ck.exchange(P.encode_request(P.Opcode.READ_VECTOR, side=side, offset=0, count=n))
     await ck.exchange(P.encode_request(P.Opcode.STATUS))
     if uart:
-        extra = await session.host.quiet(2000)
+        extra = await session.transport.quiet(2000 * session.clock_ns * 1e-9)
         if extra:
             ck.errors.append(f"unexpected bytes after the last response: {extra.hex()}")
     ck.final_checks()

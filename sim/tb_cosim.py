@@ -120,10 +120,11 @@ async def _train(session: Session, params: dict) -> dict:
     from insitu.sim.training import train
 
     backend = RtlBackend(session)
+    transport, monitor = session.transport, session.monitor
     if session.host_kind == "stream":
-        session.host.bound_commands = False  # the whole run is bounded by max_cycles
+        transport.bounded = False  # the whole run is bounded by max_cycles
     backend.log = []
-    session.burst_log = []
+    monitor.burst_log = []
     timing = {"python_s": 0.0}
 
     def mark():
@@ -131,10 +132,10 @@ async def _train(session: Session, params: dict) -> dict:
         timing["train_c0"] = session.cycles()
         timing["train_w0"] = session.frontend.wakes
         timing["busy0"] = session.frontend.busy_s
-        timing["host0"] = session.host_py_s
-        timing["io0"] = getattr(session.host, "io_s", 0.0)
-        timing["sim0"] = backend.in_sim_s
-        timing["calls0"] = backend.calls
+        timing["host0"] = monitor.python_s
+        timing["io0"] = getattr(transport, "io_s", 0.0)
+        timing["sim0"] = transport.waiting_s
+        timing["calls0"] = transport.exchanges
 
     def run():
         t = time.perf_counter()
@@ -158,10 +159,10 @@ async def _train(session: Session, params: dict) -> dict:
         timing["train_c1"] = session.cycles()
         timing["train_w1"] = session.frontend.wakes
         timing["busy1"] = session.frontend.busy_s
-        timing["host1"] = session.host_py_s
-        timing["io1"] = getattr(session.host, "io_s", 0.0)
-        timing["sim1"] = backend.in_sim_s
-        timing["calls1"] = backend.calls
+        timing["host1"] = monitor.python_s
+        timing["io1"] = getattr(transport, "io_s", 0.0)
+        timing["sim1"] = transport.waiting_s
+        timing["calls1"] = transport.exchanges
         if prof is not None:
             prof.disable()
             prof.dump_stats(os.environ["INSITU_COSIM_PROFILE"] + ".thread")
@@ -175,8 +176,8 @@ async def _train(session: Session, params: dict) -> dict:
     out["train_frontend_s"] = timing["busy1"] - timing["busy0"]
     out["train_waiting_s"] = timing["sim1"] - timing["sim0"]  # thread blocked in resume
     out["train_calls"] = timing["calls1"] - timing["calls0"]
-    out["train_host_s"] = timing["host1"] - timing["host0"]  # command coroutines' own Python
+    out["train_host_s"] = timing["host1"] - timing["host0"]  # the host-link monitor's Python
     out["train_io_s"] = timing["io1"] - timing["io0"]  # batch writes and response reads
-    out.update(reads=[r for kind, r in backend.log if kind == "read"], bursts=session.burst_log,
+    out.update(reads=[r for kind, r in backend.log if kind == "read"], bursts=monitor.burst_log,
                g=session.physics.conductances[0].tolist())
     return out

@@ -11,7 +11,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "board",
         help="ping, read or train the array behind a board built with 'insitu build'",
-        description="Connect to the controller on a board (insitu.boards.host) over a serial "
+        description="Connect to the controller on a board (insitu.host) over a serial "
                     "port. ping: print the controller's STATUS. read: single-device reads of "
                     "the whole array (ADC codes). train: a small MLP trained in situ on the "
                     "array (CrossbarMLP on a BoardBackend).",
@@ -37,13 +37,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     import numpy as np
 
-    from insitu.boards.host import BoardBackend, Controller
+    from insitu.boards.host import BoardBackend
+    from insitu.host.interface import HostInterface
     from insitu.golden.presets import get_device
 
     if args.timeout <= 0:
         raise ValueError("--timeout must be positive")
     device = get_device(args.device)
-    ctrl = Controller(args.port, baud=args.baud, timeout=args.timeout)  # ValueError without a port
+    ctrl = HostInterface(args.port, baud=args.baud, timeout=args.timeout)  # ValueError without a port
     try:
         if args.action == "ping":
             for k, v in ctrl.status().items():

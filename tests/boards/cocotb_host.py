@@ -1,4 +1,4 @@
-"""End to end: the host driver's bytes through the UART pins of the board core's Verilog.
+"""End to end: the host interface's bytes through the UART pins of the board core's Verilog.
 
 Behind the board core's pins sit the part models (DAC chain, ADS8688s,
 74HC595 chains) and a small integer crossbar: ADC readings are computed from
@@ -17,9 +17,9 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.task import bridge, resume
-from cocotb.triggers import ClockCycles, FallingEdge, Timer
+from cocotb.triggers import ClockCycles, Timer
 from insitu.boards.converters import DAC_PARTS, adc_parts
-from insitu.boards.host import BoardBackend, CommandError, Controller
+from insitu.boards.host import BoardBackend
 from insitu.boards.models import (
     MIDSCALE,
     AdcBusModel,
@@ -30,6 +30,8 @@ from insitu.boards.models import (
 from insitu.golden import protocol as proto
 from insitu.golden.config import ControllerConfig
 from insitu.golden.presets import get_device
+from insitu.host import CommandError, HostInterface
+from insitu.host.cocotb import UartTransport
 
 P = json.loads(os.environ.get("INSITU_TEST_PARAMS", "{}"))
 CFG = ControllerConfig(**P["config"])
@@ -57,59 +59,23 @@ class Crossbar:
         self.w = np.clip(self.w + counts, -self.W_MAX, self.W_MAX)
 
 
-class SimUart:
-    """Transport for :class:`Controller`: bytes through ``uart_rx``/``uart_tx`` of the design."""
+class SimUart(UartTransport):
+    """The UART pins of the design as a host transport; records every write and can flip a
+    bit of the next one on the wire."""
 
-    def __init__(self, dut, timeout_ns=200_000):
-        self.dut = dut
-        self.received = bytearray()
-        self.timeout_ns = timeout_ns
+    def __init__(self, dut):
+        super().__init__(dut, BIT_NS)
         self.corrupt_next = False
-        self.sent_frames: list[bytes] = []
-        cocotb.start_soon(self._receiver())
+        self.sent: list[bytes] = []
+        self.init()
 
-    async def _receiver(self):
-        d = self.dut
-        while True:
-            await FallingEdge(d.uart_tx)
-            await Timer(1.5 * BIT_NS, unit="ns")
-            byte = 0
-            for i in range(8):
-                byte |= int(d.uart_tx.value) << i
-                await Timer(BIT_NS, unit="ns")
-            self.received.append(byte)
-
-    @resume
-    async def _send(self, data: bytes):
-        d = self.dut
-        for byte in data:
-            for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
-                d.uart_rx.value = bit
-                await Timer(BIT_NS, unit="ns")
-
-    @resume
-    async def _wait(self, n):
-        waited = 0
-        while not self.received and waited < self.timeout_ns:
-            await Timer(20 * BIT_NS, unit="ns")
-            waited += 20 * BIT_NS
-        out = bytes(self.received[:n])
-        del self.received[:n]
-        return out
-
-    def write(self, data: bytes) -> None:
+    async def write(self, data: bytes, gap_bits: int = 0) -> None:
         data = bytearray(data)
         if self.corrupt_next:
             data[-3] ^= 0x10  # a payload/header bit flipped on the wire
             self.corrupt_next = False
-        self.sent_frames.append(bytes(data))
-        self._send(bytes(data))
-
-    def read(self, n: int, timeout: float) -> bytes:
-        return self._wait(n)
-
-    def reset_input(self) -> None:
-        self.received.clear()
+        self.sent.append(bytes(data))
+        await super().write(bytes(data), gap_bits)
 
 
 class Board:
@@ -177,26 +143,25 @@ def rand_vec(rng, n, m=None):
 
 @cocotb.test()
 async def host_driver_end_to_end(dut):
-    """Controller + BoardBackend through the UART pins; every answer equals the protocol reference."""
+    """HostInterface + BoardBackend through the UART pins; every answer equals the protocol
+    reference."""
     board = Board(dut)
     await board.start()
     uart = SimUart(dut)
     ref = proto.ProtocolReference(CFG, analog=Crossbar(seed=3))
-    ctrl = Controller(uart, timeout=5.0, retries=2)
-
-    def sync_pulses():
-        """Wait (in simulated time) until the models applied every pulse of the last update."""
-        return
+    ctrl = HostInterface(uart, timeout=0.01, retries=2)
+    seen = [0]
 
     @resume
     async def settle():
         await Timer(5000, unit="ns")
 
-    def expect(frame_index=-1):
-        frames = uart.sent_frames[frame_index:] if frame_index != -1 else uart.sent_frames[-1:]
+    def expect():
+        """The reference's answers to every write since the last call."""
         out = []
-        for f in frames:
+        for f in uart.sent[seen[0]:]:
             out += ref.feed(f)
+        seen[0] = len(uart.sent)
         return [proto.decode_response(x) for x in out]
 
     def session():
@@ -208,9 +173,9 @@ async def host_driver_end_to_end(dut):
         for step in range(4):
             x = rand_vec(rng, CFG.rows)
             d = rand_vec(rng, CFG.cols)
-            ctrl.load_vector(proto.Side.ROWS, 0, x)
+            ctrl.load_vector(proto.Side.ROWS, x)
             expect()
-            ctrl.load_vector(proto.Side.COLS, 0, d)
+            ctrl.load_vector(proto.Side.COLS, d)
             expect()
             got = ctrl.forward(0, CFG.rows, 0, CFG.cols)
             (want,) = expect()
@@ -220,12 +185,11 @@ async def host_driver_end_to_end(dut):
             assert list(got) == list(want.codes())
             mode = "deterministic" if step % 2 == 0 else "stochastic"
             gmax = CFG.count_max if mode == "deterministic" else CFG.prob_max
-            r = ctrl.update(mode=mode, row_gain=gmax, col_gain=gmax, dither=bool(step & 2),
-                            row0=0, nrows=CFG.rows, col0=0, ncols=CFG.cols)
+            r = ctrl.update(mode, gmax, gmax, dither=bool(step & 2))
             (want,) = expect()
             assert r == want.fields()
             settle()
-            got = ctrl.read_device(step % CFG.rows, (step * 3) % CFG.cols, CFG.dac_max)
+            got = ctrl.read_device(step % CFG.rows, (step * 3) % CFG.cols, read_code=CFG.dac_max)
             (want,) = expect()
             assert got == want.codes()[0]
             n_steps += 1
@@ -242,24 +206,25 @@ async def host_driver_end_to_end(dut):
         expect()
         # a request corrupted on the wire: BAD_CRC, retried, then the right answer
         uart.corrupt_next = True
-        before = len(uart.sent_frames)
         got = ctrl.forward(0, CFG.rows, 0, CFG.cols)
-        wants = expect(before)
+        wants = expect()
         assert ctrl.retried == 1 and wants[0].status == proto.Status.BAD_CRC
         assert list(got) == list(wants[-1].codes())
         st = ctrl.status()
         (want,) = expect()
         assert st == want.fields() and st["frame_errors"] == 2  # BAD_ARG + BAD_CRC
-        # the backend interface on top of the same link
+        # the backend interface on top of the same link: loads and the command in batches
         be = BoardBackend(ctrl, get_device("ecram_organic"))
         x = np.array(rand_vec(rng, CFG.rows))
         got = be.forward(x)
-        want = [w for f in uart.sent_frames[-2:] for w in ref.feed(f)]
-        assert list(got) == list(proto.decode_response(want[-1]).codes())
+        wants = expect()
+        assert [w.opcode for w in wants] == [proto.Opcode.LOAD_VECTOR, proto.Opcode.FORWARD]
+        assert list(got) == list(wants[-1].codes())
         slots = be.update(np.array(rand_vec(rng, CFG.rows)), np.array(rand_vec(rng, CFG.cols)),
                           mode="deterministic", row_gain=CFG.count_max, col_gain=CFG.count_max)
-        want = [w for f in uart.sent_frames[-3:] for w in ref.feed(f)]
-        assert slots == proto.decode_response(want[-1]).fields()["slots"]
+        wants = expect()
+        assert [w.opcode for w in wants] == [proto.Opcode.LOAD_VECTOR] * 2 + [proto.Opcode.UPDATE]
+        assert slots == wants[-1].fields()["slots"]
         settle()
         return n_steps
 
@@ -276,7 +241,7 @@ async def watchdog_makes_safe(dut):
     board = Board(dut)
     await board.start()
     uart = SimUart(dut)
-    ctrl = Controller(uart, timeout=5.0)
+    ctrl = HostInterface(uart, timeout=0.01)
     resets = board.dac.resets
     assert not int(dut.led_safe.value)
     await Timer(P["watchdog_s"] * 1e9 * 1.2, unit="ns")

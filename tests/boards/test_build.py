@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from insitu.host.transport import ReferenceTransport
 from insitu.boards.tops import BOARDS, pin_map
 from insitu.golden.config import ControllerConfig
 
@@ -64,8 +65,8 @@ def test_pin_maps_fit_and_are_unique():
         pin_map("icebreaker", ControllerConfig(rows=64, cols=64))
 
 
-class ReferenceBoard:
-    """A transport answering like a board: the protocol reference with a small integer crossbar."""
+class ReferenceBoard(ReferenceTransport):
+    """The in-process fake controller with a small integer crossbar behind it."""
 
     def __init__(self, config):
         import numpy as np
@@ -82,20 +83,7 @@ class ReferenceBoard:
             def pulse(self, counts):
                 self.w = np.clip(self.w + counts, -60, 60)
 
-        from insitu.golden import protocol as proto
-
-        self.ref = proto.ProtocolReference(config, analog=Array())
-        self.out = b""
-
-    def write(self, data):
-        self.out += b"".join(self.ref.feed(data))
-
-    def read(self, n, timeout):
-        out, self.out = self.out[:n], self.out[n:]
-        return out
-
-    def reset_input(self):
-        self.out = b""
+        super().__init__(config, Array())
 
     def close(self):
         pass
@@ -103,10 +91,10 @@ class ReferenceBoard:
 
 @pytest.mark.parametrize("action", ["ping", "read", "train"])
 def test_board_command_against_the_reference(monkeypatch, capsys, action):
-    from insitu.boards import host
+    from insitu.host import interface
 
     cfg = ControllerConfig(rows=4, cols=5, max_program_iters=16)
-    monkeypatch.setattr(host, "SerialTransport", lambda port, baud: ReferenceBoard(cfg))
+    monkeypatch.setattr(interface, "SerialTransport", lambda port, baud: ReferenceBoard(cfg))
     assert main(["board", action, "--port", "sim", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     if action == "ping":

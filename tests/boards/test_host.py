@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from boards_simrun import run_cocotb, simulators
 from insitu.boards.core import BoardCore, board_config
-from insitu.boards.host import Controller, LinkError
-from insitu.golden import protocol as proto
+from insitu.host import HostInterface, LinkError, ReferenceTransport
 from insitu.golden.config import ControllerConfig
 
 CLK_HZ = 25e6
@@ -26,57 +25,44 @@ def test_host_end_to_end_cocotb(tmp_path, sim):
 
 
 class Silent:
-    def write(self, data):
+    def exchange(self, data, responses, timeout):
         self.last = data
-
-    def read(self, n, timeout):
         return b""
-
-    def reset_input(self):
-        pass
 
 
 class Corrupting:
     """Answers every request with its response, corrupted ``bad`` times first."""
 
     def __init__(self, bad):
-        self.ref = proto.ProtocolReference(ControllerConfig(rows=2, cols=2))
+        self.fake = ReferenceTransport(ControllerConfig(rows=2, cols=2))
         self.bad = bad
-        self.out = b""
 
-    def write(self, data):
-        resp = b"".join(self.ref.feed(data))
+    def exchange(self, data, responses, timeout):
+        resp = self.fake.exchange(data, responses, timeout)
         if self.bad:
             self.bad -= 1
             resp = resp[:-1] + bytes([resp[-1] ^ 1])
-        self.out += resp
-
-    def read(self, n, timeout):
-        out, self.out = self.out[:n], self.out[n:]
-        return out
-
-    def reset_input(self):
-        self.out = b""
+        return resp
 
 
 def test_lost_response_is_a_clear_error():
-    c = Controller(Silent(), timeout=0.05, retries=1)
+    c = HostInterface(Silent(), timeout=0.05, retries=1)
     with pytest.raises(LinkError, match="no response within"):
         c.status()
 
 
 def test_corrupted_response_of_a_read_is_retried():
-    c = Controller(Corrupting(bad=1), timeout=0.05, retries=2)
+    c = HostInterface(Corrupting(bad=1), timeout=0.05, retries=2)
     assert c.status()["rows"] == 2 and c.retried == 1
 
 
 def test_corrupted_response_of_an_update_is_not_retried():
-    c = Controller(Corrupting(bad=1), timeout=0.05, retries=2)
-    with pytest.raises(LinkError):
-        c.update(mode="deterministic", row_gain=1, col_gain=1, dither=False,
-                 row0=0, nrows=2, col0=0, ncols=2)
+    c = HostInterface(Corrupting(bad=1), config=ControllerConfig(rows=2, cols=2), timeout=0.05,
+                      retries=2)
+    with pytest.raises(LinkError, match="may have changed"):
+        c.update("deterministic", 1, 1, row0=0, nrows=2, col0=0, ncols=2)
 
 
 def test_serial_port_missing_is_value_error():
     with pytest.raises(ValueError, match="cannot open serial port"):
-        Controller("/dev/does-not-exist-insitu")
+        HostInterface("/dev/does-not-exist-insitu")

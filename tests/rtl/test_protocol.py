@@ -79,32 +79,3 @@ def test_reference_error_order():
     assert r.status == P.Status.BAD_LENGTH
     assert ref.feed(bytes([P.SYNC, 1])) == []
     assert P.decode_response(ref.timeout()[0]).status == P.Status.TIMEOUT
-
-
-def test_client_against_reference():
-    ref = P.ProtocolReference(CFG)
-    inbox = bytearray()
-
-    def write(data):
-        inbox.extend(b"".join(ref.feed(data)))
-
-    def read():
-        data = bytes(inbox)
-        inbox.clear()
-        return data
-
-    client = P.Client(write, read)
-    assert client.shape == (CFG.rows, CFG.cols)
-    client.load_vector(P.Side.ROWS, [1, 2, 3, 4])
-    client.load_vector(P.Side.COLS, [-5, 6], offset=1)
-    assert list(client.read_vector(P.Side.ROWS)) == [1, 2, 3, 4]
-    assert list(client.read_vector(P.Side.COLS)) == [0, -5, 6]
-    assert list(client.forward()) == [0, 0, 0]
-    u = client.update("stochastic", 16, 16)
-    assert u["lfsr_draws"] == ref.controller.lfsr.draws
-    try:
-        client.load_vector(P.Side.COLS, [1, 2, 3, 4])
-    except P.ProtocolError as e:
-        assert e.status == P.Status.BAD_ARG
-    else:
-        raise AssertionError("out-of-range load accepted")

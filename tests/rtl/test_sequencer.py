@@ -1,4 +1,4 @@
-"""UpdateSequencer against ControllerReference.plan_update / slot_schedule, slot by slot."""
+"""The update sequencers (parallel and serial) against ControllerReference.plan_update / slot_schedule, slot by slot."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from insitu.golden.config import ControllerConfig
 from insitu.golden.controller import ControllerReference, lfsr_draw
 from insitu.rtl.layouts import UpdateMode
 from insitu.rtl.lfsr import lfsr_draw_int
-from insitu.rtl.sequencer import UpdateSequencer, serial_masks
+from insitu.rtl.sequencer import serial_masks, update_sequencer
 from rtl_harness import Buffers, simulate, stream_get
 
 
@@ -46,7 +46,7 @@ def run_updates(cfg: ControllerConfig, mode: str, n_updates: int, seed: int, res
     """With ``reset_between``, the sequencer is reset after every update (the board's
     watchdog does that to a hung controller): the LFSRs must restart from the seeds."""
     rng = random.Random(seed)
-    seq = UpdateSequencer(cfg)
+    seq = update_sequencer(cfg)
     rst = Signal()
     top = Buffers(cfg, ResetInserter(rst)(seq))
     ref = ControllerReference(cfg)
@@ -130,7 +130,7 @@ def test_reset_restarts_lfsrs_from_seeds(cfg, mode):
 
 @pytest.mark.parametrize("cfg", [CONFIGS[0], SERIAL_CONFIGS[0]], ids=["parallel", "serial"])
 def test_device_pulses(cfg):
-    seq = UpdateSequencer(cfg)
+    seq = update_sequencer(cfg)
     top = Buffers(cfg, seq)
 
     async def testbench(ctx):

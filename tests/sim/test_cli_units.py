@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import random
 
 import pytest
-from insitu.golden import protocol as P
 from insitu.golden.config import ControllerConfig
 from insitu.sim import runner, training
-from insitu.sim.checks import random_frame
 from insitu.sim.frontend import decode_signed, encode_signed
-from insitu.sim.host import decode_responses, request
 
 from insitu.cli import main
-
-
-def test_fast_frames_match_the_protocol():
-    cfg = ControllerConfig(rows=9, cols=11)
-    rng = random.Random(0)
-    for _ in range(200):
-        f = random_frame(cfg, rng)
-        op = P.Opcode(f[1])
-        fixed = P.fields_size(P.REQUEST_FIELDS[op])
-        fields = P.unpack_fields(P.REQUEST_FIELDS[op], f[4:4 + fixed])
-        codes = None
-        if op == P.Opcode.LOAD_VECTOR:
-            codes = [int.from_bytes(f[4 + fixed + 2 * k:6 + fixed + 2 * k], "little", signed=True)
-                     for k in range((len(f) - 6 - fixed) // 2)]
-        assert request(op, codes=codes, **fields) == f
-    resp = [P.encode_response(4, 0, bytes(range(12))), P.encode_response(6, 4)]
-    got = decode_responses(b"".join(resp))
-    assert [(r.opcode, r.status, r.payload) for r in got] == [(4, 0, bytes(range(12))), (6, 4, b"")]
-    with pytest.raises(AssertionError):
-        decode_responses(resp[0][:-1] + b"\x00")
 
 
 @pytest.mark.parametrize("width", [5, 8, 10, 16])
@@ -69,7 +45,7 @@ def test_cosim_cli_help_names_every_option(capsys):
         main(["cosim", "--help"])
     out = capsys.readouterr().out
     for opt in ("--sim", "--model", "--samples", "--seed", "--mode", "--algorithm", "--device",
-                "--waves"):
+                "--waves", "--rebuild"):
         assert opt in out
 
 
@@ -103,3 +79,36 @@ def test_missing_simulator_raises(monkeypatch, tmp_path):
     monkeypatch.setenv("INSITU_SIM_CACHE", str(tmp_path / "cache"))
     with pytest.raises(runner.SimulatorMissing):
         runner.build(runner.Design(ControllerConfig(rows=2, cols=2)), "icarus")
+
+
+def test_build_cache_lives_in_the_user_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("INSITU_SIM_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    root = runner.cache_root()
+    assert root == tmp_path / "xdg" / "insitu" / "sim"
+    from pathlib import Path
+
+    import insitu.sim
+
+    assert Path(insitu.sim.__file__).resolve().parents[1] not in root.resolve().parents
+
+
+def test_clear_cache_removes_every_build(monkeypatch, tmp_path):
+    monkeypatch.setenv("INSITU_SIM_CACHE", str(tmp_path / "cache"))
+    for name in ("icarus-a", "verilator-b"):
+        (tmp_path / "cache" / name).mkdir(parents=True)
+        (tmp_path / "cache" / name / "built.json").write_text("{}")
+    assert runner.clear_cache() == 2
+    assert not (tmp_path / "cache").exists()
+
+
+def test_build_and_run_leave_os_environ_alone(monkeypatch, tmp_path):
+    """The simulator's environment goes to cocotb's runner, never into os.environ."""
+    import os
+
+    monkeypatch.setenv("INSITU_SIM_CACHE", str(tmp_path / "cache"))
+    before = dict(os.environ)
+    bld = runner.build(runner.Design(ControllerConfig(rows=2, cols=2)), "icarus")
+    assert dict(os.environ) == before
+    res = runner.run(bld, {"task": "idle", "cycles": 100})
+    assert dict(os.environ) == before and res["cycles"] >= 100

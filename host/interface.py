@@ -1,0 +1,244 @@
+"""The controller's host API, one method per command, over any transport.
+
+:class:`HostInterface` packs requests with :mod:`insitu.golden.protocol`, sends
+them through a :class:`~insitu.host.transport.Transport` and checks the
+answers. Several requests may go out in one batch (a vector load and the read or
+update that uses it): one write, one response each, in order. On a link without
+flow control (a UART; a transport's ``flow_control`` attribute says) a batch is
+at most :func:`~insitu.golden.protocol.run_ahead_bytes` long, what the
+controller's receive FIFO buffers.
+
+Retries: a request the controller rejected as corrupted (``BAD_CRC``) or cut off
+(``TIMEOUT``) had no effect, and a lost or corrupted response of a command that
+changes nothing (:data:`IDEMPOTENT`) costs nothing to repeat, so the batch is sent
+again, up to ``retries`` times, when every request that may have executed is
+idempotent. Otherwise (an ``UPDATE`` or ``PROGRAM`` whose answer was lost, or that
+ran after a vector load failed) :class:`~insitu.host.errors.LinkError` is raised:
+the array may have moved. Any other error status raises
+:class:`~insitu.host.errors.CommandError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..golden import protocol as proto
+from ..golden.config import ControllerConfig
+from .errors import CommandError, LinkError, opcode_name
+from .transport import SerialTransport, Transport
+
+Op = proto.Opcode
+IDEMPOTENT = frozenset({Op.STATUS, Op.READ_VECTOR, Op.LOAD_VECTOR, Op.FORWARD, Op.TRANSPOSE,
+                        Op.READ_DEVICE})
+#: statuses that say the request was damaged on the way (no effect; worth a retry)
+LINK_FAULTS = frozenset({proto.Status.BAD_CRC, proto.Status.TIMEOUT})
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request: opcode, fixed fields, and the codes of a LOAD_VECTOR."""
+
+    opcode: Op
+    fields: dict = field(default_factory=dict)
+    codes: tuple | None = None
+
+    def frame(self) -> bytes:
+        return proto.encode_request(self.opcode, self.codes, **self.fields)
+
+
+class HostInterface:
+    """The controller behind ``transport``, command by command.
+
+    Parameters
+    ----------
+    transport : Transport or str
+        A transport, or a serial port name (opened with :class:`SerialTransport`).
+    config : ControllerConfig, optional
+        The controller's array size and converter widths; default: from STATUS.
+    baud : int
+        Serial port rate (only with a port name).
+    timeout : float
+        Seconds to wait for the responses of one batch (simulated seconds in a simulation).
+    program_timeout : float, optional
+        The same for a PROGRAM (write-verify loop); default ``10 * timeout``.
+    retries : int
+        Batches sent again after a link fault (see the module docstring).
+    """
+
+    def __init__(self, transport: Transport | str, *, config: ControllerConfig | None = None,
+                 baud: int = 115200, timeout: float = 1.0, program_timeout: float | None = None,
+                 retries: int = 3):
+        self.transport = SerialTransport(transport, baud) if isinstance(transport, str) else transport
+        self.timeout = float(timeout)
+        self.program_timeout = 10 * self.timeout if program_timeout is None else float(program_timeout)
+        self.retries = int(retries)
+        self.retried = 0
+        self._config = config
+
+    # ------------------------------------------------------------------ batches
+    def batch(self, requests: list[Request], *, timeout: float | None = None) -> list[proto.Response]:
+        """Send ``requests`` in one write; return their OK responses, in order."""
+        if timeout is None:
+            long = any(r.opcode == Op.PROGRAM for r in requests)
+            timeout = self.program_timeout if long else self.timeout
+        data = b"".join(r.frame() for r in requests)
+        for attempt in range(self.retries + 1):
+            raw = self.transport.exchange(data, len(requests), timeout)
+            decoder = proto.ResponseDecoder()
+            got = decoder.feed(raw)
+            if len(got) == len(requests) and all(
+                    g.ok and g.opcode == r.opcode for g, r in zip(got, requests)):
+                return got
+            fault = self._fault(requests, got, decoder, timeout)
+            if fault is None and attempt < self.retries:
+                self.retried += 1
+                continue
+            if fault is None:  # out of retries
+                bad = next((g for g in got if g.status in LINK_FAULTS), None)
+                fault = (CommandError(bad.opcode, bad.status) if bad is not None
+                         else self._lost(requests, got, decoder, timeout))
+            raise fault
+        raise AssertionError("unreachable")
+
+    def _fault(self, requests, got, decoder, timeout) -> Exception | None:
+        """None if the batch may be sent again, else the exception to raise."""
+        damaged = False  # an earlier request failed, or its answer is unknown
+        for k, r in enumerate(requests):
+            g = got[k] if k < len(got) else None
+            if g is not None and not g.ok and g.status not in LINK_FAULTS:
+                return CommandError(r.opcode, g.status)
+            clean = g is not None and g.ok and g.opcode == r.opcode
+            rejected = g is not None and g.status in LINK_FAULTS  # certainly had no effect
+            if r.opcode not in IDEMPOTENT and not rejected and (damaged or not clean):
+                return self._lost(requests, got, decoder, timeout)
+            damaged = damaged or not clean
+        return None
+
+    def _lost(self, requests, got, decoder, timeout) -> LinkError:
+        names = "+".join(opcode_name(r.opcode) for r in requests)
+        if got:
+            answers = ", ".join(f"{opcode_name(g.opcode)} {g.status.name}" for g in got)
+            what = f"{names}: answered {answers} ({len(got)} of {len(requests)} responses)"
+        else:
+            what = (f"no response within {timeout:g} s to {names} "
+                    f"({decoder.dropped} stray bytes dropped)")
+        if any(r.opcode not in IDEMPOTENT for r in requests):
+            what += "; not repeated, the array may have changed"
+        return LinkError(what)
+
+    def command(self, opcode: Op, codes=None, *, timeout: float | None = None,
+                **fields) -> proto.Response:
+        """One request; its OK response."""
+        codes = None if codes is None else tuple(int(c) for c in codes)
+        return self.batch([Request(Op(opcode), fields, codes)], timeout=timeout)[0]
+
+    # ------------------------------------------------------------------ config
+    @property
+    def config(self) -> ControllerConfig:
+        """The controller's array size and converter widths (from STATUS unless given;
+        timing fields then are defaults)."""
+        if self._config is None:
+            self.status()
+        return self._config
+
+    def _learn(self, s: dict) -> None:
+        if s["version"] != proto.VERSION:
+            raise LinkError(f"protocol version {s['version']}, this host speaks {proto.VERSION}")
+        if self._config is None:
+            self._config = ControllerConfig(
+                rows=s["rows"], cols=s["cols"], dac_bits=s["dac_bits"], adc_bits=s["adc_bits"],
+                count_bits=s["count_bits"], prob_bits=s["prob_bits"], bl=s["bl"], adcs=s["adcs"],
+                adc_average=s["adc_average"])
+
+    def _window(self, row0, nrows, col0, ncols) -> dict:
+        c = self.config
+        return {"row0": row0, "nrows": c.rows - row0 if nrows is None else nrows,
+                "col0": col0, "ncols": c.cols - col0 if ncols is None else ncols}
+
+    @staticmethod
+    def _load(side, codes, offset) -> Request:
+        return Request(Op.LOAD_VECTOR, {"side": int(side), "offset": int(offset)},
+                       tuple(int(c) for c in codes))
+
+    def _run(self, requests: list[Request]) -> list[proto.Response]:
+        """A batch, split where it would run further ahead than the controller buffers
+        (on a link without flow control)."""
+        if getattr(self.transport, "flow_control", False):
+            return self.batch(requests)
+        limit = proto.run_ahead_bytes(self.config)
+        out, part, size = [], [], 0
+        for r in requests:
+            n = len(r.frame())
+            if part and size + n > limit:
+                out += self.batch(part)
+                part, size = [], 0
+            part.append(r)
+            size += n
+        return out + self.batch(part)
+
+    # ------------------------------------------------------------------ commands
+    def status(self) -> dict:
+        """The STATUS fields (version, array size, widths, LFSR draws, frame errors)."""
+        s = self.command(Op.STATUS).fields()
+        self._learn(s)
+        return s
+
+    def load_vector(self, side: proto.Side, codes, offset: int = 0) -> None:
+        self.batch([self._load(side, codes, offset)])
+
+    def read_vector(self, side: proto.Side, offset: int = 0, count: int | None = None) -> np.ndarray:
+        if count is None:
+            count = (self.config.rows if side == proto.Side.ROWS else self.config.cols) - offset
+        return self.command(Op.READ_VECTOR, side=int(side), offset=offset, count=count).codes()
+
+    def forward(self, row0: int = 0, nrows: int | None = None, col0: int = 0,
+                ncols: int | None = None, *, load=None) -> np.ndarray:
+        """Rows drive their buffered codes (``load``: codes loaded at ``row0`` first, in the same
+        batch), the columns' ADC codes of [col0, col0 + ncols)."""
+        if load is not None:
+            nrows = len(load)
+        req = Request(Op.FORWARD, self._window(row0, nrows, col0, ncols))
+        pre = [] if load is None else [self._load(proto.Side.ROWS, load, row0)]
+        return self._run(pre + [req])[-1].codes()
+
+    def transpose(self, row0: int = 0, nrows: int | None = None, col0: int = 0,
+                  ncols: int | None = None, *, load=None) -> np.ndarray:
+        """Columns drive (``load``: codes loaded at ``col0`` first), the rows' ADC codes."""
+        if load is not None:
+            ncols = len(load)
+        req = Request(Op.TRANSPOSE, self._window(row0, nrows, col0, ncols))
+        pre = [] if load is None else [self._load(proto.Side.COLS, load, col0)]
+        return self._run(pre + [req])[-1].codes()
+
+    def update(self, mode: str, row_gain: int, col_gain: int, *, dither: bool = False,
+               row0: int = 0, nrows: int | None = None, col0: int = 0, ncols: int | None = None,
+               x=None, d=None) -> dict:
+        """A rank-1 update (``x``/``d``: row and column codes loaded first, same batch);
+        the response's ``slots`` and ``lfsr_draws``."""
+        if x is not None:
+            nrows = len(x)
+        if d is not None:
+            ncols = len(d)
+        m = proto.Mode.DETERMINISTIC if mode == "deterministic" else proto.Mode.STOCHASTIC
+        req = Request(Op.UPDATE, {"mode": int(m), "flags": proto.UPDATE_FLAG_DITHER if dither else 0,
+                                  "row_gain": int(row_gain), "col_gain": int(col_gain),
+                                  **self._window(row0, nrows, col0, ncols)})
+        pre = [] if x is None else [self._load(proto.Side.ROWS, x, row0)]
+        pre += [] if d is None else [self._load(proto.Side.COLS, d, col0)]
+        return self._run(pre + [req])[-1].fields()
+
+    def program(self, row: int, col: int, target: int, *, read_code: int, tolerance: int = 0,
+                shift: int = 0) -> dict:
+        """Write-verify of one device: ``converged``, ``reads``, ``pulses``, last ``code``."""
+        return self.command(Op.PROGRAM, row=row, col=col, target=int(target), tolerance=tolerance,
+                            shift=shift, read_code=read_code).fields()
+
+    def read_device(self, row: int, col: int, *, read_code: int) -> int:
+        return int(self.command(Op.READ_DEVICE, row=row, col=col, read_code=read_code).codes()[0])
+
+    def close(self) -> None:
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,168 @@
+"""The host-link monitor: what the controller is asked to do, for the front-end and the scoreboard.
+
+:class:`CommandMonitor` sits on the co-simulation's transport
+(:mod:`insitu.host.cocotb`) and sees every batch of request bytes before the
+harness plays it and the response bytes after. It parses the requests exactly
+like the controller (it is a :class:`~insitu.golden.protocol.ProtocolReference`
+without an array, so it keeps the x/d buffers and the LFSRs in step) and from
+them:
+
+* tells the analog front-end which frames reach the controller (their TIA range:
+  :meth:`~insitu.sim.frontend.AnalogFrontEnd.set_batch`), and the conversion
+  events a read will make (``predict_reads``: one Python wake per read);
+* queues in the scoreboard the pulse slots an UPDATE must fire
+  (:meth:`~insitu.golden.controller.ControllerReference.plan_update`), and checks
+  each write-verify burst fires on its one device;
+* checks the UPDATE response (slots, LFSR draws) and the number of write-verify
+  bursts against the PROGRAM response.
+
+The host code (:class:`~insitu.host.interface.HostInterface`) knows nothing of it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from insitu.golden import protocol as P
+
+
+class CommandMonitor(P.ProtocolReference):
+    """Parameters
+    ----------
+    config : ControllerConfig
+    frontend : AnalogFrontEnd
+    scoreboard : SlotScoreboard
+    check_slots : queue every update's slot schedule (else accept any burst)
+    predict_reads : announce every read's conversion events to the front-end
+
+    Attributes
+    ----------
+    expecting : set False when another checker (:mod:`insitu.sim.checks`) queues the
+        expectations itself; the front-end is still told the frames.
+    last_counts : (rows, cols) signed pulse counts of the last burst.
+    burst_log : None, or a list that gets the sparse (row, col, count) triples of every burst.
+    python_s : wall time spent in the monitor.
+    """
+
+    def __init__(self, config, frontend, scoreboard, *, check_slots: bool = True,
+                 predict_reads: bool = False):
+        super().__init__(config, analog=None)
+        self.frontend = frontend
+        self.scoreboard = scoreboard
+        self.check_slots = check_slots
+        self.predict_reads = predict_reads
+        self.expecting = True
+        self.last_counts = np.zeros((config.rows, config.cols), dtype=np.int64)
+        self.burst_log = None
+        self.python_s = 0.0
+        self._executed: list[int] = []
+        self._checks: list = []  # per executed frame: a check of its response, or None
+        self._predicted = False
+        self._program_cell = None
+        self._program_bursts = 0
+        frontend.on_burst.append(self._burst)
+
+    # ------------------------------------------------------------------ transport hooks
+    def requests(self, data: bytes) -> None:
+        t = time.perf_counter()
+        self._executed, self._checks, self._predicted = [], [], False
+        self.feed(data)
+        self.frontend.set_batch(self._executed)
+        self.python_s += time.perf_counter() - t
+
+    def responses(self, raw: bytes) -> None:
+        t = time.perf_counter()
+        try:
+            if self._predicted:
+                self.frontend.verify_reads()
+            got = P.ResponseDecoder().feed(raw)
+            for check, r in zip(self._checks, got):
+                if check is not None and r.ok:
+                    check(r)
+        finally:
+            self._program_cell = None
+            self.python_s += time.perf_counter() - t
+
+    # ------------------------------------------------------------------ the commands
+    def execute(self, opcode: int, payload: bytes) -> bytes:
+        self._executed.append(opcode)
+        self._checks.append(None)
+        return super().execute(opcode, payload)
+
+    def _expect_read(self, side: str, l0: int, l1: int) -> None:
+        if self.expecting and self.predict_reads:
+            n = self.config.adc_average
+            self.frontend.expect_read(side, [pos for pos in self.controller.adc_positions(l0, l1)
+                                             for _ in range(n)])
+            self._predicted = True
+
+    def _do_forward(self, f, rest):
+        r = super()._do_forward(f, rest)
+        if r is not None:
+            self._expect_read("col", f["col0"], f["col0"] + f["ncols"])
+        return r
+
+    def _do_transpose(self, f, rest):
+        r = super()._do_transpose(f, rest)
+        if r is not None:
+            self._expect_read("row", f["row0"], f["row0"] + f["nrows"])
+        return r
+
+    def _do_update(self, f, rest):
+        r = super()._do_update(f, rest)
+        if r is None or not self.expecting:
+            return r
+        plan = self.last_plan
+        if self.check_slots:
+            self.scoreboard.expect_update(self.controller, plan, f["row0"], f["col0"])
+        else:
+            self.scoreboard.expect_any()
+        want = P.unpack_fields(P.RESPONSE_FIELDS[P.Opcode.UPDATE], r)
+
+        def check(resp):
+            got = resp.fields()
+            if got != want:
+                raise AssertionError(f"UPDATE answered {got}, reference {want}")
+
+        self._checks[-1] = check
+        return r
+
+    def _do_program(self, f, rest):
+        r = super()._do_program(f, rest)
+        if r is None or not self.expecting:
+            return r
+        row, col = f["row"], f["col"]
+        self._program_cell, self._program_bursts = (row, col), 0
+
+        def check(resp):
+            got = resp.fields()
+            steps = got["reads"] - got["converged"]
+            if self._program_bursts != steps:
+                raise AssertionError(f"PROGRAM ({row}, {col}): {self._program_bursts} pulse bursts "
+                                     f"seen, response says {got['reads']} reads, converged "
+                                     f"{got['converged']}")
+
+        self._checks[-1] = check
+        return r
+
+    # ------------------------------------------------------------------ bursts
+    def _burst(self, pol, rows, cols, counts):
+        self.last_counts = counts
+        if self.burst_log is not None:
+            i, j = np.nonzero(counts)
+            self.burst_log.append(np.stack([i, j, counts[i, j]], axis=1).tolist())
+        if not self.expecting:
+            self.scoreboard.burst(pol, rows, cols, counts)
+            return
+        if self._program_cell is not None:
+            r, c = self._program_cell
+            self._program_bursts += 1
+            n = len(pol)
+            ok = (1 <= n <= self.config.count_max and np.all(pol == pol[0]) and rows[:, r].all()
+                  and cols[:, c].all() and rows.sum() == n and cols.sum() == n)
+            if not ok:
+                self.scoreboard.errors.append(f"write-verify step on ({r}, {c}) fired {n} slots "
+                                              f"elsewhere or with mixed polarity")
+            return
+        self.scoreboard.burst(pol, rows, cols, counts)
