@@ -22,6 +22,7 @@ from ._common import activate, sigmoid
 from .activity_difference import ActivityDifference
 from .baselines import StochasticSGD, WriteVerifySGD
 from .in_the_loop import ChipInTheLoop
+from ..onchip import OnChipConfig, OnChipTrainer
 from .pgd import PGD
 from .mixed_precision import MixedPrecision
 from .snn_runs import SNN_ALGOS, build_snn
@@ -32,6 +33,9 @@ ALGOS = ("pgd", "backprop", "activity-difference", "in-the-loop", "stochastic-sg
          "write-verify")
 ALGOS = ALGOS + ("mixed-precision",) + TRANSFER_ALGOS  # the Tiki-Taka family (issue 13)
 ALGOS = ALGOS + SNN_ALGOS  # spiking networks (issue 15)
+#: the fixed-point on-chip trainer's spec (insitu.golden.onchip): the controller's own PGD
+ALGOS = ALGOS + ("onchip-pgd",)
+ONCHIP_DATASETS = ("digits", "iris")  # features in [0, 1]: the input codes x * dac_max
 DATASETS = ("digits", "iris", "yinyang", "braille")
 SIZES = {"digits": (64, 32, 10), "iris": (4, 8, 3), "yinyang": (4, 30, 3),
          "braille": (48, 96, 48)}
@@ -149,6 +153,11 @@ class RunOptions:
             check_int("dac_bits", self.dac_bits, 2, 16)
         if self.adc_bits is not None:
             check_int("adc_bits", self.adc_bits, 2, 24)
+        if self.algo == "onchip-pgd" and self.dataset not in ONCHIP_DATASETS:
+            raise ValueError(f"--algo onchip-pgd takes datasets {', '.join(ONCHIP_DATASETS)} "
+                             f"(features in [0, 1]); got {self.dataset!r}")
+        if self.algo == "onchip-pgd" and self.weight_scale is not None:
+            raise ValueError("--algo onchip-pgd has its own fixed-point scaling: no weight_scale")
         if self.dataset == "braille" and self.algo not in ("activity-difference", "backprop"):
             raise ValueError("dataset braille (word reconstruction) supports --algo "
                              "activity-difference or backprop")
@@ -216,13 +225,15 @@ def build(opts: RunOptions, *, data: Dataset | None = None, host_targets=None):
         step = StochasticSGD()
     elif opts.algo == "mixed-precision":
         step = MixedPrecision(net)
+    elif opts.algo == "onchip-pgd":
+        step = OnChipTrainer(OnChipConfig(algorithm="pgd"))
     elif opts.algo in TRANSFER_ALGOS:
         rate = opts.lr if opts.lr is not None else LR[opts.dataset]
         step = TikiTaka(net, variant=opts.algo, seed=opts.seed, settings=default_settings(
             opts.algo, device, rate, be.config.count_max, **opts.transfer_overrides()))
     else:
         step = WriteVerifySGD(net, targets, program_every=opts.program_every)
-    if isinstance(step, (ActivityDifference, SigmoidBackprop)):
+    if isinstance(step, (ActivityDifference, SigmoidBackprop, OnChipTrainer)):
         predictor = step.predict
     run_step = step
     if patterns is not None:

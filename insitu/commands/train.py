@@ -26,6 +26,7 @@ ALGO_HELP = {
     "in-the-loop": "chip-in-the-loop: host gradients from measured activations (Cramer et al. 2022)",
     "stochastic-sgd": "stochastic pulse-coincidence SGD (Gokmen and Vlasov 2016)",
     "write-verify": "float SGD on the host, weights written by write-verify",
+    "onchip-pgd": "the on-chip trainer's fixed-point PGD (integer tables, shifts, codes)",
     "mixed-precision": "digital gradient accumulator, whole pulses sent (Nandakumar et al. 2020)",
     "ttv1": "Tiki-Taka: fast array A, periodic transfer into C (Gokmen and Haensch 2020)",
     "ttv2": "Tiki-Taka v2: A -> digital buffer H -> C (Gokmen 2021)",
