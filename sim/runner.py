@@ -272,6 +272,10 @@ class CosimFailure(AssertionError):
     """The cocotb test inside the simulator failed."""
 
 
+class ContractViolation(CosimFailure):
+    """A checker of the contract inside the simulator failed the run (its one-line verdict)."""
+
+
 def run(bld: Build, params: dict, *, test_dir: Path | None = None, timeout_s: float | None = None,
         seed: int = 1) -> dict:
     """Run the cocotb test module with ``params`` (JSON); return the result dict it wrote.
@@ -285,11 +289,15 @@ def run(bld: Build, params: dict, *, test_dir: Path | None = None, timeout_s: fl
     test_dir = Path(test_dir)
     test_dir.mkdir(parents=True, exist_ok=True)
     pfile, rfile = test_dir / "params.json", test_dir / "result.json"
+    # the testbench's checkers write their one-line verdict here before they fail the run
+    ffile = test_dir / "failure.txt"
     full = {**params, "design": {**bld.design.key()}, "sizes": bld.sizes, "sim": bld.sim,
-            "clock_ns": CLOCK_PERIOD_NS, "sidecar_timeout": bld.sidecar["timeout_cycles"]}
+            "clock_ns": CLOCK_PERIOD_NS, "sidecar_timeout": bld.sidecar["timeout_cycles"],
+            "failure_file": str(ffile)}
     pfile.write_text(json.dumps(full))
-    with contextlib.suppress(FileNotFoundError):
-        rfile.unlink()
+    for f in (rfile, ffile):
+        with contextlib.suppress(FileNotFoundError):
+            f.unlink()
     log = test_dir / "sim.log"
     results_xml = test_dir / "results.xml"
     env = {"INSITU_COSIM_PARAMS": str(pfile), "INSITU_COSIM_RESULT": str(rfile),
@@ -317,6 +325,8 @@ def run(bld: Build, params: dict, *, test_dir: Path | None = None, timeout_s: fl
     if code not in (None, 0) or failures or not rfile.exists():
         tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no log)"
         detail = "; ".join(failures) if failures else f"exit code {code}"
+        if ffile.exists():  # a checker of the contract (waveform monitor, ...) failed the run
+            raise ContractViolation(f"{ffile.read_text().strip()} on {bld.sim}; log {log}")
         raise CosimFailure(f"{bld.sim} co-simulation failed ({detail}); log {log}:\n{tail}")
     result = json.loads(rfile.read_text())
     if not keep:  # a default run directory is scratch once the result is read
@@ -344,6 +354,7 @@ def waves_file(bld: Build, test_dir: Path) -> Path:
 __all__ = [
     "SIMULATORS",
     "Build",
+    "ContractViolation",
     "CosimFailure",
     "Design",
     "SimulatorMissing",

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import random
 
+import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from insitu.golden.backends import GoldenBackend
 from insitu.golden.config import ControllerConfig
 from insitu.golden.periphery import PeripheryParams
@@ -22,6 +23,7 @@ from insitu.host.cocotb import StreamTransport, UartTransport
 from insitu.host.interface import HostInterface
 
 from .frontend import AnalogFrontEnd
+from .harness import monitor_message
 from .monitor import CommandMonitor
 from .scoreboard import SlotScoreboard
 
@@ -91,6 +93,31 @@ class Session:
         await ClockCycles(d.clk, 4)
         d.rst.value = 0
         await RisingEdge(d.clk)
+        # the waveform monitor latches the first violation: fail the run there (one wake)
+        self._monitor_task = cocotb.start_soon(self._watch_waveform())
+
+    def waveform_violation(self) -> str | None:
+        """The waveform monitor's first violation as one line, or None."""
+        d = self.dut
+        if not int(d.mon_fault.value):
+            return None
+        return monitor_message(self.config, int(d.mon_rule.value), int(d.mon_cycle.value),
+                               int(d.mon_index.value))
+
+    async def _watch_waveform(self) -> None:
+        await RisingEdge(self.dut.mon_fault)
+        await ReadOnly()
+        self.fail(self.waveform_violation())
+
+    def fail(self, message: str):
+        """Fail the run with a one-line verdict (also left for the runner to report)."""
+        if self.params.get("failure_file"):
+            from pathlib import Path
+
+            path = Path(self.params["failure_file"])
+            if not path.exists():  # the first verdict is the one that counts
+                path.write_text(message + "\n")
+        raise AssertionError(message)
 
     def cycles(self) -> int:
         from cocotb.utils import get_sim_time
@@ -99,6 +126,9 @@ class Session:
 
     def finish(self) -> None:
         self.frontend.stop()
+        violation = self.waveform_violation()
+        if violation is not None:
+            self.fail(violation)
         if int(self.dut.pulse_fault.value):
             raise AssertionError("a pulse enable was high while read levels were latched")
         self.scoreboard.check()

@@ -124,6 +124,11 @@ def run(args) -> int:
     t1 = time.perf_counter()
     try:
         rtl = runner.run(bld, {"task": "train", **params}, test_dir=test_dir)
+    except runner.ContractViolation as e:  # the RTL broke the contract: like a mismatch
+        stop.set()
+        print(file=sys.stderr)
+        print(f"VIOLATION of the contract: {_first_line(e)}")
+        return 1
     except runner.CosimFailure as e:
         stop.set()
         print(file=sys.stderr)

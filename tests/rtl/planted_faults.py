@@ -1,0 +1,33 @@
+"""Planted RTL faults for the checkers' own tests: small changes a person could make by mistake.
+
+Each is a replacement of one method of an RTL class, applied with ``monkeypatch.setattr`` (and,
+for the co-simulation, a fresh build cache so the faulty Verilog is really built).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Signal
+
+
+def slots_one_tick_too_long(self, m):
+    """``LineDrivers._slots`` with the enables cleared one tick late: every pulse lasts
+    ``pulse_width + 1`` ticks and its gap one tick less (the fault that once passed the
+    co-simulation as "identical")."""
+    cfg = self.config
+    period = cfg.pulse_width + cfg.pulse_gap
+    tick = Signal(range(period + 1))
+    active = Signal()
+    last_tick = tick == period - 1
+    m.d.comb += [self.slots.ready.eq(~active | last_tick), self.busy.eq(active)]
+    accept = self.slots.valid & self.slots.ready
+    m.d.sync += self.slot.eq(accept)
+    with m.If(accept):
+        m.d.sync += [self.row_en.eq(self.slots.payload.rows),
+                     self.col_en.eq(self.slots.payload.cols),
+                     self.pulse_pol.eq(self.slots.payload.negative), tick.eq(0), active.eq(1)]
+    with m.Elif(active):
+        m.d.sync += tick.eq(tick + 1)
+        with m.If(tick == cfg.pulse_width):  # the fault: was pulse_width - 1
+            m.d.sync += [self.row_en.eq(0), self.col_en.eq(0)]
+        with m.If(last_tick):
+            m.d.sync += active.eq(0)

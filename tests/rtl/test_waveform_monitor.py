@@ -1,0 +1,31 @@
+"""The co-simulation's waveform monitor fails the run, with the rule, cycle and signal, when the
+controller breaks the analog port's timing: planted RTL faults built and run through
+``insitu cosim`` on Verilator (fresh build caches, so the faulty Verilog is really built)."""
+
+from __future__ import annotations
+
+import pytest
+from insitu.cli import main
+from insitu.golden.config import ControllerConfig
+from insitu.rtl import drivers
+from insitu.sim.harness import MONITOR_RULES, monitor_message
+from planted_faults import slots_one_tick_too_long
+
+
+def test_pulse_one_tick_too_long_fails_cosim_with_the_monitor_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("INSITU_SIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(drivers.LineDrivers, "_slots", slots_one_tick_too_long)
+    assert main(["cosim", "--sim", "verilator", "--samples", "3"]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].startswith("VIOLATION of the contract: waveform monitor: pulse longer than "
+                              "pulse_width at cycle "), out[-1]
+    assert "(analog__row_en[" in out[-1] or "(analog__col_en[" in out[-1]
+
+
+def test_monitor_messages_name_rule_cycle_and_signal():
+    cfg = ControllerConfig(rows=3, cols=4)
+    assert monitor_message(cfg, 1, 99, 4) == ("waveform monitor: pulse longer than pulse_width "
+                                              "at cycle 99 (analog__col_en[1])")
+    assert monitor_message(cfg, 9, 5, 1).endswith("at cycle 5 (analog__col_adc_start)")
+    assert monitor_message(cfg, 12, 7, 0).endswith("(the analog port)")
+    assert len(MONITOR_RULES) == 12
