@@ -1,0 +1,132 @@
+"""Every rule of the co-simulation's waveform monitor, seen failing: a legal analog-port
+sequence (a read, then a two-slot update) passes, and one planted change per rule makes the
+monitor report exactly that rule, at the cycle and on the line or side where it happens.
+The monitor module is simulated alone on Icarus from a plain Verilog stimulus."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from insitu.golden.config import ControllerConfig
+from insitu.rtl.verilog import write_verilog
+from insitu.sim.harness import MONITOR_MODULE, MONITOR_RULES, monitor_verilog
+
+CFG = ControllerConfig(rows=2, cols=2, dac_bits=4, adc_bits=4, pulse_width=2, pulse_gap=1,
+                       settle_ticks=2, convert_ticks=3)
+CYCLES = 32
+
+
+def legal() -> list[dict]:
+    """Per cycle, the monitored signals that are not 0 (cycle numbers as the monitor counts
+    them: 0 is the first tick after reset)."""
+    t = [dict() for _ in range(CYCLES)]
+    for c in range(5, 13):  # a forward read: row 0 at code 3
+        t[c]["analog__row_dac"] = 3
+    t[6]["analog__dac_strobe"] = 1  # latched
+    t[9]["analog__col_adc_start"] = 1  # settle_ticks + 1 after the strobe; done at 12
+    t[14]["analog__dac_strobe"] = 1  # levels back to 0
+    t[16]["analog__cmd_done"] = 1
+    for c in range(18, 28):
+        t[c]["analog__update_active"] = 1
+    for c, row, col, pol in ((20, 1, 1, 0), (21, 1, 1, 0), (23, 1, 2, 1), (24, 1, 2, 1)):
+        t[c].update(analog__row_en=row, analog__col_en=col, analog__pulse_pol=pol)
+    t[20]["analog__slot"] = t[23]["analog__slot"] = 1
+    t[25]["analog__pulse_pol"] = 1  # polarity may stay where it was between pulses
+    t[27]["analog__update_done"] = 1
+    t[29]["analog__cmd_done"] = 1
+    return t
+
+
+def fault(name: str) -> list[dict]:
+    t = legal()
+    if name == "long":  # the first pulse lasts 3 ticks
+        t[22].update(analog__row_en=1, analog__col_en=1)
+    elif name == "short":
+        t[21].update(analog__row_en=0, analog__col_en=0)
+    elif name == "gap":  # the second slot starts right after the first: no gap on row 0
+        for c in (23, 24):
+            t[c].update(analog__row_en=0, analog__col_en=0, analog__pulse_pol=0)
+        t[23]["analog__slot"] = 0
+        t[22].update(analog__row_en=1, analog__col_en=2, analog__pulse_pol=1, analog__slot=1)
+        t[23].update(analog__row_en=1, analog__col_en=2, analog__pulse_pol=1)
+    elif name == "no slot":
+        t[20]["analog__slot"] = 0
+    elif name == "no update":
+        t[20]["analog__update_active"] = 0
+    elif name == "polarity":
+        t[21]["analog__pulse_pol"] = 1
+    elif name == "pulse in read":
+        t[10].update(analog__row_en=1, analog__col_en=1, analog__slot=1,
+                     analog__update_active=1)
+        t[11].update(analog__row_en=1, analog__col_en=1, analog__update_active=1)
+    elif name == "settle after strobe":
+        t[9]["analog__col_adc_start"] = 0
+        t[8]["analog__col_adc_start"] = 1
+    elif name == "settle after mux":
+        for c in range(8, 13):
+            t[c]["analog__col_adc_mux"] = 1
+    elif name == "levels in conversion":
+        t[11]["analog__row_dac"] = 5
+    elif name == "mux in conversion":
+        t[10]["analog__col_adc_mux"] = 1
+    elif name == "not idle":
+        t[12]["analog__cmd_done"] = 1
+    return t
+
+
+EXPECTED = {  # fault -> (rule, cycle, index)
+    "long": (1, 22, 0), "short": (2, 21, 0), "gap": (3, 22, 0), "no slot": (4, 20, 0),
+    "no update": (5, 20, 0), "polarity": (6, 21, 0), "pulse in read": (7, 10, 0),
+    "settle after strobe": (8, 8, 1), "settle after mux": (9, 9, 1),
+    "levels in conversion": (10, 11, 1), "mux in conversion": (11, 10, 1), "not idle": (12, 12, 0),
+}
+
+
+@pytest.fixture(scope="module")
+def ports(tmp_path_factory):
+    side = write_verilog(CFG, tmp_path_factory.mktemp("v") / "c.v")
+    return [p for p in side["ports"] if p["name"].startswith("analog__")]
+
+
+def run_monitor(ports, cycles, tmp_path) -> tuple[int, int, int]:
+    names = [p["name"] for p in ports if p["direction"] == "output" or p["name"].endswith("_busy")]
+    width = {p["name"]: p["width"] for p in ports}
+    tb = ["`timescale 1ns/1ps", "module tb;", "    reg clk = 0; reg rst = 1;"]
+    tb += [f"    reg [{width[n] - 1}:0] {n} = 0;" for n in names]
+    tb += ["    wire mon_fault; wire [7:0] mon_rule; wire [31:0] mon_cycle; wire [15:0] mon_index;",
+           f"    {MONITOR_MODULE} m (.clk(clk), .rst(rst), "
+           + "".join(f".{n}({n}), " for n in names)
+           + ".mon_fault(mon_fault), .mon_rule(mon_rule), .mon_cycle(mon_cycle), "
+             ".mon_index(mon_index));",
+           "    always #5 clk = !clk;",
+           "    initial begin",
+           "        @(negedge clk); @(negedge clk); rst = 0;"]
+    for vals in cycles:
+        tb.append("        " + " ".join(f"{n} = {vals.get(n, 0)};" for n in names) + " @(negedge clk);")
+    tb += ['        $display("%0d %0d %0d", mon_rule, mon_cycle, mon_index);', "        $finish;",
+           "    end", "endmodule"]
+    (tmp_path / "tb.v").write_text("\n".join(tb) + "\n")
+    (tmp_path / "mon.v").write_text("`timescale 1ns/1ps\n" + monitor_verilog(CFG, ports))
+    subprocess.run(["iverilog", "-g2005", "-s", "tb", "-o", "sim.vvp", "tb.v", "mon.v"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    out = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp_path, check=True, capture_output=True,
+                         text=True).stdout.split()
+    rule, cycle, index = (int(v) for v in out[-3:])
+    return rule, cycle, index
+
+
+@pytest.mark.icarus
+def test_legal_sequence_passes(ports, tmp_path):
+    assert run_monitor(ports, legal(), tmp_path) == (0, 0, 0)
+
+
+@pytest.mark.icarus
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_each_rule_fails_on_its_planted_fault(ports, tmp_path, name):
+    rule, cycle, index = run_monitor(ports, fault(name), tmp_path)
+    assert (rule, cycle, index) == EXPECTED[name], (MONITOR_RULES.get(rule), cycle, index)
+
+
+def test_every_rule_has_a_planted_fault():
+    assert sorted(r for r, _, _ in EXPECTED.values()) == sorted(MONITOR_RULES)
