@@ -221,10 +221,10 @@ def prove(harness, *, mode: str = "prove", depth: int = 20, workdir: str | Path 
         raise ValueError(f"mode must be prove, bmc or cover; got {mode!r}")
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="insitu-formal-"))
     work.mkdir(parents=True, exist_ok=True)
+    (work / "design.il").write_text(rtlil.convert(harness, name="top"))
     env = _shims(work / "bin")
     # its first run prints "Preparing to run..." on stdout, which sby would read as an answer
     subprocess.run(["boolector", "--version"], env=env, capture_output=True, timeout=300)
-    (work / "design.il").write_text(rtlil.convert(harness, name="top"))
     (work / "proof.sby").write_text(
         f"[options]\nmode {mode}\ndepth {depth}\nmulticlock off\n\n"
         "[engines]\nsmtbmc boolector\n\n"
