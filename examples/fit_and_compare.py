@@ -4,8 +4,9 @@
     python examples/fit_and_compare.py my_curve.csv --family soft_bounds --epochs 10
 
 The CSV is ``pulse,polarity,conductance_us`` (see the README). The fitted device is saved as
-JSON next to the results, trained with progressive gradient descent and with standard in-situ
-backprop on the same device draw, and compared with float backprop of the same network.
+JSON next to the results, trained with plain in-situ backprop and with AGAD (the Tiki-Taka
+family, for asymmetric devices) on the same device draw, and compared with float backprop of
+the same network.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ def main(argv=None) -> int:
                     help="device family to fit (default soft_bounds)")
     ap.add_argument("--dataset", default="digits", help="digits or iris (default digits)")
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--algos", default="pgd,backprop",
-                    help="comma-separated algorithms to compare (default pgd,backprop)")
+    ap.add_argument("--algos", default="backprop,agad",
+                    help="comma-separated algorithms to compare (default backprop,agad)")
     ap.add_argument("--out", default="results/fit_and_compare")
     args = ap.parse_args(argv)
     out = Path(args.out)

@@ -21,9 +21,9 @@ def run(script, *args, timeout=600):
 
 def test_fit_and_compare(tmp_path):
     out = run("fit_and_compare.py", "--dataset", "iris", "--epochs", "1", "--out", str(tmp_path))
-    assert "RMS residual" in out and "pgd on the fitted device" in out
+    assert "RMS residual" in out and "agad on the fitted device" in out
     res = json.loads((tmp_path / "results.json").read_text())
-    assert set(res["runs"]) == {"pgd", "backprop", "float"}
+    assert set(res["runs"]) == {"backprop", "agad", "float"}
     assert (tmp_path / "device.json").exists()
 
 
