@@ -28,7 +28,8 @@ from pathlib import Path
 
 RTL = Path(__file__).resolve().parents[1] / "rtl"
 
-#: (name, file in rtl/, original text (must occur exactly once), replacement, run overrides)
+#: (name, file in rtl/, original text (must occur exactly once, or (text, k): its k-th
+#: occurrence), replacement, run overrides)
 MUTANTS = [
     ("pulse one tick too long", "drivers.py", "with m.If(tick == cfg.pulse_width - 1):",
      "with m.If(tick == cfg.pulse_width):", {}),
@@ -56,12 +57,13 @@ MUTANTS = [
      "return (negative[k_line] == side_neg) & (probe <= level[k_line])", {}),
     ("count rounding half dropped", "sequencer.py", "rounding = Mux(dithered, lfsr_low, half)",
      "rounding = Mux(dithered, lfsr_low, 0)", {"dither": False}),
+    # (the parallel sequencer's copy: the co-simulated configurations use it)
     ("dither ignored", "sequencer.py",
-     "dithered = (args.mode == UpdateMode.DETERMINISTIC) & args.dither", "dithered = 0", {}),
+     ("dithered = (args.mode == UpdateMode.DETERMINISTIC) & args.dither", 0), "dithered = 0", {}),
     ("update window bound <=", "sequencer.py",
      "inside = (side_line >= first) & (side_line < first + count)",
      "inside = (side_line >= first) & (side_line <= first + count)", {}),
-    ("stochastic slots one short", "sequencer.py", "with m.If(t == cfg.bl - 1):",
+    ("stochastic slots one short", "sequencer.py", ("with m.If(t == cfg.bl - 1):", 0),
      "with m.If(t == cfg.bl - 2):", {"mode": "stochastic", "lr": 0.2}),
     ("LFSR tap changed", "lfsr.py", "(LFSR_TAPS >> b) & 1", "((LFSR_TAPS ^ 0x0400) >> b) & 1",
      {}),
@@ -128,10 +130,15 @@ def run_one(name, file, old, new, over, samples, work: Path) -> dict:
     shutil.copytree(RTL, copy, ignore=shutil.ignore_patterns("__pycache__"))
     if new is not None:
         text = (copy / file).read_text()
-        if text.count(old) != 1:
+        old, k = old if isinstance(old, tuple) else (old, None)
+        n = text.count(old)
+        if (k is None and n != 1) or (k is not None and k >= n):
             return {"name": name, "verdict": "not applied",
-                    "detail": f"{file}: the original text occurs {text.count(old)} times"}
-        (copy / file).write_text(text.replace(old, new))
+                    "detail": f"{file}: the original text occurs {n} times"}
+        at = -1
+        for _ in range((k or 0) + 1):
+            at = text.index(old, at + 1)
+        (copy / file).write_text(text[:at] + new + text[at + len(old):])
     env = {**os.environ, "INSITU_SIM_CACHE": str(work / "cache")}
     r = subprocess.run([sys.executable, "-c", CHILD, str(copy), json.dumps(over), str(samples)],
                        capture_output=True, text=True, env=env, timeout=1800)
