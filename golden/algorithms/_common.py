@@ -54,6 +54,18 @@ def forward_from(net, l0: int, h, *, output: str = "softmax"):
     return out
 
 
+def backprop_deltas(net, hs, t) -> list:
+    """Every layer's error of standard backprop for the forward activations ``hs`` (input
+    first) and one-hot targets ``t``: the output error, read back through each layer's
+    weights before any update."""
+    L = len(net.layers)
+    deltas = [None] * L
+    deltas[-1] = hs[-1] - t
+    for l in range(L - 1, 0, -1):
+        deltas[l - 1] = net.hidden_delta(l - 1, net.layer_backward(l, deltas[l]), hs[l])
+    return deltas
+
+
 def rank1_update(net, l: int, row_vec, delta, lr: float) -> int:
     """In-situ ``W_l -= lr * row_vec delta^T`` where ``row_vec`` (K, fan_in + 1)
     includes the bias row's entry explicitly.

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..validate import check_int
-from ._common import pulse_row
+from ._common import backprop_deltas, pulse_row
 
 #: fraction bits of the digital accumulator ``chi`` (units of one nominal pulse)
 CHI_FRAC_BITS = 12
@@ -58,11 +58,7 @@ class MixedPrecision:
 
     def __call__(self, net, x, t, lr: float) -> None:
         hs = net.forward(x)
-        L = len(net.layers)
-        deltas = [None] * L
-        deltas[-1] = hs[-1] - t
-        for l in range(L - 1, 0, -1):
-            deltas[l - 1] = net.hidden_delta(l - 1, net.layer_backward(l, deltas[l]), hs[l])
+        deltas = backprop_deltas(net, hs, t)
         one = float(1 << CHI_FRAC_BITS)
         pdw = net.backend.pulse_dw
         for l, lw in enumerate(net.layers):

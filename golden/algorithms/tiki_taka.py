@@ -66,7 +66,7 @@ from ..backends import GoldenBackend, IdealBackend
 from ..config import ControllerConfig
 from ..nn import LayerWindow, layout_config
 from ..validate import check_choice, check_float, check_int
-from ._common import pulse_row, rank1_update, read_row
+from ._common import backprop_deltas, pulse_row, rank1_update, read_row
 
 VARIANTS = ("ttv1", "ttv2", "cttv2", "agad")
 #: fraction bits of the digital buffer H and AGAD's running means (units of ADC codes)
@@ -237,10 +237,7 @@ class TikiTaka:
     def __call__(self, net, x, t, lr: float) -> None:
         hs = net.forward(x)
         L = len(net.layers)
-        deltas = [None] * L
-        deltas[-1] = hs[-1] - t
-        for l in range(L - 1, 0, -1):
-            deltas[l - 1] = net.hidden_delta(l - 1, net.layer_backward(l, deltas[l]), hs[l])
+        deltas = backprop_deltas(net, hs, t)
         fl = self.settings.fast_lr
         for l in range(L):
             xb = np.concatenate([hs[l], np.ones((hs[l].shape[0], 1))], axis=1)
