@@ -71,22 +71,22 @@ def chip_model(top: ControllerTop, array: IdealArray):
         counts = np.zeros((R, C), dtype=np.int64)
         while True:
             await ctx.tick()
-            if ctx.get(port.dac_strobe):
-                rd, cd = ctx.get(port.row_dac), ctx.get(port.col_dac)
+            if ctx.get(port.dac.strobe):
+                rd, cd = ctx.get(port.dac.row), ctx.get(port.dac.col)
                 row_lv = np.array([rd[i] for i in range(R)], dtype=np.int64)
                 col_lv = np.array([cd[j] for j in range(C)], dtype=np.int64)
             for side, lines, drive_rows, levels in (("col", C, True, row_lv), ("row", R, False, col_lv)):
-                if ctx.get(getattr(port, f"{side}_adc_start")):
-                    mux = ctx.get(getattr(port, f"{side}_adc_mux"))
+                if ctx.get(getattr(port.adc, side).start):
+                    mux = ctx.get(getattr(port.adc, side).mux)
                     vals = array.read(drive_rows, levels)
                     data = [int(vals[mux * cfg.adcs + k]) if mux * cfg.adcs + k < lines else 0
                             for k in range(cfg.adcs)]
-                    ctx.set(getattr(port, f"{side}_adc_data"), data)
-            if ctx.get(port.slot):
-                re, ce = ctx.get(port.row_en), ctx.get(port.col_en)
+                    ctx.set(getattr(port.adc, side).data, data)
+            if ctx.get(port.pulse.slot):
+                re, ce = ctx.get(port.pulse.row), ctx.get(port.pulse.col)
                 r = np.array([(re >> i) & 1 for i in range(R)])
                 c = np.array([(ce >> j) & 1 for j in range(C)])
-                counts += np.outer(r, c) * (-1 if ctx.get(port.pulse_pol) else 1)
+                counts += np.outer(r, c) * (-1 if ctx.get(port.pulse.pol) else 1)
             if ctx.get(port.update_done):
                 array.pulse(counts)
                 counts[:] = 0

@@ -6,14 +6,14 @@ on a few header pins, and keep the port's meaning intact:
 
 :class:`DacChain`
     Every row and column level through a daisy chain of AD5676 (8 channels)
-    or AD5686R (4 channels) 16-bit SPI DACs. A ``dac_strobe`` makes the chain
+    or AD5686R (4 channels) 16-bit SPI DACs. A ``dac.strobe`` makes the chain
     write all channels to their input registers and then pulse LDAC, so every
     line changes at once. ``ready`` is low from the strobe until the new levels
     are out *and* have settled.
 :class:`Ads8688Reader`
     Each side's conversions through ADS8688 8-channel SPI ADCs (one chip
-    select per part, shared SCLK/SDI/SDO). ``*_adc_busy`` rises the tick after
-    ``*_adc_start`` and falls when every converter's code is in ``*_adc_data``.
+    select per part, shared SCLK/SDI/SDO). ``adc.<side>.busy`` rises the tick after
+    ``adc.<side>.start`` and falls when every converter's code is in ``adc.<side>.data``.
     A conversion waits for the DAC chain's ``ready``, so the controller never
     samples a line before its level is there, however slow the DAC chain.
 :class:`PulseEnables`
@@ -55,11 +55,12 @@ import math
 from dataclasses import dataclass
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, ResetInserter, Signal
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.config import ControllerConfig
-from ..rtl.adc import mux_positions, mux_shape
+from ..rtl.adc import mux_positions
+from ..rtl.analog import AdcSidesSignature, DacPortSignature, PulsePortSignature
 from ..rtl.layouts import adc_shape, dac_shape
 
 
@@ -213,15 +214,15 @@ class DacChain(wiring.Component):
     settle_s : float or None
         Time from LDAC to ``ready`` (default the part's settling time).
     levels : "registers" or "memory"
-        The controller's read levels: parallel ``row_dac`` / ``col_dac``, or a
-        synchronous read port (``dac_addr`` out, ``dac_code`` in one tick later;
+        The controller's read levels: parallel ``dac.row`` / ``dac.col``, or a
+        synchronous read port (``dac.addr`` out, ``dac.code`` in one tick later;
         the address of a word is presented while the previous word shifts out).
 
     Attributes
     ----------
-    row_dac, col_dac, dac_strobe : In
-        From the controller's analog port (``dac_addr`` / ``dac_code`` with
-        ``levels="memory"``).
+    dac : In(DacPortSignature(config, levels))
+        The controller's ``analog.dac`` (``row``, ``col``, ``strobe``; ``addr`` / ``code``
+        with ``levels="memory"``).
     safe : In(1)
     ready : Out(1)
         Idle, nothing pending, outputs settled.
@@ -251,16 +252,8 @@ class DacChain(wiring.Component):
         self.ldac_ticks = ticks(clk_hz, 25e-9)
         self.reset_ticks = ticks(clk_hz, 1e-6)
         self.settle_ticks = ticks(clk_hz, self.part.settle_s if settle_s is None else settle_s)
-        if levels == "registers":
-            level_ports = {
-                "row_dac": In(data.ArrayLayout(dac_shape(config), config.rows)),
-                "col_dac": In(data.ArrayLayout(dac_shape(config), config.cols)),
-            }
-        else:
-            level_ports = {"dac_addr": Out(range(self.lines)), "dac_code": In(dac_shape(config))}
         super().__init__({
-            **level_ports,
-            "dac_strobe": In(1),
+            "dac": In(DacPortSignature(config, levels)),
             "safe": In(1),
             "ready": Out(1),
             "sclk": Out(1), "sdin": Out(1),
@@ -297,21 +290,21 @@ class DacChain(wiring.Component):
         m.d.sync += safe_q.eq(self.safe)
         with m.If(self.safe & ~safe_q):
             m.d.sync += reset_req.eq(1)
-        with m.If(self.dac_strobe | (safe_q & ~self.safe)):
+        with m.If(self.dac.strobe | (safe_q & ~self.safe)):
             m.d.sync += pending.eq(1)
 
         code = Signal(dac_shape(cfg))
         if self.levels == "registers":
-            codes = [self.row_dac[i] for i in range(cfg.rows)] + [self.col_dac[j] for j in range(cfg.cols)]
+            codes = [self.dac.row[i] for i in range(cfg.rows)] + [self.dac.col[j] for j in range(cfg.cols)]
             codes += [Const(0, dac_shape(cfg))] * (self.parts * ch - self.lines)
             m.d.comb += code.eq(Array(codes)[pidx * ch + chan])
         else:
             addr = Signal(range(self.parts * ch))
             addr_ok = Signal()  # padding channels beyond the last line send 0
             m.d.comb += [addr.eq(Mux(lookahead, (pidx - 1) * ch + chan, pidx * ch + chan)),
-                         self.dac_addr.eq(addr)]
+                         self.dac.addr.eq(addr)]
             m.d.sync += addr_ok.eq(addr < self.lines)
-            m.d.comb += code.eq(Mux(addr_ok, self.dac_code, 0))
+            m.d.comb += code.eq(Mux(addr_ok, self.dac.code, 0))
         word_data = Signal(16)
         m.d.comb += word_data.eq(Mux(zeros, 0x8000, (code.as_unsigned() << (16 - cfg.dac_bits)) ^ 0x8000))
         address = (Const(1, 4) << chan)[:4] if part.onehot_address else Cat(chan, Const(0, 4 - len(chan)))
@@ -331,7 +324,7 @@ class DacChain(wiring.Component):
                 m.d.sync += [init.eq(1), zeros.eq(1), pidx.eq(self.parts - 1)]
                 m.next = "FRAME"
             with m.State("IDLE"):
-                m.d.comb += self.ready.eq(~pending & ~self.dac_strobe & ~self.safe & ~safe_q)
+                m.d.comb += self.ready.eq(~pending & ~self.dac.strobe & ~self.safe & ~safe_q)
                 with m.If(reset_req):
                     m.next = "RESET"
                 with m.Elif(pending):
@@ -392,7 +385,7 @@ class Ads8688Reader(wiring.Component):
     channel ``j % 8`` of part ``row_parts + j // 8``; ``cs_n[p]`` selects part
     ``p``, SCLK/SDI/SDO are shared (SDO is high impedance while CS is high).
 
-    A conversion of a side (``*_adc_start``) waits for ``dac_ready``, then for
+    A conversion of a side (``adc.<side>.start``) waits for ``dac_ready``, then for
     each of the ``adcs`` converters k reads line ``mux * adcs + k`` in two
     frames: MAN_Ch_n (select the channel), then NO_OP, whose last 16 bits are
     the conversion taken at that frame's CS falling edge. A converter beyond
@@ -401,9 +394,9 @@ class Ads8688Reader(wiring.Component):
 
     Attributes
     ----------
-    row_adc_start, row_adc_mux, col_adc_start, col_adc_mux : In
-    row_adc_busy, row_adc_data, col_adc_busy, col_adc_data : Out
-        The controller's converter side (``docs/analog-port.md``).
+    adc : In(AdcSidesSignature(config))
+        The controller's ``analog.adc`` (``row`` / ``col``: start, mux in; busy, data out;
+        ``docs/analog-port.md``).
     dac_ready : In(1)
     sclk, sdi : Out(1); sdo : In(1); cs_n : Out(parts)
         Pins.
@@ -417,12 +410,7 @@ class Ads8688Reader(wiring.Component):
         self.parts = self.row_parts + self.col_parts
         self.half = half_period(clk_hz, min(max_sclk_hz, ADS_MAX_SCLK_HZ))
         self.cs_high_ticks = ticks(clk_hz, cs_high_s)
-        members = {}
-        for side, n in (("row", config.rows), ("col", config.cols)):
-            members[f"{side}_adc_start"] = In(1)
-            members[f"{side}_adc_mux"] = In(mux_shape(n, config.adcs))
-            members[f"{side}_adc_busy"] = Out(config.adcs)
-            members[f"{side}_adc_data"] = Out(data.ArrayLayout(adc_shape(config), config.adcs))
+        members = {"adc": In(AdcSidesSignature(config))}
         members.update({
             "dac_ready": In(1),
             "sclk": Out(1), "sdi": Out(1), "sdo": In(1),
@@ -447,9 +435,9 @@ class Ads8688Reader(wiring.Component):
         mux = {s: Signal(range(max(2, mux_positions(n, n_conv))), name=f"{s}_mux")
                for s, n in (("row", cfg.rows), ("col", cfg.cols))}
         for s in ("row", "col"):
-            with m.If(getattr(self, f"{s}_adc_start")):
-                m.d.sync += [req[s].eq(1), getattr(self, f"{s}_adc_busy").eq(-1),
-                             mux[s].eq(getattr(self, f"{s}_adc_mux"))]
+            conv = getattr(self.adc, s)
+            with m.If(conv.start):
+                m.d.sync += [req[s].eq(1), conv.busy.eq(-1), mux[s].eq(conv.mux)]
 
         # (side, line) -> part, channel: constant tables
         side = Signal()  # 0 rows, 1 columns
@@ -484,8 +472,8 @@ class Ads8688Reader(wiring.Component):
             raw = offset.as_signed() << (cfg.adc_bits - 16)
         m.d.comb += code.eq(Mux(raw < -cfg.adc_max, -cfg.adc_max, raw))
 
-        row_data = Array(self.row_adc_data[i] for i in range(n_conv))
-        col_data = Array(self.col_adc_data[i] for i in range(n_conv))
+        row_data = Array(self.adc.row.data[i] for i in range(n_conv))
+        col_data = Array(self.adc.col.data[i] for i in range(n_conv))
 
         with m.FSM():
             with m.State("IDLE"):
@@ -500,9 +488,9 @@ class Ads8688Reader(wiring.Component):
             with m.State("NEXT"):
                 with m.If(k == n_conv):
                     with m.If(side):
-                        m.d.sync += self.col_adc_busy.eq(0)
+                        m.d.sync += self.adc.col.busy.eq(0)
                     with m.Else():
-                        m.d.sync += self.row_adc_busy.eq(0)
+                        m.d.sync += self.adc.row.busy.eq(0)
                     m.next = "IDLE"
                 with m.Elif(~in_range):
                     with m.If(side):
@@ -557,7 +545,7 @@ class PulseEnables(wiring.Component):
     that side's chain (register 0 nearest the FPGA). Both chains share SRCLK,
     RCLK and OE; ``pol`` selects the pulse source polarity (1 = negative).
 
-    Schedule of a slot (ticks after the controller's ``slot`` strobe):
+    Schedule of a slot (ticks after the controller's ``pulse.slot`` strobe):
     ``0``: masks captured, ``pol`` set; ``S = shift_ticks()``: shifted and
     latched; ``S + D``: OE low (enables on); ``S + D + pulse_width``: OE high.
     ``D`` is the dead time. The next slot comes ``pulse_width + pulse_gap``
@@ -568,8 +556,8 @@ class PulseEnables(wiring.Component):
 
     Attributes
     ----------
-    row_en, col_en, pulse_pol, slot : In
-        From the controller's analog port.
+    pulse : In(PulsePortSignature(config))
+        The controller's ``analog.pulse`` (``row``, ``col``, ``pol``, ``slot``).
     safe : In(1)
         Enables off at once (OE high) and slots ignored while high.
     overrun : Out(1)
@@ -590,8 +578,7 @@ class PulseEnables(wiring.Component):
                 f"pulse_gap must be >= {self.required_gap()} ticks at {clk_hz / 1e6:g} MHz to shift "
                 f"{self.bits} enable bits with {self.dead_ticks}-tick dead times; got {config.pulse_gap}")
         super().__init__({
-            "row_en": In(config.rows), "col_en": In(config.cols),
-            "pulse_pol": In(1), "slot": In(1), "safe": In(1),
+            "pulse": In(PulsePortSignature(config)), "safe": In(1),
             "overrun": Out(1),
             "srclk": Out(1), "rclk": Out(1), "row_ser": Out(1), "col_ser": Out(1),
             "oe_n": Out(1, init=1), "pol": Out(1),
@@ -616,12 +603,12 @@ class PulseEnables(wiring.Component):
             seq.d.sync += timer.eq(timer - 1)
 
         with seq.FSM() as fsm:
-            with seq.State("IDLE"), seq.If(self.slot):
+            with seq.State("IDLE"), seq.If(self.pulse.slot):
                 row_en = Signal(self.bits)
                 col_en = Signal(self.bits)
-                seq.d.comb += [row_en.eq(self.row_en), col_en.eq(self.col_en)]
+                seq.d.comb += [row_en.eq(self.pulse.row), col_en.eq(self.pulse.col)]
                 seq.d.sync += [
-                    rmask.eq(row_en), cmask.eq(col_en), self.pol.eq(self.pulse_pol),
+                    rmask.eq(row_en), cmask.eq(col_en), self.pol.eq(self.pulse.pol),
                     self.row_ser.eq(row_en[-1]), self.col_ser.eq(col_en[-1]),
                     bits.eq(self.bits), timer.eq(self.half - 1),
                 ]
@@ -652,5 +639,5 @@ class PulseEnables(wiring.Component):
             with seq.State("PULSE"), seq.If(timer == 0):
                 seq.d.sync += self.oe_n.eq(1)
                 seq.next = "IDLE"
-        m.d.comb += self.overrun.eq(self.slot & ~self.safe & ~fsm.ongoing("IDLE"))
+        m.d.comb += self.overrun.eq(self.pulse.slot & ~self.safe & ~fsm.ongoing("IDLE"))
         return m

@@ -203,21 +203,18 @@ class BoardCore(wiring.Component):
         safe = Signal()
         m.d.comb += safe.eq(host_gone | error_q)
 
-        # ---- adapters
+        # ---- adapters: each takes its member of the analog port
+        wiring.connect(m, an.dac, dac.dac)
+        wiring.connect(m, an.adc, adc.adc)
+        wiring.connect(m, an.pulse, en.pulse)
         m.d.comb += [
-            an.dac_addr.eq(dac.dac_addr), dac.dac_code.eq(an.dac_code),
-            dac.dac_strobe.eq(an.dac_strobe), dac.safe.eq(safe),
+            dac.safe.eq(safe),
             self.dac_sclk.eq(dac.sclk), self.dac_sdin.eq(dac.sdin), self.dac_sync_n.eq(dac.sync_n),
             self.dac_ldac_n.eq(dac.ldac_n), self.dac_reset_n.eq(dac.reset_n),
             adc.dac_ready.eq(dac.ready),
-            adc.row_adc_start.eq(an.row_adc_start), adc.row_adc_mux.eq(an.row_adc_mux),
-            adc.col_adc_start.eq(an.col_adc_start), adc.col_adc_mux.eq(an.col_adc_mux),
-            an.row_adc_busy.eq(adc.row_adc_busy), an.row_adc_data.eq(adc.row_adc_data),
-            an.col_adc_busy.eq(adc.col_adc_busy), an.col_adc_data.eq(adc.col_adc_data),
             self.adc_sclk.eq(adc.sclk), self.adc_sdi.eq(adc.sdi), adc.sdo.eq(self.adc_sdo),
             self.adc_cs_n.eq(adc.cs_n),
-            en.row_en.eq(an.row_en), en.col_en.eq(an.col_en), en.pulse_pol.eq(an.pulse_pol),
-            en.slot.eq(an.slot), en.safe.eq(safe),
+            en.safe.eq(safe),
             self.en_srclk.eq(en.srclk), self.en_rclk.eq(en.rclk), self.en_row_ser.eq(en.row_ser),
             self.en_col_ser.eq(en.col_ser), self.en_oe_n.eq(en.oe_n), self.en_pol.eq(en.pol),
         ]

@@ -33,6 +33,19 @@ def mux_shape(lines: int, adcs: int):
     return range(max(2, mux_positions(lines, adcs)))
 
 
+class AdcPortSignature(wiring.Signature):
+    """The converters of one side of ``lines`` lines (controller's view): ``start`` (Out),
+    ``busy`` (In, one bit per converter), ``data`` (In, one code per converter), ``mux`` (Out)."""
+
+    def __init__(self, config: ControllerConfig, lines: int):
+        super().__init__({
+            "start": Out(1),
+            "busy": In(config.adcs),
+            "data": In(data.ArrayLayout(adc_shape(config), config.adcs)),
+            "mux": Out(mux_shape(lines, config.adcs)),
+        })
+
+
 class AdcReadout(wiring.Component):
     """Sequencer of ``config.adcs`` converters shared over ``lines`` lines.
 
@@ -51,7 +64,7 @@ class AdcReadout(wiring.Component):
         ``done`` strobes after the last code has been taken.
     codes : Out(stream.Signature(readout_layout))
         (channel, code) per line, ascending.
-    adc_start, adc_busy, adc_data, adc_mux :
+    adc : Out(AdcPortSignature(config, lines))
         The converter side (see ``docs/analog-port.md``).
     """
 
@@ -65,10 +78,7 @@ class AdcReadout(wiring.Component):
             "busy": Out(1),
             "done": Out(1),
             "codes": Out(stream.Signature(readout_layout(config))),
-            "adc_start": Out(1),
-            "adc_busy": In(config.adcs),
-            "adc_data": In(data.ArrayLayout(adc_shape(config), config.adcs)),
-            "adc_mux": Out(mux_shape(lines, config.adcs)),
+            "adc": Out(AdcPortSignature(config, lines)),
         })
 
     def elaborate(self, platform):
@@ -109,7 +119,7 @@ class AdcReadout(wiring.Component):
                     m.d.sync += [
                         first.eq(self.first),
                         last.eq(self.last),
-                        self.adc_mux.eq(position_of[self.first]),
+                        self.adc.mux.eq(position_of[self.first]),
                         base.eq(position_of[self.first] * n_conv),
                         last_position.eq(position_of[self.last - 1]),
                         timer.eq(0),
@@ -121,16 +131,16 @@ class AdcReadout(wiring.Component):
                 with m.If(timer >= cfg.settle_ticks):
                     m.next = "CONVERT"
             with m.State("CONVERT"):
-                m.d.comb += [self.busy.eq(1), self.adc_start.eq(1)]
+                m.d.comb += [self.busy.eq(1), self.adc.start.eq(1)]
                 m.d.sync += timer.eq(1)
                 m.next = "WAIT"
             with m.State("WAIT"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(timer < cfg.convert_ticks):
                     m.d.sync += timer.eq(timer + 1)
-                with m.Elif(self.adc_busy == 0):
+                with m.Elif(self.adc.busy == 0):
                     for k in range(n_conv):
-                        sample = self.adc_data[k]
+                        sample = self.adc.data[k]
                         m.d.sync += acc[k].eq(Mux(conversions == 0, sample, acc[k] + sample))
                     m.d.sync += conversions.eq(conversions + 1)
                     with m.If(conversions == cfg.adc_average - 1):
@@ -143,11 +153,11 @@ class AdcReadout(wiring.Component):
                 with m.If(~in_window | self.codes.ready):
                     m.d.sync += converter.eq(converter + 1)
                     with m.If(converter == n_conv - 1):
-                        with m.If(self.adc_mux == last_position):
+                        with m.If(self.adc.mux == last_position):
                             m.next = "DONE"
                         with m.Else():
                             m.d.sync += [
-                                self.adc_mux.eq(self.adc_mux + 1),
+                                self.adc.mux.eq(self.adc.mux + 1),
                                 base.eq(base + n_conv),
                                 timer.eq(0),
                             ]

@@ -132,23 +132,12 @@ class _Commands:
         ]
 
     def _analog_port(self):
-        m, an, drivers = self.m, self.an, self.drivers
-        if self.ctrl.levels == "registers":
-            m.d.comb += [an.row_dac.eq(drivers.row_dac), an.col_dac.eq(drivers.col_dac)]
-        else:
-            m.d.comb += [drivers.dac_addr.eq(an.dac_addr), an.dac_code.eq(drivers.dac_code)]
-        m.d.comb += [
-            an.dac_strobe.eq(drivers.dac_strobe),
-            an.row_en.eq(drivers.row_en), an.col_en.eq(drivers.col_en),
-            an.pulse_pol.eq(drivers.pulse_pol), an.slot.eq(drivers.slot),
-        ]
-        for rd, side in ((self.row_rd, "row"), (self.col_rd, "col")):
-            m.d.comb += [
-                getattr(an, f"{side}_adc_start").eq(rd.adc_start),
-                getattr(an, f"{side}_adc_mux").eq(rd.adc_mux),
-                rd.adc_busy.eq(getattr(an, f"{side}_adc_busy")),
-                rd.adc_data.eq(getattr(an, f"{side}_adc_data")),
-            ]
+        """The port is composed of the engines' own members: connected, not assigned by name."""
+        m, an = self.m, self.an
+        wiring.connect(m, self.drivers.dac, wiring.flipped(an.dac))
+        wiring.connect(m, self.drivers.pulse, wiring.flipped(an.pulse))
+        wiring.connect(m, self.row_rd.adc, wiring.flipped(an.adc.row))
+        wiring.connect(m, self.col_rd.adc, wiring.flipped(an.adc.col))
 
     def _decoder(self):
         m, cmd = self.m, self.cmd

@@ -1,7 +1,7 @@
 """Line drivers: held DAC read levels and the pulse-slot timer.
 
 Read levels are one register per line, written one line per tick and made
-visible to the chip with a one-tick ``dac_strobe`` (the LDAC of a real DAC).
+visible to the chip with a one-tick ``dac.strobe`` (the LDAC of a real DAC).
 Pulses are slots: each accepted slot raises the enables of its firing lines
 for ``pulse_width`` ticks, then holds them low for ``pulse_gap`` ticks; the
 next slot is accepted in the last tick of the gap so slots come back to back
@@ -16,7 +16,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..golden.config import ControllerConfig
-from .analog import level_members
+from .analog import DacPortSignature, PulsePortSignature
 from .layouts import LineSide, dac_shape, lines, slot_layout
 
 
@@ -30,17 +30,16 @@ class LineDrivers(wiring.Component):
     level_clear : In(1)
         Set every level on both sides to 0 (takes precedence over a write).
     level_strobe : In(1)
-        Publish the levels: ``dac_strobe`` is high the next tick.
+        Publish the levels: ``dac.strobe`` is high the next tick.
     slots : In(stream.Signature(slot_layout))
         Pulse slots to play.
     busy : Out(1)
         A slot (pulse or gap) is being played.
-    row_dac, col_dac, dac_strobe, row_en, col_en, pulse_pol, slot :
+    dac : Out(DacPortSignature(config, levels)), pulse : Out(PulsePortSignature(config))
         The chip-facing outputs (see ``docs/analog-port.md``).
     """
 
     def __init__(self, config: ControllerConfig, levels: str = "registers"):
-        level_ports = level_members(config, levels)
         self.config = config
         self.levels = levels
         super().__init__({
@@ -52,12 +51,8 @@ class LineDrivers(wiring.Component):
             "level_strobe": In(1),
             "slots": In(stream.Signature(slot_layout(config))),
             "busy": Out(1),
-            **level_ports,
-            "dac_strobe": Out(1),
-            "row_en": Out(config.rows),
-            "col_en": Out(config.cols),
-            "pulse_pol": Out(1),
-            "slot": Out(1),
+            "dac": Out(DacPortSignature(config, levels)),
+            "pulse": Out(PulsePortSignature(config)),
         })
 
     def elaborate(self, platform):
@@ -68,7 +63,7 @@ class LineDrivers(wiring.Component):
             self._levels_memory(m)
         else:
             self._levels_registers(m)
-        m.d.sync += self.dac_strobe.eq(self.level_strobe)
+        m.d.sync += self.dac.strobe.eq(self.level_strobe)
         self._slots(m)
         return m
 
@@ -89,18 +84,18 @@ class LineDrivers(wiring.Component):
             m.d.comb += [wr.en.eq(1), wr.addr.eq(line), wr.data.eq(self.level_code)]
             m.d.sync += written.bit_select(line, 1).eq(1)
         valid = Signal()
-        m.d.sync += valid.eq(written.bit_select(self.dac_addr, 1))
-        m.d.comb += [rd.addr.eq(self.dac_addr), self.dac_code.eq(Mux(valid, rd.data, 0))]
+        m.d.sync += valid.eq(written.bit_select(self.dac.addr, 1))
+        m.d.comb += [rd.addr.eq(self.dac.addr), self.dac.code.eq(Mux(valid, rd.data, 0))]
 
     def _levels_registers(self, m):
         cfg = self.config
         with m.If(self.level_clear):
-            m.d.sync += [self.row_dac.eq(0), self.col_dac.eq(0)]
+            m.d.sync += [self.dac.row.eq(0), self.dac.col.eq(0)]
         with m.Elif(self.level_we):
             with m.If(self.level_side == LineSide.ROWS):
-                m.d.sync += Array(self.row_dac[i] for i in range(cfg.rows))[self.level_index].eq(self.level_code)
+                m.d.sync += Array(self.dac.row[i] for i in range(cfg.rows))[self.level_index].eq(self.level_code)
             with m.Else():
-                m.d.sync += Array(self.col_dac[j] for j in range(cfg.cols))[self.level_index].eq(self.level_code)
+                m.d.sync += Array(self.dac.col[j] for j in range(cfg.cols))[self.level_index].eq(self.level_code)
 
     def _slots(self, m):
         cfg = self.config
@@ -113,18 +108,18 @@ class LineDrivers(wiring.Component):
             self.busy.eq(active),
         ]
         accept = self.slots.valid & self.slots.ready
-        m.d.sync += self.slot.eq(accept)
+        m.d.sync += self.pulse.slot.eq(accept)
         with m.If(accept):
             m.d.sync += [
-                self.row_en.eq(self.slots.payload.rows),
-                self.col_en.eq(self.slots.payload.cols),
-                self.pulse_pol.eq(self.slots.payload.negative),
+                self.pulse.row.eq(self.slots.payload.rows),
+                self.pulse.col.eq(self.slots.payload.cols),
+                self.pulse.pol.eq(self.slots.payload.negative),
                 tick.eq(0),
                 active.eq(1),
             ]
         with m.Elif(active):
             m.d.sync += tick.eq(tick + 1)
             with m.If(tick == cfg.pulse_width - 1):
-                m.d.sync += [self.row_en.eq(0), self.col_en.eq(0)]
+                m.d.sync += [self.pulse.row.eq(0), self.pulse.col.eq(0)]
             with m.If(last_tick):
                 m.d.sync += active.eq(0)

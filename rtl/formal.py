@@ -9,7 +9,7 @@ holds for every request sequence, every converter behaviour and every reset.
 Properties (:data:`PROPERTIES`):
 
 ``polarity``
-    the pulse polarity changes only in the first tick of a pulse slot (``slot``) or while every
+    the pulse polarity changes only in the first tick of a pulse slot (``pulse.slot``) or while every
     enable is off: a pulse never has both polarities (the board's enable adapter then keeps
     break-before-make, :class:`~insitu.boards.converters.PulseEnables`);
 ``no_pulse_in_read``
@@ -121,9 +121,9 @@ class SafetyHarness(wiring.Component):
                          dut.cmd.errors.eq(self.errors)]
         an = dut.analog
         m.d.comb += [
-            an.row_adc_busy.eq(self.row_busy), an.col_adc_busy.eq(self.col_busy),
-            an.row_adc_data.as_value().eq(self.row_data),
-            an.col_adc_data.as_value().eq(self.col_data),
+            an.adc.row.busy.eq(self.row_busy), an.adc.col.busy.eq(self.col_busy),
+            an.adc.row.data.as_value().eq(self.row_data),
+            an.adc.col.data.as_value().eq(self.col_data),
         ]
         return an
 
@@ -131,8 +131,8 @@ class SafetyHarness(wiring.Component):
         m = Module()
         cfg = self.config
         an = self._dut(m)
-        en_any = an.row_en.any() | an.col_en.any()
-        levels_zero = (an.row_dac.as_value() == 0) & (an.col_dac.as_value() == 0)
+        en_any = an.pulse.row.any() | an.pulse.col.any()
+        levels_zero = (an.dac.row.as_value() == 0) & (an.dac.col.as_value() == 0)
         idle = levels_zero & ~en_any
         p = self.properties
         if self.cover_pulse:
@@ -142,14 +142,14 @@ class SafetyHarness(wiring.Component):
 
         if "polarity" in p:
             prev_pol = Signal()
-            m.d.sync += prev_pol.eq(an.pulse_pol)
-            same_pulse_pol = ~en_any | an.slot | (an.pulse_pol == prev_pol)
+            m.d.sync += prev_pol.eq(an.pulse.pol)
+            same_pulse_pol = ~en_any | an.pulse.slot | (an.pulse.pol == prev_pol)
             m.d.comb += Assert(same_pulse_pol, "pulse polarity changed during a pulse")
         if "no_pulse_in_read" in p:
-            reading = ~levels_zero | an.dac_strobe | an.row_adc_start | an.col_adc_start
+            reading = ~levels_zero | an.dac.strobe | an.adc.row.start | an.adc.col.start
             m.d.comb += Assert(~(en_any & reading), "pulse enable high during a read")
         if "pulse_width" in p:
-            for name, lines in (("row", an.row_en), ("col", an.col_en)):
+            for name, lines in (("row", an.pulse.row), ("col", an.pulse.col)):
                 for i in range(len(lines)):
                     run = Signal(range(cfg.pulse_width + 2), name=f"{name}{i}_run")
                     with m.If(lines[i]):
@@ -158,7 +158,7 @@ class SafetyHarness(wiring.Component):
                     with m.Else():
                         m.d.sync += run.eq(0)
                     too_long = run > cfg.pulse_width
-                    m.d.comb += Assert(~too_long, f"{name}_en[{i}] high over pulse_width")
+                    m.d.comb += Assert(~too_long, f"pulse.{name}[{i}] high over pulse_width")
         if "safe_idle" in p:
             after_reset = Signal()
             m.d.sync += after_reset.eq(ResetSignal())

@@ -3,8 +3,8 @@
 :class:`AnalogFrontEnd` stands in for the chip and its converters. It is
 event-driven; Python wakes only on
 
-* ``analog__row_adc_start`` / ``analog__col_adc_start`` (rising): one
-  conversion event. If the harness's ``dac_seq`` says ``dac_strobe`` has
+* ``analog__adc__row__start`` / ``analog__adc__col__start`` (rising): one
+  conversion event. If the harness's ``dac_seq`` says ``dac.strobe`` has
   fired since the last event, the latched read levels of both sides are
   re-read first (the strobe itself needs no wake-up); the converters of that
   side answer
@@ -135,10 +135,10 @@ class AnalogFrontEnd:
 
     def start(self) -> None:
         d = self.dut
-        d.analog__row_adc_busy.value = 0
-        d.analog__col_adc_busy.value = 0
-        d.analog__row_adc_data.value = 0
-        d.analog__col_adc_data.value = 0
+        d.analog__adc__row__busy.value = 0
+        d.analog__adc__col__busy.value = 0
+        d.analog__adc__row__data.value = 0
+        d.analog__adc__col__data.value = 0
         d.slot_clear.value = 0
         for side in ("row", "col"):
             getattr(d, f"{side}_tab_seq").value = 0
@@ -196,8 +196,8 @@ class AnalogFrontEnd:
         seq = int(d.dac_seq.value.to_unsigned())
         if seq != self._dac_seq:
             self._dac_seq = seq
-            self.row_levels[0] = decode_signed(value(d.analog__row_dac), cfg.rows, cfg.dac_bits)
-            self.col_levels[0] = decode_signed(value(d.analog__col_dac), cfg.cols, cfg.dac_bits)
+            self.row_levels[0] = decode_signed(value(d.analog__dac__row), cfg.rows, cfg.dac_bits)
+            self.col_levels[0] = decode_signed(value(d.analog__dac__col), cfg.cols, cfg.dac_bits)
 
     async def _adc_watch(self, side: str):
         d, cfg = self.dut, self.config
@@ -205,9 +205,9 @@ class AnalogFrontEnd:
         tab_data = getattr(d, f"{side}_tab_data")
         tab_n = getattr(d, f"{side}_tab_n")
         tab_seq = getattr(d, f"{side}_tab_seq")
-        mux_h = getattr(d, f"analog__{side}_adc_mux")
-        data_h = getattr(d, f"analog__{side}_adc_data")
-        busy_h = getattr(d, f"analog__{side}_adc_busy")
+        mux_h = getattr(d, f"analog__adc__{side}__mux")
+        data_h = getattr(d, f"analog__adc__{side}__data")
+        busy_h = getattr(d, f"analog__adc__{side}__busy")
         transpose = side == "row"  # the row converters sense a transpose read
         all_busy = (1 << cfg.adcs) - 1
         while True:

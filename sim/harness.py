@@ -16,8 +16,8 @@ wakes up on *events* (frames, update ends, conversions), never per clock:
   on top) and counted in ``tx_count``; a tiny frame parser counts complete
   response frames in ``tx_frames`` and raises ``tx_done`` once it reaches
   ``tx_want``. A change of ``tx_clear`` empties the capture.
-* **pulse-slot recorder**: every tick with ``analog__slot`` high (a new pulse
-  slot) shifts ``{pulse_pol, col_en, row_en}`` into ``slot_log`` (newest on
+* **pulse-slot recorder**: every tick with ``analog__pulse__slot`` high (a new pulse
+  slot) shifts ``{pulse.pol, pulse.col, pulse.row}`` into ``slot_log`` (newest on
   top) and counts it in ``slot_count``; ``slot_full`` rises when
   ``SLOT_DEPTH`` slots are waiting, so the analog model drains the log at most
   every ``SLOT_DEPTH`` slots and at every ``update_done``. A change of
@@ -29,14 +29,14 @@ wakes up on *events* (frames, update ends, conversions), never per clock:
   each following ``adc_start`` from the table (``*_tab_served``, the mux
   positions in ``*_mux_log``, for the model to verify afterwards). An
   ``adc_start`` with an empty table raises ``*_adc_miss``: the model answers
-  it on ``analog__*_adc_data`` itself.
+  it on ``analog__adc__*__data`` itself.
 * **waveform monitor** (:data:`MONITOR_RULES`): checks the analog port every tick against
   the timing the physics assumes and latches the first violation: ``mon_fault``, the rule
   (``mon_rule``), the cycle (``mon_cycle``) and the line or side (``mon_index``).
 * while a conversion runs (fewer than ``convert_ticks`` ticks since its start, or ``busy``
   high) the converters' data lines carry garbage (from the harness's random stream): a
   controller that takes its data early reads it, and the comparison with the golden model fails.
-* ``dac_seq`` counts ``dac_strobe`` pulses, so the analog model re-reads the
+* ``dac_seq`` counts ``dac.strobe`` pulses, so the analog model re-reads the
   latched levels only when they changed, without waking on the strobe.
 
 The random pauses come from a 32-bit xorshift seeded through ``tb_seed``, so a
@@ -133,7 +133,7 @@ def write_harness(sidecar: dict, path) -> Path:
             f"    output reg [15:0] {side}_tab_left",
             f"    output reg [{sz['TAB_DEPTH'] * sz['MUXW'] - 1}:0] {side}_mux_log",
         ]
-    tabbed = {"analog__row_adc_data": "row_adc_data_dut", "analog__col_adc_data": "col_adc_data_dut"}
+    tabbed = {"analog__adc__row__data": "row_adc_data_dut", "analog__adc__col__data": "col_adc_data_dut"}
     conns = [".clk(clk)", ".rst(rst)"] + [f".{p['name']}({tabbed.get(p['name'], p['name'])})"
                                           for p in analog]
     body = []
@@ -152,12 +152,12 @@ def write_harness(sidecar: dict, path) -> Path:
                                    LEN_LO=P.RESPONSE_LENGTH_AT, LEN_HI=P.RESPONSE_LENGTH_AT + 1,
                                    BODY=P.RESPONSE_PAYLOAD_AT, OVERHEAD=P.RESPONSE_OVERHEAD))
     for side in ("row", "col"):
-        mux_w = next(p["width"] for p in analog if p["name"] == f"analog__{side}_adc_mux")
+        mux_w = next(p["width"] for p in analog if p["name"] == f"analog__adc__{side}__mux")
         body.append(_TABLE.format(s=side, TW=sz["TAB_DEPTH"] * sz["ADCW"], ADCW=sz["ADCW"],
                                   MUXW=sz["MUXW"], MLW=sz["TAB_DEPTH"] * sz["MUXW"],
                                   MUXIN=mux_w, CONV=cfg.convert_ticks,
                                   GREP=(sz["ADCW"] + 31) // 32))
-    monitored = [p for p in analog if p["direction"] == "output" or p["name"].endswith("_busy")]
+    monitored = [p for p in analog if p["direction"] == "output" or p["name"].endswith("__busy")]
     body.append("    insitu_monitor mon (.clk(clk), .rst(rst), "
                 + "".join(f".{p['name']}({p['name']}), " for p in monitored)
                 + ".mon_fault(mon_fault), .mon_rule(mon_rule), .mon_cycle(mon_cycle), "
@@ -253,21 +253,21 @@ _TABLE = """
     reg [15:0] {s}_tab_seen;
     reg [{ADCW}-1:0] {s}_tab_out;
     reg {s}_use_tab;
-    wire [{ADCW}-1:0] {s}_answer = {s}_use_tab ? {s}_tab_out : analog__{s}_adc_data;
+    wire [{ADCW}-1:0] {s}_answer = {s}_use_tab ? {s}_tab_out : analog__adc__{s}__data;
     // while a conversion runs (fewer than convert_ticks ticks since its start, or busy high)
     // the converters' data lines carry garbage: a controller that samples early reads it
     reg [15:0] {s}_conv_age;
     always @(posedge clk)
         if (rst) {s}_conv_age <= 16'hFFFF;
-        else if (analog__{s}_adc_start) {s}_conv_age <= 1;  // ticks passed since the start tick
+        else if (analog__adc__{s}__start) {s}_conv_age <= 1;  // ticks passed since the start tick
         else if ({s}_conv_age != 16'hFFFF) {s}_conv_age <= {s}_conv_age + 1;
-    wire {s}_converting = ({s}_conv_age < {CONV}) || (analog__{s}_adc_busy != 0)
-        || analog__{s}_adc_start;
+    wire {s}_converting = ({s}_conv_age < {CONV}) || (analog__adc__{s}__busy != 0)
+        || analog__adc__{s}__start;
     wire [{ADCW}-1:0] {s}_garbage = {{{GREP}{{rnd ^ 32'h5A5A_C3C3}}}};
     wire [{ADCW}-1:0] {s}_adc_data_dut = {s}_converting ? {s}_garbage : {s}_answer;
     // events for Python are registered on the falling edge: by then every signal of the
     // tick has settled (Icarus may show delta-cycle glitches of combinational strobes)
-    always @(negedge clk) {s}_adc_miss <= !rst && analog__{s}_adc_start && ({s}_tab_left == 0);
+    always @(negedge clk) {s}_adc_miss <= !rst && analog__adc__{s}__start && ({s}_tab_left == 0);
     always @(posedge clk) begin
         if (rst) begin
             {s}_tab_left <= 0; {s}_tab_seen <= {s}_tab_seq; {s}_use_tab <= 0; {s}_tab_served <= 0;
@@ -275,14 +275,14 @@ _TABLE = """
         end else if ({s}_tab_seq != {s}_tab_seen) begin
             {s}_tab_seen <= {s}_tab_seq; {s}_tab <= {s}_tab_data; {s}_tab_left <= {s}_tab_n;
             {s}_tab_served <= 0;
-            if (analog__{s}_adc_start) {s}_use_tab <= 0;
-        end else if (analog__{s}_adc_start) begin
+            if (analog__adc__{s}__start) {s}_use_tab <= 0;
+        end else if (analog__adc__{s}__start) begin
             if ({s}_tab_left != 0) begin
                 {s}_tab_out <= {s}_tab[{ADCW}-1:0];
                 {s}_tab <= {s}_tab >> {ADCW};
                 {s}_tab_left <= {s}_tab_left - 1;
                 {s}_tab_served <= {s}_tab_served + 1;
-                {s}_mux_log <= ({s}_mux_log << {MUXW}) | analog__{s}_adc_mux;
+                {s}_mux_log <= ({s}_mux_log << {MUXW}) | analog__adc__{s}__mux;
                 {s}_use_tab <= 1;
             end else begin
                 {s}_use_tab <= 0;
@@ -304,17 +304,17 @@ _SLOTS = """
             slot_count <= 0; slot_seen <= slot_clear; pulse_fault <= 0; dac_seq <= 0;
             slot_log <= 0;
         end else begin
-            if (analog__dac_strobe) dac_seq <= dac_seq + 1;
-            if (analog__slot)
-                slot_log <= {{analog__pulse_pol, analog__col_en, analog__row_en, slot_log[{LOGW}-1:{W}]}};
+            if (analog__dac__strobe) dac_seq <= dac_seq + 1;
+            if (analog__pulse__slot)
+                slot_log <= {{analog__pulse__pol, analog__pulse__col, analog__pulse__row, slot_log[{LOGW}-1:{W}]}};
             if (slot_clear != slot_seen) begin
                 slot_seen <= slot_clear;
-                slot_count <= analog__slot ? 16'd1 : 16'd0;
-            end else if (analog__slot) begin
+                slot_count <= analog__pulse__slot ? 16'd1 : 16'd0;
+            end else if (analog__pulse__slot) begin
                 slot_count <= slot_count + 1;
             end
-            if ((analog__row_en != 0 || analog__col_en != 0)
-                && (analog__row_dac != 0 || analog__col_dac != 0))
+            if ((analog__pulse__row != 0 || analog__pulse__col != 0)
+                && (analog__dac__row != 0 || analog__dac__col != 0))
                 pulse_fault <= 1;
         end
     end
@@ -342,10 +342,10 @@ def monitor_message(config, rule: int, cycle: int, index: int) -> str:
     """One line naming the rule, the cycle and the signal of a monitor violation."""
     name, what = MONITOR_RULES.get(rule, (f"rule {rule}", "none"))
     if what == "line":
-        signal = (f"analog__row_en[{index}]" if index < config.rows
-                  else f"analog__col_en[{index - config.rows}]")
+        signal = (f"analog__pulse__row[{index}]" if index < config.rows
+                  else f"analog__pulse__col[{index - config.rows}]")
     elif what == "side":
-        signal = f"analog__{('row', 'col')[index]}_adc_start"
+        signal = f"analog__adc__{('row', 'col')[index]}__start"
     else:
         signal = "the analog port"
     return f"waveform monitor: {name} at cycle {cycle} ({signal})"
@@ -361,7 +361,7 @@ def monitor_verilog(cfg, analog) -> str:
     R, C = cfg.rows, cfg.cols
     n = R + C
     width = {p["name"]: p["width"] for p in analog}
-    monitored = [p for p in analog if p["direction"] == "output" or p["name"].endswith("_busy")]
+    monitored = [p for p in analog if p["direction"] == "output" or p["name"].endswith("__busy")]
     lines = []
     add = lines.append
     add("// waveform monitor (rules: insitu.sim.harness.MONITOR_RULES)")
@@ -381,11 +381,11 @@ def monitor_verilog(cfg, analog) -> str:
         add(f"    reg [15:0] {side}_conv_age;")
         add("    always @(posedge clk)")
         add(f"        if (rst) {side}_conv_age <= 16'hFFFF;")
-        add(f"        else if (analog__{side}_adc_start) {side}_conv_age <= 1;")
+        add(f"        else if (analog__adc__{side}__start) {side}_conv_age <= 1;")
         add(f"        else if ({side}_conv_age != 16'hFFFF) {side}_conv_age <= {side}_conv_age + 1;")
         add(f"    wire {side}_converting = ({side}_conv_age < {cfg.convert_ticks}) || "
-            f"(analog__{side}_adc_busy != 0) || analog__{side}_adc_start;")
-    add(f"    wire [{n - 1}:0] en_all = {{analog__col_en, analog__row_en}};")
+            f"(analog__adc__{side}__busy != 0) || analog__adc__{side}__start;")
+    add(f"    wire [{n - 1}:0] en_all = {{analog__pulse__col, analog__pulse__row}};")
     add(f"    reg [{n - 1}:0] en_prev;")
     add(f"    reg [{n - 1}:0] pulsed;  // the line has had a pulse since reset")
     add("    reg pol_prev;")
@@ -394,14 +394,14 @@ def monitor_verilog(cfg, analog) -> str:
     add("    reg [31:0] cyc;")
     add("    reg [15:0] since_dac;")
     for side in ("row", "col"):
-        mw = width[f"analog__{side}_adc_mux"]
+        mw = width[f"analog__adc__{side}__mux"]
         add(f"    reg [{mw - 1}:0] {side}_mux_prev;")
         add(f"    reg [15:0] {side}_since_mux;")
         add(f"    reg {side}_in_conv;")
-        add(f"    reg [{width['analog__row_dac'] + width['analog__col_dac'] - 1}:0] {side}_levels_at;")
-    levels = "{analog__col_dac, analog__row_dac}"
+        add(f"    reg [{width['analog__dac__row'] + width['analog__dac__col'] - 1}:0] {side}_levels_at;")
+    levels = "{analog__dac__col, analog__dac__row}"
     add("    wire en_any = en_all != 0;")
-    add("    wire levels_zero = (analog__row_dac == 0) && (analog__col_dac == 0);")
+    add("    wire levels_zero = (analog__dac__row == 0) && (analog__dac__col == 0);")
     add("    reg [7:0] rule_now;")
     add("    reg [15:0] index_now;")
     add("    integer i;")
@@ -410,27 +410,27 @@ def monitor_verilog(cfg, analog) -> str:
     # later assignments win: put the more basic rules last
     add("        if (analog__cmd_done && (!levels_zero || en_any)) begin rule_now = 12; end")
     for k, side in enumerate(("row", "col")):
-        add(f"        if ({side}_in_conv && {side}_mux_prev != analog__{side}_adc_mux && "
-            f"!analog__{side}_adc_start) begin rule_now = 11; index_now = {k}; end")
-        add(f"        if ({side}_in_conv && !analog__{side}_adc_start && ({side}_levels_at != "
-            f"{levels} || analog__dac_strobe)) begin rule_now = 10; index_now = {k}; end")
-        add(f"        if (analog__{side}_adc_start && ({side}_mux_prev != analog__{side}_adc_mux "
+        add(f"        if ({side}_in_conv && {side}_mux_prev != analog__adc__{side}__mux && "
+            f"!analog__adc__{side}__start) begin rule_now = 11; index_now = {k}; end")
+        add(f"        if ({side}_in_conv && !analog__adc__{side}__start && ({side}_levels_at != "
+            f"{levels} || analog__dac__strobe)) begin rule_now = 10; index_now = {k}; end")
+        add(f"        if (analog__adc__{side}__start && ({side}_mux_prev != analog__adc__{side}__mux "
             f"|| {side}_since_mux < {cfg.settle_ticks + 1})) begin rule_now = 9; "
             f"index_now = {k}; end")
-        add(f"        if (analog__{side}_adc_start && (analog__dac_strobe || since_dac < "
+        add(f"        if (analog__adc__{side}__start && (analog__dac__strobe || since_dac < "
             f"{cfg.settle_ticks + 1})) begin rule_now = 8; index_now = {k}; end")
-    add("        if (en_any && (!levels_zero || analog__dac_strobe || analog__row_adc_start"
-        " || analog__col_adc_start)) begin rule_now = 7; end")
-    add("        if (en_any && !analog__slot && analog__pulse_pol != pol_prev) begin rule_now = 6; end")
+    add("        if (en_any && (!levels_zero || analog__dac__strobe || analog__adc__row__start"
+        " || analog__adc__col__start)) begin rule_now = 7; end")
+    add("        if (en_any && !analog__pulse__slot && analog__pulse__pol != pol_prev) begin rule_now = 6; end")
     add(f"        for (i = {n - 1}; i >= 0; i = i - 1) begin")
     add("            if (en_all[i] && !analog__update_active) begin rule_now = 5; index_now = i; end")
-    add("            if (en_all[i] && !en_prev[i] && !analog__slot) begin rule_now = 4; index_now = i; end")
-    add(f"            if (en_all[i] && (!en_prev[i] || analog__slot) && pulsed[i] && "
+    add("            if (en_all[i] && !en_prev[i] && !analog__pulse__slot) begin rule_now = 4; index_now = i; end")
+    add(f"            if (en_all[i] && (!en_prev[i] || analog__pulse__slot) && pulsed[i] && "
         f"(en_prev[i] ? {int(cfg.pulse_gap > 0)} : (low[i] < {cfg.pulse_gap}))) "
         "begin rule_now = 3; index_now = i; end")
-    add(f"            if (en_prev[i] && (!en_all[i] || analog__slot) && run[i] < {cfg.pulse_width}) "
+    add(f"            if (en_prev[i] && (!en_all[i] || analog__pulse__slot) && run[i] < {cfg.pulse_width}) "
         "begin rule_now = 2; index_now = i; end")
-    add(f"            if (en_all[i] && en_prev[i] && !analog__slot && run[i] >= {cfg.pulse_width}) "
+    add(f"            if (en_all[i] && en_prev[i] && !analog__pulse__slot && run[i] >= {cfg.pulse_width}) "
         "begin rule_now = 1; index_now = i; end")
     add("        end")
     add("    end")
@@ -446,17 +446,17 @@ def monitor_verilog(cfg, analog) -> str:
     add("            if (rule_now != 0 && !mon_fault) begin")
     add("                mon_fault <= 1; mon_rule <= rule_now; mon_cycle <= cyc; mon_index <= index_now;")
     add("            end")
-    add("            en_prev <= en_all; pulsed <= pulsed | en_all; pol_prev <= analog__pulse_pol;")
-    add("            since_dac <= analog__dac_strobe ? 16'd1 : (since_dac == 16'hFFFF ? since_dac : since_dac + 1);")
+    add("            en_prev <= en_all; pulsed <= pulsed | en_all; pol_prev <= analog__pulse__pol;")
+    add("            since_dac <= analog__dac__strobe ? 16'd1 : (since_dac == 16'hFFFF ? since_dac : since_dac + 1);")
     for side in ("row", "col"):
-        add(f"            {side}_mux_prev <= analog__{side}_adc_mux;")
-        add(f"            {side}_since_mux <= ({side}_mux_prev != analog__{side}_adc_mux) ? 16'd1 : "
+        add(f"            {side}_mux_prev <= analog__adc__{side}__mux;")
+        add(f"            {side}_since_mux <= ({side}_mux_prev != analog__adc__{side}__mux) ? 16'd1 : "
             f"({side}_since_mux == 16'hFFFF ? {side}_since_mux : {side}_since_mux + 1);")
-        add(f"            if (analog__{side}_adc_start) begin {side}_in_conv <= 1; "
+        add(f"            if (analog__adc__{side}__start) begin {side}_in_conv <= 1; "
             f"{side}_levels_at <= {levels}; end")
         add(f"            else if (!{side}_converting) {side}_in_conv <= 0;")
     add(f"            for (i = 0; i < {n}; i = i + 1) begin")
-    add("                if (en_all[i]) run[i] <= (!en_prev[i] || analog__slot) ? 9'd1 : "
+    add("                if (en_all[i]) run[i] <= (!en_prev[i] || analog__pulse__slot) ? 9'd1 : "
         "(run[i] == 9'h1FF ? run[i] : run[i] + 1);")
     add("                else run[i] <= 0;")
     add("                if (en_all[i]) low[i] <= 0;")

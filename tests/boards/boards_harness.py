@@ -29,7 +29,9 @@ class ConverterHarness(wiring.Component):
             for name, member in comp.signature.members.items():
                 outer = getattr(self, f"{prefix}_{name}")
                 inner = getattr(comp, name)
-                if member.flow == wiring.In:
+                if not member.is_port:  # a member of the analog port: same signature outside
+                    wiring.connect(m, wiring.flipped(outer), inner)
+                elif member.flow == wiring.In:
                     m.d.comb += inner.eq(outer)
                 else:
                     m.d.comb += outer.eq(inner)

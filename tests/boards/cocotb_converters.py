@@ -66,9 +66,9 @@ class Bench:
     async def start(self):
         d = self.dut
         cocotb.start_soon(Clock(d.clk, PERIOD_NS, unit="ns").start())
-        for s in ("dac_row_dac", "dac_col_dac", "dac_dac_strobe", "dac_safe", "adc_row_adc_start",
-                  "adc_col_adc_start", "adc_row_adc_mux", "adc_col_adc_mux", "adc_dac_ready",
-                  "en_row_en", "en_col_en", "en_pulse_pol", "en_slot", "en_safe"):
+        for s in ("dac_dac__row", "dac_dac__col", "dac_dac__strobe", "dac_safe", "adc_adc__row__start",
+                  "adc_adc__col__start", "adc_adc__row__mux", "adc_adc__col__mux", "adc_dac_ready",
+                  "en_pulse__row", "en_pulse__col", "en_pulse__pol", "en_pulse__slot", "en_safe"):
             getattr(d, s).value = 0
         d.adc_sdo.value = 0
         d.rst.value = 1
@@ -101,28 +101,28 @@ class Bench:
         bits = CFG.dac_bits
         pack = lambda codes: sum((c & ((1 << bits) - 1)) << (bits * i) for i, c in enumerate(codes))
         await FallingEdge(d.clk)
-        d.dac_row_dac.value = pack(rows)
-        d.dac_col_dac.value = pack(cols)
-        d.dac_dac_strobe.value = 1
+        d.dac_dac__row.value = pack(rows)
+        d.dac_dac__col.value = pack(cols)
+        d.dac_dac__strobe.value = 1
         await FallingEdge(d.clk)
-        d.dac_dac_strobe.value = 0
+        d.dac_dac__strobe.value = 0
 
     async def convert(self, side, mux):
         """Start a conversion like the controller and wait for busy to fall; return the codes."""
         d = self.dut
         await FallingEdge(d.clk)
-        getattr(d, f"adc_{side}_adc_mux").value = mux
-        getattr(d, f"adc_{side}_adc_start").value = 1
+        getattr(d, f"adc_adc__{side}__mux").value = mux
+        getattr(d, f"adc_adc__{side}__start").value = 1
         await FallingEdge(d.clk)
-        getattr(d, f"adc_{side}_adc_start").value = 0
-        busy = getattr(d, f"adc_{side}_adc_busy")
+        getattr(d, f"adc_adc__{side}__start").value = 0
+        busy = getattr(d, f"adc_adc__{side}__busy")
         assert int(busy.value) == (1 << CFG.adcs) - 1, "busy must rise the tick after start"
         n = 0
         while int(busy.value):
             await FallingEdge(d.clk)
             n += 1
             assert n < 500000
-        raw = int(getattr(d, f"adc_{side}_adc_data").value)
+        raw = int(getattr(d, f"adc_adc__{side}__data").value)
         b = CFG.adc_bits
         out = []
         for k in range(CFG.adcs):
@@ -253,17 +253,17 @@ async def enables_play_slots(dut):
         pol = rng.getrandbits(1)
         sent.append((rows, cols, pol))
         await FallingEdge(dut.clk)
-        dut.en_row_en.value = rows
-        dut.en_col_en.value = cols
-        dut.en_pulse_pol.value = pol
-        dut.en_slot.value = 1
+        dut.en_pulse__row.value = rows
+        dut.en_pulse__col.value = cols
+        dut.en_pulse__pol.value = pol
+        dut.en_pulse__slot.value = 1
         await Timer(1, unit="ns")
         assert not int(dut.en_overrun.value), "slot arrived while the previous one still played"
         await FallingEdge(dut.clk)
-        dut.en_slot.value = 0
+        dut.en_pulse__slot.value = 0
         await ClockCycles(dut.clk, CFG.pulse_width - 1, rising=False)
-        dut.en_row_en.value = 0
-        dut.en_col_en.value = 0
+        dut.en_pulse__row.value = 0
+        dut.en_pulse__col.value = 0
         await ClockCycles(dut.clk, period - CFG.pulse_width - 1, rising=False)
     await ClockCycles(dut.clk, 2 * period)
     assert [(p.rows, p.cols, p.negative) for p in b.en.pulses] == sent
@@ -271,10 +271,10 @@ async def enables_play_slots(dut):
         assert abs((p.end_ns - p.start_ns) - CFG.pulse_width * PERIOD_NS) < 1e-3
     # safe in the middle of a pulse turns the outputs off at once
     await FallingEdge(dut.clk)
-    dut.en_row_en.value = dut.en_col_en.value = 1
-    dut.en_slot.value = 1
+    dut.en_pulse__row.value = dut.en_pulse__col.value = 1
+    dut.en_pulse__slot.value = 1
     await FallingEdge(dut.clk)
-    dut.en_slot.value = 0
+    dut.en_pulse__slot.value = 0
     while int(dut.en_oe_n.value):
         await FallingEdge(dut.clk)
     dut.en_safe.value = 1

@@ -20,14 +20,14 @@ def slots_one_tick_too_long(self, m):
     last_tick = tick == period - 1
     m.d.comb += [self.slots.ready.eq(~active | last_tick), self.busy.eq(active)]
     accept = self.slots.valid & self.slots.ready
-    m.d.sync += self.slot.eq(accept)
+    m.d.sync += self.pulse.slot.eq(accept)
     with m.If(accept):
-        m.d.sync += [self.row_en.eq(self.slots.payload.rows),
-                     self.col_en.eq(self.slots.payload.cols),
-                     self.pulse_pol.eq(self.slots.payload.negative), tick.eq(0), active.eq(1)]
+        m.d.sync += [self.pulse.row.eq(self.slots.payload.rows),
+                     self.pulse.col.eq(self.slots.payload.cols),
+                     self.pulse.pol.eq(self.slots.payload.negative), tick.eq(0), active.eq(1)]
     with m.Elif(active):
         m.d.sync += tick.eq(tick + 1)
         with m.If(tick == cfg.pulse_width):  # the fault: was pulse_width - 1
-            m.d.sync += [self.row_en.eq(0), self.col_en.eq(0)]
+            m.d.sync += [self.pulse.row.eq(0), self.pulse.col.eq(0)]
         with m.If(last_tick):
             m.d.sync += active.eq(0)

@@ -134,14 +134,14 @@ def analog_model(port, config, array: LinearArray, rng: random.Random, log: dict
         log.setdefault("bursts", 0)
         while True:
             await ctx.tick()
-            if ctx.get(port.dac_strobe):
-                rd, cd = ctx.get(port.row_dac), ctx.get(port.col_dac)
+            if ctx.get(port.dac.strobe):
+                rd, cd = ctx.get(port.dac.row), ctx.get(port.dac.col)
                 row_lv = np.array([rd[i] for i in range(R)])
                 col_lv = np.array([cd[j] for j in range(C)])
             converting = False
             for side, lines in (("row", R), ("col", C)):
-                if ctx.get(getattr(port, f"{side}_adc_start")):
-                    mux = ctx.get(getattr(port, f"{side}_adc_mux"))
+                if ctx.get(getattr(port.adc, side).start):
+                    mux = ctx.get(getattr(port.adc, side).mux)
                     if side == "col":
                         vals = array.read(0, row_lv, 1, 0, C)
                     else:
@@ -150,16 +150,16 @@ def analog_model(port, config, array: LinearArray, rng: random.Random, log: dict
                     for k in range(config.adcs):
                         line = mux * config.adcs + k
                         data.append(int(vals[line]) if line < lines else 0)
-                    ctx.set(getattr(port, f"{side}_adc_data"), data)
+                    ctx.set(getattr(port.adc, side).data, data)
                     busy[side] = config.convert_ticks + rng.randint(0, 3)
                 if busy[side]:
                     busy[side] -= 1
                     converting = True
-                ctx.set(getattr(port, f"{side}_adc_busy"), (1 << config.adcs) - 1 if busy[side] else 0)
-            row_en, col_en = ctx.get(port.row_en), ctx.get(port.col_en)
-            if ctx.get(port.slot):
+                ctx.set(getattr(port.adc, side).busy, (1 << config.adcs) - 1 if busy[side] else 0)
+            row_en, col_en = ctx.get(port.pulse.row), ctx.get(port.pulse.col)
+            if ctx.get(port.pulse.slot):
                 since_slot = 0
-                pol = ctx.get(port.pulse_pol)
+                pol = ctx.get(port.pulse.pol)
                 r = np.array([(row_en >> i) & 1 for i in range(R)])
                 c = np.array([(col_en >> j) & 1 for j in range(C)])
                 counts += np.outer(r, c) * (-1 if pol else 1)
@@ -167,10 +167,10 @@ def analog_model(port, config, array: LinearArray, rng: random.Random, log: dict
             if row_en or col_en:
                 since_slot += 1
                 assert since_slot <= config.pulse_width, "pulse longer than pulse_width"
-                assert ctx.get(port.pulse_pol) == pol, "polarity changed within a slot"
+                assert ctx.get(port.pulse.pol) == pol, "polarity changed within a slot"
                 assert not converting, "pulse during a conversion"
                 assert not row_lv.any() and not col_lv.any(), "pulse while read levels are latched"
-                rd, cd = ctx.get(port.row_dac), ctx.get(port.col_dac)
+                rd, cd = ctx.get(port.dac.row), ctx.get(port.dac.col)
                 assert all(rd[i] == 0 for i in range(R)) and all(cd[j] == 0 for j in range(C))
             if ctx.get(port.update_done):
                 # one polarity per device and command; at most count_max**2 (deterministic)

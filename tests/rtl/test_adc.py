@@ -40,20 +40,20 @@ def test_readout_matches_reference(cfg):
         while True:
             await ctx.tick()
             tick += 1
-            mux = ctx.get(dut.adc_mux)
+            mux = ctx.get(dut.adc.mux)
             if mux != last_mux:
                 events["mux_change_ticks"].append(tick)
                 last_mux = mux
-            if ctx.get(dut.adc_start):
+            if ctx.get(dut.adc.start):
                 assert busy == 0, "start while converting"
                 codes = [rng.randint(-m, m) for _ in range(cfg.adcs)]
                 conversions.append((mux, codes))
                 events["start_ticks"].append(tick)
-                ctx.set(dut.adc_data, codes)
+                ctx.set(dut.adc.data, codes)
                 busy = cfg.convert_ticks + rng.randint(0, 2)
             if busy:
                 busy -= 1
-            ctx.set(dut.adc_busy, (1 << cfg.adcs) - 1 if busy else 0)
+            ctx.set(dut.adc.busy, (1 << cfg.adcs) - 1 if busy else 0)
 
     async def testbench(ctx):
         for l0, l1 in windows:

@@ -30,7 +30,7 @@ def test_slot_timing(width, gap):
     async def monitor(ctx):
         while True:
             await ctx.tick()
-            trace.append((ctx.get(dut.slot), ctx.get(dut.row_en), ctx.get(dut.col_en), ctx.get(dut.pulse_pol)))
+            trace.append((ctx.get(dut.pulse.slot), ctx.get(dut.pulse.row), ctx.get(dut.pulse.col), ctx.get(dut.pulse.pol)))
 
     simulate(dut, source, background=[monitor])
     starts = [t for t, s in enumerate(trace) if s[0]]
@@ -64,7 +64,7 @@ async def write_levels_and_strobe(ctx, dut):
     ctx.set(dut.level_strobe, 1)
     await ctx.tick()
     ctx.set(dut.level_strobe, 0)
-    assert ctx.get(dut.dac_strobe) == 1
+    assert ctx.get(dut.dac.strobe) == 1
 
 
 def test_levels_and_strobe():
@@ -73,16 +73,16 @@ def test_levels_and_strobe():
 
     async def tb(ctx):
         await write_levels_and_strobe(ctx, dut)
-        rows = ctx.get(dut.row_dac)
-        cols = ctx.get(dut.col_dac)
+        rows = ctx.get(dut.dac.row)
+        cols = ctx.get(dut.dac.col)
         assert [rows[i] for i in range(3)] == [-5, 0, 31]
         assert [cols[j] for j in range(2)] == [0, -31]
         await ctx.tick()
-        assert ctx.get(dut.dac_strobe) == 0
+        assert ctx.get(dut.dac.strobe) == 0
         ctx.set(dut.level_clear, 1)
         ctx.set(dut.level_we, 1)  # clear wins over a write
         await ctx.tick()
-        rows = ctx.get(dut.row_dac)
+        rows = ctx.get(dut.dac.row)
         assert [rows[i] for i in range(3)] == [0, 0, 0]
 
     simulate(dut, tb)
@@ -96,9 +96,9 @@ def test_levels_memory():
     async def read_all(ctx):
         out = []
         for line in range(cfg.rows + cfg.cols):
-            ctx.set(dut.dac_addr, line)
+            ctx.set(dut.dac.addr, line)
             await ctx.tick()
-            out.append(ctx.get(dut.dac_code))
+            out.append(ctx.get(dut.dac.code))
         return out
 
     async def tb(ctx):

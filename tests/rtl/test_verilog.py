@@ -46,9 +46,9 @@ def test_sidecar_lists_ports(generated):
     assert on_disk == sidecar
     assert on_disk["config"] == cfg.to_dict()
     ports = {p["name"]: p for p in sidecar["ports"]}
-    assert ports["analog__row_dac"]["width"] == cfg.rows * cfg.dac_bits
-    assert ports["analog__col_en"]["width"] == cfg.cols
-    assert ports["analog__col_adc_data"] == {"name": "analog__col_adc_data", "direction": "input",
+    assert ports["analog__dac__row"]["width"] == cfg.rows * cfg.dac_bits
+    assert ports["analog__pulse__col"]["width"] == cfg.cols
+    assert ports["analog__adc__col__data"] == {"name": "analog__adc__col__data", "direction": "input",
                                              "width": cfg.adcs * cfg.adc_bits}
     text = path.read_text()
     header = text[text.index(f"module {TOP_NAME}("):].split(";", 1)[0]

@@ -32,8 +32,8 @@ module tb;
     .clk(clk), .rst(rst),
     .host_rx__payload(rx_byte), .host_rx__valid(i < {n}), .host_rx__ready(rx_ready),
     .host_tx__payload(tx_byte), .host_tx__valid(tx_valid), .host_tx__ready(1'b1),
-    .analog__row_adc_busy({{{adcs}{{1'b0}}}}), .analog__row_adc_data({{{adc_width}{{1'b0}}}}),
-    .analog__col_adc_busy({{{adcs}{{1'b0}}}}), .analog__col_adc_data({{{adc_width}{{1'b0}}}})
+    .analog__adc__row__busy({{{adcs}{{1'b0}}}}), .analog__adc__row__data({{{adc_width}{{1'b0}}}}),
+    .analog__adc__col__busy({{{adcs}{{1'b0}}}}), .analog__adc__col__data({{{adc_width}{{1'b0}}}})
   );
   initial begin
     $readmemh("frames.hex", frames);

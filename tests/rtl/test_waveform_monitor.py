@@ -19,13 +19,13 @@ def test_pulse_one_tick_too_long_fails_cosim_with_the_monitor_line(monkeypatch, 
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("VIOLATION of the contract: waveform monitor: pulse longer than "
                               "pulse_width at cycle "), out[-1]
-    assert "(analog__row_en[" in out[-1] or "(analog__col_en[" in out[-1]
+    assert "(analog__pulse__row[" in out[-1] or "(analog__pulse__col[" in out[-1]
 
 
 def test_monitor_messages_name_rule_cycle_and_signal():
     cfg = ControllerConfig(rows=3, cols=4)
     assert monitor_message(cfg, 1, 99, 4) == ("waveform monitor: pulse longer than pulse_width "
-                                              "at cycle 99 (analog__col_en[1])")
-    assert monitor_message(cfg, 9, 5, 1).endswith("at cycle 5 (analog__col_adc_start)")
+                                              "at cycle 99 (analog__pulse__col[1])")
+    assert monitor_message(cfg, 9, 5, 1).endswith("at cycle 5 (analog__adc__col__start)")
     assert monitor_message(cfg, 12, 7, 0).endswith("(the analog port)")
     assert len(MONITOR_RULES) == 12

@@ -22,17 +22,17 @@ def legal() -> list[dict]:
     them: 0 is the first tick after reset)."""
     t = [dict() for _ in range(CYCLES)]
     for c in range(5, 13):  # a forward read: row 0 at code 3
-        t[c]["analog__row_dac"] = 3
-    t[6]["analog__dac_strobe"] = 1  # latched
-    t[9]["analog__col_adc_start"] = 1  # settle_ticks + 1 after the strobe; done at 12
-    t[14]["analog__dac_strobe"] = 1  # levels back to 0
+        t[c]["analog__dac__row"] = 3
+    t[6]["analog__dac__strobe"] = 1  # latched
+    t[9]["analog__adc__col__start"] = 1  # settle_ticks + 1 after the strobe; done at 12
+    t[14]["analog__dac__strobe"] = 1  # levels back to 0
     t[16]["analog__cmd_done"] = 1
     for c in range(18, 28):
         t[c]["analog__update_active"] = 1
     for c, row, col, pol in ((20, 1, 1, 0), (21, 1, 1, 0), (23, 1, 2, 1), (24, 1, 2, 1)):
-        t[c].update(analog__row_en=row, analog__col_en=col, analog__pulse_pol=pol)
-    t[20]["analog__slot"] = t[23]["analog__slot"] = 1
-    t[25]["analog__pulse_pol"] = 1  # polarity may stay where it was between pulses
+        t[c].update(analog__pulse__row=row, analog__pulse__col=col, analog__pulse__pol=pol)
+    t[20]["analog__pulse__slot"] = t[23]["analog__pulse__slot"] = 1
+    t[25]["analog__pulse__pol"] = 1  # polarity may stay where it was between pulses
     t[27]["analog__update_done"] = 1
     t[29]["analog__cmd_done"] = 1
     return t
@@ -41,35 +41,35 @@ def legal() -> list[dict]:
 def fault(name: str) -> list[dict]:
     t = legal()
     if name == "long":  # the first pulse lasts 3 ticks
-        t[22].update(analog__row_en=1, analog__col_en=1)
+        t[22].update(analog__pulse__row=1, analog__pulse__col=1)
     elif name == "short":
-        t[21].update(analog__row_en=0, analog__col_en=0)
+        t[21].update(analog__pulse__row=0, analog__pulse__col=0)
     elif name == "gap":  # the second slot starts right after the first: no gap on row 0
         for c in (23, 24):
-            t[c].update(analog__row_en=0, analog__col_en=0, analog__pulse_pol=0)
-        t[23]["analog__slot"] = 0
-        t[22].update(analog__row_en=1, analog__col_en=2, analog__pulse_pol=1, analog__slot=1)
-        t[23].update(analog__row_en=1, analog__col_en=2, analog__pulse_pol=1)
+            t[c].update(analog__pulse__row=0, analog__pulse__col=0, analog__pulse__pol=0)
+        t[23]["analog__pulse__slot"] = 0
+        t[22].update(analog__pulse__row=1, analog__pulse__col=2, analog__pulse__pol=1, analog__pulse__slot=1)
+        t[23].update(analog__pulse__row=1, analog__pulse__col=2, analog__pulse__pol=1)
     elif name == "no slot":
-        t[20]["analog__slot"] = 0
+        t[20]["analog__pulse__slot"] = 0
     elif name == "no update":
         t[20]["analog__update_active"] = 0
     elif name == "polarity":
-        t[21]["analog__pulse_pol"] = 1
+        t[21]["analog__pulse__pol"] = 1
     elif name == "pulse in read":
-        t[10].update(analog__row_en=1, analog__col_en=1, analog__slot=1,
+        t[10].update(analog__pulse__row=1, analog__pulse__col=1, analog__pulse__slot=1,
                      analog__update_active=1)
-        t[11].update(analog__row_en=1, analog__col_en=1, analog__update_active=1)
+        t[11].update(analog__pulse__row=1, analog__pulse__col=1, analog__update_active=1)
     elif name == "settle after strobe":
-        t[9]["analog__col_adc_start"] = 0
-        t[8]["analog__col_adc_start"] = 1
+        t[9]["analog__adc__col__start"] = 0
+        t[8]["analog__adc__col__start"] = 1
     elif name == "settle after mux":
         for c in range(8, 13):
-            t[c]["analog__col_adc_mux"] = 1
+            t[c]["analog__adc__col__mux"] = 1
     elif name == "levels in conversion":
-        t[11]["analog__row_dac"] = 5
+        t[11]["analog__dac__row"] = 5
     elif name == "mux in conversion":
-        t[10]["analog__col_adc_mux"] = 1
+        t[10]["analog__adc__col__mux"] = 1
     elif name == "not idle":
         t[12]["analog__cmd_done"] = 1
     return t
@@ -90,7 +90,7 @@ def ports(tmp_path_factory):
 
 
 def run_monitor(ports, cycles, tmp_path) -> tuple[int, int, int]:
-    names = [p["name"] for p in ports if p["direction"] == "output" or p["name"].endswith("_busy")]
+    names = [p["name"] for p in ports if p["direction"] == "output" or p["name"].endswith("__busy")]
     width = {p["name"]: p["width"] for p in ports}
     tb = ["`timescale 1ns/1ps", "module tb;", "    reg clk = 0; reg rst = 1;"]
     tb += [f"    reg [{width[n] - 1}:0] {n} = 0;" for n in names]
