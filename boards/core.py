@@ -132,6 +132,12 @@ class BoardCore(wiring.Component):
         self.dac = DacChain(config, clk_hz, part=dac_part, max_sclk_hz=dac_max_sclk_hz, levels="memory")
         self.adc = Ads8688Reader(config, clk_hz, max_sclk_hz=adc_max_sclk_hz)
         self.enables = PulseEnables(config, clk_hz, max_sclk_hz=en_max_sclk_hz)
+        need = adapter_busy_ticks(self.dac, self.adc)
+        if config.adc_timeout < need:
+            for part in (self, self.dac, self.adc, self.enables):
+                part._MustUse__silence = True  # never elaborated
+            raise ValueError(f"adc_timeout must be >= {need} ticks for these converters at "
+                             f"{clk_hz / 1e6:g} MHz (board_config sets it); got {config.adc_timeout}")
         self.controller = ControllerTop(config, host="stream", timeout_cycles=40 * self.divisor,
                                         levels="memory")
         super().__init__({
@@ -256,14 +262,37 @@ def stretch(m: Module, event, n: int, unit):
     return count != 0
 
 
-def board_config(config: ControllerConfig, clk_hz: float, *, en_max_sclk_hz: float = 12.5e6,
-                 pulse_s: float | None = None) -> ControllerConfig:
-    """``config`` with ``pulse_gap`` (and, given ``pulse_s``, ``pulse_width``) set for a board.
+def adapter_busy_ticks(dac: DacChain, adc: Ads8688Reader) -> int:
+    """Longest time the ADC adapter holds ``busy`` for one conversion: it waits for the DAC
+    chain's new levels (their ``ready``, the DAC's acknowledge), then reads every converter."""
+    return dac.update_ticks() + dac.config.adcs * adc.conversion_ticks()
 
-    The gap is raised to what the enable chains need at ``clk_hz``; ValueError
-    if the timing cannot be met within the config's 255-tick fields.
+
+def required_adc_timeout(config: ControllerConfig, clk_hz: float, *, dac_part: str = "ad5676",
+                         dac_max_sclk_hz: float | None = None,
+                         adc_max_sclk_hz: float = 10e6) -> int:
+    """The smallest ``adc_timeout`` that a board's working converters never reach."""
+    dac = DacChain(config, clk_hz, part=dac_part, max_sclk_hz=dac_max_sclk_hz, levels="memory")
+    adc = Ads8688Reader(config, clk_hz, max_sclk_hz=adc_max_sclk_hz)
+    dac._MustUse__silence = adc._MustUse__silence = True  # only their timing is asked
+    return adapter_busy_ticks(dac, adc)
+
+
+def board_config(config: ControllerConfig, clk_hz: float, *, en_max_sclk_hz: float = 12.5e6,
+                 pulse_s: float | None = None, dac_part: str = "ad5676") -> ControllerConfig:
+    """``config`` with ``pulse_gap`` (and, given ``pulse_s``, ``pulse_width``) and
+    ``adc_timeout`` set for a board.
+
+    The gap is raised to what the enable chains need at ``clk_hz``, the converter
+    timeout to twice the longest busy time of the converter adapters; ValueError
+    if the timing cannot be met within the config's fields.
     """
     d = config.to_dict()
+    busy = 2 * required_adc_timeout(config, clk_hz, dac_part=dac_part)
+    if busy > 65535:
+        raise ValueError(f"the converter adapters need an adc_timeout of {busy} ticks at "
+                         f"{clk_hz / 1e6:g} MHz (at most 65535): lower the clock")
+    d["adc_timeout"] = max(d["adc_timeout"], busy)
     if pulse_s is not None:
         d["pulse_width"] = ticks(clk_hz, pulse_s)
         if d["pulse_width"] > 255:

@@ -340,7 +340,7 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
         raise ValueError(f"--dac-part must be one of {', '.join(DAC_PARTS)}; got {dac_part!r}")
     spec = BOARDS[board]
     build_dir = Path(build_dir).resolve()
-    cfg = board_config(config, spec.clk_hz, pulse_s=pulse_s)
+    cfg = board_config(config, spec.clk_hz, pulse_s=pulse_s, dac_part=dac_part)
     pins = pin_map(board, cfg)  # ValueError if the header is too small
     platform = platform_of(board)
     add_pin_resources(platform, board, cfg)

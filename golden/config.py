@@ -56,6 +56,11 @@ class ControllerConfig:
         Conversions averaged per channel (1 = no averaging), 1..16, power of two.
     max_program_iters:
         Write-verify: pulse/read iterations allowed per device, 1..1023.
+    adc_timeout:
+        Ticks a converter may keep ``busy`` high after ``convert_ticks`` have passed before
+        the controller gives up on the conversion (answers ``ADC_TIMEOUT``, releases the
+        levels and serves the next frame), 1..65535. Board builds raise it to what their
+        converter adapters need (:func:`insitu.boards.core.board_config`).
     seed:
         Seeds the LFSRs (one per row and column), 0..2**32-1.
     """
@@ -75,6 +80,7 @@ class ControllerConfig:
     adc_average: int = 1
     max_program_iters: int = 64
     seed: int = 1
+    adc_timeout: int = 1023
 
     def __post_init__(self):
         check_int("rows", self.rows, 1, 256)
@@ -94,6 +100,7 @@ class ControllerConfig:
             raise ValueError(f"adc_average must be a power of two in [1, 16], got {self.adc_average}")
         check_int("max_program_iters", self.max_program_iters, 1, 1023)
         check_int("seed", self.seed, 0, 2**32 - 1)
+        check_int("adc_timeout", self.adc_timeout, 1, 65535)
 
     @property
     def dac_max(self) -> int:

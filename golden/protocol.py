@@ -28,6 +28,14 @@ the payload), ``TIMEOUT`` (no byte for the inter-byte timeout inside a frame),
 ``BAD_ARG`` (index, window, gain or code out of range). An error response
 has no payload and the command has no effect: buffers, array and LFSRs are
 untouched. Bytes outside a frame that are not SYNC are dropped.
+
+A converter that keeps ``busy`` high for ``adc_timeout`` ticks past its
+conversion time is given up on (:class:`ConverterTimeout`): if the response
+header has not left yet (the read's first mux position, any read of PROGRAM,
+READ_DEVICE) the answer is ``ADC_TIMEOUT`` with no payload (a PROGRAM keeps
+the pulses of its earlier steps); a read whose header has left ends its body
+with :func:`no_code` for every line not converted. Either way the levels are
+released at once (safe idle) and the next frame is served.
 """
 
 from __future__ import annotations
@@ -70,6 +78,7 @@ class Status(enum.IntEnum):
     BAD_LENGTH = 3
     BAD_ARG = 4
     TIMEOUT = 5
+    ADC_TIMEOUT = 0x10  # a converter's busy stayed high (converter faults from 0x10 on)
 
 
 class Side(enum.IntEnum):
@@ -123,6 +132,34 @@ RESPONSE_FIELDS: dict[Opcode, tuple[tuple[str, int, bool], ...]] = {
 
 VECTOR_CODE_BYTES = 2  # LOAD_VECTOR / READ_VECTOR codes: i16
 ADC_CODE_BYTES = 4  # read results: i32
+
+
+def no_code(config: ControllerConfig) -> int:
+    """The ADC code of a line a timed-out read never converted: ``-2**(adc_bits - 1)``,
+    outside the symmetric range every conversion returns."""
+    return -(1 << (config.adc_bits - 1))
+
+
+class ConverterTimeout(Exception):
+    """Raised by a ``ProtocolReference`` analog's ``read``: the converters stopped answering.
+
+    Parameters
+    ----------
+    position : int
+        Index of the mux position, within the read (0 = the read's first), whose
+        conversion timed out; the codes of lines at earlier positions are valid.
+    codes : array or None
+        The read's codes as the earlier positions converted them (window order).
+    """
+
+    def __init__(self, position: int = 0, codes=None):
+        super().__init__(f"converter timed out at mux position {position} of the read")
+        self.position = int(position)
+        self.codes = codes
+
+
+class _HeaderTimeout(Exception):
+    """A converter timed out before the response header left: answer ADC_TIMEOUT."""
 
 
 def fields_size(fields) -> int:
@@ -407,7 +444,10 @@ class ProtocolReference:
             return self._error(op, Status.BAD_LENGTH)
         nfix = fields_size(REQUEST_FIELDS[op])
         f = unpack_fields(REQUEST_FIELDS[op], payload[:nfix])
-        result = getattr(self, "_do_" + op.name.lower())(f, payload[nfix:])
+        try:
+            result = getattr(self, "_do_" + op.name.lower())(f, payload[nfix:])
+        except _HeaderTimeout:
+            return self._error(op, Status.ADC_TIMEOUT)
         if result is None:
             return self._error(op, Status.BAD_ARG)
         return encode_response(op, Status.OK, result)
@@ -422,7 +462,16 @@ class ProtocolReference:
     def _read(self, drive_side, levels, sense_side, l0, l1) -> np.ndarray:
         if self.analog is None:
             return np.zeros(l1 - l0, dtype=np.int64)
-        return np.asarray(self.analog.read(drive_side, levels, sense_side, l0, l1), dtype=np.int64)
+        try:
+            return np.asarray(self.analog.read(drive_side, levels, sense_side, l0, l1), dtype=np.int64)
+        except ConverterTimeout as t:
+            if t.position == 0 or l1 - l0 == 1:  # the header is held until position 0 is done
+                raise _HeaderTimeout() from t
+            adcs = self.config.adcs
+            codes = np.asarray(t.codes, dtype=np.int64).copy()
+            lost = np.arange(l0, l1) // adcs - l0 // adcs >= t.position
+            codes[lost] = no_code(self.config)
+            return codes
 
     def _do_status(self, f, rest):
         c = self.config

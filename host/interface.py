@@ -201,7 +201,7 @@ class HostInterface:
             nrows = len(load)
         req = Request(Op.FORWARD, self._window(row0, nrows, col0, ncols))
         pre = [] if load is None else [self._load(proto.Side.ROWS, load, row0)]
-        return self._run(pre + [req])[-1].codes()
+        return self._converted(Op.FORWARD, self._run(pre + [req])[-1].codes())
 
     def transpose(self, row0: int = 0, nrows: int | None = None, col0: int = 0,
                   ncols: int | None = None, *, load=None) -> np.ndarray:
@@ -210,7 +210,14 @@ class HostInterface:
             ncols = len(load)
         req = Request(Op.TRANSPOSE, self._window(row0, nrows, col0, ncols))
         pre = [] if load is None else [self._load(proto.Side.COLS, load, col0)]
-        return self._run(pre + [req])[-1].codes()
+        return self._converted(Op.TRANSPOSE, self._run(pre + [req])[-1].codes())
+
+    def _converted(self, opcode, codes: np.ndarray) -> np.ndarray:
+        """``codes``, or CommandError(ADC_TIMEOUT) if a converter timed out part-way through
+        the read (its header had left: the lines not converted came back as ``no_code``)."""
+        if np.any(codes == proto.no_code(self.config)):
+            raise CommandError(opcode, proto.Status.ADC_TIMEOUT)
+        return codes
 
     def update(self, mode: str, row_gain: int, col_gain: int, *, dither: bool = False,
                row0: int = 0, nrows: int | None = None, col0: int = 0, ncols: int | None = None,

@@ -11,7 +11,8 @@ in ascending line order.
 A conversion: ``start`` high for one tick; the code is taken once
 ``convert_ticks`` ticks have passed *and* the converter's ``busy`` is low, so a
 converter without a busy output (tie it low) works, and a slower one stretches
-the wait.
+the wait. A converter still busy ``adc_timeout`` ticks after that is given up
+on: ``timeout`` strobes and the readout is idle again (no more codes, no ``done``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class AdcReadout(wiring.Component):
         Strobe: read lines ``[first, last)`` (``first < last <= lines``).
     busy, done : Out(1)
         ``done`` strobes after the last code has been taken.
+    timeout : Out(1)
+        Strobes instead of ``done`` when a conversion timed out (``adc_timeout``).
     codes : Out(stream.Signature(readout_layout))
         (channel, code) per line, ascending.
     adc : Out(AdcPortSignature(config, lines))
@@ -77,6 +80,7 @@ class AdcReadout(wiring.Component):
             "last": In(range(lines + 1)),
             "busy": Out(1),
             "done": Out(1),
+            "timeout": Out(1),
             "codes": Out(stream.Signature(readout_layout(config))),
             "adc": Out(AdcPortSignature(config, lines)),
         })
@@ -100,6 +104,7 @@ class AdcReadout(wiring.Component):
         acc = Array(Signal(acc_shape, name=f"acc_{k}") for k in range(n_conv))
         conversions = Signal(range(cfg.adc_average + 1))
         timer = Signal(range(max(cfg.settle_ticks, cfg.convert_ticks) + 1))
+        waited = Signal(range(cfg.adc_timeout))  # ticks busy stayed high past convert_ticks
         # at least one bit: a zero-width signal becomes `wire [-1:0]` in Verilog (ASCRANGE);
         # with one converter it is reset to 0 before every EMIT, so the spare bit is unused
         converter = Signal(max(1, (n_conv - 1).bit_length()))
@@ -132,7 +137,7 @@ class AdcReadout(wiring.Component):
                     m.next = "CONVERT"
             with m.State("CONVERT"):
                 m.d.comb += [self.busy.eq(1), self.adc.start.eq(1)]
-                m.d.sync += timer.eq(1)
+                m.d.sync += [timer.eq(1), waited.eq(0)]
                 m.next = "WAIT"
             with m.State("WAIT"):
                 m.d.comb += self.busy.eq(1)
@@ -148,6 +153,11 @@ class AdcReadout(wiring.Component):
                         m.next = "EMIT"
                     with m.Else():
                         m.next = "CONVERT"
+                with m.Elif(waited == cfg.adc_timeout - 1):
+                    m.d.comb += self.timeout.eq(1)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += waited.eq(waited + 1)
             with m.State("EMIT"):
                 m.d.comb += [self.busy.eq(1), self.codes.valid.eq(in_window)]
                 with m.If(~in_window | self.codes.ready):

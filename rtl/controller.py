@@ -173,7 +173,8 @@ class _Commands:
             drivers.level_we.eq(rde.level_we), drivers.level_clear.eq(rde.level_clear),
             drivers.level_side.eq(rde.level_side), drivers.level_index.eq(rde.level_index),
             drivers.level_code.eq(rde.level_code), drivers.level_strobe.eq(rde.level_strobe),
-            rde.out_empty.eq(self.out_empty),
+            rde.out_empty.eq(self.out_empty), self.writer.hold.eq(rde.hold),
+            rde.row_timeout.eq(self.row_rd.timeout), rde.col_timeout.eq(self.col_rd.timeout),
         ]
         for rd, side in ((self.row_rd, "row"), (self.col_rd, "col")):
             m.d.comb += [rd.first.eq(rde.first), rd.last.eq(rde.last),
@@ -417,7 +418,9 @@ class _Commands:
         with m.State("READ"):
             with m.If(rde.word_valid):
                 self.respond_words(rde.word, proto.ADC_CODE_BYTES, rde.word_last)
-            with m.If(rde.done):
+            with m.If(rde.done & rde.failed):  # a converter timed out: safe idle, error status
+                self.error(St.ADC_TIMEOUT)
+            with m.Elif(rde.done):
                 with m.If(self.opcode == Op.PROGRAM):
                     m.d.sync += self.reads.eq(self.reads + 1)
                     m.next = "PROGRAM_EVAL"

@@ -59,7 +59,7 @@ LEVELS = ("top", "controller")
 #: space), with the default timing structure (pulse_gap >= 1, settling, multi-tick conversions)
 FORMAL_CONFIG = dict(rows=2, cols=2, dac_bits=3, adc_bits=3, count_bits=1, bl=2, prob_bits=1,
                      pulse_width=2, pulse_gap=1, settle_ticks=1, convert_ticks=2,
-                     max_program_iters=2)
+                     max_program_iters=2, adc_timeout=2)
 
 
 class SafetyHarness(wiring.Component):

@@ -35,6 +35,7 @@ class Status(enum.Enum, shape=8):
     BAD_LENGTH = proto.Status.BAD_LENGTH.value
     BAD_ARG = proto.Status.BAD_ARG.value
     TIMEOUT = proto.Status.TIMEOUT.value
+    ADC_TIMEOUT = proto.Status.ADC_TIMEOUT.value
 
 
 # the protocol is defined once: a new opcode or status there must show up here

@@ -6,6 +6,12 @@ code for a single-device read), strobe them, start the sensing side's ADC
 readout (settle, convert, mux, average: :class:`insitu.rtl.adc.AdcReadout`),
 hand each code to the response writer (or keep it, for write-verify), and
 release the levels.
+
+A converter timeout (:class:`~insitu.rtl.adc.AdcReadout`'s ``timeout``) ends the read
+at once: before the first code (the response header is held until then, ``hold``) or
+in a write-verify read the read *fails* (``failed`` with ``done``: the controller
+answers ``ADC_TIMEOUT``); later, every line not converted is answered
+``protocol.no_code`` and the read ends normally. The levels are released either way.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
 from .layouts import LineSide, dac_shape, lines, readout_layout
 from .response import OBUF_BYTES
@@ -45,7 +52,11 @@ class ReadEngineSignature(wiring.Signature):
     first, last : Out; row_start, col_start : Out(1)
         The readouts' window and start strobes.
     row_codes, col_codes : In(stream.Signature(readout_layout)); row_done, col_done : In(1)
-        The readouts' codes and done strobes.
+        The readouts' codes and done strobes; row_timeout, col_timeout : In(1), their timeouts.
+    hold : Out(1)
+        The response header must wait (from ``start`` until the first code, or the failure).
+    failed : Out(1)
+        With ``done``: a converter timed out before any code was answered.
     word_valid : Out(1); word : Out(8 * OBUF_BYTES); word_last : Out(1); out_empty : In(1)
         An ADC code for the response writer (taken when ``out_empty``).
     """
@@ -82,6 +93,10 @@ class ReadEngineSignature(wiring.Signature):
             "col_codes": In(stream.Signature(readout_layout(config))),
             "row_done": In(1),
             "col_done": In(1),
+            "row_timeout": In(1),
+            "col_timeout": In(1),
+            "hold": Out(1),
+            "failed": Out(1),
             "word_valid": Out(1),
             "word": Out(8 * OBUF_BYTES),
             "word_last": Out(1),
@@ -116,6 +131,10 @@ class ReadEngine(wiring.Component):
         with m.Else():
             wiring.connect(m, wiring.flipped(self.col_codes), codes)
         readout_done = Mux(sense == LineSide.ROWS, self.row_done, self.col_done)
+        timed_out = Mux(sense == LineSide.ROWS, self.row_timeout, self.col_timeout)
+        failed = Signal()
+        next_line = Signal(range(L + 1))  # the first line of the window not answered yet
+        m.d.comb += self.failed.eq(failed)
 
         with m.FSM():
             with m.State("IDLE"):
@@ -126,6 +145,7 @@ class ReadEngine(wiring.Component):
                         single_code.eq(self.single_code), single_line.eq(self.single_line),
                         sense.eq(self.sense_side), sense_first.eq(self.sense_first),
                         sense_last.eq(self.sense_last), capture.eq(self.capture),
+                        self.hold.eq(~self.capture), failed.eq(0), next_line.eq(self.sense_first),
                     ]
                     m.next = "CLEAR"
             with m.State("CLEAR"):
@@ -174,9 +194,38 @@ class ReadEngine(wiring.Component):
                         self.word.eq(codes.payload.code.as_signed()),
                         self.word_last.eq(codes.payload.channel == sense_last - 1),
                     ]
+                    with m.If(codes.valid):
+                        m.d.sync += self.hold.eq(0)
+                    with m.If(codes.valid & self.out_empty):
+                        m.d.sync += next_line.eq(codes.payload.channel + 1)
                 with m.If(readout_done):
                     m.next = "RELEASE"
+                with m.Elif(timed_out):
+                    m.d.sync += failed.eq(capture | self.hold)
+                    m.next = "DROP"
+            with m.State("DROP"):  # a converter timed out: levels off at once
+                m.d.comb += [self.level_clear.eq(1), self.level_strobe.eq(1)]
+                with m.If(failed):
+                    m.d.comb += self.done.eq(1)
+                    m.d.sync += self.hold.eq(0)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "PAD"
+            with m.State("PAD"):  # the lines a timed-out read never converted
+                m.d.comb += [
+                    self.word_valid.eq(self.out_empty),
+                    self.word.eq(proto.no_code(self.config)),
+                    self.word_last.eq(next_line == sense_last - 1),
+                ]
+                with m.If(self.out_empty):
+                    m.d.sync += next_line.eq(next_line + 1)
+                    with m.If(next_line == sense_last - 1):
+                        m.next = "PADDED"
+            with m.State("PADDED"):
+                m.d.comb += self.done.eq(1)
+                m.next = "IDLE"
             with m.State("RELEASE"):
                 m.d.comb += [self.level_clear.eq(1), self.level_strobe.eq(1), self.done.eq(1)]
+                m.d.sync += self.hold.eq(0)
                 m.next = "IDLE"
         return m

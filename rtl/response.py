@@ -39,6 +39,9 @@ class ResponseWriterSignature(wiring.Signature):
     word : In(8 * OBUF_BYTES); nbytes : In(range(OBUF_BYTES + 1)); last : In(1)
     empty : Out(1)
         Every loaded byte has been handed over.
+    hold : In(1)
+        Keep the loaded bytes (a read's header waits until its first conversion is done:
+        a converter timeout before then replaces it with an error header).
     """
 
     def __init__(self):
@@ -49,6 +52,7 @@ class ResponseWriterSignature(wiring.Signature):
             "nbytes": In(range(OBUF_BYTES + 1)),
             "last": In(1),
             "empty": Out(1),
+            "hold": In(1),
         })
 
 
@@ -63,7 +67,7 @@ class ResponseWriter(wiring.Component):
         last = Signal()
         m.d.comb += [
             self.empty.eq(count == 0),
-            self.o.valid.eq(count != 0),
+            self.o.valid.eq((count != 0) & ~self.hold),
             self.o.payload.data.eq(buf[:8]),
             self.o.payload.last.eq(last & (count == 1)),
         ]

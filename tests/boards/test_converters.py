@@ -56,3 +56,43 @@ def test_timing_maths():
     assert ok.pulse_gap == required_pulse_gap(ok, 24e6)
     with pytest.raises(ValueError, match="at most 255"):
         board_config(ControllerConfig(rows=200, cols=8), 50e6)
+
+
+def test_dac_that_never_acknowledges_is_a_stuck_busy_the_controller_times_out():
+    """The ADC adapter waits for the DAC chain's ``ready`` (the levels are out and settled):
+    a DAC that never gets there holds the side's ``busy`` high, which the controller gives up
+    on after ``adc_timeout`` (tests/rtl/test_converter_timeout.py); board_config sets that
+    timeout above the adapters' longest working busy time and BoardCore refuses less."""
+    from amaranth.sim import Simulator
+    from insitu.boards.converters import Ads8688Reader
+    from insitu.boards.core import BoardCore, required_adc_timeout
+
+    cfg = harness_config(rows=4, cols=4)
+    adc = Ads8688Reader(cfg, CLK_HZ)
+    held = []
+
+    async def bench(ctx):
+        ctx.set(adc.dac_ready, 0)
+        ctx.set(adc.adc.col.start, 1)
+        await ctx.tick()
+        ctx.set(adc.adc.col.start, 0)
+        for _ in range(3 * adc.conversion_ticks()):
+            await ctx.tick()
+            held.append(ctx.get(adc.adc.col.busy))
+        ctx.set(adc.dac_ready, 1)  # the DAC acknowledges at last: the conversion completes
+        for _ in range(2 * adc.conversion_ticks()):
+            await ctx.tick()
+        held.append(ctx.get(adc.adc.col.busy))
+
+    sim = Simulator(adc)
+    sim.add_clock(1 / CLK_HZ)
+    sim.add_testbench(bench)
+    sim.run()
+    assert all(b == (1 << cfg.adcs) - 1 for b in held[:-1]) and held[-1] == 0
+    need = required_adc_timeout(cfg, CLK_HZ)
+    assert cfg.adc_timeout == 2 * need > adc.conversion_ticks()
+    with pytest.raises(ValueError, match=r"adc_timeout must be >= \d+ ticks"):
+        BoardCore(ControllerConfig(**{**cfg.to_dict(), "adc_timeout": need - 1}), CLK_HZ)
+    core = BoardCore(cfg, CLK_HZ)
+    for part in (core, core.dac, core.adc, core.enables, core.controller):
+        part._MustUse__silence = True  # constructed only to see it accepted

@@ -114,14 +114,16 @@ class LinearArray:
         self.w = np.clip(self.w + counts, -self.W_MAX, self.W_MAX)
 
 
-def analog_model(port, config, array: LinearArray, rng: random.Random, log: dict):
+def analog_model(port, config, array: LinearArray, rng: random.Random, log: dict, hang=()):
     """Background testbench standing in for the chip behind an AnalogPortSignature port.
 
     Also checks the port's invariants every tick: pulses only while every DAC
     level is 0 and no conversion is running, enable runs no longer than
-    ``pulse_width``, polarity constant within a slot.
+    ``pulse_width``, polarity constant within a slot. ``hang``: indices of conversion
+    starts (both sides, counted from 0) whose ``busy`` never falls (until the next start).
     """
     R, C = config.rows, config.cols
+    hang = set(hang)
 
     async def model(ctx):
         row_lv = np.zeros(R, dtype=np.int64)
@@ -132,6 +134,8 @@ def analog_model(port, config, array: LinearArray, rng: random.Random, log: dict
         pol = 0
         log.setdefault("slots", 0)
         log.setdefault("bursts", 0)
+        log.setdefault("starts", 0)
+        hung = {"row": False, "col": False}
         while True:
             await ctx.tick()
             if ctx.get(port.dac.strobe):
@@ -152,6 +156,11 @@ def analog_model(port, config, array: LinearArray, rng: random.Random, log: dict
                         data.append(int(vals[line]) if line < lines else 0)
                     ctx.set(getattr(port.adc, side).data, data)
                     busy[side] = config.convert_ticks + rng.randint(0, 3)
+                    hung[side] = log["starts"] in hang
+                    log["starts"] += 1
+                if hung[side]:  # stuck high, converting nothing
+                    ctx.set(getattr(port.adc, side).busy, (1 << config.adcs) - 1)
+                    continue
                 if busy[side]:
                     busy[side] -= 1
                     converting = True
