@@ -132,6 +132,12 @@ class AnalogFrontEnd:
         self._served: dict = {}   # side -> events loaded into the harness table, to verify
         self._tab_seq = {"row": 0, "col": 0}
         self.adcw = config.adcs * config.adc_bits
+        #: how a check fails the run (the session records the verdict first); raises
+        self.fail = self._raise
+
+    @staticmethod
+    def _raise(message: str):
+        raise AssertionError(message)
 
     def start(self) -> None:
         d = self.dut
@@ -186,7 +192,7 @@ class AnalogFrontEnd:
             log = value(getattr(d, f"{side}_mux_log"))
             got = [(log >> ((served - 1 - j) * mb)) & ((1 << mb) - 1) for j in range(served)]
             if served != len(events) or left != 0 or got != events:
-                raise AssertionError(f"{side} read: predicted conversions at mux {events}, the "
+                self.fail(f"{side} read: predicted conversions at mux {events}, the "
                                      f"RTL made {got} (left {left})")
         self._served.clear()
 
@@ -220,7 +226,7 @@ class AnalogFrontEnd:
             single = self.single_device
             events = self._expect.pop(side, None)
             if events and events[0] != mux:
-                raise AssertionError(f"{side} read: first conversion at mux {mux}, predicted "
+                self.fail(f"{side} read: first conversion at mux {mux}, predicted "
                                      f"{events[0]}")
             if not events:
                 events = [mux]
@@ -254,7 +260,7 @@ class AnalogFrontEnd:
         if n == 0:
             return
         if n > self.slot_depth:
-            raise AssertionError(f"pulse-slot recorder overflow: {n} > {self.slot_depth}")
+            self.fail(f"pulse-slot recorder overflow: {n} > {self.slot_depth}")
         log = _bits(value(d.slot_log), self.slot_w * self.slot_depth)
         self._slots.append(log.reshape(self.slot_depth, self.slot_w)[self.slot_depth - n:])
         self._slot_clear = (self._slot_clear + 1) & 0xFFFF

@@ -63,6 +63,7 @@ class Session:
                                        mux_bits=self.sizes["MUXW"], busy_rng=busy_rng,
                                        clock_ns=self.clock_ns,
                                        track_commands=params.get("task") != "train")
+        self.frontend.fail = self.fail  # its first failed check is the run's verdict
         self.scoreboard = SlotScoreboard(self.config)
         # training: answer a read's conversions at its first event (one wake per read)
         self.monitor = CommandMonitor(

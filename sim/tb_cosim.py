@@ -26,7 +26,7 @@ import time
 
 import cocotb
 from cocotb.task import bridge
-from cocotb.triggers import Timer, with_timeout
+from cocotb.triggers import SimTimeoutError, Timer, with_timeout
 from insitu.sim.session import Session
 
 
@@ -48,12 +48,49 @@ async def cosim(dut):
     """Run ``params["task"]``, bounded in simulated time as a whole (``max_cycles``)."""
     params = _params()
     bound = int(params.get("max_cycles", 2_000_000_000))
-    await with_timeout(_cosim(dut, params), bound * float(params.get("clock_ns", 10)), "ns")
-
-
-async def _cosim(dut, params):
-    task = params["task"]
     session = Session(dut, params)
+    try:
+        await with_timeout(_cosim(session, params), bound * session.clock_ns, "ns")
+    except BaseException as e:
+        # several checkers may fail at once (cocotb then says "Multiple exceptions in test"):
+        # the first checker's verdict is the one the runner reports; a hang names what the
+        # host was waiting for
+        first = _first_assertion(e)
+        if first is not None:
+            _record_failure(params, str(first).splitlines()[0] if str(first) else repr(first))
+        elif _contains(e, SimTimeoutError):
+            _record_failure(params, f"hang: the run did not end within max_cycles = {bound} "
+                                    f"cycles; {session.monitor.waiting_for()}")
+        raise
+
+
+def _contains(e: BaseException, kind: type) -> bool:
+    return isinstance(e, kind) or any(_contains(s, kind) for s in getattr(e, "exceptions", ()))
+
+
+def _first_assertion(e: BaseException) -> BaseException | None:
+    """The first AssertionError (a checker's verdict) in ``e``, its causes or its group."""
+    if isinstance(e, AssertionError):
+        return e
+    for sub in getattr(e, "exceptions", ()):
+        found = _first_assertion(sub)
+        if found is not None:
+            return found
+    if e.__cause__ is not None:
+        return _first_assertion(e.__cause__)
+    return None
+
+
+def _record_failure(params: dict, message: str) -> None:
+    """Leave ``message`` as the run's one-line verdict unless a checker already left one."""
+    path = params.get("failure_file")
+    if path and not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write(message + "\n")
+
+
+async def _cosim(session: Session, params: dict):
+    task = params["task"]
     prof = None
     if os.environ.get("INSITU_COSIM_PROFILE"):
         import cProfile
@@ -178,6 +215,11 @@ async def _train(session: Session, params: dict) -> dict:
     out["train_calls"] = timing["calls1"] - timing["calls0"]
     out["train_host_s"] = timing["host1"] - timing["host0"]  # the host-link monitor's Python
     out["train_io_s"] = timing["io1"] - timing["io0"]  # batch writes and response reads
-    out.update(reads=[r for kind, r in backend.log if kind == "read"], bursts=monitor.burst_log,
-               g=session.physics.conductances[0].tolist())
+    out.update(reads=[r for kind, r in backend.log if kind == "read"],
+               bursts=list(monitor.burst_log), g=session.physics.conductances[0].tolist())
+    if params.get("edges", True):
+        # the run is recorded; now the edges training never visits (they may move the array)
+        from insitu.sim.edges import probe_edges
+
+        out["edge_requests"] = await probe_edges(session)
     return out
