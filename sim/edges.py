@@ -53,7 +53,7 @@ def edge_requests(cfg) -> list[tuple[str, bytes]]:
         add(f"{name} columns one past", op, row0=0, nrows=R, col0=C - 1, ncols=2)
         add(f"{name} all rows, one column too many", op, row0=0, nrows=R, col0=0, ncols=C + 1)
         add(f"{name} row0 one past", op, row0=R, nrows=1, col0=0, ncols=1)
-    win = dict(row0=R - 1, nrows=1, col0=C - 1, ncols=1)
+    win = {"row0": R - 1, "nrows": 1, "col0": C - 1, "ncols": 1}
     for mode, gmax in ((P.Mode.DETERMINISTIC, cfg.count_max), (P.Mode.STOCHASTIC, cfg.prob_max)):
         name = f"UPDATE {mode.name.lower()}"
         add(f"{name} gains at the limit, last device", Op.UPDATE, mode=mode, flags=1,

@@ -14,6 +14,9 @@ JSON (``$INSITU_COSIM_RESULT``). ``params["task"]`` selects:
 ``robust``
     host-link robustness: random and corrupted frames, frames cut off mid-way,
     back-to-back frames; every frame answered, nothing hangs, state intact.
+``fuzz``
+    link fuzzing (:mod:`insitu.sim.fuzz`): many random and corrupted frames in batches, every
+    response, the conversions and the arrays checked against the reference.
 ``idle``
     the clock free-running for ``cycles`` ticks with no Python activity (speed baseline).
 """
@@ -135,6 +138,10 @@ async def _cosim(session: Session, params: dict):
         from insitu.sim.checks import run_uart_burst
 
         result = await run_uart_burst(session, params)
+    elif task == "fuzz":
+        from insitu.sim.fuzz import run_fuzz
+
+        result = await run_fuzz(session, params)
     elif task == "robust":
         from insitu.sim.checks import run_robust
 
