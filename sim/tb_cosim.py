@@ -17,6 +17,9 @@ JSON (``$INSITU_COSIM_RESULT``). ``params["task"]`` selects:
 ``fuzz``
     link fuzzing (:mod:`insitu.sim.fuzz`): many random and corrupted frames in batches, every
     response, the conversions and the arrays checked against the reference.
+``uart_faults``
+    faults on the UART pins (:mod:`insitu.sim.uart_faults`): framing errors, glitches, baud
+    drift, receive FIFO overflow, a corrupted SYNC, truncated frames.
 ``idle``
     the clock free-running for ``cycles`` ticks with no Python activity (speed baseline).
 """
@@ -142,6 +145,10 @@ async def _cosim(session: Session, params: dict):
         from insitu.sim.fuzz import run_fuzz
 
         result = await run_fuzz(session, params)
+    elif task == "uart_faults":
+        from insitu.sim.uart_faults import run_uart_faults
+
+        result = await run_uart_faults(session, params)
     elif task == "robust":
         from insitu.sim.checks import run_robust
 
