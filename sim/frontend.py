@@ -139,7 +139,8 @@ class AnalogFrontEnd:
     def _raise(message: str):
         raise AssertionError(message)
 
-    def start(self) -> None:
+    def start(self, watch: bool = True) -> None:
+        """Idle values on the converter inputs; with ``watch`` the watcher coroutines."""
         d = self.dut
         d.analog__row_adc_busy.value = 0
         d.analog__col_adc_busy.value = 0
@@ -150,6 +151,8 @@ class AnalogFrontEnd:
             getattr(d, f"{side}_tab_seq").value = 0
             getattr(d, f"{side}_tab_n").value = 0
             getattr(d, f"{side}_tab_data").value = 0
+        if not watch:
+            return
         self._tasks = [
             cocotb.start_soon(self._adc_watch("row")),
             cocotb.start_soon(self._adc_watch("col")),

@@ -45,6 +45,8 @@ class CommandMonitor(P.ProtocolReference):
     burst_log : None, or a list that gets the sparse (row, col, count) triples of every burst.
     python_s : wall time spent in the monitor.
     last_answers : the response frames the reference gives to the last batch of requests.
+    traffic : None, or a list that gets every batch as (request bytes, responses expected):
+        the host traffic of a run, to replay without Python (``benchmarks/cosim_speed.py``).
     """
 
     def __init__(self, config, frontend, scoreboard, *, check_slots: bool = True,
@@ -60,6 +62,7 @@ class CommandMonitor(P.ProtocolReference):
         self.python_s = 0.0
         self.last_answers: list[bytes] = []
         self.batch_cycle = 0
+        self.traffic = None
         self._executed: list[int] = []
         self._checks: list = []  # per executed frame: a check of its response, or None
         self._predicted = False
@@ -72,6 +75,8 @@ class CommandMonitor(P.ProtocolReference):
         t = time.perf_counter()
         self._executed, self._checks, self._predicted = [], [], False
         self.last_answers = self.feed(data)
+        if self.traffic is not None:
+            self.traffic.append((bytes(data), len(self.last_answers)))
         self.batch_cycle = int(get_sim_time("ns") / self.frontend.clock_ns)
         self.frontend.set_batch(self._executed)
         self.python_s += time.perf_counter() - t

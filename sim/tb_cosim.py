@@ -20,6 +20,9 @@ JSON (``$INSITU_COSIM_RESULT``). ``params["task"]`` selects:
 ``uart_faults``
     faults on the UART pins (:mod:`insitu.sim.uart_faults`): framing errors, glitches, baud
     drift, receive FIFO overflow, a corrupted SYNC, truncated frames.
+``replay``
+    the host traffic a ``train`` run recorded (``record_traffic``), batch by batch, with no
+    analog front-end, monitor or golden model attached (the free-running speed reference).
 ``idle``
     the clock free-running for ``cycles`` ticks with no Python activity (speed baseline).
 """
@@ -103,10 +106,15 @@ async def _cosim(session: Session, params: dict):
 
         prof = cProfile.Profile()
         prof.enable()
-    await session.start()
+    if task == "replay":  # the recorded host traffic, nothing else in Python
+        await session.start(attach=False)
+    else:
+        await session.start()
     t0 = time.perf_counter()
     c0 = session.cycles()
-    if task == "idle":
+    if task == "replay":
+        result = await _replay(session, params["traffic"])
+    elif task == "idle":
         await Timer(int(params["cycles"]) * session.clock_ns, "ns")
         result = {}
     elif task == "bridge":  # hand-off cost of bridge/resume alone (no simulated time)
@@ -180,6 +188,7 @@ async def _train(session: Session, params: dict) -> dict:
 
     def mark():
         timing["train_t0"] = time.perf_counter()
+        timing["cpu0"] = time.process_time()  # the process's CPU time: robust to a loaded machine
         timing["train_c0"] = session.cycles()
         timing["train_w0"] = session.frontend.wakes
         timing["busy0"] = session.frontend.busy_s
@@ -187,6 +196,8 @@ async def _train(session: Session, params: dict) -> dict:
         timing["io0"] = getattr(transport, "io_s", 0.0)
         timing["sim0"] = transport.waiting_s
         timing["calls0"] = transport.exchanges
+        if params.get("record_traffic"):
+            monitor.traffic = []
 
     def run():
         t = time.perf_counter()
@@ -207,6 +218,7 @@ async def _train(session: Session, params: dict) -> dict:
             progress = (report, max(1, int(params.get("progress_every", 10))))
         out = train(backend, params, progress=progress, on_trained_start=mark)
         timing["train_t1"] = time.perf_counter()
+        timing["cpu1"] = time.process_time()
         timing["train_c1"] = session.cycles()
         timing["train_w1"] = session.frontend.wakes
         timing["busy1"] = session.frontend.busy_s
@@ -214,6 +226,7 @@ async def _train(session: Session, params: dict) -> dict:
         timing["io1"] = getattr(transport, "io_s", 0.0)
         timing["sim1"] = transport.waiting_s
         timing["calls1"] = transport.exchanges
+        timing["traffic"], monitor.traffic = monitor.traffic, None
         if prof is not None:
             prof.disable()
             prof.dump_stats(os.environ["INSITU_COSIM_PROFILE"] + ".thread")
@@ -222,6 +235,7 @@ async def _train(session: Session, params: dict) -> dict:
 
     out = await bridge(run)()
     out["train_wall_s"] = timing["train_t1"] - timing["train_t0"]
+    out["train_cpu_s"] = timing["cpu1"] - timing["cpu0"]
     out["train_cycles"] = timing["train_c1"] - timing["train_c0"]
     out["train_wakes"] = timing["train_w1"] - timing["train_w0"]
     out["train_frontend_s"] = timing["busy1"] - timing["busy0"]
@@ -229,6 +243,8 @@ async def _train(session: Session, params: dict) -> dict:
     out["train_calls"] = timing["calls1"] - timing["calls0"]
     out["train_host_s"] = timing["host1"] - timing["host0"]  # the host-link monitor's Python
     out["train_io_s"] = timing["io1"] - timing["io0"]  # batch writes and response reads
+    if timing["traffic"] is not None:
+        out["traffic"] = [[data.hex(), n] for data, n in timing["traffic"]]
     out.update(reads=[r for kind, r in backend.log if kind == "read"],
                bursts=list(monitor.burst_log), g=session.physics.conductances[0].tolist())
     if params.get("edges", True):
@@ -237,3 +253,33 @@ async def _train(session: Session, params: dict) -> dict:
 
         out["edge_requests"] = await probe_edges(session)
     return out
+
+
+async def _replay(session: Session, traffic: list) -> dict:
+    """Play recorded batches into the stream transactor: per batch one write of its ports and
+    one wake when its responses are complete; nothing is parsed or checked."""
+    from cocotb.triggers import FallingEdge, RisingEdge
+
+    d = session.dut
+    waits = 0
+    batches = [(int.from_bytes(bytes.fromhex(h), "little"), len(h) // 2, n) for h, n in traffic]
+    seq = clear = 0
+    done, busy = RisingEdge(d.tx_done), d.rx_busy
+    t0, c0, cpu0 = time.perf_counter(), session.cycles(), time.process_time()
+    for value, length, n in batches:
+        if int(busy.value):
+            await FallingEdge(busy)
+            waits += 1
+        d.tx_want.value = n
+        d.rx_data.value = value
+        d.rx_len.value = length
+        seq = (seq + 1) & 0xFFFF
+        d.rx_seq.value = seq
+        if n:
+            await done
+            clear = (clear + 1) & 0xFFFF
+            d.tx_clear.value = clear
+            d.tx_want.value = 0
+    return {"replay_wall_s": time.perf_counter() - t0, "replay_cpu_s": time.process_time() - cpu0,
+            "replay_cycles": session.cycles() - c0,
+            "replay_batches": len(batches), "replay_busy_waits": waits}
