@@ -43,7 +43,7 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.triggers import First, RisingEdge, Timer
+from cocotb.triggers import RisingEdge, Timer
 from insitu.golden import protocol as P
 
 SINGLE_DEVICE_OPS = (P.Opcode.PROGRAM, P.Opcode.READ_DEVICE)
@@ -157,6 +157,7 @@ class AnalogFrontEnd:
             cocotb.start_soon(self._adc_watch("row")),
             cocotb.start_soon(self._adc_watch("col")),
             cocotb.start_soon(self._slot_watch()),
+            cocotb.start_soon(self._full_watch()),
         ]
         if self.track_commands:
             self._tasks.append(cocotb.start_soon(self._cmd_watch()))
@@ -233,8 +234,8 @@ class AnalogFrontEnd:
                                      f"{events[0]}")
             if not events:
                 events = [mux]
-            answers = [self.physics.convert_event(levels, transpose, pos, single)[0]
-                       for pos in events]
+            answers = [a[0] for a in self.physics.convert_events(levels, transpose, events,
+                                                                  single)]
             data_h.value = encode_signed(answers[0], cfg.adc_bits)
             if len(events) > 1:
                 table = 0
@@ -269,18 +270,27 @@ class AnalogFrontEnd:
         self._slot_clear = (self._slot_clear + 1) & 0xFFFF
         d.slot_clear.value = self._slot_clear
 
-    async def _slot_watch(self):
-        d, cfg = self.dut, self.config
-        R, C = cfg.rows, cfg.cols
-        full, done = RisingEdge(d.slot_full), RisingEdge(d.update_done_ev)
+    async def _full_watch(self):
+        """Drain the slot recorder when it fills up (a long burst)."""
+        full = RisingEdge(self.dut.slot_full)
         while True:
-            trig = await First(full, done)
+            await full
             t0 = time.perf_counter()
             self.wakes += 1
             self._drain()
-            if trig is not done:
-                self.busy_s += time.perf_counter() - t0
-                continue
+            self.busy_s += time.perf_counter() - t0
+
+    async def _slot_watch(self):
+        # two plain edge waits rather than one First(full, done): a First costs a task per
+        # trigger on every wait, twice per training sample
+        d, cfg = self.dut, self.config
+        R, C = cfg.rows, cfg.cols
+        done = RisingEdge(d.update_done_ev)
+        while True:
+            await done
+            t0 = time.perf_counter()
+            self.wakes += 1
+            self._drain()
             slots = np.concatenate(self._slots) if self._slots else np.zeros((0, self.slot_w), np.uint8)
             self._slots = []
             rows = slots[:, :R].astype(bool)
