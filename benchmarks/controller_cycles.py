@@ -9,13 +9,19 @@ it runs, through the byte-stream host port with no stalls:
   gains 2**prob_bits) from random full-scale x and d codes;
 * write-verify (PROGRAM commands) of the same update on sampled devices.
 
+All figures are for the **byte-stream host port** (``ControllerTop(host="stream")``: one
+request byte per clock offered, responses taken at once). Over the UART pins every request
+and response byte adds ten bit times (``10 * uart_divisor`` ticks) on top.
+
 Each number is measured from the first request byte offered to the last
 response byte taken, so framing, argument parsing and the response are
 included for every command. Write-verify cost of the whole update is
 extrapolated: the mean cycles per device programmed (measured on
 ``--program-samples`` devices drawn among those the update moves) times the
 number of devices the update moves (devices it leaves alone are skipped, which
-favours write-verify). The stand-in device is ideal and noise free: read code
+favours write-verify). For the sizes in ``--measure-all`` (default 16) every moved device
+is programmed as well, and ``write_verify_extrapolation_error_<n>`` is (extrapolated -
+measured) / measured. The stand-in device is ideal and noise free: read code
 ~ read_code * w / 16, one pulse moves w by one unit; write-verify targets the
 code the update would produce, with shift 3 and tolerance 4, so it converges
 in the fewest iterations count_max pulses per step allow. Real, noisy devices
@@ -141,7 +147,7 @@ def update_frames(config: ControllerConfig, rng: np.random.Generator):
     return x, d, loads
 
 
-def measure_size(n: int, samples: int, seed: int) -> dict:
+def measure_size(n: int, samples: int, seed: int, *, measure_all: bool = False) -> dict:
     cfg = ControllerConfig(rows=n, cols=n, seed=seed)
     rng = np.random.default_rng(seed)
     x, d, loads = update_frames(cfg, rng)
@@ -184,6 +190,11 @@ def measure_size(n: int, samples: int, seed: int) -> dict:
         target = (read_code * target_w) >> READ_SHIFT
         frames.append(P.encode_request(P.Opcode.PROGRAM, row=int(i), col=int(j), target=int(target),
                                        tolerance=4, shift=3, read_code=read_code))
+    def program_frame(i, j):
+        target = (read_code * (w0[i, j] + plan.counts[i, j])) >> READ_SHIFT
+        return P.encode_request(P.Opcode.PROGRAM, row=int(i), col=int(j), target=int(target),
+                                tolerance=4, shift=3, read_code=read_code)
+
     res = run_commands(cfg, frames, wv_array)
     per_device = [c for c, _ in res]
     fields = [r.fields() for _, r in res]
@@ -200,6 +211,18 @@ def measure_size(n: int, samples: int, seed: int) -> dict:
             mean * len(moved) / (out[f"update_cycles_{n}"] + out[f"load_vector_cycles_{n}"] + load_d), 1),
         f"sim_seconds_{n}": round(time.time() - t0, 1),
     })
+    if measure_all:  # the extrapolation against every moved device programmed
+        all_array = IdealArray(cfg, seed)
+        all_array.w = w0.copy()
+        res = run_commands(cfg, [program_frame(i, j) for i, j in moved], all_array)
+        assert all(r.fields()["converged"] for _, r in res)
+        measured = sum(c for c, _ in res)
+        out.update({
+            f"write_verify_cycles_measured_{n}": int(measured),
+            f"write_verify_extrapolation_error_{n}": round(
+                (out[f"write_verify_cycles_{n}"] - measured) / measured, 4),
+            f"update_speedup_measured_{n}": round(measured / out[f"update_cycles_{n}"], 1),
+        })
     print(f"# {n}x{n}: " + ", ".join(f"{k}={v}" for k, v in out.items()), file=sys.stderr)
     return out
 
@@ -210,10 +233,14 @@ def main(argv=None) -> int:
     ap.add_argument("--program-samples", type=int, default=16,
                     help="devices programmed per size to measure write-verify cycles per device")
     ap.add_argument("--seed", type=int, default=1, help="seed of codes, devices and LFSRs")
+    ap.add_argument("--measure-all", type=int, nargs="*", default=[16],
+                    help="sizes whose write-verify is also measured on every moved device")
     args = ap.parse_args(argv)
-    result = {"method": "amaranth.sim cycles, byte-stream host port, request start to response end"}
+    result = {"port": "stream",
+              "method": "amaranth.sim cycles, byte-stream host port, request start to response end"}
     for n in args.sizes:
-        result.update(measure_size(n, args.program_samples, args.seed))
+        result.update(measure_size(n, args.program_samples, args.seed,
+                                   measure_all=n in args.measure_all))
     print(json.dumps(result))
     return 0
 

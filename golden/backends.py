@@ -501,6 +501,40 @@ class GoldenBackend(Backend):
             out[:, :n] = got
         return out
 
+    def convert_events(self, codes, transpose: bool, positions, single_device: bool = False):
+        """:meth:`convert_event` for several mux positions in order, with the same draws.
+
+        Returns a list of (K, adcs) raw samples, one per position. The standard normals of all
+        events are drawn in one call, in the order the single events draw them (a read of a
+        co-simulation answers all its events at its first one).
+        """
+        pp, c = self.periphery, self.config
+        x = np.ascontiguousarray(codes, dtype=np.int64)
+        nlines = c.cols if not transpose else c.rows
+        dac = self.dac_cols if transpose else self.dac_rows
+        adc = self.adc_rows if transpose else self.adc_cols
+        bound = pp.program_bound if single_device else pp.out_bound
+        lsb = self.adc_max / (bound * pp.v_read * self.g_unit)
+        rn = self.device.read_noise * (self.device.g_max - self.device.g_min)
+        noisy = self._noisy_reads
+        if noisy:
+            every = self.rng.standard_normal((len(positions), self.instances, 1, 1, c.adcs))
+        out = []
+        for k, pos in enumerate(positions):
+            o0 = pos * c.adcs
+            n = max(0, min(c.adcs, nlines - o0))
+            samples = np.zeros((self.instances, c.adcs), dtype=np.int64)
+            if n:
+                got = np.empty((self.instances, n), dtype=np.int64)
+                fastpath.read_convert(
+                    x, self._gdiff, 0, o0, n, transpose, pp.v_read / self.dac_max, dac.gain,
+                    dac.offset, self._dac_mism, adc.gain, adc.offset, self._adc_mism, lsb,
+                    every[k] if noisy else self._no_draws, rn * lsb, self.pairs, pp.adc_noise,
+                    c.adcs, 1, self.adc_max, got)
+                samples[:, :n] = got
+            out.append(samples)
+        return out
+
     # -- update --------------------------------------------------------------------
     def _update(self, x, d, mode, row_gain, col_gain, dither, row0, col0):
         c = self.config

@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from cocotb.utils import get_sim_time
 from insitu.golden import protocol as P
 
 
@@ -43,6 +44,9 @@ class CommandMonitor(P.ProtocolReference):
     last_counts : (rows, cols) signed pulse counts of the last burst.
     burst_log : None, or a list that gets the sparse (row, col, count) triples of every burst.
     python_s : wall time spent in the monitor.
+    last_answers : the response frames the reference gives to the last batch of requests.
+    traffic : None, or a list that gets every batch as (request bytes, responses expected):
+        the host traffic of a run, to replay without Python (``benchmarks/cosim_speed.py``).
     """
 
     def __init__(self, config, frontend, scoreboard, *, check_slots: bool = True,
@@ -56,6 +60,9 @@ class CommandMonitor(P.ProtocolReference):
         self.last_counts = np.zeros((config.rows, config.cols), dtype=np.int64)
         self.burst_log = None
         self.python_s = 0.0
+        self.last_answers: list[bytes] = []
+        self.batch_cycle = 0
+        self.traffic = None
         self._executed: list[int] = []
         self._checks: list = []  # per executed frame: a check of its response, or None
         self._predicted = False
@@ -67,7 +74,10 @@ class CommandMonitor(P.ProtocolReference):
     def requests(self, data: bytes) -> None:
         t = time.perf_counter()
         self._executed, self._checks, self._predicted = [], [], False
-        self.feed(data)
+        self.last_answers = self.feed(data)
+        if self.traffic is not None:
+            self.traffic.append((bytes(data), len(self.last_answers)))
+        self.batch_cycle = int(get_sim_time("ns") / self.frontend.clock_ns)
         self.frontend.set_batch(self._executed)
         self.python_s += time.perf_counter() - t
 
@@ -83,6 +93,13 @@ class CommandMonitor(P.ProtocolReference):
         finally:
             self._program_cell = None
             self.python_s += time.perf_counter() - t
+
+    def waiting_for(self) -> str:
+        """What the last batch of requests asked, for a hang's verdict."""
+        names = ", ".join(P.Opcode(op).name if op in P.Opcode._value2member_map_ else hex(op)
+                          for op in self._executed) or "no command"
+        return (f"the last batch ({names}) was sent at cycle {self.batch_cycle} and not "
+                f"answered by cycle {int(get_sim_time('ns') / self.frontend.clock_ns)}")
 
     # ------------------------------------------------------------------ the commands
     def execute(self, opcode: int, payload: bytes) -> bytes:

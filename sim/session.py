@@ -63,6 +63,7 @@ class Session:
                                        mux_bits=self.sizes["MUXW"], busy_rng=busy_rng,
                                        clock_ns=self.clock_ns,
                                        track_commands=params.get("task") != "train")
+        self.frontend.fail = self.fail  # its first failed check is the run's verdict
         self.scoreboard = SlotScoreboard(self.config)
         # training: answer a read's conversions at its first event (one wake per read)
         self.monitor = CommandMonitor(
@@ -80,7 +81,12 @@ class Session:
                                   timeout=batch * self.clock_ns * 1e-9,
                                   program_timeout=program * self.clock_ns * 1e-9, retries=0)
 
-    async def start(self) -> None:
+    async def start(self, attach: bool = True) -> None:
+        """Clock and reset; with ``attach`` the analog front-end and the waveform watcher.
+
+        ``attach=False`` drives the converter inputs to their idle values and starts nothing
+        in Python (a replay of recorded traffic, the speed reference).
+        """
         d = self.dut
         d.tb_seed.value = int(self.params.get("tb_seed", 1)) & 0xFFFFFFFF
         d.rst.value = 1
@@ -88,11 +94,13 @@ class Session:
             self.transport.init(self.params.get("rx_pause", 0), self.params.get("tx_pause", 0))
         else:
             self.transport.init()
-        self.frontend.start()
+        self.frontend.start(watch=attach)
         Clock(d.clk, self.clock_ns, "ns").start()
         await ClockCycles(d.clk, 4)
         d.rst.value = 0
         await RisingEdge(d.clk)
+        if not attach:
+            return
         # the waveform monitor latches the first violation: fail the run there (one wake)
         self._monitor_task = cocotb.start_soon(self._watch_waveform())
 

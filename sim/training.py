@@ -176,6 +176,21 @@ def train(backend, params: dict, progress=None, on_trained_start=None) -> dict:
             "stats": backend.stats.to_dict()}
 
 
+def warm_compiled(params: dict) -> None:
+    """Compile (or load from numba's cache) the kernels the training loop calls, on a
+    throwaway golden network, so that no compilation falls into a timed training phase (the
+    end-of-epoch evaluation's first call compiled for about a second inside the simulator)."""
+    p = check_params(params)
+    data = dataset(p["model"], p["seed"], p.get("data"))
+    be = GoldenBackend(controller_config(p), get_device(p["device"]),
+                       PeripheryParams(**p["periphery"]), seed=p["seed"], engine="numba")
+    net = CrossbarMLP(be, sizes(p["model"], data), activation=p["activation"], mode=p["mode"],
+                      dither=bool(p["dither"]))
+    net.init_weights(np.random.default_rng(p["seed"]))
+    net.backprop_step(data.x_train[0][None], np.eye(data.classes)[data.y_train[:1]], 0.0)
+    net.predict(data.x_test[:1])
+
+
 def golden_run(params: dict) -> dict:
     """The reference run on the golden model (numba engine) in this process."""
     p = check_params(params)

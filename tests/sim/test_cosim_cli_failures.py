@@ -1,5 +1,5 @@
-"""``insitu cosim`` fails cleanly: a mismatch is one line and exit 1, a failed build or simulator
-run one line and exit 2 (real runs on Verilator; the golden side or the time bound is changed)."""
+"""``insitu cosim`` fails cleanly: a mismatch or a hang is one line and exit 1, a failed build or
+simulator run one line and exit 2 (real runs on Verilator; the golden side or the time bound is changed)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,21 @@ def test_mismatch_is_one_line_naming_the_first_step(monkeypatch, capsys):
     assert " pulses, rtl " in verdict[0]
 
 
+def test_hang_is_one_line_naming_what_was_awaited(monkeypatch, capsys):
+    with_data = training.with_data
+    # a simulated-time bound far too short for the run: the first PROGRAM is never answered
+    monkeypatch.setattr(training, "with_data", lambda p: {**with_data(p), "max_cycles": 50})
+    assert main(["cosim", "--sim", "verilator", "--samples", "2"]) == 1
+    out = [line for line in capsys.readouterr().out.splitlines() if "VIOLATION" in line]
+    assert len(out) == 1 and out[0].startswith(
+        "VIOLATION of the contract: hang: the run did not end within max_cycles = 50 cycles; "
+        "the last batch (PROGRAM) was sent at cycle "), out
+
+
 def test_simulator_failure_is_one_line(monkeypatch, capsys):
     with_data = training.with_data
-    # a simulated-time bound far too short for the run: the cocotb test inside the simulator fails
-    monkeypatch.setattr(training, "with_data", lambda p: {**with_data(p), "max_cycles": 50})
+    # a parameter the training code inside the simulator cannot use: the cocotb test errors
+    monkeypatch.setattr(training, "with_data", lambda p: {**with_data(p), "lr": "fast"})
     assert main(["cosim", "--sim", "verilator", "--samples", "2"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("insitu cosim: error: verilator co-simulation "
