@@ -14,6 +14,9 @@ JSON (``$INSITU_COSIM_RESULT``). ``params["task"]`` selects:
 ``robust``
     host-link robustness: random and corrupted frames, frames cut off mid-way,
     back-to-back frames; every frame answered, nothing hangs, state intact.
+``onchip``
+    TRAIN for every training sample, then INFER for the test set, through the trainer
+    engine, with the golden on-chip reference in lockstep (:mod:`insitu.sim.onchip`).
 ``idle``
     the clock free-running for ``cycles`` ticks with no Python activity (speed baseline).
 """
@@ -98,6 +101,10 @@ async def _cosim(dut, params):
         from insitu.sim.checks import run_uart_burst
 
         result = await run_uart_burst(session, params)
+    elif task == "onchip":  # TRAIN / INFER through the trainer engine (insitu.sim.onchip)
+        from insitu.sim.onchip import run_onchip
+
+        result = await bridge(run_onchip)(session, params)
     elif task == "robust":
         from insitu.sim.checks import run_robust
 
