@@ -33,9 +33,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--sim", default="verilator", metavar="verilator|icarus",
                    help="HDL simulator (default verilator; Icarus is about 20x slower)")
-    p.add_argument("--model", default="iris", metavar="iris|digits-small",
+    p.add_argument("--model", default="iris", metavar="iris|digits-small|digits",
                    help="network and dataset: iris 4-8-3, or digits-small (8x8 digits pooled to "
-                        "4x4) 16-12-10 (default iris)")
+                        "4x4) 16-12-10, or digits 64-32-10 (default iris)")
     p.add_argument("--samples", default="200", metavar="N",
                    help="training samples to run (default 200)")
     p.add_argument("--seed", default="0", metavar="N",
