@@ -8,10 +8,20 @@ on :class:`~insitu.golden.nn.CrossbarMLP` (float activations, softmax, abs-max s
 ``onchip_acc``: :class:`~insitu.golden.onchip.OnChipTrainer` with its defaults (8-bit tables,
 leading-one shifts, sigmoid); ``ablation`` the same with one choice changed at a time.
 
-The controller-side figures of this benchmark (cycles per sample, link bytes, board samples/s)
-come with the trainer engine in the RTL; this version measures the golden spec.
+The controller-side figures (``--rtl-samples N``, default 20; 0 skips them; ``--no-accuracy``
+skips the accuracy runs): the same network through the generated Verilog with the trainer
+engine (Verilator, :mod:`insitu.sim.onchip`): ``cycles_per_sample`` (one TRAIN, clock cycles,
+the simulation's converter timing), ``identical`` (every ADC conversion, pulse burst, answer
+and the final conductances equal the golden on-chip reference), and the link:
+``link_bytes_per_sample_onchip`` (a TRAIN request and its answer) against
+``link_bytes_per_sample_host`` (the host-in-the-loop PGD of today's protocol, same network:
+the LOAD_VECTOR / FORWARD / TRANSPOSE / UPDATE batches of :class:`~insitu.host.LinkBackend`,
+counted on the in-process fake). ``board_samples_per_s_*``: at the ULX3S build clock (50 MHz)
+over the 115200-baud UART (10 bits a byte): on-chip ``1 / (link time + cycles / clock)``, host
+``1 / link time`` (its controller time left out: an upper bound for the host, so the ratio is
+a lower bound).
 
-Usage: python benchmarks/onchip.py [--epochs 20] [--draws 4] [--quick]
+Usage: python benchmarks/onchip.py [--epochs 20] [--draws 4] [--quick] [--rtl-samples 20]
 The last line printed is one JSON object.
 """
 
@@ -61,15 +71,97 @@ def run(data, epochs, draws, seed, onchip: dict | None):
     return h, time.perf_counter() - t0
 
 
+ULX3S_HZ = 50e6
+UART_BAUD = 115200
+
+
+class _CountingTransport:
+    """The fake controller, counting the bytes each way."""
+
+    flow_control = True
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.sent = self.received = 0
+
+    def exchange(self, data, responses, timeout):
+        raw = self.inner.exchange(data, responses, timeout)
+        self.sent += len(data)
+        self.received += len(raw)
+        return raw
+
+
+def link_bytes_host(data, samples: int, seed: int) -> float:
+    """Bytes per training sample of host-in-the-loop PGD over today's protocol (the fake)."""
+    from insitu.golden.backends import GoldenBackend
+    from insitu.golden.nn import layout_config
+    from insitu.golden.periphery import PeripheryParams
+    from insitu.host import HostInterface, LinkBackend, ReferenceTransport
+    from insitu.sim.checks import GoldenAnalog
+
+    cfg = layout_config(SIZES, None)
+    chip = GoldenBackend(cfg, ecram_organic, PeripheryParams(), seed=seed, engine="numba")
+    counting = _CountingTransport(ReferenceTransport(cfg, GoldenAnalog(chip, cfg)))
+    net = CrossbarMLP(LinkBackend(HostInterface(counting, config=cfg), ecram_organic), SIZES)
+    w = [np.random.default_rng(seed).uniform(-0.3, 0.3, (s + 1, t)) for s, t in
+         zip(SIZES[:-1], SIZES[1:])]
+    for lw, wl in zip(net.layers, w):  # the golden array directly: programming is not counted
+        chip.program(wl, 0, lw.col0)
+    step, onehot = PGD(), np.eye(10)
+    for i in range(samples):
+        step(net, data.x_train[i][None], onehot[data.y_train[i]][None], LR)
+    return (counting.sent + counting.received) / samples
+
+
+def controller_figures(samples: int, seed: int) -> dict:
+    """Cycles per TRAIN and identity from the RTL, link bytes both ways, board samples/s."""
+    from insitu.golden import protocol as P
+    from insitu.sim import onchip, runner
+
+    params = onchip.with_data({"model": "digits", "samples": samples, "tests": 10, "seed": seed,
+                               "lr": LR})
+    cfg = onchip.controller_config(params)
+    bld = runner.build(runner.Design(cfg, trainer=OnChipConfig(**params["onchip"], lr=LR)),
+                       "verilator")
+    rtl = runner.run(bld, {"task": "onchip", **params})
+    diffs = onchip.compare_onchip(onchip.golden_onchip(params), rtl)
+    train = (P.FRAME_OVERHEAD + 1 + SIZES[0] * P.SAMPLE_CODE_BYTES
+             + P.RESPONSE_OVERHEAD + P.fields_size(P.RESPONSE_FIELDS[P.Opcode.TRAIN]))
+    host = link_bytes_host(datasets.load("digits", seed=0), 5, seed)
+    byte_s = 10 / UART_BAUD
+    out = {"rtl_samples": samples, "identical": not diffs,
+           "first_difference": diffs[0] if diffs else None,
+           "cycles_per_sample": round(rtl["cycles_per_sample"], 1),
+           "cycles_per_inference": round(rtl["cycles_per_inference"], 1),
+           "link_bytes_per_sample_onchip": train,
+           "link_bytes_per_sample_host": round(host, 1),
+           "board_samples_per_s_onchip": round(
+               1 / (train * byte_s + rtl["cycles_per_sample"] / ULX3S_HZ), 1),
+           "board_samples_per_s_host": round(1 / (host * byte_s), 2)}
+    out["link_bytes_ratio"] = round(host / train, 1)
+    out["board_speedup"] = round(out["board_samples_per_s_onchip"]
+                                 / out["board_samples_per_s_host"], 1)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--draws", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="no ablations")
+    ap.add_argument("--rtl-samples", type=int, default=20,
+                    help="TRAIN samples through the Verilog for the controller figures (0: none)")
+    ap.add_argument("--no-accuracy", action="store_true", help="only the controller figures")
     args = ap.parse_args(argv)
     data = datasets.load("digits", seed=0)
     out = {"epochs": args.epochs, "draws": args.draws}
+    if args.rtl_samples:
+        out.update(controller_figures(args.rtl_samples, args.seed))
+        print({k: v for k, v in out.items() if k not in ("epochs", "draws")}, flush=True)
+    if args.no_accuracy:
+        print(json.dumps(out))
+        return 0
     h, s = run(data, args.epochs, args.draws, args.seed, None)
     out["host_pgd_acc"] = round(last3(h), 2)
     print(f"host float PGD: {out['host_pgd_acc']}% ({s:.0f} s)", flush=True)

@@ -161,6 +161,20 @@ def normalise(m, width: int):
     return out, s
 
 
+def make_tables(activation: str, table_bits: int, z_range: float, dac_max: int) -> dict:
+    """The activation (``act``), derivative (``grad``) and output sigmoid (``sig``) tables:
+    ``2**table_bits`` int64 codes in [0, dac_max] each, at the mid-points of the table's
+    pre-activation steps over ``[-z_range, z_range)``. A controller holds them in a ROM."""
+    check_choice("activation", activation, ACTIVATIONS)
+    T = 1 << table_bits
+    mids = (np.arange(T) - T // 2 + 0.5) * (2.0 * z_range / T)
+    return {
+        "act": np.round(_act(activation, mids) * dac_max).astype(np.int64),
+        "grad": np.round(_grad(activation, mids) * dac_max).astype(np.int64),
+        "sig": np.round(_act("sigmoid", mids) * dac_max).astype(np.int64),
+    }
+
+
 class OnChipTrainer:
     """The fixed-point trainer step on a :class:`~insitu.golden.nn.CrossbarMLP`'s array.
 
@@ -190,13 +204,8 @@ class OnChipTrainer:
         T = 1 << conf.table_bits
         step = 2.0 * conf.z_range / T
         zs = conf.mult_bits
-        mids = (np.arange(T) - T // 2 + 0.5) * step
         hidden = conf.activation
-        tables = {
-            "act": np.round(_act(hidden, mids) * D).astype(np.int64),
-            "grad": np.round(_grad(hidden, mids) * D).astype(np.int64),
-            "sig": np.round(_act("sigmoid", mids) * D).astype(np.int64),
-        }
+        tables = make_tables(hidden, conf.table_bits, conf.z_range, D)
         L = len(net.layers)
         # c[l]: the value of one error mantissa step of layer l before its exponent. Output
         # layer: E / D. The layer below: a transpose read's weighted sum per code step (B / A)
@@ -273,6 +282,15 @@ class OnChipTrainer:
         X = np.floor(np.asarray(x, dtype=float) * D + 0.5).astype(np.int64)
         K = X.shape[0]
         X = np.broadcast_to(X, (net.K, X.shape[1])) if K == 1 and net.K > 1 else X
+        return self.step_codes(net, X, t, k)
+
+    def step_codes(self, net, X, t, k: dict) -> dict:
+        """One training sample from its integer input codes ``X`` (K, features) and one-hot
+        targets ``t``, with the constants ``k`` (:meth:`constants`, or what a TRAIN command's
+        configuration carries): the TRAIN command. ``net`` needs only ``layers``, ``sizes``
+        and ``backend`` (``forward``, ``backward``, ``update``). Returns (and keeps in
+        ``last``) ``prediction`` and ``loss`` per instance."""
+        D = k["D"]
         codes, idx, ys = self._forward(net, X, k)
         L = len(net.layers)
         T = np.asarray(t).reshape(-1, net.sizes[-1])
@@ -294,9 +312,11 @@ class OnChipTrainer:
         self.last = {"prediction": np.argmax(ys[-1], axis=1), "loss": np.abs(E).sum(axis=1)}
         return self.last
 
-    def infer(self, net, X):
-        """Predicted classes of integer input codes ``X`` (K, features): the INFER command."""
-        k = self.constants(net, self._key[2] if self._key else self.config.lr)
+    def infer(self, net, X, k: dict | None = None):
+        """Predicted classes of integer input codes ``X`` (K, features): the INFER command
+        (``k``: the constants, default :meth:`constants` of ``net``)."""
+        if k is None:
+            k = self.constants(net, self._key[2] if self._key else self.config.lr)
         _, _, ys = self._forward(net, np.asarray(X, dtype=np.int64), k)
         return np.argmax(ys[-1], axis=1)
 

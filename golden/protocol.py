@@ -69,6 +69,11 @@ class Opcode(enum.IntEnum):
     UPDATE = 0x06
     PROGRAM = 0x07
     READ_DEVICE = 0x08
+    # the trainer engine (answered BAD_OPCODE by a controller built without one)
+    CONFIGURE = 0x09
+    CONFIGURE_LAYER = 0x0A
+    TRAIN = 0x0B
+    INFER = 0x0C
 
 
 class Status(enum.IntEnum):
@@ -93,6 +98,17 @@ class Mode(enum.IntEnum):
 
 UPDATE_FLAG_DITHER = 0x01
 
+#: the trainer engine's commands (:mod:`insitu.golden.onchip` is their arithmetic)
+TRAINER_OPCODES = frozenset({Opcode.CONFIGURE, Opcode.CONFIGURE_LAYER, Opcode.TRAIN,
+                             Opcode.INFER})
+#: hidden activations and step orders of CONFIGURE, by their code
+TRAINER_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "relu")
+TRAINER_ALGORITHMS = ("pgd", "backprop")
+TRAINER_MAX_LAYERS = 4
+TRAINER_SHIFTS = (8, 24)  # the multipliers' fraction bits (OnChipConfig.mult_bits)
+TRAINER_CONST_BITS = 24  # zm_l and r_l are below 2**TRAINER_CONST_BITS
+SAMPLE_CODE_BYTES = 1  # TRAIN / INFER input codes: u8 in [0, dac_max]
+
 # Fixed request fields per opcode: (name, bytes, signed). LOAD_VECTOR is followed
 # by its codes (i16 each); the count is (length - 3) / 2.
 REQUEST_FIELDS: dict[Opcode, tuple[tuple[str, int, bool], ...]] = {
@@ -110,6 +126,12 @@ REQUEST_FIELDS: dict[Opcode, tuple[tuple[str, int, bool], ...]] = {
         ("shift", 1, False), ("read_code", 2, True),
     ),
     Opcode.READ_DEVICE: (("row", 2, False), ("col", 2, False), ("read_code", 2, True)),
+    Opcode.CONFIGURE: (("layers", 1, False), ("activation", 1, False), ("algorithm", 1, False),
+                       ("shift", 1, False)),
+    Opcode.CONFIGURE_LAYER: (("layer", 1, False), ("fan_in", 1, False), ("fan_out", 1, False),
+                             ("zm", 4, False), ("r_even", 4, False), ("r_odd", 4, False)),
+    Opcode.TRAIN: (("label", 1, False),),  # then the sample's codes (u8 each)
+    Opcode.INFER: (),  # the sample's codes (u8 each)
 }
 
 # Fixed response fields per opcode. READ_VECTOR answers count i16 codes;
@@ -128,6 +150,10 @@ RESPONSE_FIELDS: dict[Opcode, tuple[tuple[str, int, bool], ...]] = {
     Opcode.UPDATE: (("slots", 4, False), ("lfsr_draws", 4, False)),
     Opcode.PROGRAM: (("converged", 1, False), ("reads", 2, False), ("pulses", 4, False), ("code", 4, True)),
     Opcode.READ_DEVICE: (),
+    Opcode.CONFIGURE: (),
+    Opcode.CONFIGURE_LAYER: (),
+    Opcode.TRAIN: (("prediction", 1, False), ("loss", 4, False), ("capped", 1, False)),
+    Opcode.INFER: (("prediction", 1, False),),
 }
 
 VECTOR_CODE_BYTES = 2  # LOAD_VECTOR / READ_VECTOR codes: i16
@@ -225,6 +251,8 @@ def request_length_ok(opcode: Opcode, length: int, config: ControllerConfig) -> 
     if opcode == Opcode.LOAD_VECTOR:
         extra = length - fixed
         return extra >= VECTOR_CODE_BYTES and extra % VECTOR_CODE_BYTES == 0
+    if opcode in (Opcode.TRAIN, Opcode.INFER):  # at least one code (the count is checked later)
+        return length >= fixed + SAMPLE_CODE_BYTES
     return length == fixed
 
 
@@ -371,14 +399,27 @@ class ProtocolReference:
     full DAC level vector of the driven side) and ``pulse(counts)`` (signed
     (rows, cols) pulse counts of one update command or program step). With
     ``analog=None`` reads return zeros and pulses are ignored.
+
+    ``trainer``: the :class:`~insitu.golden.onchip.OnChipConfig` of the controller's trainer
+    engine (its ``table_bits`` and ``z_range`` are the tables built in; activation, order and
+    shift come with CONFIGURE), or None for a controller without one (the trainer's opcodes
+    are then unknown). TRAIN and INFER run :class:`~insitu.golden.onchip.OnChipTrainer`'s
+    integer step on this reference's own reads, updates and LFSRs (:class:`_TrainerArray`),
+    so the reference *is* the spec; they leave the x and d buffers untouched.
     """
 
-    def __init__(self, config: ControllerConfig, analog=None):
+    def __init__(self, config: ControllerConfig, analog=None, trainer=None):
         from .controller import ControllerReference
 
         self.config = config
         self.controller = ControllerReference(config)
         self.analog = analog
+        if trainer is not None and config.dac_max >= 1 << (8 * SAMPLE_CODE_BYTES):
+            raise ValueError(f"dac_bits must be at most {8 * SAMPLE_CODE_BYTES + 1} for the "
+                             f"trainer engine (u8 sample codes), got {config.dac_bits}")
+        self.trainer = trainer
+        self.network = None  # CONFIGURE's settings and the layers configured so far
+        self.trainer_updates: list = []  # (plan, row0, col0) of every update TRAIN made
         self.x = np.zeros(config.rows, dtype=np.int64)
         self.d = np.zeros(config.cols, dtype=np.int64)
         self.frame_errors = 0
@@ -439,6 +480,8 @@ class ProtocolReference:
         try:
             op = Opcode(opcode)
         except ValueError:
+            return self._error(opcode, Status.BAD_OPCODE)
+        if op in TRAINER_OPCODES and self.trainer is None:
             return self._error(opcode, Status.BAD_OPCODE)
         if not request_length_ok(op, len(payload), self.config):
             return self._error(op, Status.BAD_LENGTH)
@@ -582,3 +625,115 @@ class ProtocolReference:
                 self.analog.pulse(counts)
         return pack_fields(RESPONSE_FIELDS[Opcode.PROGRAM], dict(
             converged=converged, reads=reads, pulses=pulses, code=code))
+
+    # -- the trainer engine (insitu.golden.onchip)
+    def _do_configure(self, f, rest):
+        lo, hi = TRAINER_SHIFTS
+        if (not 2 <= f["layers"] <= TRAINER_MAX_LAYERS or f["activation"] >= len(TRAINER_ACTIVATIONS)
+                or f["algorithm"] >= len(TRAINER_ALGORITHMS) or not lo <= f["shift"] <= hi):
+            return None
+        self.network = {**f, "windows": [], "zm": [], "r": []}
+        return b""
+
+    def _do_configure_layer(self, f, rest):
+        from .nn import LayerWindow
+
+        net, c = self.network, self.config
+        if net is None or f["layer"] != len(net["windows"]) or f["layer"] >= net["layers"]:
+            return None
+        wins = net["windows"]
+        col0 = wins[-1].col0 + wins[-1].fan_out if wins else 0
+        limit = 1 << TRAINER_CONST_BITS
+        if (f["fan_in"] < 1 or f["fan_out"] < 1 or f["fan_in"] + 1 > c.rows
+                or col0 + f["fan_out"] > c.cols or (wins and f["fan_in"] != wins[-1].fan_out)
+                or not 1 <= f["zm"] < limit or f["r_even"] >= limit or f["r_odd"] >= limit):
+            return None
+        wins.append(LayerWindow(f["fan_in"], f["fan_out"], col0))
+        net["zm"].append(f["zm"])
+        net["r"].append((f["r_even"], f["r_odd"]))
+        return b""
+
+    def _sample(self, rest):
+        """The configured network and the sample's codes (1, features), or None if either is bad."""
+        net = self.network
+        if net is None or len(net["windows"]) != net["layers"]:
+            return None
+        X = np.frombuffer(rest, dtype=np.uint8).astype(np.int64)
+        if X.size != net["windows"][0].fan_in or np.any(X > self.config.dac_max):
+            return None
+        return net, X.reshape(1, -1)
+
+    def _onchip(self, net):
+        """The integer step, the array it drives and its constants for the configured network."""
+        from dataclasses import replace
+
+        from .onchip import OnChipTrainer, make_tables
+
+        conf = replace(self.trainer, activation=TRAINER_ACTIVATIONS[net["activation"]],
+                       algorithm=TRAINER_ALGORITHMS[net["algorithm"]], mult_bits=net["shift"])
+        D = self.config.dac_max
+        k = {"D": D, "C": self.config.count_max, "T": 1 << conf.table_bits, "zs": net["shift"],
+             "zm": net["zm"], "r": net["r"], "width": D.bit_length(),
+             **make_tables(conf.activation, conf.table_bits, conf.z_range, D)}
+        wins = net["windows"]
+        view = _TrainerArray(self, wins, [w.fan_in for w in wins] + [wins[-1].fan_out])
+        return OnChipTrainer(conf), view, k
+
+    def _do_train(self, f, rest):
+        got = self._sample(rest)
+        if got is None or f["label"] >= got[0]["windows"][-1].fan_out:
+            return None
+        net, X = got
+        step, view, k = self._onchip(net)
+        t = np.zeros((1, view.sizes[-1]), dtype=np.int64)
+        t[0, f["label"]] = 1
+        out = step.step_codes(view, X, t, k)
+        return pack_fields(RESPONSE_FIELDS[Opcode.TRAIN], dict(
+            prediction=int(out["prediction"][0]), loss=int(out["loss"][0]),
+            capped=step.capped_updates))
+
+    def _do_infer(self, f, rest):
+        got = self._sample(rest)
+        if got is None:
+            return None
+        step, view, k = self._onchip(got[0])
+        return pack_fields(RESPONSE_FIELDS[Opcode.INFER],
+                           dict(prediction=int(step.infer(view, got[1], k)[0])))
+
+
+class _TrainerArray:
+    """What the trainer engine drives, for :class:`~insitu.golden.onchip.OnChipTrainer`: the
+    ``layers``/``sizes``/``backend`` of a one-instance network whose backend calls are the
+    reference's own reads (a window driven, every other line at 0) and update plans (the
+    controller's LFSRs), as FORWARD, TRANSPOSE and UPDATE do, without touching their buffers."""
+
+    K = 1
+
+    def __init__(self, ref: ProtocolReference, layers, sizes):
+        self.ref, self.layers, self.sizes = ref, layers, sizes
+        self.backend = self
+
+    def forward(self, x_codes, row0, col0, ncols):
+        x = np.asarray(x_codes, dtype=np.int64).reshape(-1)
+        levels = np.zeros(self.ref.config.rows, dtype=np.int64)
+        levels[row0:row0 + x.size] = x
+        return self.ref._read(Side.ROWS, levels, Side.COLS, col0, col0 + ncols).reshape(1, -1)
+
+    def backward(self, d_codes, col0, row0, nrows):
+        d = np.asarray(d_codes, dtype=np.int64).reshape(-1)
+        levels = np.zeros(self.ref.config.cols, dtype=np.int64)
+        levels[col0:col0 + d.size] = d
+        return self.ref._read(Side.COLS, levels, Side.ROWS, row0, row0 + nrows).reshape(1, -1)
+
+    def update(self, x_codes, d_codes, *, mode, row_gain, col_gain, dither, row0, col0):
+        ref, c = self.ref, self.ref.config
+        plan = ref.controller.plan_update(np.asarray(x_codes).reshape(-1),
+                                          np.asarray(d_codes).reshape(-1), mode=mode,
+                                          row_gain=row_gain, col_gain=col_gain, dither=dither,
+                                          row0=row0, col0=col0)
+        ref.trainer_updates.append((plan, row0, col0))
+        if ref.analog is not None:
+            nr, nc = plan.counts.shape
+            counts = np.zeros((c.rows, c.cols), dtype=np.int64)
+            counts[row0:row0 + nr, col0:col0 + nc] = plan.counts
+            ref.analog.pulse(counts)

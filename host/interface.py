@@ -26,12 +26,13 @@ import numpy as np
 
 from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
+from ..golden.validate import check_choice, check_int
 from .errors import CommandError, LinkError, opcode_name
 from .transport import SerialTransport, Transport
 
 Op = proto.Opcode
 IDEMPOTENT = frozenset({Op.STATUS, Op.READ_VECTOR, Op.LOAD_VECTOR, Op.FORWARD, Op.TRANSPOSE,
-                        Op.READ_DEVICE})
+                        Op.READ_DEVICE, Op.INFER})
 #: statuses that say the request was damaged on the way (no effect; worth a retry)
 LINK_FAULTS = frozenset({proto.Status.BAD_CRC, proto.Status.TIMEOUT})
 
@@ -46,6 +47,17 @@ class Request:
 
     def frame(self) -> bytes:
         return proto.encode_request(self.opcode, self.codes, **self.fields)
+
+
+@dataclass(frozen=True)
+class _RawRequest:
+    """A request whose payload is packed already (a TRAIN / INFER sample: u8 codes)."""
+
+    opcode: Op
+    payload: bytes
+
+    def frame(self) -> bytes:
+        return proto.encode_frame(self.opcode, self.payload)
 
 
 class HostInterface:
@@ -244,6 +256,68 @@ class HostInterface:
 
     def read_device(self, row: int, col: int, *, read_code: int) -> int:
         return int(self.command(Op.READ_DEVICE, row=row, col=col, read_code=read_code).codes()[0])
+
+    # ------------------------------------------------------------------ the trainer engine
+    def configure_network(self, sizes, zm, r, *, shift: int, activation: str = "sigmoid",
+                          algorithm: str = "pgd") -> None:
+        """Configure the trainer engine: layer ``sizes`` (inputs, ..., classes), laid out side
+        by side from row 0 and column 0; per layer the table multiplier ``zm[l]`` and the
+        update-management pair ``r[l] = (r_even, r_odd)``; the multipliers' fraction bits
+        ``shift`` (``OnChipTrainer.constants`` computes all three)."""
+        c = self.config
+        sizes = [int(v) for v in sizes]
+        L = len(sizes) - 1
+        check_int("number of layers", L, 2, proto.TRAINER_MAX_LAYERS)
+        for k, v in enumerate(sizes):
+            check_int(f"sizes[{k}]", v, 1, c.rows - 1 if k < L else 255)
+        if sum(sizes[1:]) > c.cols:
+            raise ValueError(f"sizes: the layers need {sum(sizes[1:])} columns, the array has "
+                             f"{c.cols}")
+        check_int("shift", shift, *proto.TRAINER_SHIFTS)
+        check_choice("activation", activation, proto.TRAINER_ACTIVATIONS)
+        check_choice("algorithm", algorithm, proto.TRAINER_ALGORITHMS)
+        if len(zm) != L or len(r) != L:
+            raise ValueError(f"zm and r need one entry per layer ({L}), got {len(zm)} and {len(r)}")
+        top = (1 << proto.TRAINER_CONST_BITS) - 1
+        reqs = [Request(Op.CONFIGURE, {
+            "layers": L, "activation": proto.TRAINER_ACTIVATIONS.index(activation),
+            "algorithm": proto.TRAINER_ALGORITHMS.index(algorithm), "shift": int(shift)})]
+        for k in range(L):
+            reqs.append(Request(Op.CONFIGURE_LAYER, {
+                "layer": k, "fan_in": sizes[k], "fan_out": sizes[k + 1],
+                "zm": check_int(f"zm[{k}]", int(zm[k]), 1, top),
+                "r_even": check_int(f"r[{k}][0]", int(r[k][0]), 0, top),
+                "r_odd": check_int(f"r[{k}][1]", int(r[k][1]), 0, top)}))
+        self._run(reqs)
+        self.network_sizes = tuple(sizes)
+
+    def _sample(self, codes) -> tuple:
+        sizes = getattr(self, "network_sizes", None)
+        if sizes is None:
+            raise ValueError("no network configured: call configure_network first")
+        codes = tuple(int(v) for v in np.asarray(codes).reshape(-1))
+        if len(codes) != sizes[0]:
+            raise ValueError(f"sample must have {sizes[0]} codes, got {len(codes)}")
+        D = self.config.dac_max
+        if any(not 0 <= v <= D for v in codes):
+            raise ValueError(f"sample codes must be in [0, {D}]")
+        return codes
+
+    def train_sample(self, codes, label: int) -> dict:
+        """One training step on the controller (TRAIN): its ``prediction`` (before the
+        update), integer ``loss`` and ``capped`` updates."""
+        codes = self._sample(codes)
+        check_int("label", label, 0, self.network_sizes[-1] - 1)
+        payload = bytes([int(label)]) + bytes(codes)
+        return self._trainer_command(Op.TRAIN, payload).fields()
+
+    def infer(self, codes) -> int:
+        """The predicted class of one sample (INFER)."""
+        payload = bytes(self._sample(codes))
+        return int(self._trainer_command(Op.INFER, payload).fields()["prediction"])
+
+    def _trainer_command(self, op: Op, payload: bytes) -> proto.Response:
+        return self.batch([_RawRequest(op, payload)])[0]
 
     def close(self) -> None:
         close = getattr(self.transport, "close", None)

@@ -77,8 +77,8 @@ class ReferenceTransport:
 
     flow_control = True
 
-    def __init__(self, config: ControllerConfig, analog=None):
-        self.reference = proto.ProtocolReference(config, analog)
+    def __init__(self, config: ControllerConfig, analog=None, trainer=None):
+        self.reference = proto.ProtocolReference(config, analog, trainer)
 
     def exchange(self, data: bytes, responses: int, timeout: float) -> bytes:
         out = self.reference.feed(data)

@@ -12,7 +12,9 @@ made of small engines, each its own component with a documented signature:
   serial) and :class:`~insitu.rtl.drivers.LineDrivers`;
 * :class:`~insitu.rtl.write_verify.WriteVerifyStep`: one write-verify decision;
 * :class:`~insitu.rtl.response.ResponseWriter`: the response bytes
-  (opcode, status, length, payload) that the host link frames.
+  (opcode, status, length, payload) that the host link frames;
+* optionally :class:`~insitu.rtl.trainer.TrainerEngine`: the trainer commands (a whole
+  training step from a sample), driving the read and update engines from its own buffers.
 
 :class:`Controller` holds the x/d buffers and sequences the engines, one
 command at a time; its states are grouped by command (:class:`_Commands`).
@@ -35,6 +37,7 @@ from .layouts import LineSide, Opcode, Status, dac_shape
 from .read_engine import ReadEngine
 from .response import HEADER_BYTES, ResponseWriter, response_byte_layout
 from .sequencer import update_sequencer
+from .trainer import TrainerEngine
 from .write_verify import WriteVerifyStep
 
 _BODY_OPS = (proto.Opcode.STATUS, proto.Opcode.UPDATE, proto.Opcode.PROGRAM)
@@ -74,9 +77,10 @@ class Controller(wiring.Component):
     analog : Out(AnalogPortSignature)
     """
 
-    def __init__(self, config: ControllerConfig, levels: str = "registers"):
+    def __init__(self, config: ControllerConfig, levels: str = "registers", trainer=None):
         self.config = config
         self.levels = levels
+        self.trainer = trainer  # an OnChipConfig (its tables), or None: no trainer engine
         super().__init__({
             "cmd": In(CommandSignature(config)),
             "analog": Out(AnalogPortSignature(config, levels)),
@@ -93,6 +97,8 @@ class Controller(wiring.Component):
             c.read_state()
             c.update_states()
             c.program_states()
+            if self.trainer is not None:
+                c.trainer_state()
             with m.State("FINISH"):
                 with m.If(c.out_empty):
                     m.d.comb += [self.cmd.done.eq(1), self.analog.cmd_done.eq(1)]
@@ -112,6 +118,8 @@ class _Commands:
         self._response()
         self._read_engine()
         self._registers()
+        if ctrl.trainer is not None:
+            self._trainer()
 
     # ------------------------------------------------------------------ engines and wiring
     def _parts(self):
@@ -141,7 +149,8 @@ class _Commands:
 
     def _decoder(self):
         m, cmd = self.m, self.cmd
-        m.submodules.decoder = self.dec = dec = CommandDecoder(self.cfg)
+        m.submodules.decoder = self.dec = dec = CommandDecoder(self.cfg,
+                                                               trainer=self.ctrl.trainer is not None)
         m.d.comb += [dec.frame_opcode.eq(cmd.opcode), dec.frame_length.eq(cmd.length),
                      dec.data.eq(cmd.data)]
         with m.If(dec.addr_en):
@@ -203,6 +212,23 @@ class _Commands:
         wv, a_prog = self.wv, self.a_prog
         m.d.comb += [wv.target.eq(a_prog.target), wv.code.eq(self.rde.captured),
                      wv.tolerance.eq(a_prog.tolerance), wv.shift.eq(a_prog.shift)]
+
+    def _trainer(self):
+        """The trainer engine: the decoder's arguments and the payload in, the engines' results
+        in; while it runs (``trainer_active``) the engines read its line buffers."""
+        m, dec, rde, seq = self.m, self.dec, self.rde, self.seq
+        m.submodules.trainer = self.tr = tr = TrainerEngine(self.cfg, self.ctrl.trainer)
+        self.trainer_active = Signal()
+        m.d.comb += [
+            tr.opcode.eq(dec.opcode), tr.args.eq(dec.args), tr.length.eq(dec.length),
+            tr.data.eq(self.cmd.data),
+            tr.rd_word_valid.eq(rde.word_valid), tr.rd_word.eq(rde.word), tr.rd_done.eq(rde.done),
+            tr.x_addr.eq(self.x_rd.addr), tr.d_addr.eq(self.d_rd.addr),
+            tr.up_done.eq(seq.done), tr.drivers_busy.eq(self.drivers.busy),
+        ]
+        with m.If(self.trainer_active):
+            m.d.comb += [rde.x_data.eq(tr.x_data), rde.d_data.eq(tr.d_data),
+                         seq.x_data.eq(tr.x_data), seq.d_data.eq(tr.d_data)]
 
     # ------------------------------------------------------------------ actions
     def respond_words(self, value, nbytes, last):
@@ -309,6 +335,10 @@ class _Commands:
                         m.d.sync += [self.iters.eq(0), self.reads.eq(0), self.pulses.eq(0),
                                      self.converged.eq(0)]
                         m.next = "PROGRAM_READ"
+                if self.ctrl.trainer is not None:  # the trainer checks its own arguments
+                    with m.Case(Op.CONFIGURE, Op.CONFIGURE_LAYER, Op.TRAIN, Op.INFER):
+                        m.d.comb += self.tr.start.eq(1)
+                        m.next = "TRAINER"
 
     def body_state(self):
         """The fixed bodies (STATUS, UPDATE, PROGRAM), a byte at a time from live registers."""
@@ -350,6 +380,18 @@ class _Commands:
             body_end.eq(Mux(op == Op.STATUS, last_of(status_body),
                             Mux(op == Op.UPDATE, last_of(upd_body), last_of(prog_body)))),
         ]
+        if self.ctrl.trainer is not None:
+            tr = self.tr
+            train_body = Signal(fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.TRAIN]))
+            m.d.comb += [train_body.prediction.eq(tr.prediction), train_body.loss.eq(tr.loss),
+                         train_body.capped.eq(tr.capped)]
+            fixed_byte, fixed_end = body_byte, body_end
+            body_byte, body_end = Signal(8), Signal()
+            m.d.comb += [
+                body_byte.eq(Mux(op == Op.TRAIN, byte_of(train_body),
+                                 Mux(op == Op.INFER, tr.prediction, fixed_byte))),
+                body_end.eq(Mux(op == Op.TRAIN, last_of(train_body), (op == Op.INFER) | fixed_end)),
+            ]
         with m.State("BODY"):
             with m.If(self.out_empty):
                 self.respond_words(body_byte, 1, body_end)
@@ -486,3 +528,33 @@ class _Commands:
             m.next = "PULSES"
         with m.State("PROGRAM_DONE"):
             self.respond_body(proto.Opcode.PROGRAM)
+
+    def trainer_state(self):
+        """A trainer command: the trainer engine drives the read and update engines."""
+        m, tr, rde, seq, an = self.m, self.tr, self.rde, self.seq, self.an
+        with m.State("TRAINER"):
+            m.d.comb += [
+                self.trainer_active.eq(1),
+                rde.start.eq(tr.rd_start), rde.drive_side.eq(tr.rd_drive_side),
+                rde.drive_first.eq(tr.rd_drive_first), rde.drive_end.eq(tr.rd_drive_end),
+                rde.single.eq(0), rde.sense_side.eq(tr.rd_sense_side),
+                rde.sense_first.eq(tr.rd_sense_first), rde.sense_last.eq(tr.rd_sense_last),
+                rde.capture.eq(0),
+                seq.start.eq(tr.up_start), seq.args.eq(tr.up_args),
+            ]
+            with m.If(tr.addr_en):
+                m.d.comb += self.cmd.addr.eq(tr.addr)
+            with m.If(tr.up_start):
+                m.d.sync += an.update_active.eq(1)
+            with m.If(tr.up_end):
+                m.d.comb += an.update_done.eq(1)
+                m.d.sync += an.update_active.eq(0)
+            with m.If(tr.done & ~tr.ok):
+                self.error(St.BAD_ARG)
+            with m.Elif(tr.done & (self.opcode == Op.TRAIN)):
+                self.respond_body(proto.Opcode.TRAIN)
+            with m.Elif(tr.done & (self.opcode == Op.INFER)):
+                self.respond_body(proto.Opcode.INFER)
+            with m.Elif(tr.done):
+                self.respond(St.OK)
+                m.next = "FINISH"

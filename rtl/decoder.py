@@ -76,8 +76,12 @@ class CommandDecoderSignature(wiring.Signature):
 
 
 class CommandDecoder(wiring.Component):
-    def __init__(self, config: ControllerConfig):
+    """Ports: :class:`CommandDecoderSignature`. ``trainer``: the controller has a trainer
+    engine (else its opcodes are unknown); the trainer checks its own arguments."""
+
+    def __init__(self, config: ControllerConfig, trainer: bool = False):
         self.config = config
+        self.trainer = bool(trainer)
         super().__init__(CommandDecoderSignature(config))
 
     def elaborate(self, platform):
@@ -120,12 +124,16 @@ class CommandDecoder(wiring.Component):
                 length_ok = Signal()
                 with m.Switch(opcode):
                     for op in Op:
+                        if op.protocol in proto.TRAINER_OPCODES and not self.trainer:
+                            continue  # no trainer engine built: an unknown opcode
                         with m.Case(op):
                             m.d.comb += known.eq(1)
                             fixed = proto.fields_size(proto.REQUEST_FIELDS[op.protocol])
                             if op == Op.LOAD_VECTOR:
                                 m.d.comb += length_ok.eq(
                                     (length >= fixed + proto.VECTOR_CODE_BYTES) & (length[0] == 1))
+                            elif op in (Op.TRAIN, Op.INFER):
+                                m.d.comb += length_ok.eq(length >= fixed + proto.SAMPLE_CODE_BYTES)
                             else:
                                 m.d.comb += length_ok.eq(length == fixed)
                 m.d.sync += index.eq(0)

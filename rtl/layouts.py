@@ -20,6 +20,10 @@ class Opcode(enum.Enum, shape=8):
     UPDATE = proto.Opcode.UPDATE.value
     PROGRAM = proto.Opcode.PROGRAM.value
     READ_DEVICE = proto.Opcode.READ_DEVICE.value
+    CONFIGURE = proto.Opcode.CONFIGURE.value
+    CONFIGURE_LAYER = proto.Opcode.CONFIGURE_LAYER.value
+    TRAIN = proto.Opcode.TRAIN.value
+    INFER = proto.Opcode.INFER.value
 
     @property
     def protocol(self) -> proto.Opcode:

@@ -44,6 +44,8 @@ class ControllerTop(wiring.Component):
     levels : "registers" or "memory"
         Read levels as one register per line (default) or as a RAM read port
         (``AnalogPortSignature``; the board builds, whose DAC chain is serial).
+    trainer : OnChipConfig or None
+        Build the trainer engine with these tables (``insitu.rtl.trainer``).
 
     Attributes
     ----------
@@ -54,7 +56,8 @@ class ControllerTop(wiring.Component):
 
     def __init__(self, config: ControllerConfig, *, host: str = "stream",
                  uart_divisor: int = DEFAULT_UART_DIVISOR, timeout_cycles: int | None = None,
-                 levels: str = "registers"):
+                 levels: str = "registers", trainer=None):
+        self.trainer = trainer
         self.timeout_cycles = check_host_args(host, uart_divisor, timeout_cycles)
         self.config = config
         self.levels = levels
@@ -72,7 +75,7 @@ class ControllerTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.link = link = HostLink(self.config, self.timeout_cycles)
-        m.submodules.controller = ctrl = Controller(self.config, self.levels)
+        m.submodules.controller = ctrl = Controller(self.config, self.levels, self.trainer)
         wiring.connect(m, link.cmd, ctrl.cmd)
         wiring.connect(m, ctrl.analog, wiring.flipped(self.analog))
         if self.host == "stream":

@@ -57,16 +57,17 @@ def port_list(top: wiring.Component) -> list[dict]:
 
 def write_verilog(config: ControllerConfig, path, *, host: str = "stream",
                   uart_divisor: int = DEFAULT_UART_DIVISOR, timeout_cycles: int | None = None,
-                  name: str = TOP_NAME) -> dict:
+                  name: str = TOP_NAME, trainer=None) -> dict:
     """Write ``path`` (Verilog) and ``path`` with suffix ``.json`` (ports and config).
 
     Returns the sidecar dict. The config is validated (ValueError) before
-    anything is written.
+    anything is written. ``trainer``: an ``OnChipConfig`` to build the trainer engine with.
     """
     if not isinstance(config, ControllerConfig):
         raise ValueError("config must be a ControllerConfig")
     check_host_args(host, uart_divisor, timeout_cycles)  # before an Elaboratable exists to be left unused
-    top = ControllerTop(config, host=host, uart_divisor=uart_divisor, timeout_cycles=timeout_cycles)
+    top = ControllerTop(config, host=host, uart_divisor=uart_divisor, timeout_cycles=timeout_cycles,
+                        trainer=trainer)
     text = fix_zero_time_triggers(verilog.convert(top, name=name, emit_src=False))
     path = Path(path)
     sidecar = {
@@ -78,6 +79,7 @@ def write_verilog(config: ControllerConfig, path, *, host: str = "stream",
         "protocol_version": protocol.VERSION,
         "max_payload": protocol.max_payload(config),
         "config": config.to_dict(),
+        "trainer": None if trainer is None else trainer.to_dict(),
         "ports": port_list(top),
     }
     path.parent.mkdir(parents=True, exist_ok=True)

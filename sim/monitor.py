@@ -163,6 +163,35 @@ class CommandMonitor(P.ProtocolReference):
         self._checks[-1] = check
         return r
 
+    # -- the trainer engine: with ``trainer`` and an ``analog`` copy of the array set
+    # (:mod:`insitu.sim.onchip`) the monitor is the golden on-chip reference in lockstep: it
+    # queues every update a TRAIN makes and checks the TRAIN / INFER answers
+    def _check_fields(self, op, r):
+        want = P.unpack_fields(P.RESPONSE_FIELDS[op], r)
+
+        def check(resp):
+            got = resp.fields()
+            if got != want:
+                raise AssertionError(f"{op.name} answered {got}, reference {want}")
+
+        self._checks[-1] = check
+
+    def _do_train(self, f, rest):
+        n0 = len(self.trainer_updates)
+        r = super()._do_train(f, rest)
+        if r is None or not self.expecting:
+            return r
+        for plan, row0, col0 in self.trainer_updates[n0:]:
+            self.scoreboard.expect_update(self.controller, plan, row0, col0)
+        self._check_fields(P.Opcode.TRAIN, r)
+        return r
+
+    def _do_infer(self, f, rest):
+        r = super()._do_infer(f, rest)
+        if r is not None and self.expecting:
+            self._check_fields(P.Opcode.INFER, r)
+        return r
+
     # ------------------------------------------------------------------ bursts
     def _burst(self, pol, rows, cols, counts):
         self.last_counts = counts

@@ -63,11 +63,15 @@ class Design:
     host: str = "stream"
     uart_divisor: int = 8
     timeout_cycles: int | None = None
+    trainer: object = None  # an OnChipConfig: the controller has the trainer engine
 
     def key(self) -> dict:
-        return {"config": self.config.to_dict(), "host": self.host,
-                "uart_divisor": self.uart_divisor if self.host == "uart" else None,
-                "timeout_cycles": self.timeout_cycles}
+        key = {"config": self.config.to_dict(), "host": self.host,
+               "uart_divisor": self.uart_divisor if self.host == "uart" else None,
+               "timeout_cycles": self.timeout_cycles}
+        if self.trainer is not None:  # (designs without one keep their cache keys)
+            key["trainer"] = self.trainer.to_dict()
+        return key
 
 
 def check_sim(sim: str) -> str:
@@ -224,7 +228,8 @@ def build(design: Design, sim: str, *, waves: bool = False, verbose: bool = Fals
             src.mkdir(parents=True, exist_ok=True)
             sidecar = write_verilog(design.config, src / "insitu_controller.v", host=design.host,
                                     uart_divisor=design.uart_divisor,
-                                    timeout_cycles=design.timeout_cycles)
+                                    timeout_cycles=design.timeout_cycles,
+                                    trainer=design.trainer)
             write_harness(sidecar, src / f"{HARNESS_TOP}.v")
             runner = _runner(sim, env)
             args = list(VERILATOR_ARGS) if sim == "verilator" else list(ICARUS_ARGS)

@@ -23,6 +23,9 @@ JSON (``$INSITU_COSIM_RESULT``). ``params["task"]`` selects:
 ``replay``
     the host traffic a ``train`` run recorded (``record_traffic``), batch by batch, with no
     analog front-end, monitor or golden model attached (the free-running speed reference).
+``onchip``
+    TRAIN for every training sample, then INFER for the test set, through the trainer
+    engine, with the golden on-chip reference in lockstep (:mod:`insitu.sim.onchip`).
 ``idle``
     the clock free-running for ``cycles`` ticks with no Python activity (speed baseline).
 """
@@ -157,6 +160,10 @@ async def _cosim(session: Session, params: dict):
         from insitu.sim.uart_faults import run_uart_faults
 
         result = await run_uart_faults(session, params)
+    elif task == "onchip":  # TRAIN / INFER through the trainer engine (insitu.sim.onchip)
+        from insitu.sim.onchip import run_onchip
+
+        result = await bridge(run_onchip)(session, params)
     elif task == "robust":
         from insitu.sim.checks import run_robust
 

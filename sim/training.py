@@ -30,6 +30,7 @@ MODELS = {
     # name: dataset, hidden units, 2x2 pooling of the digits images
     "iris": ("iris", 8, False),
     "digits-small": ("digits", 12, True),
+    "digits": ("digits", 32, False),  # the 64-32-10 network of the on-chip benchmark
 }
 MODES = ("deterministic", "stochastic")
 #: the per-sample step: plain backpropagation (read every layer before updating any) or the

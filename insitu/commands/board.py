@@ -30,6 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=5, help="train: epochs (default 5)")
     parser.add_argument("--lr", type=float, default=0.5, help="train: learning rate (default 0.5)")
     parser.add_argument("--seed", type=int, default=0, help="train: seed (default 0)")
+    parser.add_argument("--on-chip", action="store_true", dest="on_chip",
+                        help="train: on the controller's trainer engine (a build with it): one "
+                             "TRAIN command per sample, INFER for the test set")
     parser.set_defaults(run=run)
     return parser
 
@@ -64,6 +67,8 @@ def run(args) -> int:
         net = CrossbarMLP(backend, sizes)  # ValueError if the board's array is too small
         rng = np.random.default_rng(args.seed)
         net.init_weights(rng)
+        if args.on_chip:
+            return _train_on_chip(ctrl, net, data, args, rng)
         onehot = np.eye(data.classes)
         for epoch in range(args.epochs):
             for i in rng.permutation(len(data.x_train)):
@@ -73,3 +78,26 @@ def run(args) -> int:
         return 0
     finally:
         ctrl.close()
+
+
+def _train_on_chip(ctrl, net, data, args, rng) -> int:
+    """The trainer engine trains: the host sends the constants once, then only samples."""
+    import numpy as np
+
+    from insitu.golden.onchip import OnChipConfig, OnChipTrainer
+
+    step = OnChipTrainer(OnChipConfig(lr=args.lr))
+    k = step.constants(net, args.lr)
+    ctrl.configure_network(net.sizes, k["zm"], k["r"], shift=k["zs"])
+    D = k["D"]
+
+    def codes(x):
+        return np.floor(np.asarray(x) * D + 0.5).astype(np.int64)
+
+    for epoch in range(args.epochs):
+        for i in rng.permutation(len(data.x_train)):
+            ctrl.train_sample(codes(data.x_train[i]), int(data.y_train[i]))
+        pred = np.array([ctrl.infer(codes(x)) for x in data.x_test])
+        print(f"epoch {epoch + 1}: test accuracy {float(np.mean(pred == data.y_test)):.3f} "
+              f"(on chip)")
+    return 0

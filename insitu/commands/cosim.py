@@ -33,9 +33,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--sim", default="verilator", metavar="verilator|icarus",
                    help="HDL simulator (default verilator; Icarus is about 20x slower)")
-    p.add_argument("--model", default="iris", metavar="iris|digits-small",
+    p.add_argument("--model", default="iris", metavar="iris|digits-small|digits",
                    help="network and dataset: iris 4-8-3, or digits-small (8x8 digits pooled to "
-                        "4x4) 16-12-10 (default iris)")
+                        "4x4) 16-12-10, or digits 64-32-10 (default iris)")
     p.add_argument("--samples", default="200", metavar="N",
                    help="training samples to run (default 200)")
     p.add_argument("--seed", default="0", metavar="N",
@@ -51,6 +51,13 @@ def add_parser(subparsers) -> None:
                    help="device preset behind the analog port (default ecram_organic)")
     p.add_argument("--waves", action="store_true",
                    help="record waveforms (FST on Icarus, VCD on Verilator); a separate build")
+    p.add_argument("--on-chip", action="store_true", dest="on_chip",
+                   help="train on the controller's trainer engine instead: TRAIN per training "
+                        "sample, then INFER per test sample (--tests), compared with the golden "
+                        "on-chip reference (insitu.golden.onchip); --mode and --algorithm do "
+                        "not apply (the engine's own PGD)")
+    p.add_argument("--tests", default="30", metavar="N",
+                   help="with --on-chip: test samples through INFER (default 30)")
     p.add_argument("--rebuild", action="store_true",
                    help="empty the simulation build cache (in the user's cache folder) first")
     p.set_defaults(run=run)
@@ -83,6 +90,9 @@ def run(args) -> int:
     mode = _choice("mode", args.mode, training.MODES)
     device = _choice("device", args.device, tuple(PRESETS))
     algorithm = _choice("algorithm", args.algorithm, training.ALGORITHMS)
+    if getattr(args, "on_chip", False):
+        tests = _int("tests", args.tests, 1, 100000)
+        return _run_onchip(args, sim, model, samples, tests, seed, device)
     params = training.with_data({"model": model, "samples": samples, "seed": seed, "mode": mode,
                                  "device": device, "algorithm": algorithm})
     cfg = training.controller_config(params)
@@ -162,6 +172,57 @@ def run(args) -> int:
         return 0
     more = f" (and {len(diffs) - 1} more differences)" if len(diffs) > 1 else ""
     print(f"DIFFERENT from the golden model at {diffs[0]}{more}")
+    return 1
+
+
+def _run_onchip(args, sim, model, samples, tests, seed, device) -> int:
+    """``--on-chip``: the trainer engine's TRAIN / INFER against the golden on-chip step."""
+    from insitu.golden.onchip import OnChipConfig
+    from insitu.sim import onchip, runner
+
+    params = onchip.with_data({"model": model, "samples": samples, "tests": tests, "seed": seed,
+                               "device": device})
+    cfg = onchip.controller_config(params)
+    design = runner.Design(cfg, trainer=OnChipConfig(**params["onchip"]))
+    print(f"cosim --on-chip: {model} on a {cfg.rows}x{cfg.cols} controller with the trainer "
+          f"engine, {samples} TRAIN + {tests} INFER, {sim}", flush=True)
+    t0 = time.perf_counter()
+    if args.rebuild:
+        print(f"  cache: {runner.clear_cache()} build(s) removed from {runner.cache_root()}")
+    try:
+        bld = runner.build(design, sim, waves=bool(args.waves))
+    except (runner.SimulatorMissing, OSError, subprocess.CalledProcessError, SystemExit) as e:
+        print(f"insitu cosim: error: {sim} build failed: {_first_line(e)}", file=sys.stderr)
+        return 2
+    print(f"  build: {'cached' if bld.seconds == 0 else f'{bld.seconds:.1f} s'} ({bld.directory})",
+          flush=True)
+    test_dir = bld.directory / "runs" / f"cli-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
+    try:
+        rtl = runner.run(bld, {"task": "onchip", **params}, test_dir=test_dir)
+    except runner.ContractViolation as e:
+        print(f"VIOLATION of the contract: {_first_line(e)}")
+        return 1
+    except runner.CosimFailure as e:
+        print(f"insitu cosim: error: {_first_line(e)}", file=sys.stderr)
+        return 2
+    if args.waves:
+        print(f"  waves: {runner.waves_file(bld, test_dir)}")
+    else:
+        import shutil
+
+        shutil.rmtree(test_dir, ignore_errors=True)
+    print(f"  rtl run: {rtl['wall_s']:.1f} s, {rtl['cycles_per_sample']:.0f} clock cycles per "
+          f"TRAIN, {rtl['cycles_per_inference']:.0f} per INFER", flush=True)
+    gold = onchip.golden_onchip(params)
+    diffs = onchip.compare_onchip(gold, rtl)
+    if not diffs:
+        print(f"identical: {len(rtl['events'])} ADC conversions, {len(rtl['bursts'])} pulse "
+              f"bursts, {samples} TRAIN and {tests} INFER answers and the final conductances "
+              f"match the golden on-chip reference; test accuracy {100 * rtl['test_acc']:.1f}% "
+              f"[{time.perf_counter() - t0:.0f} s]")
+        return 0
+    more = f" (and {len(diffs) - 1} more differences)" if len(diffs) > 1 else ""
+    print(f"DIFFERENT from the golden on-chip reference at {diffs[0]}{more}")
     return 1
 
 

@@ -1,0 +1,561 @@
+"""The trainer engine: one training sample (or one inference) on the controller, bit exact
+with :class:`insitu.golden.onchip.OnChipTrainer` (``step_codes`` / ``infer``).
+
+:class:`TrainerEngine` executes the trainer commands of ``insitu.golden.protocol``
+(CONFIGURE, CONFIGURE_LAYER, TRAIN, INFER) once the command decoder has read their fixed
+arguments. It sequences the controller's read engine and update engine the way the command
+decoder's states do, but drives them from its own line buffers, so the x and d buffers are
+never touched:
+
+* ``rows`` / ``cols`` line buffers (lib.memory): the codes a read drives or an update
+  takes (forward: ``[H_l, D]``; transpose: the mantissas; update: ``cx`` and ``cd``);
+* ``acts``: every layer's input codes (``H_l``, the sample for layer 0), ``grads``: the
+  derivative codes of the hidden units, ``mant``: every layer's normalised error
+  mantissas, ``err``: the vector being normalised (one slot of ``max(rows, cols)`` lines per
+  layer, the slot of layer ``l`` at ``l * lines``);
+* ROMs with the activation and derivative tables of every hidden activation and the output
+  sigmoid (:func:`insitu.golden.onchip.make_tables`, at elaboration).
+
+Arithmetic per read word (pipelined, one word per tick): the table index
+``clamp((y * zm_l) >> shift, -T/2, T/2 - 1) + T/2``, the table look-up, the output error
+``O - D onehot`` with its loss and the first argmax of the output codes; the hidden error
+``b * grad``. Leading-one normalisation tracks the largest positive and negative value while
+a vector is written, so the shift (and the one-bit correction when rounding carries) is
+known when the vector is complete: one pass writes the mantissas. Update management
+``rho = r_l[e & 1] >> -(e >> 1)`` (or ``<<``), capped at ``2**shift``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..golden import protocol as proto
+from ..golden.config import ControllerConfig
+from ..golden.onchip import OnChipConfig, make_tables
+from .decoder import ARGS_BYTES, args_view
+from .layouts import LineSide, Opcode, UpdateMode, dac_shape, lines, update_args_layout
+
+LAYERS = proto.TRAINER_MAX_LAYERS
+CONST_BITS = proto.TRAINER_CONST_BITS
+SHIFT_CAP = 31  # variable shifts are clamped here (every shifted value is below 2**25)
+
+
+def shift_round(v, s, width: int):
+    """``golden.onchip.shift_round(v, s)`` for a signed ``s`` (a Value), result ``signed(width)``:
+    ``(v + 2**(s-1)) >> s`` for ``s > 0``, else ``v << -s``; amounts clamped at SHIFT_CAP."""
+    right = Mux(s > SHIFT_CAP, SHIFT_CAP, s)[:5]
+    left = Mux(-s > SHIFT_CAP, SHIFT_CAP, -s)[:5]
+    half = (Const(1, 33) << right) >> 1
+    rounded = ((v + half.as_signed()) >> right)
+    return Mux(s > 0, rounded, v << left)[:width].as_signed()
+
+
+class TrainerSignature(wiring.Signature):
+    """Ports of the trainer engine (its view). L = max(rows, cols).
+
+    Members
+    -------
+    start : In(1); opcode : In(Opcode); args : In(8 * ARGS_BYTES); length : In(16)
+        Strobe: run the decoded trainer command (fixed arguments from the decoder).
+    done : Out(1); ok : Out(1)
+        Strobe when finished; ``ok`` low: answer BAD_ARG (nothing changed).
+    prediction : Out(8); loss : Out(32); capped : Out(8)
+        The TRAIN / INFER response fields.
+    addr : Out(range(max_payload)); addr_en : Out(1); data : In(8)
+        Synchronous read of the request payload (the sample's codes).
+    rd_* : the read engine's start strobe and window arguments; rd_word_valid, rd_word,
+        rd_done : its codes and done strobe.
+    x_addr, x_data, d_addr, d_data :
+        Synchronous reads of the trainer's row and column line buffers by the engines.
+    up_start : Out(1); up_args : Out(update_args_layout); up_done : In(1)
+        The update engine's start strobe, arguments and done strobe.
+    drivers_busy : In(1); up_end : Out(1)
+        Pulses drained; ``up_end`` strobes when an update burst is over (update_done).
+    """
+
+    def __init__(self, config: ControllerConfig):
+        L = lines(config)
+        super().__init__({
+            "start": In(1),
+            "opcode": In(Opcode, init=Opcode.TRAIN),
+            "args": In(8 * ARGS_BYTES),
+            "length": In(16),
+            "done": Out(1),
+            "ok": Out(1),
+            "prediction": Out(8),
+            "loss": Out(32),
+            "capped": Out(8),
+            "addr": Out(range(proto.max_payload(config))),
+            "addr_en": Out(1),
+            "data": In(8),
+            "rd_start": Out(1),
+            "rd_drive_side": Out(LineSide),
+            "rd_drive_first": Out(range(L + 1)),
+            "rd_drive_end": Out(range(L + 1)),
+            "rd_sense_side": Out(LineSide),
+            "rd_sense_first": Out(range(L)),
+            "rd_sense_last": Out(range(L + 1)),
+            "rd_word_valid": In(1),
+            "rd_word": In(32),
+            "rd_done": In(1),
+            "x_addr": In(range(config.rows)),
+            "x_data": Out(dac_shape(config)),
+            "d_addr": In(range(config.cols)),
+            "d_data": Out(dac_shape(config)),
+            "up_start": Out(1),
+            "up_args": Out(update_args_layout(config)),
+            "up_done": In(1),
+            "drivers_busy": In(1),
+            "up_end": Out(1),
+        })
+
+
+class TrainerEngine(wiring.Component):
+    """The trainer engine for one controller config and one set of tables (``onchip``:
+    its ``table_bits`` and ``z_range``). Ports: :class:`TrainerSignature`."""
+
+    def __init__(self, config: ControllerConfig, onchip: OnChipConfig):
+        if config.dac_max >= 1 << (8 * proto.SAMPLE_CODE_BYTES):
+            raise ValueError(f"dac_bits must be at most {8 * proto.SAMPLE_CODE_BYTES + 1} for "
+                             f"the trainer engine, got {config.dac_bits}")
+        self.config = config
+        self.onchip = onchip
+        super().__init__(TrainerSignature(config))
+
+    def elaborate(self, platform):
+        m = Module()
+        b = _Build(self, m)
+        with m.FSM():
+            b.command_states()
+            b.sample_states()
+            b.forward_states()
+            b.error_states()
+            b.update_states()
+            b.backward_states()
+        return m
+
+
+class _Build:
+    """Registers, memories and FSM states of one :class:`TrainerEngine`."""
+
+    def __init__(self, eng: TrainerEngine, m: Module):
+        self.e, self.m, self.cfg = eng, m, eng.config
+        cfg = self.cfg
+        self.R, self.C, self.LW = cfg.rows, cfg.cols, lines(cfg)
+        self.D = cfg.dac_max
+        self.width = self.D.bit_length()
+        self.T = 1 << eng.onchip.table_bits
+        self._memories()
+        self._registers()
+
+    # ------------------------------------------------------------------ storage
+    def _memories(self):
+        m, cfg, LW = self.m, self.cfg, self.LW
+        dac = dac_shape(cfg)
+        ab, db = cfg.adc_bits, cfg.dac_bits
+        self.err_shape = signed(ab + db + 2)
+        self.mant_shape = signed(self.width + 1)
+        mems = {
+            "rowbuf": (dac, cfg.rows), "colbuf": (dac, cfg.cols),
+            "acts": (unsigned(db), LAYERS * LW), "grads": (unsigned(db), LAYERS * LW),
+            "mant": (self.mant_shape, LAYERS * LW), "err": (self.err_shape, LW),
+        }
+        for name, (shape, depth) in mems.items():
+            mem = Memory(shape=shape, depth=depth, init=[])
+            setattr(m.submodules, name, mem)
+            setattr(self, name + "_w", mem.write_port())
+            setattr(self, name + "_r", mem.read_port())
+        e = self.e
+        m.d.comb += [self.rowbuf_r.addr.eq(e.x_addr), e.x_data.eq(self.rowbuf_r.data),
+                     self.colbuf_r.addr.eq(e.d_addr), e.d_data.eq(self.colbuf_r.data)]
+        # tables: hidden activations (act, grad) by activation code, and the output sigmoid
+        hidden, sig = [], None
+        for name in proto.TRAINER_ACTIVATIONS:
+            t = make_tables(name, self.e.onchip.table_bits, self.e.onchip.z_range, self.D)
+            hidden += [int(a) | int(g) << db for a, g in zip(t["act"], t["grad"])]
+            sig = [int(v) for v in t["sig"]]
+        m.submodules.hidden_rom = rom = Memory(shape=unsigned(2 * db), depth=len(hidden),
+                                               init=hidden)
+        m.submodules.sig_rom = srom = Memory(shape=unsigned(db), depth=self.T, init=sig)
+        self.hidden_r, self.sig_r = rom.read_port(), srom.read_port()
+
+    def _registers(self):
+        cfg, LW = self.cfg, self.LW
+        self.layers = Signal(range(LAYERS + 1))
+        self.nconf = Signal(range(LAYERS + 1))
+        self.configured = Signal()  # CONFIGURE seen (layers may follow)
+        self.act_sel = Signal(2)
+        self.alg = Signal()  # 0 pgd, 1 backprop
+        self.zs = Signal(5)
+        self.fan_in = Array(Signal(8, name=f"fan_in_{k}") for k in range(LAYERS))
+        self.fan_out = Array(Signal(8, name=f"fan_out_{k}") for k in range(LAYERS))
+        self.col0 = Array(Signal(range(cfg.cols + 1), name=f"col0_{k}") for k in range(LAYERS))
+        self.zm = Array(Signal(CONST_BITS, name=f"zm_{k}") for k in range(LAYERS))
+        self.r = Array(Array(Signal(CONST_BITS, name=f"r{p}_{k}") for p in range(2))
+                       for k in range(LAYERS))
+        self.exp = Array(Signal(signed(10), name=f"exp_{k}") for k in range(LAYERS))
+        self.nonzero = Array(Signal(name=f"nonzero_{k}") for k in range(LAYERS))
+        self.slot = Array(Const(k * LW, range(LAYERS * LW + 1)) for k in range(LAYERS))
+        self.l = Signal(range(LAYERS))  # the layer being worked on
+        self.train = Signal()  # TRAIN (else INFER)
+        self.updating = Signal()  # backprop: the errors are read, the updates run
+        self.label = Signal(8)
+        self.bad = Signal()
+        self.p = Signal(range(LW + 2))  # pass address
+        self.pv = Signal()  # the previous pass address was in range (its data is here)
+        self.pi = Signal(range(LW + 1))  # the previous pass address
+        self.n = Signal(range(LW + 1))  # pass length
+        self.j = Signal(range(LW + 1))  # index of the next read word
+        self.maxpos = Signal(self.err_shape.width)
+        self.maxneg = Signal(self.err_shape.width)
+        self.shift = Signal(signed(8))
+        self.rho = Signal(CONST_BITS + 2)
+        self.cd_nonzero = Signal()
+        self.best = Signal(signed(cfg.adc_bits))
+        self.flush = Signal(2)
+        self.base = Signal(signed(10))  # exponent of the error a normalised vector came from
+
+    # ------------------------------------------------------------------ helpers
+    def finish(self, ok):
+        self.m.d.comb += [self.e.done.eq(1), self.e.ok.eq(ok)]
+        self.m.next = "IDLE"
+
+    def start_pass(self, n, state):
+        self.m.d.sync += [self.p.eq(0), self.pv.eq(0), self.n.eq(n)]
+        self.m.next = state
+
+    def pass_step(self, then):
+        """One tick of a pass: address ``p`` now, its data (``pi``, when ``pv``) next tick."""
+        m = self.m
+        m.d.sync += [self.pi.eq(self.p), self.pv.eq(self.p < self.n), self.p.eq(self.p + 1)]
+        with m.If(self.p == self.n):
+            then()
+
+    def track(self, v):
+        """Keep the largest positive value and the largest negative magnitude of a vector."""
+        m = self.m
+        with m.If((v > 0) & (v > self.maxpos.as_signed())):
+            m.d.sync += self.maxpos.eq(v)
+        with m.If((v < 0) & (-v > self.maxneg.as_signed())):
+            m.d.sync += self.maxneg.eq(-v)
+
+    def start_read(self, drive_side, first, end, sense_side, s_first, s_last, state):
+        e = self.e
+        self.m.d.comb += [
+            e.rd_start.eq(1), e.rd_drive_side.eq(drive_side), e.rd_drive_first.eq(first),
+            e.rd_drive_end.eq(end), e.rd_sense_side.eq(sense_side),
+            e.rd_sense_first.eq(s_first), e.rd_sense_last.eq(s_last),
+        ]
+        self.m.d.sync += [self.j.eq(0), self.flush.eq(0)]
+        self.m.next = state
+
+    # ------------------------------------------------------------------ CONFIGURE / checks
+    def command_states(self):
+        m, e, cfg = self.m, self.e, self.cfg
+        a_cf = args_view(e.args, Opcode.CONFIGURE)
+        a_ly = args_view(e.args, Opcode.CONFIGURE_LAYER)
+        a_tr = args_view(e.args, Opcode.TRAIN)
+        L, l = self.layers, self.l
+        ready = self.configured & (self.nconf == L) & (L != 0)
+        count = Mux(e.opcode == Opcode.TRAIN, e.length - 1, e.length)
+        last = L - 1
+        with m.State("IDLE"):
+            with m.If(e.start):
+                m.d.sync += [self.train.eq(e.opcode == Opcode.TRAIN), self.label.eq(a_tr.label),
+                             self.bad.eq(0), l.eq(0), self.updating.eq(0),
+                             e.loss.eq(0), e.capped.eq(0), e.prediction.eq(0)]
+                m.next = "CHECK"
+        with m.State("CHECK"):
+            lo, hi = proto.TRAINER_SHIFTS
+            with m.Switch(e.opcode):
+                with m.Case(Opcode.CONFIGURE):
+                    good = ((a_cf.layers >= 2) & (a_cf.layers <= LAYERS)
+                            & (a_cf.activation < len(proto.TRAINER_ACTIVATIONS))
+                            & (a_cf.algorithm < len(proto.TRAINER_ALGORITHMS))
+                            & (a_cf.shift >= lo) & (a_cf.shift <= hi))
+                    with m.If(good):
+                        m.d.sync += [L.eq(a_cf.layers), self.act_sel.eq(a_cf.activation),
+                                     self.alg.eq(a_cf.algorithm), self.zs.eq(a_cf.shift),
+                                     self.nconf.eq(0), self.configured.eq(1)]
+                    self.finish(good)
+                with m.Case(Opcode.CONFIGURE_LAYER):
+                    k = self.nconf
+                    first = k == 0
+                    prev = Mux(first, 0, k - 1)
+                    col0 = Mux(first, 0, self.col0[prev] + self.fan_out[prev])
+                    limit = 1 << CONST_BITS
+                    good = (self.configured & (a_ly.layer == k) & (k < L)
+                            & (a_ly.fan_in >= 1) & (a_ly.fan_out >= 1)
+                            & (a_ly.fan_in + 1 <= cfg.rows) & (col0 + a_ly.fan_out <= cfg.cols)
+                            & (first | (a_ly.fan_in == self.fan_out[prev]))
+                            & (a_ly.zm >= 1) & (a_ly.zm < limit) & (a_ly.r_even < limit)
+                            & (a_ly.r_odd < limit))
+                    with m.If(good):
+                        m.d.sync += [self.fan_in[k].eq(a_ly.fan_in), self.fan_out[k].eq(a_ly.fan_out),
+                                     self.col0[k].eq(col0), self.zm[k].eq(a_ly.zm),
+                                     self.r[k][0].eq(a_ly.r_even), self.r[k][1].eq(a_ly.r_odd),
+                                     self.nconf.eq(k + 1)]
+                    self.finish(good)
+                with m.Default():  # TRAIN, INFER
+                    good = (ready & (count == self.fan_in[0])
+                            & (~self.train | (self.label < self.fan_out[last])))
+                    with m.If(good):
+                        self.start_pass(self.fan_in[0], "SAMPLE")
+                    with m.Else():
+                        self.finish(0)
+
+    def sample_states(self):
+        """The sample's codes from the payload into acts[0]; a code above D: BAD_ARG."""
+        m, e = self.m, self.e
+        first = Mux(self.train, 1, 0)
+        with m.State("SAMPLE"):
+            m.d.comb += [e.addr_en.eq(1), e.addr.eq(self.p + first)]
+            with m.If(self.pv):
+                m.d.comb += [self.acts_w.en.eq(1), self.acts_w.addr.eq(self.pi),
+                             self.acts_w.data.eq(e.data)]
+                with m.If(e.data > self.D):
+                    m.d.sync += self.bad.eq(1)
+
+            def then():
+                m.next = "SAMPLE_CHECK"
+            self.pass_step(then)
+        with m.State("SAMPLE_CHECK"):
+            with m.If(self.bad):
+                self.finish(0)
+            with m.Else():
+                self.start_pass(self.fan_in[0] + 1, "FWD_LOAD")
+
+    # ------------------------------------------------------------------ forward
+    def table_index(self, y):
+        """``clamp((y * zm_l) >> shift, -T/2, T/2 - 1) + T/2``."""
+        T = self.T
+        v = (y * self.zm[self.l]) >> self.zs
+        return (Mux(v < -(T // 2), -(T // 2), Mux(v > T // 2 - 1, T // 2 - 1, v)) + T // 2)[
+            :self.e.onchip.table_bits]
+
+    def forward_states(self):
+        m, e, cfg = self.m, self.e, self.cfg
+        l, L = self.l, self.layers
+        output = l == L - 1
+        with m.State("FWD_LOAD"):  # rows [0, fan_in]: the layer's inputs and the bias at D
+            m.d.comb += self.acts_r.addr.eq(self.slot[l] + self.p)
+            with m.If(self.pv):
+                m.d.comb += [self.rowbuf_w.en.eq(1), self.rowbuf_w.addr.eq(self.pi),
+                             self.rowbuf_w.data.eq(Mux(self.pi == self.fan_in[l], self.D,
+                                                       self.acts_r.data))]
+
+            def then():
+                m.d.sync += [self.maxpos.eq(0), self.maxneg.eq(0), e.loss.eq(0)]
+                self.start_read(LineSide.ROWS, 0, self.fan_in[l] + 1, LineSide.COLS,
+                                self.col0[l], self.col0[l] + self.fan_out[l], "FWD_READ")
+            self.pass_step(then)
+        # one word per tick: (A) code and index, (B) table index, (C) table values
+        ya, ja, va = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
+        ib, jb, vb = Signal(e.onchip.table_bits), Signal(range(self.LW + 1)), Signal()
+        jc, vc = Signal(range(self.LW + 1)), Signal()
+        y = e.rd_word[:cfg.adc_bits].as_signed()
+        m.d.sync += [va.eq(0), vb.eq(va), jb.eq(ja), ib.eq(self.table_index(ya)),
+                     vc.eq(vb), jc.eq(jb)]
+        m.d.comb += [self.hidden_r.addr.eq(self.act_sel * self.T + ib), self.sig_r.addr.eq(ib)]
+        db = cfg.dac_bits
+        err = Signal(signed(db + 2))
+        m.d.comb += err.eq(self.sig_r.data - Mux(self.train & (jc == self.label), self.D, 0))
+
+        def stage_c():
+            """Hidden layer: the next layer's input and derivative codes; output: the error."""
+            with m.If(vc & ~output):
+                at = self.slot[l + 1] + jc
+                m.d.comb += [self.acts_w.en.eq(1), self.acts_w.addr.eq(at),
+                             self.acts_w.data.eq(self.hidden_r.data[:db]),
+                             self.grads_w.en.eq(1), self.grads_w.addr.eq(at),
+                             self.grads_w.data.eq(self.hidden_r.data[db:])]
+            with m.If(vc & output):
+                m.d.comb += [self.err_w.en.eq(1), self.err_w.addr.eq(jc), self.err_w.data.eq(err)]
+                m.d.sync += e.loss.eq(e.loss + abs(err))
+                self.track(err)
+
+        with m.State("FWD_READ"):
+            with m.If(e.rd_word_valid):
+                m.d.sync += [ya.eq(y), ja.eq(self.j), va.eq(1), self.j.eq(self.j + 1)]
+                with m.If(output & ((self.j == 0) | (y > self.best))):
+                    m.d.sync += [self.best.eq(y), e.prediction.eq(self.j)]
+            stage_c()
+            with m.If(e.rd_done):
+                m.next = "FWD_FLUSH"
+        with m.State("FWD_FLUSH"):  # the last words through the pipeline (same writes as above)
+            stage_c()
+            m.d.sync += self.flush.eq(self.flush + 1)
+            with m.If(self.flush == 3):
+                with m.If(~output):
+                    m.d.sync += l.eq(l + 1)
+                    self.start_pass(self.fan_in[l + 1] + 1, "FWD_LOAD")
+                with m.Elif(~self.train):
+                    self.finish(1)
+                with m.Else():
+                    m.d.sync += self.base.eq(0)
+                    m.next = "NORM_SHIFT"
+
+    # ------------------------------------------------------------------ normalise, sequence
+    def error_states(self):
+        """Leading-one normalisation of err[0, n) into layer l's mantissas and exponent, then
+        the next step in PGD or backprop order."""
+        m, e = self.m, self.e
+        l, L = self.l, self.layers
+        w = self.width
+        top = Mux(self.maxpos > self.maxneg, self.maxpos, self.maxneg)
+        blen = Signal(range(len(top) + 1))  # bit length of top: a priority encoder
+        length = Const(0, blen.shape())
+        for k in range(len(top)):
+            length = Mux(top[k], k + 1, length)
+        m.d.comb += blen.eq(length)
+        wide = len(top) + 2
+        with m.State("NORM_SHIFT"):
+            m.d.sync += self.shift.eq(Mux(top != 0, blen - w, 0))
+            m.next = "NORM_FIX"
+        with m.State("NORM_FIX"):  # rounding may carry into one more bit: one more shift
+            pos = shift_round(self.maxpos.as_signed(), self.shift, wide + w)
+            neg = shift_round(-self.maxneg.as_signed(), self.shift, wide + w)
+            over = (pos >= (1 << w)) | (-neg >= (1 << w))
+            s = self.shift + over
+            m.d.sync += [self.shift.eq(s), self.exp[l].eq(self.base + s), self.nonzero[l].eq(0)]
+            n = Mux(l == L - 1, self.fan_out[l], self.fan_in[l + 1])
+            self.start_pass(n, "NORM_PASS")
+        with m.State("NORM_PASS"):
+            m.d.comb += self.err_r.addr.eq(self.p)
+            with m.If(self.pv):
+                mant = shift_round(self.err_r.data, self.shift, self.mant_shape.width)
+                m.d.comb += [self.mant_w.en.eq(1), self.mant_w.addr.eq(self.slot[l] + self.pi),
+                             self.mant_w.data.eq(mant)]
+                with m.If(mant != 0):
+                    m.d.sync += self.nonzero[l].eq(1)
+
+            def then():
+                m.next = "NEXT"
+            self.pass_step(then)
+        with m.State("NEXT"):
+            with m.If(~self.alg):
+                m.next = "UPD_RHO"
+            with m.Elif(l != 0):
+                self.start_pass(self.fan_out[l], "BACK_LOAD")
+            with m.Else():
+                m.d.sync += [self.updating.eq(1), l.eq(L - 1)]
+                m.next = "UPD_RHO"
+
+    # ------------------------------------------------------------------ update
+    def update_states(self):
+        m, e, cfg = self.m, self.e, self.cfg
+        l = self.l
+        zs = self.zs
+        cap = Const(1, 26) << zs
+        with m.State("UPD_RHO"):
+            ex = self.exp[l]
+            r = Cat(self.r[l][ex[0]], Const(0, 1)).as_signed()
+            rho = shift_round(r, -(ex >> 1), CONST_BITS + SHIFT_CAP + 2)
+            capped = rho > cap
+            m.d.sync += [self.rho.eq(Mux(capped, cap, rho)), self.cd_nonzero.eq(0)]
+            with m.If(~self.nonzero[l]):
+                m.next = "UPD_END"
+            with m.Else():
+                with m.If(capped):
+                    m.d.sync += e.capped.eq(e.capped + 1)
+                self.start_pass(self.fan_in[l] + 1, "UPD_X")
+        with m.State("UPD_X"):  # cx = [H_l, D] rho >> shift (rounded)
+            m.d.comb += self.acts_r.addr.eq(self.slot[l] + self.p)
+            with m.If(self.pv):
+                h = Mux(self.pi == self.fan_in[l], self.D, self.acts_r.data)
+                m.d.comb += [self.rowbuf_w.en.eq(1), self.rowbuf_w.addr.eq(self.pi),
+                             self.rowbuf_w.data.eq(round_right(h * self.rho, zs))]
+
+            def then():
+                self.start_pass(self.fan_out[l], "UPD_D")
+            self.pass_step(then)
+        with m.State("UPD_D"):  # cd = -(m rho >> shift) (rounded)
+            m.d.comb += self.mant_r.addr.eq(self.slot[l] + self.p)
+            with m.If(self.pv):
+                cd = Signal(signed(self.mant_shape.width + 1))
+                m.d.comb += cd.eq(-round_right(self.mant_r.data * self.rho, zs))
+                m.d.comb += [self.colbuf_w.en.eq(1), self.colbuf_w.addr.eq(self.col0[l] + self.pi),
+                             self.colbuf_w.data.eq(cd)]
+                with m.If(cd != 0):
+                    m.d.sync += self.cd_nonzero.eq(1)
+
+            def then():
+                m.next = "UPD_GO"
+            self.pass_step(then)
+        with m.State("UPD_GO"):
+            with m.If(~self.cd_nonzero):
+                m.next = "UPD_END"
+            with m.Else():
+                a = e.up_args
+                m.d.comb += [e.up_start.eq(1), a.mode.eq(UpdateMode.DETERMINISTIC), a.dither.eq(1),
+                             a.row_gain.eq(cfg.count_max), a.col_gain.eq(cfg.count_max),
+                             a.row0.eq(0), a.nrows.eq(self.fan_in[l] + 1),
+                             a.col0.eq(self.col0[l]), a.ncols.eq(self.fan_out[l])]
+                m.next = "UPD_WAIT"
+        with m.State("UPD_WAIT"):
+            with m.If(e.up_done):
+                m.next = "UPD_DRAIN"
+        with m.State("UPD_DRAIN"):
+            with m.If(~e.drivers_busy):
+                m.d.comb += e.up_end.eq(1)
+                m.next = "UPD_END"
+        with m.State("UPD_END"):
+            with m.If(l == 0):
+                self.finish(1)
+            with m.Elif(self.updating):
+                m.d.sync += l.eq(l - 1)
+                m.next = "UPD_RHO"
+            with m.Else():
+                self.start_pass(self.fan_out[l], "BACK_LOAD")
+
+    # ------------------------------------------------------------------ transpose
+    def backward_states(self):
+        """Layer l's mantissas on its columns, a transpose read of its inputs' rows, times the
+        stored derivative codes: err of layer l - 1 (then normalised)."""
+        m, e, cfg = self.m, self.e, self.cfg
+        l = self.l
+        with m.State("BACK_LOAD"):
+            m.d.comb += self.mant_r.addr.eq(self.slot[l] + self.p)
+            with m.If(self.pv):
+                m.d.comb += [self.colbuf_w.en.eq(1), self.colbuf_w.addr.eq(self.col0[l] + self.pi),
+                             self.colbuf_w.data.eq(self.mant_r.data)]
+
+            def then():
+                m.d.sync += [self.maxpos.eq(0), self.maxneg.eq(0)]
+                self.start_read(LineSide.COLS, self.col0[l], self.col0[l] + self.fan_out[l],
+                                LineSide.ROWS, 0, self.fan_in[l], "BACK_READ")
+            self.pass_step(then)
+        ba, ia, va = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
+        bb, ib, vb = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
+        m.d.sync += [va.eq(0), vb.eq(va), bb.eq(ba), ib.eq(ia)]
+        m.d.comb += self.grads_r.addr.eq(self.slot[l] + ia)
+        prod = Signal(self.err_shape)
+        m.d.comb += prod.eq(bb * self.grads_r.data)
+
+        def stage_b():
+            with m.If(vb):
+                m.d.comb += [self.err_w.en.eq(1), self.err_w.addr.eq(ib), self.err_w.data.eq(prod)]
+                self.track(prod)
+
+        with m.State("BACK_READ"):
+            with m.If(e.rd_word_valid):
+                m.d.sync += [ba.eq(e.rd_word[:cfg.adc_bits].as_signed()), ia.eq(self.j),
+                             va.eq(1), self.j.eq(self.j + 1)]
+            stage_b()
+            with m.If(e.rd_done):
+                m.next = "BACK_FLUSH"
+        with m.State("BACK_FLUSH"):
+            stage_b()
+            m.d.sync += self.flush.eq(self.flush + 1)
+            with m.If(self.flush == 3):
+                m.d.sync += [self.base.eq(self.exp[l]), l.eq(l - 1)]
+                m.next = "NORM_SHIFT"
+
+
+def round_right(v, s):
+    """``(v + 2**(s-1)) >> s`` for an unsigned shift ``s >= 1`` (a Value)."""
+    half = (Const(1, 33) << s) >> 1
+    return (v + half.as_signed()) >> s

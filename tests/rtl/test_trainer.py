@@ -1,0 +1,132 @@
+"""The trainer engine in ControllerTop (Amaranth simulator) against ProtocolReference with the
+trainer: every response byte (predictions, losses, capped counts, errors) and the array."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from insitu.golden import protocol as P
+from insitu.golden.config import ControllerConfig
+from insitu.golden.onchip import OnChipConfig
+from insitu.rtl.top import ControllerTop
+from rtl_harness import LinearArray, analog_model, simulate, stream_get, stream_put
+
+SIZES = (3, 4, 3)
+CFG = ControllerConfig(rows=5, cols=7, dac_bits=8, adc_bits=10, count_bits=2, bl=4, prob_bits=6,
+                       adcs=2, pulse_width=1, pulse_gap=1, settle_ticks=1, convert_ticks=2,
+                       max_program_iters=4, seed=3)
+# narrow DACs: the leading-one normalisation's rounding carry happens often (width 3)
+CFG_N = ControllerConfig(rows=5, cols=7, dac_bits=4, adc_bits=9, count_bits=3, bl=4, prob_bits=3,
+                         adcs=1, pulse_width=1, pulse_gap=0, settle_ticks=0, convert_ticks=1,
+                         max_program_iters=4, seed=8)
+ONCHIP = OnChipConfig(table_bits=6, z_range=8.0)
+SIZES3 = (3, 4, 3, 3)  # three layers: a hidden error is driven by a transpose read
+CFG_N3 = ControllerConfig(**{**CFG_N.to_dict(), "cols": 10})
+
+
+def network_frames(algorithm=0, activation=0, shift=16, zm=(9000, 7000), sizes=SIZES,
+                   r=((30000, 42000), (20000, 28000), (20000, 28000))):
+    out = [P.encode_request(P.Opcode.CONFIGURE, layers=len(sizes) - 1, activation=activation,
+                            algorithm=algorithm, shift=shift)]
+    for k in range(len(sizes) - 1):
+        out.append(P.encode_request(P.Opcode.CONFIGURE_LAYER, layer=k, fan_in=sizes[k],
+                                    fan_out=sizes[k + 1], zm=zm[k], r_even=r[k][0], r_odd=r[k][1]))
+    return out
+
+
+def samples(rng, n, D):
+    out = []
+    for _ in range(n):
+        codes = bytes(rng.choice([0, D, rng.randint(0, D)]) for _ in range(SIZES[0]))
+        if rng.random() < 0.7:
+            out.append(P.encode_frame(P.Opcode.TRAIN, bytes([rng.randrange(SIZES[-1])]) + codes))
+        else:
+            out.append(P.encode_frame(P.Opcode.INFER, codes))
+    return out
+
+
+def run(frames, seed, trainer=ONCHIP, p_pause=0.2, cfg=CFG, tie=False):
+    """Every response byte of ControllerTop equals the reference's; the arrays stay equal.
+    ``tie``: output columns 0 and 1 start equal (a tie for the first argmax)."""
+    rng = random.Random(seed)
+    top = ControllerTop(cfg, host="stream", timeout_cycles=200, trainer=trainer)
+    ref = P.ProtocolReference(cfg, analog=LinearArray(cfg, seed), trainer=trainer)
+    chip = LinearArray(cfg, seed)
+    if tie:
+        for a in (chip, ref.analog):
+            a.w[:, SIZES[1] + 1] = a.w[:, SIZES[1]]
+    expected = b"".join(r for f in frames for r in ref.feed(f))
+    got = bytearray()
+
+    async def sender(ctx):
+        for data in frames:
+            for b in data:
+                await stream_put(ctx, top.host_rx, b, rng, p_pause)
+
+    async def receiver(ctx):
+        while len(got) < len(expected):
+            got.append(await stream_get(ctx, top.host_tx, rng, p_pause, timeout=200000))
+
+    log = {}
+    simulate(top, sender, receiver,
+             background=[analog_model(top.analog, cfg, chip, random.Random(seed + 1), log)])
+    responses = P.ResponseDecoder().feed(bytes(got))
+    want = P.ResponseDecoder().feed(expected)
+    for k, (a, b) in enumerate(zip(responses, want)):
+        assert (a.opcode, a.status, a.payload) == (b.opcode, b.status, b.payload), \
+            f"response {k}: rtl {a}, reference {b}"
+    assert bytes(got) == expected
+    assert (chip.w == ref.analog.w).all()
+    return want, log, ref
+
+
+@pytest.mark.parametrize("algorithm,activation,cfg,seed", [
+    (0, 0, CFG, 0), (1, 2, CFG, 1),
+    # seed 17: two hidden errors whose normalisation carries (rounding up to 2**width), and
+    # they drive a transpose read
+    (0, 1, CFG_N3, 17)], ids=["pgd", "backprop-relu", "pgd-narrow-3-layers"])
+def test_train_and_infer_match_the_reference(algorithm, activation, cfg, seed):
+    rng = random.Random(seed)
+    zm = (9000, 7000) if cfg is CFG else (20000, 16000, 16000)
+    sizes = SIZES if cfg is CFG else SIZES3
+    frames = (network_frames(algorithm, activation, zm=zm, sizes=sizes)
+              + [P.encode_frame(P.Opcode.INFER, bytes([cfg.dac_max] * SIZES[0]))]
+              + samples(rng, 16, cfg.dac_max))
+    want, log, ref = run(frames, seed=seed, cfg=cfg, tie=True)
+    assert all(r.ok for r in want)
+    assert log["bursts"] >= 8 and len(ref.trainer_updates) == log["bursts"]
+    assert any(r.fields()["loss"] > 0 for r in want if r.opcode == P.Opcode.TRAIN)
+
+
+def test_bad_trainer_commands_answer_bad_arg():
+    D = CFG.dac_max
+    bad = [
+        P.encode_frame(P.Opcode.TRAIN, bytes([0, 1, 2, 3])),  # before CONFIGURE
+        *network_frames()[:2],
+        P.encode_frame(P.Opcode.INFER, bytes([1, 2, 3])),  # half configured
+        P.encode_request(P.Opcode.CONFIGURE_LAYER, layer=1, fan_in=3, fan_out=3, zm=5,
+                         r_even=1, r_odd=1),  # fan_in is not 4
+        P.encode_request(P.Opcode.CONFIGURE_LAYER, layer=1, fan_in=4, fan_out=4, zm=5,
+                         r_even=1, r_odd=1),  # 4 + 4 columns > 7
+        network_frames()[2],
+        P.encode_frame(P.Opcode.TRAIN, bytes([3, 1, 2, 3])),  # label
+        P.encode_frame(P.Opcode.TRAIN, bytes([0, 1, 2])),  # length
+        P.encode_frame(P.Opcode.TRAIN, bytes([0, 1, D + 1, 3])),  # code
+        P.encode_frame(P.Opcode.INFER, b""),  # BAD_LENGTH
+        P.encode_request(P.Opcode.CONFIGURE, layers=5, activation=0, algorithm=0, shift=16),
+        P.encode_frame(P.Opcode.TRAIN, bytes([2, 5, 60, 127])),  # and the network survived
+    ]
+    want, _, _ = run(bad, seed=4)
+    assert [r.status for r in want] == [
+        P.Status.BAD_ARG, P.Status.OK, P.Status.OK, P.Status.BAD_ARG, P.Status.BAD_ARG,
+        P.Status.BAD_ARG, P.Status.OK, P.Status.BAD_ARG, P.Status.BAD_ARG, P.Status.BAD_ARG,
+        P.Status.BAD_LENGTH, P.Status.BAD_ARG, P.Status.OK]
+
+
+def test_without_trainer_the_opcodes_are_unknown():
+    frames = network_frames()[:1] + [P.encode_frame(P.Opcode.INFER, bytes([1, 2, 3]))]
+    want, _, _ = run(frames, seed=5, trainer=None)
+    assert [r.status for r in want] == [P.Status.BAD_OPCODE] * 2
