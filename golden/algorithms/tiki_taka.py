@@ -85,12 +85,13 @@ def transfer_config(sizes, base: ControllerConfig | None = None) -> ControllerCo
 
 
 def make_transfer_backend(kind: str, sizes, device, *, seed: int = 0, instances: int = 1,
-                          periphery=None, config: ControllerConfig | None = None):
+                          periphery=None, config: ControllerConfig | None = None,
+                          mapping: str = "differential"):
     """A golden or ideal backend laid out by :func:`transfer_config`."""
     check_choice("backend", kind, ("golden", "ideal"))
     cfg = transfer_config(sizes, config)
     cls = GoldenBackend if kind == "golden" else IdealBackend
-    return cls(cfg, device, periphery, instances=instances, seed=seed)
+    return cls(cfg, device, periphery, instances=instances, seed=seed, mapping=mapping)
 
 
 @dataclass(frozen=True)
