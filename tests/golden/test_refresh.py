@@ -213,3 +213,22 @@ def test_pcm_pair_trains_with_its_refresh():
     assert trainer.history.test_acc[-1] > 55.0
     s = step.state_dict()
     assert s["step"] is None and s["refresh"]["counters"] == step.refresh.counters
+
+
+def test_cli_resume_of_a_refreshed_run_is_exact(tmp_path, capsys):
+    import json
+
+    from insitu import cli
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    base = ["train", "--device", "pcm_pair", "--dataset", "iris", "--epochs", "2",
+            "--no-progress"]
+    assert cli.main([*base, "--save", str(a)]) == 0
+    assert cli.main([*base, "--save", str(b), "--stop-after", "150"]) == 0
+    assert cli.main(["train", "--save", str(b), "--resume", "--epochs", "2",
+                     "--no-progress"]) == 0
+    ra, rb = (json.loads(p.read_text()) for p in (a, b))
+    assert ra["algorithm"] == rb["algorithm"] and ra["algorithm"]["refresh"]["counters"][
+        "checks"] == 240
+    assert ra["results"]["backend_stats"] == rb["results"]["backend_stats"]
+    assert ra["results"]["backend_stats"]["reset_pulses"] > 0
