@@ -579,10 +579,10 @@ class GoldenBackend(Backend):
     def apply_counts(self, n, row0: int, col0: int) -> None:
         """Apply signed per-weight pulse counts (K, nr, nc) to a window: the unit of physics.
 
-        Differential pairs move push-pull (G+ by +n, G- by -n). This is the call
+        Differential pairs move push-pull (G+ by +n, G- by -n), unidirectional ones
+        (``set_reset``) SET-only (G+ by max(n, 0), G- by max(-n, 0)). This is the call
         the co-simulation's analog front-end makes at the end of an update command.
         """
-        nr, nc = n.shape[1], n.shape[2]
         if self.burst_observer is not None:
             self.burst_observer(n, row0, col0)
         if self._kernel is not None:

@@ -240,8 +240,6 @@ def test_fit_of_the_reference_device_variant():
 
 
 def test_cli_fits_the_reference_variant(tmp_path, capsys):
-    import json
-
     from insitu.golden.devices import write_curve_csv
 
     curves, _ = _device_curves(LIN.with_(dw_min=1.0), n=3)
