@@ -360,7 +360,7 @@ inloop_paragraph(y),
         "",
         f"![In the loop]({fig_dir}/inloop.png)",
         "",
-        *section_links(res, fig_dir),
+        *section_links(res, fig_dir, out),
         "## Why our numbers differ from the papers'",
         "",
         ("- Datasets and sizes are ours (scikit-learn digits and iris, generated Yin-Yang and "
@@ -461,10 +461,12 @@ TIKI_TAKA_PAGE = "tiki-taka.md"  # in the results folder (docs/reproductions/ in
 SNN_PAGE = "reproductions-snn.md"  # beside the report
 
 
-def section_links(res, fig_dir: str) -> list:
-    """Links to the sections that have their own pages, for the results that have them."""
+def section_links(res, fig_dir: str, out: Path | None = None) -> list:
+    """Links to the sections that have their own pages, for the results that have them
+    (the Tiki-Taka page also when it is in the results folder ``out``: its own script,
+    benchmarks/reproduce_tiki_taka.py, regenerates it there)."""
     lines = []
-    if "tiki_taka" in res:
+    if "tiki_taka" in res or (out is not None and (out / TIKI_TAKA_PAGE).exists()):
         lines += ["## Tiki-Taka family and the weight scale", "",
                   f"See [{TIKI_TAKA_PAGE}]({fig_dir}/{TIKI_TAKA_PAGE}) (Gokmen and Haensch "
                   "2020, Gokmen 2021, Rasch et al. 2024: asymmetric devices; the per-layer "

@@ -183,7 +183,9 @@ def report(res: dict, cmd: str) -> str:
         "Algorithms: `sgd` = in-situ backprop with deterministic pulse counts; `mp` = mixed "
         "precision (digital accumulator, whole pulses); `ttv2`, `cttv2`, `agad` = the "
         "Tiki-Taka family with the defaults of `tiki_taka.default_settings` (no per-device "
-        "tuning). Costs per training sample: device pulses of the updates (both devices of "
+        "tuning: the buffer threshold is one nominal step of C, and ceil(states / 2000) "
+        "rows of A are read per layer and sample, so `ecram_mo`'s 7090 states get 4). "
+        "Costs per training sample: device pulses of the updates (both devices of "
         "a pair), one-hot transfer reads of A, digital buffer element operations, all array "
         "reads (forward, transpose and transfer).",
         "",

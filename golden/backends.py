@@ -59,7 +59,7 @@ from .controller import (
     LFSR_STEPS_PER_DRAW, ControllerReference, deterministic_counts, program_steps,
 )
 from . import fastpath, noise
-from .devices import DeviceArray, DeviceParams
+from .devices import UNIDIRECTIONAL, DeviceArray, DeviceParams
 from .periphery import ChannelMismatch, PeripheryParams
 from .validate import check_choice, check_codes, check_finite_array, check_int
 
@@ -83,6 +83,7 @@ class BackendStats:
     pulses: int = 0
     program_reads: int = 0
     program_pulses: int = 0
+    reset_pulses: int = 0  # RESET pulses of unidirectional pairs (refresh.py)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -180,7 +181,7 @@ class Backend:
         return self._update(x, d, mode, row_gain, col_gain, bool(dither), row0, col0)
 
     def program(self, target, row0: int = 0, col0: int = 0, *, tolerance: int | None = None,
-                shift: int = 3, order: str = "parallel") -> dict:
+                shift: int = 3, order: str = "parallel", mask=None) -> dict:
         """Write-verify programming of a window to ``target`` weights (weight units).
 
         ``tolerance`` is in ADC codes of a single-device read (default ``min(2, adc_max)``);
@@ -192,6 +193,9 @@ class Backend:
         compare with the RTL); ``parallel`` steps all devices of the window
         together (same per-device algorithm, faster to simulate, another
         interleaving of the random draws).
+
+        ``mask`` (bool, shaped like the instance-broadcast target) programs only the
+        weights it selects (parallel order; the others are neither read nor pulsed).
         """
         check_choice("order", order, ("parallel", "sequential"))
         tolerance = min(2, self.adc_max) if tolerance is None else tolerance
@@ -203,6 +207,13 @@ class Backend:
         self._window(row0, col0, t.shape[1], t.shape[2])
         check_int("tolerance", tolerance, 0, self.adc_max)
         check_int("shift", shift, 0, 24)
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.dtype != bool or mask.shape != t.shape:
+                raise ValueError(f"mask must be a bool array of shape {t.shape}")
+            if order == "sequential":
+                raise ValueError("mask programs in order 'parallel' only")
+            return self._program_masked(t, row0, col0, tolerance, shift, mask)
         if order == "sequential":
             total = {"reads": 0, "pulses": 0, "iterations": 0, "unconverged": 0}
             for i in range(t.shape[1]):
@@ -213,6 +224,9 @@ class Backend:
                     total["iterations"] = max(total["iterations"], r["iterations"])
             return total
         return self._program(t, row0, col0, tolerance, shift)
+
+    def _program_masked(self, t, row0, col0, tolerance, shift, mask):
+        raise ValueError(f"{type(self).__name__} has no masked write-verify (mask)")
 
     # -- float helpers ---------------------------------------------------------
     def codes_to_weighted_sum(self, codes, scale: float = 1.0, bound: float | None = None):
@@ -325,6 +339,12 @@ class GoldenBackend(Backend):
                                              1.0, self.rng)
         # the key of the counter-based cycle-to-cycle draws (noise.py), from the same stream
         self._c2c_base = noise.base_key(int(self.rng.integers(0, 2**63 - 1)))
+        #: SET-only devices (a ``set_reset`` pair): a positive count pulses G+, a
+        #: negative one G- (never a push-pull depression, which would RESET a device)
+        self.unidirectional = device.family in UNIDIRECTIONAL
+        if self.unidirectional and self.pairs != 2:
+            raise ValueError(f"device family {device.family!r} (SET only, abrupt RESET) needs "
+                             f"mapping 'differential', got {mapping!r}")
         self.g_ref = 0.5 * (device.g_min + device.g_max)
         if self.pairs == 1 and device.ref_d2d:
             # reference-device variant: every weight's reference conductance has its own
@@ -593,19 +613,30 @@ class GoldenBackend(Backend):
     def apply_counts(self, n, row0: int, col0: int) -> None:
         """Apply signed per-weight pulse counts (K, nr, nc) to a window: the unit of physics.
 
-        Differential pairs move push-pull (G+ by +n, G- by -n). This is the call
+        Differential pairs move push-pull (G+ by +n, G- by -n), unidirectional ones
+        (``set_reset``) SET-only (G+ by max(n, 0), G- by max(-n, 0)). This is the call
         the co-simulation's analog front-end makes at the end of an update command.
         """
-        nr, nc = n.shape[1], n.shape[2]
         if self.burst_observer is not None:
             self.burst_observer(n, row0, col0)
         if self._kernel is not None:
             self._apply_kernel(n, row0, col0, int(np.count_nonzero(n)), int(np.abs(n).sum()))
             return
+        if self.unidirectional:  # SET-only drive: one device of the pair takes the pulses
+            npair = np.stack([np.maximum(n, 0), np.maximum(-n, 0)], axis=1)
+        elif self.pairs == 2:
+            npair = n[:, None, :, :] * self._pair_sign
+        else:
+            npair = n[:, None, :, :]
+        self._move_devices(npair, row0, col0)
+        self.stats.pulses += int(np.abs(n).sum()) * (1 if self.unidirectional else self.pairs)
+
+    def _move_devices(self, npair, row0: int, col0: int) -> None:
+        """Signed pulse counts per device (K, pairs, nr, nc) of a window: one burst."""
+        nr, nc = npair.shape[2], npair.shape[3]
         rs, cs = slice(row0, row0 + nr), slice(col0, col0 + nc)
-        npair = n[:, None, :, :] * self._pair_sign if self.pairs == 2 else n[:, None, :, :]
         xi = None
-        if np.any(n):  # a burst that moves nothing is not counted (as in the kernels)
+        if np.any(npair):  # a burst that moves nothing is not counted (as in the kernels)
             key = self._next_burst_key()
             if self.device.c2c:
                 k, p, i, j = np.nonzero(npair)  # C order: the order apply_pulses takes them in
@@ -614,7 +645,22 @@ class GoldenBackend(Backend):
                 xi = noise.normals(key, flat)
         self.devices.apply_pulses(npair, window=(slice(None), slice(None), rs, cs), xi=xi)
         self._gdiff[:, rs, cs] = self._conductance_difference(rs, cs)
-        self.stats.pulses += int(np.abs(n).sum()) * self.pairs
+
+    def reset_pairs(self, mask) -> int:
+        """One RESET (depression) pulse to both devices of every pair selected by
+        ``mask`` (K, rows, cols) bool: the refresh's reset (:mod:`insitu.golden.refresh`).
+        Returns the RESET pulses sent."""
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != (self.instances, self.rows, self.cols):
+            raise ValueError(f"mask must be a bool array of shape "
+                             f"{(self.instances, self.rows, self.cols)}")
+        if self.pairs != 2:
+            raise ValueError("reset_pairs needs the differential mapping")
+        npair = -np.repeat(mask[:, None].astype(np.int64), 2, axis=1)
+        self._move_devices(npair, 0, 0)
+        sent = 2 * int(mask.sum())
+        self.stats.reset_pulses += sent
+        return sent
 
     def _next_burst_key(self) -> np.uint64:
         """Key of the next pulse burst that moves at least one device (counts it)."""
@@ -633,16 +679,26 @@ class GoldenBackend(Backend):
         self.stats.pulses += total * self.pairs
 
     # -- write-verify ----------------------------------------------------------------
-    def read_device_codes(self, rows, cols, read_code: int | None = None) -> np.ndarray:
+    def read_device_codes(self, rows, cols, read_code: int | None = None,
+                          device: int | None = None) -> np.ndarray:
         """Single-device reads (row i at ``read_code``, column j converted, TIA at
-        ``program_bound``) for index arrays ``rows``, ``cols`` of shape (K, m)."""
+        ``program_bound``) for index arrays ``rows``, ``cols`` of shape (K, m).
+
+        ``device`` ``None`` reads the weight (the pair's difference, or the device
+        against its reference); ``0`` or ``1`` reads that device of a differential
+        pair alone (its own line; the refresh's saturation check)."""
         pp, c = self.periphery, self.config
         code = self.dac_max if read_code is None else read_code
         kk = np.arange(self.instances)[:, None]
         v = np.full(rows.shape, code * pp.v_read / self.dac_max)
         if pp.dac_gain_mismatch or pp.dac_offset_mismatch:
             v = v * self.dac_rows.gain[kk, rows] + self.dac_rows.offset[kk, rows]
-        cur = v * self._gdiff[kk, rows, cols]
+        if device is None:
+            gsel = self._gdiff
+        else:
+            check_int("device", device, 0, self.pairs - 1)
+            gsel = self.devices.g[:, device]
+        cur = v * gsel[kk, rows, cols]
         lsb = self.adc_max / (pp.program_bound * pp.v_read * self.g_unit)
         base = cur * lsb
         if pp.adc_gain_mismatch or pp.adc_offset_mismatch:
@@ -659,13 +715,16 @@ class GoldenBackend(Backend):
             return self.refs[0].average(q.transpose(2, 0, 1))
         return np.clip(np.floor(base + 0.5), -self.adc_max, self.adc_max).astype(np.int64)
 
-    def _program(self, t, row0, col0, tolerance, shift):
+    def _program_masked(self, t, row0, col0, tolerance, shift, mask):
+        return self._program(t, row0, col0, tolerance, shift, active=mask)
+
+    def _program(self, t, row0, col0, tolerance, shift, active=None):
         c, pp = self.config, self.periphery
         K, nr, nc = t.shape
         target = np.clip(np.floor(t / pp.program_bound * self.adc_max + 0.5),
                          -self.adc_max, self.adc_max).astype(np.int64)
         rr, cc = np.meshgrid(np.arange(row0, row0 + nr), np.arange(col0, col0 + nc), indexing="ij")
-        active = np.ones((K, nr, nc), dtype=bool)
+        active = np.ones((K, nr, nc), dtype=bool) if active is None else active.copy()
         reads = pulses = iters = 0
         for it in range(c.max_program_iters):
             if not active.any():

@@ -18,6 +18,13 @@ Families (``d = +1`` potentiation, ``-1`` depression; ``r = g_max - g_min``)
 ``exp_step``     ``z = exp_a u + exp_b``; up: ``up * max(1 - exp_A_up exp(gamma_up z), 0)``;
                  down: ``down * max(1 - exp_A_down exp(-gamma_down z), 0)`` (its ExpStep,
                  ``u`` in place of its weight on ``[-1, 1]``)
+``set_reset``    unidirectional (PCM-like): gradual SET only, up: ``up * (g_max - g) / r``
+                 (saturating); any depression pulse is an abrupt RESET to ``g_min`` (exact:
+                 the spread of the RESET state is not modelled, and RESET takes no
+                 cycle-to-cycle noise). A fresh device starts RESET, at ``g_min``. Such a
+                 device is only usable in a differential pair driven SET-only (the backend's
+                 *unidirectional drive*) with the controller's refresh
+                 (:mod:`insitu.golden.refresh`)
 ``table``        step vs state interpolated from a measured curve
                  (``table_g``, ``table_up``, ``table_down``), scaled per device
 
@@ -29,11 +36,12 @@ Within one update command a device receives ``n`` pulses of one polarity and
 nothing reads it meanwhile (the *unit of physics* of DESIGN.md). Without noise,
 :meth:`DeviceArray.apply_pulses` gives exactly what ``n`` calls of
 :meth:`DeviceArray.apply_pulse` give: in closed form for ``constant`` (clip at
-the end is the same as clip per pulse, the motion is monotone) and
-``soft_bounds`` (geometric series), by a vectorised loop over ``max |n|`` for
-``power``, ``linear_step``, ``exp_step`` and ``table``. (The compiled engine has
-kernels for ``constant``, ``soft_bounds`` and ``power``; the other families run
-the numpy reference in either engine.)
+the end is the same as clip per pulse, the motion is monotone), ``soft_bounds``
+and the SET of ``set_reset`` (geometric series; its RESET lands on ``g_min``),
+by a vectorised loop over ``max |n|`` for
+``power``, ``linear_step``, ``exp_step`` and ``table``. (The compiled engine,
+``fastpath.FAMILY_CODES``, has no kernel for ``set_reset`` and ``table``: they
+run the numpy reference in either engine.)
 
 Cycle-to-cycle noise composition (documented, canonical)
 --------------------------------------------------------
@@ -62,7 +70,9 @@ import numpy as np
 
 from .validate import check_choice, check_float
 
-FAMILIES = ("constant", "soft_bounds", "power", "linear_step", "exp_step", "table")
+FAMILIES = ("constant", "soft_bounds", "power", "linear_step", "exp_step", "set_reset", "table")
+#: families whose devices only move gradually up: a pair of them is driven SET-only
+UNIDIRECTIONAL = ("set_reset",)
 
 
 @dataclass(frozen=True)
@@ -71,11 +81,11 @@ class DeviceParams:
 
     Parameters
     ----------
-    family: one of ``constant``, ``soft_bounds``, ``power``, ``table``.
+    family: one of :data:`FAMILIES`.
     g_min, g_max: conductance bounds, ``g_min >= 0``, ``g_min < g_max``.
     dw_min: nominal step per pulse (uS), ``0 < dw_min < g_max - g_min``.
     up_down: up/down asymmetry in ``(-1, 1)``: up step ``dw_min*(1+up_down)``,
-        down step ``dw_min*(1-up_down)``.
+        down step ``dw_min*(1-up_down)`` (``set_reset``: the down step is unused).
     gamma_up, gamma_down: ``power`` family exponents, ``linear_step`` slopes,
         ``exp_step`` rates; ``[0, 10]``.
     exp_a, exp_b, exp_A_up, exp_A_down: ``exp_step`` shape, each ``[-10, 10]``.
@@ -143,8 +153,9 @@ class DeviceParams:
         check_float("stuck_high", self.stuck_high, 0.0, 1.0)
         if self.stuck_low + self.stuck_high > 1.0:
             raise ValueError("stuck_low + stuck_high must be in [0, 1]")
-        if self.family == "soft_bounds" and self.dw_min * (1 + abs(self.up_down)) >= r:
-            raise ValueError("dw_min*(1+|up_down|) must be < g_max - g_min for soft_bounds")
+        if self.family in ("soft_bounds", "set_reset") and \
+                self.dw_min * (1 + abs(self.up_down)) >= r:
+            raise ValueError(f"dw_min*(1+|up_down|) must be < g_max - g_min for {self.family}")
         if self.family == "table":
             tg = np.asarray(self.table_g, dtype=float)
             tu = np.asarray(self.table_up, dtype=float)
@@ -209,7 +220,8 @@ class DeviceArray:
         """Draw the fixed pattern from ``rng`` in this canonical order:
         step spread, asymmetry spread, lower-bound spread, upper-bound spread,
         stuck uniform draws (each one full array of ``shape``, drawn only when
-        its parameter is nonzero). ``g0`` defaults to mid-range."""
+        its parameter is nonzero). ``g0`` defaults to mid-range (``set_reset``:
+        to the RESET state ``g_min`` of each device)."""
         shape = tuple(int(s) for s in np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
         p = params
         base = np.full(shape, p.dw_min)
@@ -227,7 +239,7 @@ class DeviceArray:
             g_lo = np.clip(g_lo + p.bounds_d2d * r * rng.standard_normal(shape), 0.0, None)
             g_hi = g_hi + p.bounds_d2d * r * rng.standard_normal(shape)
             g_hi = np.maximum(g_hi, g_lo + 0.1 * r)
-        if p.family == "soft_bounds":
+        if p.family in ("soft_bounds", "set_reset"):
             # a step must stay below the device's own range for the geometric form
             lim = 0.999 * (g_hi - g_lo)
             up, down = np.minimum(up, lim), np.minimum(down, lim)
@@ -239,7 +251,7 @@ class DeviceArray:
             stuck = lo | hi
             stuck_value = np.where(lo, g_lo, g_hi)
         if g0 is None:
-            g = 0.5 * (g_lo + g_hi)
+            g = g_lo.copy() if p.family in UNIDIRECTIONAL else 0.5 * (g_lo + g_hi)
         else:
             g = np.clip(np.broadcast_to(np.asarray(g0, dtype=float), shape), g_lo, g_hi).copy()
         dev = cls(p, shape, g, up, down, g_lo, g_hi, stuck, stuck_value)
@@ -266,6 +278,8 @@ class DeviceArray:
             return np.where(up, s_up, s_down)
         if fam == "soft_bounds":
             return np.where(up, s_up * (hi - g), s_down * (g - lo)) / rng_
+        if fam == "set_reset":  # a RESET pulse goes all the way down to the device's g_min
+            return np.where(up, s_up * (hi - g) / rng_, g - lo)
         if fam == "power":
             omega = np.clip((hi - g) / rng_, 0.0, 1.0)
             return np.where(up, s_up * omega**p.gamma_up, s_down * (1.0 - omega) ** p.gamma_down)
@@ -326,6 +340,12 @@ class DeviceArray:
             shrink = (1.0 - a) ** np.abs(n)
             g = np.where(up, hi - (hi - g0) * shrink, lo + (g0 - lo) * shrink)
             g = np.where(n == 0, g0, np.clip(g, lo, hi))
+        elif fam == "set_reset":
+            a = s_up * scale / rng_
+            g = np.where(up, hi - (hi - g0) * (1.0 - a) ** np.abs(n), lo)
+            g = np.where(n == 0, g0, np.clip(g, lo, hi))
+            # the c2c noise scales with the SET step; a RESET is exact (no noise)
+            step = np.where(up, a * (hi - g0), 0.0)
         else:
             # pulse by pulse, on the devices that still have pulses to take (the same
             # element-wise arithmetic as over the whole window, without the idle devices)

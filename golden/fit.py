@@ -7,7 +7,8 @@ an optional first row with polarity 0 gives the starting conductance).
 sequence and minimises the squared error over its parameters (scipy's
 trust-region least squares), then reports the RMS residual.
 
-``exp_step`` fits the step sizes, ``exp_A_up``, ``exp_A_down``, both rates
+``set_reset`` fits the SET step and the bounds (a RESET pulse lands on the
+lower bound). ``exp_step`` fits the step sizes, ``exp_A_up``, ``exp_A_down``, both rates
 and the bounds with the shape ``exp_a = exp_b = -0.5`` held at the leading
 simulator's ReRAM fit (Gong et al. 2018); ``linear_step`` fits both slopes.
 
@@ -26,7 +27,8 @@ import numpy as np
 from .devices import DeviceParams, read_curve_csv, simulate_curve, write_curve_csv
 from .validate import check_choice, check_int
 
-FIT_FAMILIES = ("constant", "soft_bounds", "power", "linear_step", "exp_step", "table")
+FIT_FAMILIES = ("constant", "soft_bounds", "power", "linear_step", "exp_step", "set_reset",
+                "table")
 DATA_DIR = Path(__file__).parent / "data"
 
 
@@ -55,6 +57,8 @@ def _simulate(family, up, down, gu, gd, lo, hi, pols, g0, au=0.0, ad=0.0, ea=-0.
             s = up if p > 0 else down
         elif family == "soft_bounds":
             s = up * (hi - g) / r if p > 0 else down * (g - lo) / r
+        elif family == "set_reset":  # gradual SET, abrupt RESET to lo
+            s = up * (hi - g) / r if p > 0 else g - lo
         elif family in ("linear_step", "exp_step"):
             u = min(max(2.0 * (g - lo) / r - 1.0, -1.0), 1.0)
             if family == "linear_step":
@@ -101,7 +105,12 @@ def fit_curve(polarities, conductances, family: str, g0: float | None = None) ->
         sim = simulate_curve(params, pols, g0)
         return _result(params, g, sim, len(pols))
 
-    if family in ("constant", "soft_bounds"):
+    if family == "set_reset":  # the SET steps and the bounds; a RESET lands on lo
+        x0 = [2 * up0, lo0 - 0.01 * span, hi0 + 0.01 * span]
+
+        def unpack(v):
+            return v[0], v[0], 1.0, 1.0, v[1], v[2], 0.0, 0.0
+    elif family in ("constant", "soft_bounds"):
         if family == "soft_bounds":
             up0, down0 = 2 * up0, 2 * down0  # the median state sees about half the full step
         x0 = [up0, down0, lo0 - 0.01 * span, hi0 + 0.01 * span]
@@ -128,12 +137,23 @@ def fit_curve(polarities, conductances, family: str, g0: float | None = None) ->
         return _simulate(family, up, down, gu, gd, lo, hi, pols, g0, au, ad) - g
 
     shape = family in ("power", "linear_step", "exp_step")
-    lower = [1e-9, 1e-9] + ([0.0, 0.0] if shape else []) + (
-        [-10.0, -10.0] if family == "exp_step" else []) + [-np.inf, -np.inf]
-    upper = [span, span] + ([10.0, 10.0] if shape else []) + (
+    n_steps = 1 if family == "set_reset" else 2
+    lower = [1e-9] * n_steps + ([0.0, 0.0] if shape else []) + (
+        [-10.0, -10.0] if family == "exp_step" else []) + [0.0, -np.inf]  # g_min >= 0
+    upper = [span] * n_steps + ([10.0, 10.0] if shape else []) + (
         [10.0, 10.0] if family == "exp_step" else []) + [np.inf, np.inf]
-    x0 = np.clip(x0, np.array(lower) + 1e-12, np.array(upper) - 1e-12)
-    sol = least_squares(residual, x0, bounds=(lower, upper), x_scale="jac", max_nfev=4000)
+    starts = [x0]
+    if family in ("linear_step", "exp_step"):
+        # a curve that runs into its bounds has flat stretches where the shape is not
+        # seen: a few starting shapes, the best fit kept (same bounds, same residual)
+        for g1 in (0.1, 1.0):
+            starts.append(list(x0[:2]) + [g1, g1] + list(x0[4:]))
+    sol = None
+    for x in starts:
+        x = np.clip(x, np.array(lower) + 1e-12, np.array(upper) - 1e-12)
+        got = least_squares(residual, x, bounds=(lower, upper), x_scale="jac", max_nfev=4000)
+        if sol is None or got.cost < sol.cost:
+            sol = got
     up, down, gu, gd, lo, hi, au, ad = unpack(sol.x)
     lo = max(lo, 0.0)
     dw = 0.5 * (up + down)
@@ -173,6 +193,80 @@ def _result(params, g, sim, n) -> FitResult:
 def fit_csv(path, family: str) -> FitResult:
     pols, g, g0 = read_curve_csv(path)
     return fit_curve(pols, g, family, g0)
+
+
+#: families whose step laws have a symmetry point (up step = down step at one state)
+SYMMETRY_FAMILIES = ("soft_bounds", "power", "linear_step", "exp_step", "table")
+
+
+def symmetry_point(params: DeviceParams, points: int = 4001) -> float:
+    """The state (uS) of a nominal device where its up and down steps are equal
+    (the state plain SGD drifts to); the bound whose step is smaller if they never cross."""
+    check_choice("family", params.family, SYMMETRY_FAMILIES)
+    from .devices import DeviceArray
+
+    g = np.linspace(params.g_min, params.g_max, points)
+    dev = DeviceArray.create(params.with_(d2d=0.0, up_down_d2d=0.0, bounds_d2d=0.0, c2c=0.0,
+                                          stuck_low=0.0, stuck_high=0.0), (points,),
+                             np.random.default_rng(0), g0=g)
+    f = dev.step_size(g, np.ones(points, bool)) - dev.step_size(g, np.zeros(points, bool))
+    cross = np.flatnonzero(np.sign(f[:-1]) != np.sign(f[1:]))
+    if cross.size == 0:
+        return float(g[int(np.argmin(np.abs(f)))])
+    i = int(cross[0])
+    return float(g[i] - f[i] * (g[i + 1] - g[i]) / (f[i + 1] - f[i]))
+
+
+def fit_devices(curves, family: str, *, reference: bool = False) -> FitResult:
+    """Fit ``family`` to the curves of several devices of one array.
+
+    ``curves``: a list of ``(polarities, conductances, g0)`` (one per device, e.g.
+    from :func:`~insitu.golden.devices.read_curve_csv`). The nominal parameters are
+    the medians of the per-device fits; the device-to-device spreads are their
+    relative standard deviations: ``d2d`` of the step, ``up_down_d2d`` of the
+    asymmetry, ``bounds_d2d`` of both bounds (relative to the median range).
+
+    ``reference=True`` fits the *reference-device variant*: each weight is one
+    device against a reference conductance programmed to the devices' nominal
+    symmetry point (the mid-range reference of the backend's ``reference``
+    mapping); the reference's error against each device's own symmetry point
+    (:func:`symmetry_point`) is ``ref_d2d``: the standard deviation of the
+    symmetry points relative to the median range. Every spread is capped at its
+    parameter's bound.
+    """
+    check_int("number of curves", len(curves), 2, 10**5)
+    if reference:
+        check_choice("family (reference-device variant)", family, SYMMETRY_FAMILIES)
+    check_choice("family", family, tuple(f for f in FIT_FAMILIES if f != "table"))
+    fits = [fit_curve(p, g, family, g0) for p, g, g0 in curves]
+    ps = [f.params for f in fits]
+
+    def med(k):
+        return float(np.median([getattr(p, k) for p in ps]))
+
+    r = med("g_max") - med("g_min")
+    dw = np.array([p.dw_min for p in ps])
+    lo = np.array([p.g_min for p in ps])
+    hi = np.array([p.g_max for p in ps])
+    spread = {
+        "d2d": min(float(np.std(dw) / np.median(dw)), 1.0),
+        "up_down_d2d": min(float(np.std([p.up_down for p in ps])), 1.0),
+        "bounds_d2d": min(float(0.5 * (np.std(lo) + np.std(hi)) / r), 0.3),
+    }
+    if reference:
+        sym = np.array([symmetry_point(p) for p in ps])
+        spread["ref_d2d"] = min(float(np.std(sym) / r), 0.5)
+    shape = {k: med(k) for k in ("gamma_up", "gamma_down", "exp_a", "exp_b", "exp_A_up",
+                                 "exp_A_down")}
+    kind = "reference-device variant of a " if reference else ""
+    params = DeviceParams(family=family, g_min=max(med("g_min"), 0.0), g_max=med("g_max"),
+                          dw_min=float(np.median(dw)), up_down=med("up_down"), **shape,
+                          **spread, name="fitted",
+                          source=f"least-squares fits of {len(ps)} devices: {kind}{family} "
+                          f"device, medians and spreads over the devices")
+    rms = float(np.sqrt(np.mean([f.residual_rms ** 2 for f in fits])))
+    rel = float(np.sqrt(np.mean([f.residual_relative ** 2 for f in fits])))
+    return FitResult(params, rms, rel, sum(f.pulses for f in fits))
 
 
 # ---------------------------------------------------------------- example curves

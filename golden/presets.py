@@ -151,12 +151,16 @@ reram_sb = DeviceParams(
     up_down_d2d=0.01,
     bounds_d2d=0.15,
     c2c=2.0,
+    ref_d2d=0.025,
     name="reram_sb",
     source="The same ReRAM (Gong et al., Nat. Commun. 2018) as IBM aihwkit's looser "
     "ReRamSBPresetDevice (SoftBounds) fit: dw_min 0.002 on a weight range of 2 (1000 "
     "states), up_down 0, dw_min_dtod 0.3, up_down_dtod 0.01 (its note: symmetry point "
     "assumed corrected by a reference device), w_max/min_dtod 0.3 absolute. Capped: "
-    "dw_min_std 3.75 to c2c 2.0. Not modelled: write noise 56 dw_min. Assumed: 0-100 uS.",
+    "dw_min_std 3.75 to c2c 2.0. Not modelled: write noise 56 dw_min. Assumed: 0-100 uS. "
+    "Reference-device variant (--mapping reference): one device per weight against a "
+    "mid-range reference with ref_d2d 0.025 of the range, aihwkit's SoftBoundsReferenceDevice "
+    "reference_std 0.05 of w_max (its ReRamArray presets); unused by differential pairs.",
 )
 
 capacitor = DeviceParams(
@@ -201,24 +205,26 @@ taox_memristor = DeviceParams(
 )
 
 pcm_pair = DeviceParams(
-    family="soft_bounds",
+    family="set_reset",
     g_min=0.0,
     g_max=100.0,
-    dw_min=1.0,
-    up_down=0.9,
-    d2d=0.3,
-    up_down_d2d=0.02,
-    bounds_d2d=0.1,
-    c2c=0.5,
+    dw_min=0.5,
+    d2d=0.2,
+    bounds_d2d=0.05,
+    c2c=0.6,
     read_noise=0.01,
     name="pcm_pair",
-    source="PCM-like unidirectional pair: gradual SET (potentiation) only, as in phase-change "
-    "synapses (Burr et al., IEEE Trans. Electron Devices 2015: two PCM devices per weight, "
-    "G+ - G-, occasional refresh). ASSUMED numbers: soft-bounds SET with about 50 steps "
-    "(dw_min*(1+up_down) = 1.9 uS), depression 19x weaker than potentiation (up_down 0.9: "
-    "push-pull updates move a weight mostly by potentiating one device of the pair), 30% step "
-    "spread, 50% cycle-to-cycle noise, read noise 1%. Not modelled: the abrupt RESET and the "
-    "refresh (reprogramming a saturated pair) that a PCM controller performs.",
+    source="PCM-like unidirectional pair with refresh: two Ge2Sb2Te5 phase-change devices per "
+    "weight, G+ - G- (Burr et al., IEEE Trans. Electron Devices 62:3498 (2015); Nandakumar et "
+    "al., Front. Neurosci. 14:406 (2020)), each moved only by gradual SET pulses; RESET is "
+    "abrupt (family set_reset) and used only by the controller's refresh (refresh.py: a pair "
+    "with a device above 0.75 of the range is read, RESET and re-programmed; 0.75 is IBM "
+    "aihwkit's OneSidedUnitCell refresh_upper_thres). From aihwkit's PCMPresetDevice fit "
+    "(Nandakumar et al. 2020): dw_min 0.01 on a device range of 2 (200 states), dw_min_dtod "
+    "0.2, w_max_dtod 0.1 (0.05 of the range), dw_min_std 0.6. ASSUMED: a soft-bounds "
+    "(saturating) SET instead of its ExpStep shape, RESET exactly to g_min (its reset 0.01 "
+    "with spread 0.02 not modelled), no conductance drift, read noise 1% of the range, "
+    "0-100 uS per device.",
 )
 
 PRESETS = {p.name: p for p in (ideal, ecram_organic, rram_oxide, li_ecram, ecram_mo, reram_es,

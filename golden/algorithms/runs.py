@@ -16,6 +16,9 @@ from ..datasets import Dataset
 from ..nn import CrossbarMLP, weight_scales
 from ..periphery import PeripheryParams
 from ..presets import get_device
+from ..backends import MAPPINGS
+from ..devices import UNIDIRECTIONAL
+from ..refresh import PairRefresh, RefreshedStep
 from ..train import Trainer, make_backend
 from ..validate import check_choice, check_float, check_int
 from ._common import activate, sigmoid
@@ -133,6 +136,8 @@ class RunOptions:
     transfer_every: int | None = None
     buffer_granularity: float | None = None
     chop_prob: float | None = None
+    # issue 13: the array mapping (the reference-device variant: "reference")
+    mapping: str = "differential"
 
     def transfer_overrides(self) -> dict:
         keys = ("fast_lr", "transfer_every", "buffer_granularity", "chop_prob")
@@ -161,7 +166,13 @@ class RunOptions:
         if self.dataset == "braille" and self.algo not in ("activity-difference", "backprop"):
             raise ValueError("dataset braille (word reconstruction) supports --algo "
                              "activity-difference or backprop")
-        get_device(self.device)
+        dev = get_device(self.device)
+        check_choice("mapping", self.mapping, MAPPINGS)
+        if self.mapping != "differential" and self.algo in SNN_ALGOS + ("onchip-pgd",):
+            raise ValueError(f"--mapping {self.mapping} does not apply to --algo {self.algo} "
+                             f"(differential pairs only)")
+        if self.mapping == "reference" and dev.family in UNIDIRECTIONAL:
+            raise ValueError(f"device {self.device} (SET only) needs --mapping differential")
         weight_scales(self.weight_scale, [1])
         over = self.transfer_overrides()
         if over:
@@ -198,10 +209,12 @@ def build(opts: RunOptions, *, data: Dataset | None = None, host_targets=None):
     config = ControllerConfig(**bits) if bits else None
     if opts.algo in TRANSFER_ALGOS:  # A windows beside the C windows
         be = make_transfer_backend(opts.backend, sizes, device, seed=opts.seed,
-                                   instances=opts.instances, periphery=periphery, config=config)
+                                   instances=opts.instances, periphery=periphery, config=config,
+                                   mapping=opts.mapping)
     else:
         be = make_backend(opts.backend, sizes, device, seed=opts.seed,
-                          instances=opts.instances, periphery=periphery, config=config)
+                          instances=opts.instances, periphery=periphery, config=config,
+                          mapping=opts.mapping)
     mode = "stochastic" if opts.algo == "stochastic-sgd" else "deterministic"
     net = CrossbarMLP(be, sizes, mode=mode, weight_scale=opts.weight_scale)
     rng = np.random.default_rng(opts.seed)
@@ -235,6 +248,9 @@ def build(opts: RunOptions, *, data: Dataset | None = None, host_targets=None):
         step = WriteVerifySGD(net, targets, program_every=opts.program_every)
     if isinstance(step, (ActivityDifference, SigmoidBackprop, OnChipTrainer)):
         predictor = step.predict
+    if device.family in UNIDIRECTIONAL and opts.backend == "golden":
+        # SET-only pairs: the controller's refresh after every sample (refresh.py)
+        step = RefreshedStep(step, PairRefresh(be))
     run_step = step
     if patterns is not None:
         p = patterns

@@ -83,6 +83,10 @@ def add_parser(subparsers) -> None:
                    help="Tiki-Taka family: buffer threshold in pulses of C (default 1)")
     p.add_argument("--chop-prob", default=None, metavar="P",
                    help="c-TTv2/AGAD: chopper flip probability per read (default 0.01)")
+    p.add_argument("--mapping", default=None, metavar="differential|reference",
+                   help="weights as differential pairs G+ - G- (default) or one device per "
+                        "weight against a reference conductance (the reference-device variant; "
+                        "its spread is the device's ref_d2d)")
     p.add_argument("--save", default=None, metavar="RUN.json",
                    help="write results and the resumable run state here after every epoch")
     p.add_argument("--resume", action="store_true",
@@ -104,23 +108,34 @@ def _int(name, v, lo, hi):
     return i
 
 
+#: allowed ranges of the options parsed by _float, named in its message (the range itself
+#: is checked where the value is used: RunOptions, TransferSettings, weight_scales)
+FLOAT_RANGES = {"lr": "in (0, 100]", "fast-lr": "in (0, 100]", "buffer-granularity":
+                "in [0.01, 1000]", "chop-prob": "in [0, 1]"}
+
+
 def _float(name, v):
     try:
         f = float(v)
     except (TypeError, ValueError):
-        raise ValueError(f"--{name} must be a number, got {v!r}") from None
+        allowed = f" {FLOAT_RANGES[name]}" if name in FLOAT_RANGES else ""
+        raise ValueError(f"--{name} must be a number{allowed}, got {v!r}") from None
     return f
 
 
 OPTION_KEYS = ("algo", "device", "dataset", "lr", "seed", "backend", "instances", "hidden",
                "mismatch", "weight_scale", "fast_lr", "transfer_every", "buffer_granularity",
-               "chop_prob")
+               "chop_prob", "mapping")
 
 
 def _scale(v):
     if v is None or v == "auto":
         return v
-    return _float("weight-scale", v)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"--weight-scale must be auto or a number in (0, 1000], "
+                         f"got {v!r}") from None
 
 
 def _options(args, saved: dict | None):
@@ -141,6 +156,7 @@ def _options(args, saved: dict | None):
         "buffer_granularity": None if args.buffer_granularity is None else _float(
             "buffer-granularity", args.buffer_granularity),
         "chop_prob": None if args.chop_prob is None else _float("chop-prob", args.chop_prob),
+        "mapping": args.mapping,
     }
     if saved is not None:
         for k, v in given.items():

@@ -196,6 +196,12 @@ def test_the_family_learns_digits(algo, epochs, measured):
 def test_defaults_follow_the_device():
     s = default_settings("agad", presets.rram_oxide, 0.1)
     assert s.fast_lr == 0.1 and s.chop_prob == 0.01 and s.max_pulses == 7
+    # one row of A per layer and sample up to 2000 states, more for finer devices
+    assert s.rows_per_transfer == 1
+    assert default_settings("agad", presets.reram_es, 0.1).rows_per_transfer == 1
+    assert default_settings("cttv2", presets.ecram_mo, 0.1).rows_per_transfer == 4
+    assert default_settings("ttv2", presets.ecram_mo, 0.1, rows_per_transfer=2) \
+        .rows_per_transfer == 2
     a = TikiTaka(_net(device=presets.rram_oxide), variant="agad", lr=0.1)
     b = TikiTaka(_net(device=presets.ecram_organic), variant="agad", lr=0.1)
     assert a.threshold > b.threshold  # coarser steps, higher integer threshold

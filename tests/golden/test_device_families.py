@@ -178,3 +178,83 @@ def test_reference_device_variant_has_its_own_reference_spread():
     assert d1.rng.bit_generator.state == d2.rng.bit_generator.state
     with pytest.raises(ValueError, match=r"ref_d2d must be in \[0.0, 0.5\]"):
         LIN.with_(ref_d2d=0.6)
+
+
+def test_train_reaches_the_reference_device_variant():
+    from insitu.golden.algorithms.runs import RunOptions, build
+
+    for algo in ("pgd", "agad"):
+        trainer, _ = build(RunOptions(algo=algo, device="reram_sb", mapping="reference"))
+        be = trainer.net.backend
+        assert be.mapping == "reference" and be.pairs == 1
+        assert np.ndim(be.g_ref) == 3  # reram_sb's reference spread, ref_d2d 0.025
+        assert 0.015 < np.std(be.g_ref) / 100 < 0.035
+    trainer, _ = build(RunOptions(device="reram_sb"))
+    assert trainer.net.backend.mapping == "differential"
+
+
+def test_cli_trains_the_reference_mapping(tmp_path, capsys):
+    import json
+
+    save = tmp_path / "run.json"
+    assert cli.main(["train", "--device", "reram_sb", "--mapping", "reference", "--dataset",
+                     "iris", "--epochs", "1", "--no-progress", "--save", str(save)]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["device"] == "reram_sb" and 0 <= out["test_acc"] <= 100
+    assert json.loads(save.read_text())["options"]["mapping"] == "reference"
+
+
+def _device_curves(base, n=6, seed=0, spread=0.1):
+    """Curves of n devices whose asymmetry differs: their symmetry points spread."""
+    rng = np.random.default_rng(seed)
+    pols = example_pulse_train(cycles=2, per_phase=120)
+    curves, sym = [], []
+    for _ in range(n):
+        p = base.with_(up_down=float(np.clip(rng.normal(0, spread), -0.5, 0.5)))
+        from insitu.golden.fit import symmetry_point
+
+        sym.append(symmetry_point(p))
+        g = simulate_curve(p, pols, p.g_min) + 0.02 * rng.standard_normal(len(pols))
+        curves.append((pols, g, p.g_min))
+    return curves, np.array(sym)
+
+
+def test_fit_of_the_reference_device_variant():
+    from insitu.golden.fit import fit_devices, symmetry_point
+
+    sb = DeviceParams(family="soft_bounds", dw_min=1.0)
+    assert abs(symmetry_point(sb) - 50.0) < 1e-6  # symmetric soft bounds: mid-range
+    assert symmetry_point(sb.with_(up_down=0.2)) > 50.0  # stronger SET: higher
+    curves, sym = _device_curves(sb)
+    r = fit_devices(curves, "soft_bounds", reference=True)
+    assert r.residual_rms < 0.05 and r.params.family == "soft_bounds"
+    assert abs(r.params.ref_d2d - np.std(sym) / 100) < 0.005 and r.params.ref_d2d > 0.02
+    assert 0.05 < r.params.up_down_d2d < 0.15
+    # without variation the reference spread vanishes; a planted spread is what it sees
+    flat, _ = _device_curves(sb, spread=0.0)
+    assert fit_devices(flat, "soft_bounds", reference=True).params.ref_d2d < 0.002
+    with pytest.raises(ValueError, match=r"number of curves must be an integer in \[2"):
+        fit_devices(curves[:1], "soft_bounds", reference=True)
+    with pytest.raises(ValueError, match="family .reference-device variant. must be one of"):
+        fit_devices(curves, "constant", reference=True)
+
+
+def test_cli_fits_the_reference_variant(tmp_path, capsys):
+    from insitu.golden.devices import write_curve_csv
+
+    curves, _ = _device_curves(LIN.with_(dw_min=1.0), n=3)
+    paths = []
+    for k, (pols, g, g0) in enumerate(curves):
+        path = tmp_path / f"dev{k}.csv"
+        write_curve_csv(path, np.concatenate([[0], pols]), np.concatenate([[g0], g]))
+        paths.append(str(path))
+    out = tmp_path / "ref.json"
+    assert cli.main(["fit", *paths, "--family", "linear_step", "--reference", "-o",
+                     str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "over 3 devices" in text and "ref_d2d" in text
+    dev = get_device(str(out))
+    assert dev.family == "linear_step" and dev.ref_d2d > 0
+    assert cli.main(["fit", paths[0], "--family", "linear_step", "--reference"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at least 2 curve files" in err[0]

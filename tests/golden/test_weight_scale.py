@@ -102,7 +102,15 @@ def test_bad_weight_scale(value, needle):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--weight-scale", "x"], "--weight-scale must be a number"),
+    (["--weight-scale", "x"], "--weight-scale must be auto or a number in (0, 1000]"),
+    (["--algo", "agad", "--chop-prob", "x"], "--chop-prob must be a number in [0, 1]"),
+    (["--algo", "ttv2", "--buffer-granularity", "x"],
+     "--buffer-granularity must be a number in [0.01, 1000]"),
+    (["--algo", "ttv2", "--transfer-every", "x"], "--transfer-every must be an integer in"),
+    (["--algo", "ttv2", "--fast-lr", "x"], "--fast-lr must be a number in (0, 100]"),
+    (["--mapping", "pairs"], "mapping must be one of differential, reference"),
+    (["--mapping", "reference", "--device", "pcm_pair"], "needs --mapping differential"),
+    (["--mapping", "reference", "--algo", "onchip-pgd"], "does not apply to --algo onchip-pgd"),
     (["--weight-scale", "-2"], "weight_scale must be in"),
     (["--algo", "agad", "--chop-prob", "2"], r"chop_prob must be in [0.0, 1.0]"),
     (["--algo", "cttv2", "--transfer-every", "0"], "--transfer-every must be an integer"),
