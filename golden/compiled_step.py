@@ -31,7 +31,8 @@ Covered: ``backprop`` (:meth:`CrossbarMLP.backprop_step`) and ``pgd``
 (:class:`~insitu.golden.algorithms.pgd.PGD` without re-forwarding), MLPs of any
 depth, sigmoid / relu / tanh hidden units, the deterministic update mode with
 or without dither, one :class:`~insitu.golden.backends.GoldenBackend` on the
-numba engine with a family of :data:`fastpath.FAMILY_CODES`. Anything else (the
+numba engine with a family of :data:`fastpath.FAMILY_CODES` (exp_step included), with or
+without a digital per-layer weight scale. Anything else (the
 stochastic mode, the numpy engine, ``table`` devices, a backend with a
 ``burst_observer``, tiled or ideal backends, samples that differ between
 instances) runs through the interface path, one sample at a time: the same
@@ -137,7 +138,7 @@ def _grad_mul(code, back, h, out):
 def _read(x, bias, transpose, l0, o0, n, blocks, gdiff, dac_rg, dac_ro, dac_cg, dac_co,
           dac_mism, adc_rg, adc_ro, adc_cg, adc_co, adc_mism, v_scale, lsb, draws, pos,
           noisy, rn_lsb, pairs, adc_noise, adcs, average, adc_max, dac_max, codes_to_sum,
-          counters, out):
+          alpha, counters, out):
     """``CrossbarMLP.layer_forward`` (bias 1) / ``layer_backward`` (bias 0) into ``out``
     (K, n): encode once, read every block the window touches, add the blocks' ADC codes
     (the controller's digital partial sums), rescale."""
@@ -182,8 +183,9 @@ def _read(x, bias, transpose, l0, o0, n, blocks, gdiff, dac_rg, dac_ro, dac_cg, 
             for j in range(tn):
                 acc[k, olo - o0 + j] += y[k, j]
     for k in range(K):
+        sk = s[k] * alpha  # exact for alpha == 1
         for j in range(n):
-            out[k, j] = acc[k, j] * codes_to_sum * s[k]
+            out[k, j] = acc[k, j] * codes_to_sum * sk
 
 
 _CONSTANT = fastpath.FAMILY_CODES["constant"]
@@ -262,8 +264,8 @@ def _pulsed(g, a, b, row0, col0, m):
 @njit(cache=True)
 def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, gain, shift,
             half, dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
-            c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs, counters,
-            count_changed):
+            c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, exp_shape, pairs,
+            counters, count_changed):
     """``CrossbarMLP.layer_update`` on the numba engine: update management once, then
     per block the pulse counts (the tile's LFSR dither) and the device physics."""
     K, nx = h.shape
@@ -312,7 +314,8 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
         else:
             fastpath.apply_rank1(family, g[t], up[t], down[t], lo[t], hi[t], a, b, tr0, tc0,
                                  pair_sign, c2c, key, stuck[t], stuck_value[t], gdiff[t],
-                                 g_ref, 1.0, gamma_up, gamma_down)
+                                 g_ref, 1.0, gamma_up, gamma_down, exp_shape[0], exp_shape[1],
+                                 exp_shape[2], exp_shape[3])
         if count_changed and nnz:
             after = _pulsed(g[t], a, b, tr0, tc0, nnz * pairs)
             for q in range(after.size):
@@ -328,14 +331,16 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
 
 
 @njit(cache=True)
-def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, blocks, rows, family, g, up,
-                down, lo, hi, pair_sign, c2c, c2c_base, stuck, stuck_value, gdiff, g_ref,
-                gamma_up, gamma_down, v_scale, dac_rg, dac_ro, dac_cg, dac_co, dac_mism, adc_rg,
-                adc_ro, adc_cg, adc_co, adc_mism, lsb, rn_lsb, pairs, adc_noise, adcs, average,
-                adc_max, draws, noisy, codes_to_sum, dac_max, shift, gain, pulse_dw, full_pulses,
-                dither, lfsr_table, lfsr_pos, half, counters, count_changed):
+def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, alphas, blocks, rows, family,
+                g, up, down, lo, hi, pair_sign, c2c, c2c_base, stuck, stuck_value, gdiff, g_ref,
+                gamma_up, gamma_down, exp_shape, v_scale, dac_rg, dac_ro, dac_cg, dac_co, dac_mism,
+                adc_rg, adc_ro, adc_cg, adc_co, adc_mism, lsb, rn_lsb, pairs, adc_noise, adcs,
+                average, adc_max, draws, noisy, codes_to_sum, dac_max, shift, gain, pulse_dw,
+                full_pulses, dither, lfsr_table, lfsr_pos, half, counters, count_changed):
     """Train on samples ``xs`` (B, features) with targets ``ts`` (B, classes), every
-    instance seeing the same sample; ``algo`` 0 = backprop, 1 = PGD."""
+    instance seeing the same sample; ``algo`` 0 = backprop, 1 = PGD. ``alphas`` are the
+    layers' digital weight scales (reads times alpha, updates of lr / alpha, as
+    ``CrossbarMLP``); ``exp_shape`` the exp-step family's (a, b, A_up, A_down)."""
     K = g[0].shape[0]
     L = fan_in.size
     wmax = 1
@@ -355,7 +360,7 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, blocks, rows, fam
             _read(hs[l, :, :fi], 1.0, False, 0, col0s[l], fo, blocks, gdiff, dac_rg, dac_ro,
                   dac_cg, dac_co, dac_mism, adc_rg, adc_ro, adc_cg, adc_co, adc_mism, v_scale,
                   lsb, draws, pos, noisy, rn_lsb, pairs, adc_noise, adcs, average, adc_max,
-                  dac_max, codes_to_sum, counters, z)
+                  dac_max, codes_to_sum, alphas[l], counters, z)
             if l == L - 1:
                 _softmax_into(z, hs[l + 1, :, :fo])
             else:
@@ -370,25 +375,25 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, blocks, rows, fam
             l = L - 1 - q
             if algo == 1:
                 _update(hs[l, :, :fan_in[l]], ds[l, :, :fan_out[l]], col0s[l], blocks, rows,
-                        lr, pulse_dw, full_pulses, dac_max, gain, shift, half, dither,
-                        lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
-                        c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs,
-                        counters, count_changed)
+                        lr / alphas[l], pulse_dw, full_pulses, dac_max, gain, shift, half,
+                        dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign,
+                        c2c, c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down,
+                        exp_shape, pairs, counters, count_changed)
             if l == 0:
                 break
             fi = fan_in[l]
             _read(ds[l, :, :fan_out[l]], 0.0, True, col0s[l], 0, fi, blocks, gdiff, dac_rg,
                   dac_ro, dac_cg, dac_co, dac_mism, adc_rg, adc_ro, adc_cg, adc_co, adc_mism,
                   v_scale, lsb, draws, pos, noisy, rn_lsb, pairs, adc_noise, adcs, average,
-                  adc_max, dac_max, codes_to_sum, counters, back[:, :fi])
+                  adc_max, dac_max, codes_to_sum, alphas[l], counters, back[:, :fi])
             _grad_mul(act, back[:, :fi], hs[l, :, :fi], ds[l - 1, :, :fi])
         if algo == 0:
             for l in range(L):
                 _update(hs[l, :, :fan_in[l]], ds[l, :, :fan_out[l]], col0s[l], blocks, rows,
-                        lr, pulse_dw, full_pulses, dac_max, gain, shift, half, dither,
-                        lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
-                        c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs,
-                        counters, count_changed)
+                        lr / alphas[l], pulse_dw, full_pulses, dac_max, gain, shift, half,
+                        dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign,
+                        c2c, c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down,
+                        exp_shape, pairs, counters, count_changed)
 
 
 # -- the step object ----------------------------------------------------------------------
@@ -457,15 +462,10 @@ class CompiledStep:
                 return "engine numpy"
             if be._kernel is None:
                 return f"device family {be.device.family!r} has no compiled kernel"
-            if be.device.family == "exp_step":
-                # the block kernel does not pass the exp-step shape arguments (ea, eb, au, ad)
-                return "device family 'exp_step' has no compiled-step kernel"
             if be.burst_observer is not None:
                 return "a burst_observer is set"
         if net.mode != "deterministic":
             return "update mode stochastic"
-        if any(a != 1.0 for a in getattr(net, "alpha", ())):
-            return "a digital weight scale (the kernel reads and updates with alpha = 1)"
         if not net._fast:
             return "the network is not on the compiled engine"
         return None
@@ -572,15 +572,17 @@ class CompiledStep:
         fan_in = np.array([lw.fan_in for lw in net.layers], dtype=np.int64)
         fan_out = np.array([lw.fan_out for lw in net.layers], dtype=np.int64)
         col0s = np.array([lw.col0 for lw in net.layers], dtype=np.int64)
+        alphas = np.array(net.alpha, dtype=np.float64)
         (g, up, down, lo, hi, stuck, stuck_value, gdiff, dac_rg, dac_ro, dac_cg, dac_co,
          adc_rg, adc_ro, adc_cg, adc_co, lfsr_pos) = lists
         train_block(
             xs, ts, float(lr), 0 if self.algorithm == "backprop" else 1,
-            ACTIVATION_CODES[net.activation], fan_in, fan_out, col0s, blocks, c.rows,
+            ACTIVATION_CODES[net.activation], fan_in, fan_out, col0s, alphas, blocks, c.rows,
             be._kernel, g, up, down, lo, hi, be._pair_sign_flat, be.device.c2c, base, stuck,
             stuck_value, gdiff, be.g_ref, be.device.gamma_up, be.device.gamma_down,
-            pp.v_read / be.dac_max, dac_rg, dac_ro, dac_cg, dac_co, be._dac_mism, adc_rg,
-            adc_ro, adc_cg, adc_co, be._adc_mism, be._read_lsb, be._read_noise_lsb, be.pairs,
+            np.array(be._exp_shape, dtype=np.float64), pp.v_read / be.dac_max, dac_rg, dac_ro,
+            dac_cg, dac_co, be._dac_mism, adc_rg, adc_ro, adc_cg, adc_co, be._adc_mism,
+            be._read_lsb, be._read_noise_lsb, be.pairs,
             pp.adc_noise, c.adcs, c.adc_average, be.adc_max, draws, noisy, be._codes_to_sum,
             be.dac_max, c.dac_bits - 1, net._gain, be.pulse_dw, float(net._full_pulses),
             net.dither, be.refs[0].lfsr.table, lfsr_pos, be._half, counters,

@@ -70,8 +70,9 @@ def run_both(algorithm, make_net, lr=0.3, block=16, **kw):
 
 
 @pytest.mark.parametrize("algorithm", ["backprop", "pgd"])
-@pytest.mark.parametrize("device", [ideal, ecram_organic, SOFT, rram_oxide, ecram_mo],
-                         ids=["constant", "ecram", "soft_bounds", "power", "linear_step"])
+@pytest.mark.parametrize("device", [ideal, ecram_organic, SOFT, rram_oxide, ecram_mo, reram_es],
+                         ids=["constant", "ecram", "soft_bounds", "power", "linear_step",
+                              "exp_step"])
 def test_every_family_bit_identical(algorithm, device):
     cs = run_both(algorithm, lambda: make(device, periphery=NOISY))
     assert cs.fallback_reason is None and cs.devices_pulsed > 0 and cs.device_updates == 0
@@ -100,6 +101,16 @@ def test_changed_devices_are_counted_exactly():
     assert 0 < cs.device_updates < cs.devices_pulsed  # stuck devices are pulsed, never move
 
 
+@pytest.mark.parametrize("algorithm", ["backprop", "pgd"])
+@pytest.mark.parametrize("weight_scale", ["auto", [2.5, 0.75]], ids=["auto", "per-layer"])
+def test_weight_scale_bit_identical(algorithm, weight_scale):
+    net = make(ecram_organic)
+    assert make(ecram_organic, weight_scale=weight_scale).alpha != net.alpha
+    cs = run_both(algorithm, lambda: make(rram_oxide, periphery=NOISY, weight_scale=weight_scale))
+    assert cs.fallback_reason is None
+    run_both(algorithm, lambda: make(ecram_organic, K=3, tiled=True, weight_scale=weight_scale))
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
 @pytest.mark.parametrize("dither", [False, True])
 def test_activations_and_dither_bit_identical(activation, dither):
@@ -115,13 +126,9 @@ def test_tiles_and_reference_mapping_bit_identical(algorithm):
     run_both(algorithm, lambda: make(ecram_organic, mapping="reference"))
 
 
-@pytest.mark.parametrize("case", ["stochastic", "table", "numpy", "weight scale", "exp_step"])
+@pytest.mark.parametrize("case", ["stochastic", "table", "numpy"])
 def test_uncovered_cases_fall_back_to_the_interface_path(case):
-    if case == "exp_step":
-        mk = lambda: make(reram_es)
-    elif case == "weight scale":
-        mk = lambda: make(ecram_organic, weight_scale="auto")
-    elif case == "stochastic":
+    if case == "stochastic":
         mk = lambda: make(ecram_organic, mode="stochastic")
     elif case == "table":
         mk = lambda: make(TABLE)
