@@ -128,7 +128,7 @@ def main(argv=None):
     data16 = datasets.load("digits16", seed=0)
     n = len(data.x_train)
 
-    # warm up compiled kernels, serial and threaded (first call compiles or loads the cache)
+    # warm up compiled kernels, serial and threaded (the first call of each compiles it)
     for k, threads in ((1, False), (32, False), (32, True)):
         tr, targets = make_trainer(data, instances=k, engine=args.engine, threads=threads)
         time_training(tr, 50)

@@ -67,7 +67,7 @@ COUNTERS = ("c2c_bursts", "lfsr_draws", "capped", "forward_reads", "backward_rea
 
 
 # -- the arithmetic shared with the interface path -------------------------------------
-@njit(cache=True)
+@njit
 def _activate_into(code, z, out):
     K, n = z.shape
     for k in range(K):
@@ -81,7 +81,7 @@ def _activate_into(code, z, out):
                 out[k, j] = math.tanh(v)
 
 
-@njit(cache=True)
+@njit
 def _softmax_into(z, out):
     K, n = z.shape
     for k in range(K):
@@ -113,7 +113,7 @@ def softmax(z) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit
 def _grad_mul(code, back, h, out):
     """``back * f'(h)`` with f' expressed through the output (``CrossbarMLP.hidden_delta``)."""
     K, n = back.shape
@@ -134,7 +134,7 @@ def _grad_mul(code, back, h, out):
 # virtual lines as in :mod:`insitu.golden.tiles` (one GoldenBackend: one block per layer,
 # at its own window). Per-tile arrays come as typed lists indexed by tile; ``counters``
 # (T, len(COUNTERS)) are per tile (``capped`` is counted in row 0).
-@njit(cache=True)
+@njit
 def _read(x, bias, transpose, l0, o0, n, blocks, gdiff, dac_rg, dac_ro, dac_cg, dac_co,
           dac_mism, adc_rg, adc_ro, adc_cg, adc_co, adc_mism, v_scale, lsb, draws, pos,
           noisy, rn_lsb, pairs, adc_noise, adcs, average, adc_max, dac_max, codes_to_sum,
@@ -193,7 +193,7 @@ _CONSTANT = fastpath.FAMILY_CODES["constant"]
 _SQRT = np.sqrt(np.arange(4096, dtype=np.float64))
 
 
-@njit(cache=True)
+@njit
 def _rank1_constant(g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key, stuck,
                     stuck_value, gdiff, g_ref, sqrt_table):
     """:func:`fastpath.apply_rank1` for the constant-step family (the arithmetic of
@@ -243,7 +243,7 @@ def _rank1_constant(g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key, 
                     gdiff[k, r, c] = g[k, 0, r, c] - g_ref
 
 
-@njit(cache=True)
+@njit
 def _pulsed(g, a, b, row0, col0, m):
     """Conductances of the devices a rank-1 count ``outer(a[k], b[k])`` pulses, in order."""
     out = np.empty(m)
@@ -261,7 +261,7 @@ def _pulsed(g, a, b, row0, col0, m):
     return out
 
 
-@njit(cache=True)
+@njit
 def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, gain, shift,
             half, dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
             c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, exp_shape, pairs,
@@ -330,7 +330,7 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
         counters[t, 8] += slots
 
 
-@njit(cache=True)
+@njit
 def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, alphas, blocks, rows, family,
                 g, up, down, lo, hi, pair_sign, c2c, c2c_base, stuck, stuck_value, gdiff, g_ref,
                 gamma_up, gamma_down, exp_shape, v_scale, dac_rg, dac_ro, dac_cg, dac_co, dac_mism,

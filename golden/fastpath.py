@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
 FAMILY_CODES = {"constant": 0, "soft_bounds": 1, "power": 2, "linear_step": 3, "exp_step": 4}
 
 
-@njit(cache=True)
+@njit
 def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down,
           ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """n-pulse response of one device (the laws of ``DeviceArray``); returns (g, first step)."""
@@ -113,7 +113,7 @@ def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down,
     return v, step
 
 
-@njit(cache=True)
+@njit
 def _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
                            key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
                            ea=0.0, eb=0.0, au=0.0, ad=0.0):
@@ -145,7 +145,7 @@ def _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_s
                 gdiff[k, r, c] = g[k, 0, r, c] - g_ref
 
 
-@njit(cache=True)
+@njit
 def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key,
                  stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
                  ea=0.0, eb=0.0, au=0.0, ad=0.0):
@@ -163,7 +163,7 @@ def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key
                                gamma_down, ea, eb, au, ad)
 
 
-@njit(cache=True, parallel=True)
+@njit(parallel=True)
 def apply_counts_parallel(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key,
                           stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
                           ea=0.0, eb=0.0, au=0.0, ad=0.0):
@@ -175,7 +175,7 @@ def apply_counts_parallel(family, g, up, down, lo, hi, n, row0, col0, pair_sign,
                                gamma_down, ea, eb, au, ad)
 
 
-@njit(cache=True)
+@njit
 def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign,
                           c2c, key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
                           gamma_down, ea=0.0, eb=0.0, au=0.0, ad=0.0):
@@ -224,7 +224,7 @@ def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair
                 gdiff[k, r, c] = g[k, 0, r, c] - g_ref
 
 
-@njit(cache=True)
+@njit
 def apply_rank1(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
                 stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
                 ea=0.0, eb=0.0, au=0.0, ad=0.0):
@@ -237,7 +237,7 @@ def apply_rank1(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, k
                               gamma_down, ea, eb, au, ad)
 
 
-@njit(cache=True, parallel=True)
+@njit(parallel=True)
 def apply_rank1_parallel(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
                          stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
                          ea=0.0, eb=0.0, au=0.0, ad=0.0):
@@ -248,7 +248,7 @@ def apply_rank1_parallel(family, g, up, down, lo, hi, a, b, row0, col0, pair_sig
                               gamma_down, ea, eb, au, ad)
 
 
-@njit(cache=True)
+@njit
 def _read_convert_instance(k, codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off,
                            dac_mism, adc_gain, adc_off, adc_mism, lsb, draws, rn_lsb, pairs,
                            adc_noise, adcs, average, adc_max, out):
@@ -318,7 +318,7 @@ def _read_convert_instance(k, codes, gdiff, l0, o0, n, transpose, v_scale, dac_g
     return sat
 
 
-@njit(cache=True)
+@njit
 def read_convert(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off, dac_mism,
                  adc_gain, adc_off, adc_mism, lsb, draws, rn_lsb, pairs, adc_noise, adcs,
                  average, adc_max, out):
@@ -335,7 +335,7 @@ def read_convert(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off,
     return sat
 
 
-@njit(cache=True, parallel=True)
+@njit(parallel=True)
 def read_convert_parallel(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off,
                           dac_mism, adc_gain, adc_off, adc_mism, lsb, draws, rn_lsb, pairs,
                           adc_noise, adcs, average, adc_max, out):
@@ -348,7 +348,7 @@ def read_convert_parallel(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain,
     return sat
 
 
-@njit(cache=True)
+@njit
 def deterministic_counts(x, d, row_gain, col_gain, shift, rr, rc, a_out, b_out, slots_out,
                          lfsr_table, lfsr_pos, lfsr_step, row_line0, col_line0):
     """Kernel of :func:`insitu.golden.controller.deterministic_counts` (integer-exact).
@@ -403,7 +403,7 @@ def deterministic_counts(x, d, row_gain, col_gain, shift, rr, rc, a_out, b_out, 
     return nnz, total
 
 
-@njit(cache=True)
+@njit
 def encode_with_bias(h, bias, dac_max, out, scale):
     """Codes of ``[h, bias]`` at full DAC scale (round half up); scale per instance."""
     K, n = h.shape
@@ -421,7 +421,7 @@ def encode_with_bias(h, bias, dac_max, out, scale):
             out[k, n] = int(math.floor(bias * f + 0.5))
 
 
-@njit(cache=True)
+@njit
 def update_codes(x, bias, delta, lr, pulse_dw, full_pulses, dac_max, cx, cd):
     """Update management: codes for ``W -= lr [x, bias] delta^T``; returns 1 if capped."""
     K, n = x.shape
