@@ -188,61 +188,6 @@ def _read(x, bias, transpose, l0, o0, n, blocks, gdiff, dac_rg, dac_ro, dac_cg, 
             out[k, j] = acc[k, j] * codes_to_sum * sk
 
 
-_CONSTANT = fastpath.FAMILY_CODES["constant"]
-#: sqrt(n) of pulse counts (bit-identical to math.sqrt; a count of one command is small)
-_SQRT = np.sqrt(np.arange(4096, dtype=np.float64))
-
-
-@njit
-def _rank1_constant(g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key, stuck,
-                    stuck_value, gdiff, g_ref, sqrt_table):
-    """:func:`fastpath.apply_rank1` for the constant-step family (the arithmetic of
-    ``fastpath._move`` family 0 with ``scale == 1``, written out: 20 % faster per device,
-    measured), same draws, same results."""
-    K, P, R, C = g.shape
-    nr, nc = a.shape[1], b.shape[1]
-    rws = np.empty(nr, dtype=np.int64)
-    cls = np.empty(nc, dtype=np.int64)
-    has_stuck = stuck.size > 0
-    for k in range(K):
-        nzr = 0
-        for i in range(nr):
-            if a[k, i] != 0:
-                rws[nzr] = i
-                nzr += 1
-        nzc = 0
-        for j in range(nc):
-            if b[k, j] != 0:
-                cls[nzc] = j
-                nzc += 1
-        for ii in range(nzr):
-            i = rws[ii]
-            r = row0 + i
-            ai = a[k, i]
-            for jj in range(nzc):
-                j = cls[jj]
-                m0 = ai * b[k, j]
-                c = col0 + j
-                am = abs(m0)
-                sq = sqrt_table[am] if am < sqrt_table.size else math.sqrt(am)
-                for p in range(P):
-                    m = m0 * pair_sign[p]
-                    gl, gh = lo[k, p, r, c], hi[k, p, r, c]
-                    step = up[k, p, r, c] if m > 0 else down[k, p, r, c]
-                    v = min(max(g[k, p, r, c] + m * step, gl), gh)
-                    if c2c != 0.0:
-                        xi = noise.normal_at(key, np.uint64(((k * P + p) * R + r) * C + c))
-                        v = v + c2c * step * sq * xi
-                        v = min(max(v, gl), gh)
-                    if has_stuck and stuck[k, p, r, c]:
-                        v = stuck_value[k, p, r, c]
-                    g[k, p, r, c] = v
-                if P == 2:
-                    gdiff[k, r, c] = g[k, 0, r, c] - g[k, 1, r, c]
-                else:
-                    gdiff[k, r, c] = g[k, 0, r, c] - g_ref
-
-
 @njit
 def _pulsed(g, a, b, row0, col0, m):
     """Conductances of the devices a rank-1 count ``outer(a[k], b[k])`` pulses, in order."""
@@ -308,14 +253,10 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
         before = np.empty(0)
         if count_changed and nnz:
             before = _pulsed(g[t], a, b, tr0, tc0, nnz * pairs)
-        if family == _CONSTANT:
-            _rank1_constant(g[t], up[t], down[t], lo[t], hi[t], a, b, tr0, tc0, pair_sign, c2c,
-                            key, stuck[t], stuck_value[t], gdiff[t], g_ref, _SQRT)
-        else:
-            fastpath.apply_rank1(family, g[t], up[t], down[t], lo[t], hi[t], a, b, tr0, tc0,
-                                 pair_sign, c2c, key, stuck[t], stuck_value[t], gdiff[t],
-                                 g_ref, 1.0, gamma_up, gamma_down, exp_shape[0], exp_shape[1],
-                                 exp_shape[2], exp_shape[3])
+        fastpath.apply_rank1(family, g[t], up[t], down[t], lo[t], hi[t], a, b, tr0, tc0,
+                             pair_sign, c2c, key, stuck[t], stuck_value[t], gdiff[t], g_ref,
+                             1.0, gamma_up, gamma_down, exp_shape[0], exp_shape[1],
+                             exp_shape[2], exp_shape[3])
         if count_changed and nnz:
             after = _pulsed(g[t], a, b, tr0, tc0, nnz * pairs)
             for q in range(after.size):

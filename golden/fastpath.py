@@ -224,6 +224,71 @@ def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair
                 gdiff[k, r, c] = g[k, 0, r, c] - g_ref
 
 
+#: sqrt(n) of pulse counts, bit-identical to ``math.sqrt`` (a lookup is cheaper per device)
+SQRT_TABLE = np.sqrt(np.arange(4096, dtype=np.float64))
+
+
+@njit
+def _rank1_constant_instance(k, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
+                             stuck, stuck_value, gdiff, g_ref, sqrt_table, P, R, C):
+    """Instance ``k`` of :func:`apply_rank1` for the constant step at ``scale == 1`` on
+    flat (C-order) views of the arrays: the arithmetic of :func:`_move` family 0, the
+    same draws and visiting order. Unsigned flat indices spare numba's negative-index
+    fix-up of every 4-D subscript: 6.0 against 9.9 ns per device without c2c noise,
+    12.7 against 15.4 with it (K=32, measured)."""
+    nr, nc = a.shape[1], b.shape[1]
+    cols = np.empty(nc, dtype=np.uint64)
+    has_stuck = stuck.size > 0
+    noisy = c2c != 0.0
+    rc = np.uint64(R * C)
+    nzc = 0
+    for j in range(nc):
+        if b[k, j] != 0:
+            cols[nzc] = j
+            nzc += 1
+    if nzc == 0:
+        return
+    for i in range(nr):
+        ai = a[k, i]
+        if ai == 0:
+            continue
+        gbase = np.uint64((k * P * R + row0 + i) * C + col0)
+        dbase = np.uint64((k * R + row0 + i) * C + col0)
+        for jj in range(nzc):
+            j = cols[jj]
+            m0 = ai * b[k, j]
+            am = abs(m0)
+            sq = sqrt_table[am] if am < sqrt_table.size else math.sqrt(am)
+            q = gbase + j  # ((k * P + p) * R + r) * C + c, from p = 0
+            gd = 0.0
+            for p in range(P):
+                m = m0 * pair_sign[p]
+                gl = lo[q]
+                gh = hi[q]
+                s_up = up[q]
+                s_down = down[q]
+                step = s_up if m > 0 else s_down
+                v = min(max(g[q] + np.float64(m) * step, gl), gh)
+                if noisy:
+                    xi = normal_at(key, q)
+                    v = min(max(v + c2c * step * sq * xi, gl), gh)
+                if has_stuck and stuck[q]:
+                    v = stuck_value[q]
+                g[q] = v
+                gd = v if p == 0 else gd - v
+                q += rc
+            gdiff[dbase + j] = gd if P == 2 else gd - g_ref
+
+
+@njit
+def _flat_ok(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff):
+    """Whether :func:`_rank1_constant_instance` applies (constant step, unit scale, C order)."""
+    return (family == 0 and scale == 1.0 and g.flags.c_contiguous and up.flags.c_contiguous
+            and down.flags.c_contiguous and lo.flags.c_contiguous and hi.flags.c_contiguous
+            and stuck.flags.c_contiguous and stuck_value.flags.c_contiguous
+            and gdiff.flags.c_contiguous)
+
+
 @njit
 def apply_rank1(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
                 stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
@@ -231,7 +296,16 @@ def apply_rank1(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, k
     """:func:`apply_counts` for counts ``n[k] = outer(a[k], b[k])``: visits only the
     nonzero rows and columns (a deterministic update leaves most lines at zero),
     same arithmetic and the same draws."""
-    for k in range(g.shape[0]):
+    K, P, R, C = g.shape
+    if _flat_ok(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff):
+        gf, uf, df, lf, hf = g.reshape(-1), up.reshape(-1), down.reshape(-1), lo.reshape(-1), \
+            hi.reshape(-1)
+        sf, svf, gdf = stuck.reshape(-1), stuck_value.reshape(-1), gdiff.reshape(-1)
+        for k in range(K):
+            _rank1_constant_instance(k, gf, uf, df, lf, hf, a, b, row0, col0, pair_sign, c2c,
+                                     key, sf, svf, gdf, g_ref, SQRT_TABLE, P, R, C)
+        return
+    for k in range(K):
         _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
                               key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
                               gamma_down, ea, eb, au, ad)
@@ -242,7 +316,16 @@ def apply_rank1_parallel(family, g, up, down, lo, hi, a, b, row0, col0, pair_sig
                          stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
                          ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """:func:`apply_rank1` with the instances spread over threads (same result)."""
-    for k in prange(g.shape[0]):
+    K, P, R, C = g.shape
+    if _flat_ok(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff):
+        gf, uf, df, lf, hf = g.reshape(-1), up.reshape(-1), down.reshape(-1), lo.reshape(-1), \
+            hi.reshape(-1)
+        sf, svf, gdf = stuck.reshape(-1), stuck_value.reshape(-1), gdiff.reshape(-1)
+        for k in prange(K):
+            _rank1_constant_instance(k, gf, uf, df, lf, hf, a, b, row0, col0, pair_sign, c2c,
+                                     key, sf, svf, gdf, g_ref, SQRT_TABLE, P, R, C)
+        return
+    for k in prange(K):
         _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
                               key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
                               gamma_down, ea, eb, au, ad)
