@@ -166,7 +166,7 @@ def _read(x, bias, transpose, l0, o0, n, blocks, gdiff, dac_rg, dac_ro, dac_cg, 
         counters[t, 5] += positions * average
         if noisy:
             m = K * positions * average * adcs
-            d4 = draws[t][pos[t]:pos[t] + m].reshape((K, positions, average, adcs))
+            d4 = draws[pos[t]:pos[t] + m].reshape((K, positions, average, adcs))
             pos[t] += m
         else:
             d4 = np.zeros((0, 0, 0, 0))
@@ -276,8 +276,8 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, alphas, blocks, r
                 g, up, down, lo, hi, pair_sign, c2c, c2c_base, stuck, stuck_value, gdiff, g_ref,
                 gamma_up, gamma_down, exp_shape, v_scale, dac_rg, dac_ro, dac_cg, dac_co, dac_mism,
                 adc_rg, adc_ro, adc_cg, adc_co, adc_mism, lsb, rn_lsb, pairs, adc_noise, adcs,
-                average, adc_max, draws, noisy, codes_to_sum, dac_max, shift, gain, pulse_dw,
-                full_pulses, dither, lfsr_table, lfsr_pos, half, counters, count_changed):
+                average, adc_max, draws, draw0, noisy, codes_to_sum, dac_max, shift, gain,
+                pulse_dw, full_pulses, dither, lfsr_table, lfsr_pos, half, counters, count_changed):
     """Train on samples ``xs`` (B, features) with targets ``ts`` (B, classes), every
     instance seeing the same sample; ``algo`` 0 = backprop, 1 = PGD. ``alphas`` are the
     layers' digital weight scales (reads times alpha, updates of lr / alpha, as
@@ -290,7 +290,7 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, alphas, blocks, r
     hs = np.zeros((L + 1, K, wmax))
     ds = np.zeros((L, K, wmax))
     back = np.empty((K, wmax))
-    pos = np.zeros(len(g), dtype=np.int64)
+    pos = draw0.copy()  # each tile's next read-noise draw in ``draws``
     for smp in range(xs.shape[0]):
         for k in range(K):
             for i in range(fan_in[0]):
@@ -346,7 +346,8 @@ class CompiledStep:
     algorithm: ``backprop`` (:meth:`CrossbarMLP.backprop_step`) or ``pgd``
         (:class:`~insitu.golden.algorithms.pgd.PGD`, no re-forwarding).
     block: samples per compiled call when a trainer hands over a block
-        (:meth:`train_block`), 1..4096.
+        (:meth:`train_block`), 1..4096 (the read noise of a block is drawn before the
+        call: ``block * K`` samples' worth).
 
     Attributes
     ----------
@@ -361,7 +362,7 @@ class CompiledStep:
         change).
     """
 
-    def __init__(self, algorithm: str = "backprop", *, block: int = 64,
+    def __init__(self, algorithm: str = "backprop", *, block: int = 256,
                  count_changed: bool = False):
         self.algorithm = check_choice("algorithm", algorithm, ALGORITHMS)
         self.block = check_int("block", block, 1, 4096)
@@ -496,15 +497,17 @@ class CompiledStep:
         return [p * net.K * c.adc_average * c.adcs for p in per]
 
     def _run(self, net, xs, ts, lr):
-        from numba.typed import List
-
         tiles, lists, blocks, per_sample = self._prepare(net)
         be = tiles[0]
         c, pp = be.config, be.periphery
         noisy = be._noisy_reads
-        draws = List()
-        for t, m in zip(tiles, per_sample):
-            draws.append(t.rng.standard_normal(len(xs) * m) if noisy else np.zeros(0))
+        # every tile's read noise of the block, one tile after the other in one array (a
+        # typed list of arrays cost ~80 us a block to build)
+        sizes = [len(xs) * m if noisy else 0 for m in per_sample]
+        draw0 = np.zeros(len(tiles), dtype=np.int64)
+        draw0[1:] = np.cumsum(sizes)[:-1]
+        draws = np.concatenate([t.rng.standard_normal(n) for t, n in zip(tiles, sizes)]) \
+            if noisy else np.zeros(0)
         counters = np.zeros((len(tiles), len(COUNTERS)), dtype=np.int64)
         for q, t in enumerate(tiles):
             counters[q, 0] = t.c2c_bursts
@@ -524,7 +527,8 @@ class CompiledStep:
             np.array(be._exp_shape, dtype=np.float64), pp.v_read / be.dac_max, dac_rg, dac_ro,
             dac_cg, dac_co, be._dac_mism, adc_rg, adc_ro, adc_cg, adc_co, be._adc_mism,
             be._read_lsb, be._read_noise_lsb, be.pairs,
-            pp.adc_noise, c.adcs, c.adc_average, be.adc_max, draws, noisy, be._codes_to_sum,
+            pp.adc_noise, c.adcs, c.adc_average, be.adc_max, draws, draw0, noisy,
+            be._codes_to_sum,
             be.dac_max, c.dac_bits - 1, net._gain, be.pulse_dw, float(net._full_pulses),
             net.dither, be.refs[0].lfsr.table, lfsr_pos, be._half, counters,
             self.count_changed)
