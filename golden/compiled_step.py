@@ -47,16 +47,8 @@ import numpy as np
 
 from . import fastpath, noise
 from .controller import LFSR_STEPS_PER_DRAW
+from .jit import njit
 from .validate import check_choice, check_int
-
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a declared dependency
-    def njit(*args, **kwargs):
-        def wrap(f):
-            return f
-
-        return wrap(args[0]) if args and callable(args[0]) else wrap
 
 ACTIVATION_CODES = {"sigmoid": 0, "relu": 1, "tanh": 2}
 ALGORITHMS = ("backprop", "pgd")

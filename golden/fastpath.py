@@ -32,21 +32,15 @@ import math
 
 import numpy as np
 
+from .jit import njit
 from .noise import normal_at
 
 try:
-    from numba import njit, prange
+    from numba import prange
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - numba is a declared dependency
     AVAILABLE = False
-
-    def njit(*args, **kwargs):
-        def wrap(f):
-            return f
-
-        return wrap(args[0]) if args and callable(args[0]) else wrap
-
     prange = range
 
 

@@ -33,14 +33,7 @@ import math
 
 import numpy as np
 
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a declared dependency
-    def njit(*args, **kwargs):
-        def wrap(f):
-            return f
-
-        return wrap(args[0]) if args and callable(args[0]) else wrap
+from .jit import njit
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 C2C_SALT = np.uint64(0xC2C0_5EED_1234_ABCD)
