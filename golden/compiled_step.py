@@ -30,12 +30,12 @@ the very functions the kernel uses.
 Covered: ``backprop`` (:meth:`CrossbarMLP.backprop_step`) and ``pgd``
 (:class:`~insitu.golden.algorithms.pgd.PGD` without re-forwarding), MLPs of any
 depth, sigmoid / relu / tanh hidden units, the deterministic update mode with
-or without dither, one :class:`~insitu.golden.backends.GoldenBackend` on the
-numba engine with a family of :data:`fastpath.FAMILY_CODES` (exp_step included), with or
-without a digital per-layer weight scale. Anything else (the
-stochastic mode, the numpy engine, ``table`` devices, a backend with a
-``burst_observer``, tiled or ideal backends, samples that differ between
-instances) runs through the interface path, one sample at a time: the same
+or without dither and the stochastic mode, with or without a digital per-layer
+weight scale, one :class:`~insitu.golden.backends.GoldenBackend` or tiles of them
+on the numba engine with a family of :data:`fastpath.FAMILY_CODES` (exp_step
+included). Anything else (the numpy engine, ``table`` devices, whose physics
+runs in numpy, a backend with a ``burst_observer``, ideal backends, samples that
+differ between instances) runs through the interface path, one sample at a time: the same
 result, just not compiled (:attr:`CompiledStep.fallback_reason` says why).
 """
 
@@ -199,12 +199,107 @@ def _pulsed(g, a, b, row0, col0, m):
 
 
 @njit
+def _stochastic_counts(x, d, gain, shift, half, smask, bl, table, pos, draws, k, row_line0,
+                       col_line0, out):
+    """``ControllerReference.plan_update`` in the stochastic mode for instance ``k``: the
+    signed pulse counts of its four sign subphases (``SUBPHASES`` order) into ``out`` (nr,
+    nc); each executed subphase takes ``bl`` draws of the instance's LFSR bank (``draws[k]``
+    advances). Returns the pulse slots spent."""
+    nr, nc = x.shape[0], d.shape[0]
+    period = table.size
+    p = np.empty(nr, dtype=np.int64)
+    q = np.empty(nc, dtype=np.int64)
+    for i in range(nr):
+        p[i] = (abs(x[i]) * gain + half) >> shift
+    for j in range(nc):
+        q[j] = (abs(d[j]) * gain + half) >> shift
+    cbit = np.empty(nc, dtype=np.bool_)
+    slots = 0
+    for sub in range(4):
+        sx, sd = sub >> 1, sub & 1  # (0, 0), (0, 1), (1, 0), (1, 1)
+        rany = False
+        for i in range(nr):
+            if (x[i] < 0) == (sx == 1) and p[i] > 0:
+                rany = True
+        cany = False
+        for j in range(nc):
+            if (d[j] < 0) == (sd == 1) and q[j] > 0:
+                cany = True
+        if not (rany and cany):
+            continue
+        sign = 1 if sx == sd else -1
+        d0 = draws[k]
+        for t in range(bl):
+            step = LFSR_STEPS_PER_DRAW * (d0 + 1 + t)
+            for j in range(nc):
+                cbit[j] = ((d[j] < 0) == (sd == 1) and q[j] > 0
+                           and (table[(pos[col_line0 + j] + step) % period] & smask) < q[j])
+            for i in range(nr):
+                if not ((x[i] < 0) == (sx == 1) and p[i] > 0):
+                    continue
+                if (table[(pos[row_line0 + i] + step) % period] & smask) >= p[i]:
+                    continue
+                for j in range(nc):
+                    if cbit[j]:
+                        out[i, j] += sign
+        draws[k] = d0 + bl
+        slots += bl
+    return slots
+
+
+@njit
+def _stochastic_update(cx, cd, t, tr0, tc0, rows, gain, shift, half, smask, bl, table, pos,
+                       draws, family, g, up, down, lo, hi, pair_sign, c2c, c2c_base, stuck,
+                       stuck_value, gdiff, g_ref, gamma_up, gamma_down, exp_shape, pairs,
+                       counters, count_changed):
+    """``GoldenBackend._update`` in the stochastic mode on one tile: every instance's
+    counts, then ``apply_counts`` (one burst key if any device moves)."""
+    K, nr = cx.shape
+    nc = cd.shape[1]
+    n = np.zeros((K, nr, nc), dtype=np.int64)
+    slots = 0
+    for k in range(K):
+        slots = max(slots, _stochastic_counts(cx[k], cd[k], gain, shift, half, smask, bl, table,
+                                              pos, draws, k, tr0, rows + tc0, n[k]))
+    nnz = 0
+    total = 0
+    for k in range(K):
+        for i in range(nr):
+            for j in range(nc):
+                if n[k, i, j] != 0:
+                    nnz += 1
+                    total += abs(n[k, i, j])
+    key = np.uint64(0)
+    if nnz:
+        key = noise.mix(c2c_base[t] + np.uint64(counters[t, 0]) * noise.GOLDEN)
+        counters[t, 0] += 1
+    before = np.empty((0, 0, 0, 0))
+    if count_changed and nnz:
+        before = g[:, :, tr0:tr0 + nr, tc0:tc0 + nc].copy()
+    fastpath.apply_counts(family, g, up, down, lo, hi, n, tr0, tc0, pair_sign, c2c, key, stuck,
+                          stuck_value, gdiff, g_ref, 1.0, gamma_up, gamma_down, exp_shape[0],
+                          exp_shape[1], exp_shape[2], exp_shape[3])
+    if count_changed and nnz:
+        for k in range(K):
+            for p in range(g.shape[1]):
+                for i in range(nr):
+                    for j in range(nc):
+                        if n[k, i, j] != 0 and g[k, p, tr0 + i, tc0 + j] != before[k, p, i, j]:
+                            counters[t, 11] += 1
+    counters[t, 9] += total * pairs
+    counters[t, 10] += nnz * pairs
+    counters[t, 7] += 1
+    counters[t, 8] += slots
+
+
+@njit
 def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, gain, shift,
             half, dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
             c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, exp_shape, pairs,
-            counters, count_changed):
+            counters, count_changed, stoch, ldraws):
     """``CrossbarMLP.layer_update`` on the numba engine: update management once, then
-    per block the pulse counts (the tile's LFSR dither) and the device physics."""
+    per block the pulse counts (the tile's LFSR dither, or in the stochastic mode,
+    ``stoch[0] == 1``, every instance's pulse trains) and the device physics."""
     K, nx = h.shape
     nc = delta.shape[1]
     anyd = False
@@ -226,6 +321,14 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
             continue
         tr0 = blocks[bi, 5] + rlo - blocks[bi, 1]
         tc0 = blocks[bi, 6] + clo - blocks[bi, 2]
+        if stoch[0]:
+            _stochastic_update(cx[:, rlo:rhi], cd[:, clo - col0:chi - col0], t, tr0, tc0, rows,
+                               gain, shift, half[0], stoch[2], stoch[1], lfsr_table, lfsr_pos[t],
+                               ldraws[t], family, g[t], up[t], down[t], lo[t], hi[t],
+                               pair_sign, c2c, c2c_base, stuck[t], stuck_value[t], gdiff[t],
+                               g_ref, gamma_up, gamma_down, exp_shape, pairs, counters,
+                               count_changed)
+            continue
         step = 0
         table = np.zeros(0, dtype=np.int64)
         if dither:
@@ -269,11 +372,14 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, alphas, blocks, r
                 gamma_up, gamma_down, exp_shape, v_scale, dac_rg, dac_ro, dac_cg, dac_co, dac_mism,
                 adc_rg, adc_ro, adc_cg, adc_co, adc_mism, lsb, rn_lsb, pairs, adc_noise, adcs,
                 average, adc_max, draws, draw0, noisy, codes_to_sum, dac_max, shift, gain,
-                pulse_dw, full_pulses, dither, lfsr_table, lfsr_pos, half, counters, count_changed):
+                pulse_dw, full_pulses, dither, lfsr_table, lfsr_pos, half, counters, count_changed,
+                stoch, ldraws):
     """Train on samples ``xs`` (B, features) with targets ``ts`` (B, classes), every
     instance seeing the same sample; ``algo`` 0 = backprop, 1 = PGD. ``alphas`` are the
     layers' digital weight scales (reads times alpha, updates of lr / alpha, as
-    ``CrossbarMLP``); ``exp_shape`` the exp-step family's (a, b, A_up, A_down)."""
+    ``CrossbarMLP``); ``exp_shape`` the exp-step family's (a, b, A_up, A_down); ``stoch``
+    (stochastic mode 0/1, bl, firing-code mask) and ``ldraws`` (tiles, K) the stochastic
+    mode's per-instance LFSR draw counts."""
     K = g[0].shape[0]
     L = fan_in.size
     wmax = 1
@@ -311,7 +417,7 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, alphas, blocks, r
                         lr / alphas[l], pulse_dw, full_pulses, dac_max, gain, shift, half,
                         dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign,
                         c2c, c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down,
-                        exp_shape, pairs, counters, count_changed)
+                        exp_shape, pairs, counters, count_changed, stoch, ldraws)
             if l == 0:
                 break
             fi = fan_in[l]
@@ -326,7 +432,7 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, alphas, blocks, r
                         lr / alphas[l], pulse_dw, full_pulses, dac_max, gain, shift, half,
                         dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign,
                         c2c, c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down,
-                        exp_shape, pairs, counters, count_changed)
+                        exp_shape, pairs, counters, count_changed, stoch, ldraws)
 
 
 # -- the step object ----------------------------------------------------------------------
@@ -398,8 +504,6 @@ class CompiledStep:
                 return f"device family {be.device.family!r} has no compiled kernel"
             if be.burst_observer is not None:
                 return "a burst_observer is set"
-        if net.mode != "deterministic":
-            return "update mode stochastic"
         if not net._fast:
             return "the network is not on the compiled engine"
         return None
@@ -504,6 +608,10 @@ class CompiledStep:
         for q, t in enumerate(tiles):
             counters[q, 0] = t.c2c_bursts
             counters[q, 1] = t.refs[0].lfsr.draws
+        stochastic = net.mode == "stochastic"
+        stoch = np.array([int(stochastic), c.bl, (1 << c.prob_bits) - 1], dtype=np.int64)
+        # stochastic mode: every instance's LFSR bank draws for its own subphases
+        ldraws = np.array([[ref.lfsr.draws for ref in t.refs] for t in tiles], dtype=np.int64)
         base = np.array([t._c2c_base for t in tiles], dtype=np.uint64)
         fan_in = np.array([lw.fan_in for lw in net.layers], dtype=np.int64)
         fan_out = np.array([lw.fan_out for lw in net.layers], dtype=np.int64)
@@ -523,12 +631,12 @@ class CompiledStep:
             be._codes_to_sum,
             be.dac_max, c.dac_bits - 1, net._gain, be.pulse_dw, float(net._full_pulses),
             net.dither, be.refs[0].lfsr.table, lfsr_pos, be._half, counters,
-            self.count_changed)
+            self.count_changed, stoch, ldraws)
         net.capped_updates += int(counters[0, 2])
         for q, t in enumerate(tiles):
             t.c2c_bursts = int(counters[q, 0])
-            for ref in t.refs:
-                ref.lfsr.draws = int(counters[q, 1])
+            for k, ref in enumerate(t.refs):
+                ref.lfsr.draws = int(ldraws[q, k] if stochastic else counters[q, 1])
             st = t.stats
             st.forward_reads += int(counters[q, 3])
             st.backward_reads += int(counters[q, 4])

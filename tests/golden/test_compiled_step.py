@@ -69,19 +69,32 @@ def run_both(algorithm, make_net, lr=0.3, block=16, **kw):
     return cs
 
 
+@pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
 @pytest.mark.parametrize("algorithm", ["backprop", "pgd"])
 @pytest.mark.parametrize("device", [ideal, ecram_organic, SOFT, rram_oxide, ecram_mo, reram_es],
                          ids=["constant", "ecram", "soft_bounds", "power", "linear_step",
                               "exp_step"])
-def test_every_family_bit_identical(algorithm, device):
-    cs = run_both(algorithm, lambda: make(device, periphery=NOISY))
+def test_every_family_bit_identical(algorithm, device, mode):
+    cs = run_both(algorithm, lambda: make(device, periphery=NOISY, mode=mode))
     assert cs.fallback_reason is None and cs.devices_pulsed > 0 and cs.device_updates == 0
 
 
-def test_changed_devices_are_counted_exactly():
+@pytest.mark.parametrize("algorithm", ["backprop", "pgd"])
+def test_stochastic_mode_on_tiles_bit_identical(algorithm):
+    cs = run_both(algorithm, lambda: make(rram_oxide, K=3, periphery=NOISY, tiled=True,
+                                          mode="stochastic"))
+    assert cs.fallback_reason is None
+    net = make(ecram_organic, K=3, mode="stochastic")
+    CompiledStep(algorithm).train_block(net, *data(), 0.3)
+    draws = [ref.lfsr.draws for ref in net.backend.refs]
+    assert len(set(draws)) > 1  # each instance's LFSRs drew for its own subphases
+
+
+@pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
+def test_changed_devices_are_counted_exactly(mode):
     stuck = ecram_organic.with_(stuck_low=0.3)
     xs, ts = data()
-    ref = make(stuck)
+    ref = make(stuck, mode=mode)
     be, inner, changed = ref.backend, ref.backend._update, [0]
 
     def counting_update(*args):
@@ -93,7 +106,7 @@ def test_changed_devices_are_counted_exactly():
     be._update = counting_update
     for x, t in zip(xs, ts):
         ref.backprop_step(np.broadcast_to(x, (2, x.size)), t[None, :], 0.3)
-    fast = make(stuck)
+    fast = make(stuck, mode=mode)
     cs = CompiledStep(count_changed=True)
     cs.train_block(fast, xs, ts, 0.3)
     assert_same(ref, fast)
@@ -126,11 +139,9 @@ def test_tiles_and_reference_mapping_bit_identical(algorithm):
     run_both(algorithm, lambda: make(ecram_organic, mapping="reference"))
 
 
-@pytest.mark.parametrize("case", ["stochastic", "table", "numpy"])
+@pytest.mark.parametrize("case", ["table", "numpy"])
 def test_uncovered_cases_fall_back_to_the_interface_path(case):
-    if case == "stochastic":
-        mk = lambda: make(ecram_organic, mode="stochastic")
-    elif case == "table":
+    if case == "table":
         mk = lambda: make(TABLE)
     else:
         def mk():
