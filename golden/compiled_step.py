@@ -30,11 +30,12 @@ the very functions the kernel uses.
 Covered: ``backprop`` (:meth:`CrossbarMLP.backprop_step`) and ``pgd``
 (:class:`~insitu.golden.algorithms.pgd.PGD` without re-forwarding), MLPs of any
 depth, sigmoid / relu / tanh hidden units, the deterministic update mode with
-or without dither, one :class:`~insitu.golden.backends.GoldenBackend` on the
-numba engine with a family of :data:`fastpath.FAMILY_CODES`. Anything else (the
-stochastic mode, the numpy engine, ``table`` devices, a backend with a
-``burst_observer``, tiled or ideal backends, samples that differ between
-instances) runs through the interface path, one sample at a time: the same
+or without dither and the stochastic mode, with or without a digital per-layer
+weight scale, one :class:`~insitu.golden.backends.GoldenBackend` or tiles of them
+on the numba engine with a family of :data:`fastpath.FAMILY_CODES` (exp_step
+included). Anything else (the numpy engine, ``table`` devices, whose physics
+runs in numpy, a backend with a ``burst_observer``, ideal backends, samples that
+differ between instances) runs through the interface path, one sample at a time: the same
 result, just not compiled (:attr:`CompiledStep.fallback_reason` says why).
 """
 
@@ -46,16 +47,8 @@ import numpy as np
 
 from . import fastpath, noise
 from .controller import LFSR_STEPS_PER_DRAW
+from .jit import njit
 from .validate import check_choice, check_int
-
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a declared dependency
-    def njit(*args, **kwargs):
-        def wrap(f):
-            return f
-
-        return wrap(args[0]) if args and callable(args[0]) else wrap
 
 ACTIVATION_CODES = {"sigmoid": 0, "relu": 1, "tanh": 2}
 ALGORITHMS = ("backprop", "pgd")
@@ -66,7 +59,7 @@ COUNTERS = ("c2c_bursts", "lfsr_draws", "capped", "forward_reads", "backward_rea
 
 
 # -- the arithmetic shared with the interface path -------------------------------------
-@njit(cache=True)
+@njit
 def _activate_into(code, z, out):
     K, n = z.shape
     for k in range(K):
@@ -80,7 +73,7 @@ def _activate_into(code, z, out):
                 out[k, j] = math.tanh(v)
 
 
-@njit(cache=True)
+@njit
 def _softmax_into(z, out):
     K, n = z.shape
     for k in range(K):
@@ -112,7 +105,7 @@ def softmax(z) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit
 def _grad_mul(code, back, h, out):
     """``back * f'(h)`` with f' expressed through the output (``CrossbarMLP.hidden_delta``)."""
     K, n = back.shape
@@ -133,11 +126,11 @@ def _grad_mul(code, back, h, out):
 # virtual lines as in :mod:`insitu.golden.tiles` (one GoldenBackend: one block per layer,
 # at its own window). Per-tile arrays come as typed lists indexed by tile; ``counters``
 # (T, len(COUNTERS)) are per tile (``capped`` is counted in row 0).
-@njit(cache=True)
+@njit
 def _read(x, bias, transpose, l0, o0, n, blocks, gdiff, dac_rg, dac_ro, dac_cg, dac_co,
           dac_mism, adc_rg, adc_ro, adc_cg, adc_co, adc_mism, v_scale, lsb, draws, pos,
           noisy, rn_lsb, pairs, adc_noise, adcs, average, adc_max, dac_max, codes_to_sum,
-          counters, out):
+          alpha, counters, out):
     """``CrossbarMLP.layer_forward`` (bias 1) / ``layer_backward`` (bias 0) into ``out``
     (K, n): encode once, read every block the window touches, add the blocks' ADC codes
     (the controller's digital partial sums), rescale."""
@@ -165,7 +158,7 @@ def _read(x, bias, transpose, l0, o0, n, blocks, gdiff, dac_rg, dac_ro, dac_cg, 
         counters[t, 5] += positions * average
         if noisy:
             m = K * positions * average * adcs
-            d4 = draws[t][pos[t]:pos[t] + m].reshape((K, positions, average, adcs))
+            d4 = draws[pos[t]:pos[t] + m].reshape((K, positions, average, adcs))
             pos[t] += m
         else:
             d4 = np.zeros((0, 0, 0, 0))
@@ -182,66 +175,12 @@ def _read(x, bias, transpose, l0, o0, n, blocks, gdiff, dac_rg, dac_ro, dac_cg, 
             for j in range(tn):
                 acc[k, olo - o0 + j] += y[k, j]
     for k in range(K):
+        sk = s[k] * alpha  # exact for alpha == 1
         for j in range(n):
-            out[k, j] = acc[k, j] * codes_to_sum * s[k]
+            out[k, j] = acc[k, j] * codes_to_sum * sk
 
 
-_CONSTANT = fastpath.FAMILY_CODES["constant"]
-#: sqrt(n) of pulse counts (bit-identical to math.sqrt; a count of one command is small)
-_SQRT = np.sqrt(np.arange(4096, dtype=np.float64))
-
-
-@njit(cache=True)
-def _rank1_constant(g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key, stuck,
-                    stuck_value, gdiff, g_ref, sqrt_table):
-    """:func:`fastpath.apply_rank1` for the constant-step family (the arithmetic of
-    ``fastpath._move`` family 0 with ``scale == 1``, written out: 20 % faster per device,
-    measured), same draws, same results."""
-    K, P, R, C = g.shape
-    nr, nc = a.shape[1], b.shape[1]
-    rws = np.empty(nr, dtype=np.int64)
-    cls = np.empty(nc, dtype=np.int64)
-    has_stuck = stuck.size > 0
-    for k in range(K):
-        nzr = 0
-        for i in range(nr):
-            if a[k, i] != 0:
-                rws[nzr] = i
-                nzr += 1
-        nzc = 0
-        for j in range(nc):
-            if b[k, j] != 0:
-                cls[nzc] = j
-                nzc += 1
-        for ii in range(nzr):
-            i = rws[ii]
-            r = row0 + i
-            ai = a[k, i]
-            for jj in range(nzc):
-                j = cls[jj]
-                m0 = ai * b[k, j]
-                c = col0 + j
-                am = abs(m0)
-                sq = sqrt_table[am] if am < sqrt_table.size else math.sqrt(am)
-                for p in range(P):
-                    m = m0 * pair_sign[p]
-                    gl, gh = lo[k, p, r, c], hi[k, p, r, c]
-                    step = up[k, p, r, c] if m > 0 else down[k, p, r, c]
-                    v = min(max(g[k, p, r, c] + m * step, gl), gh)
-                    if c2c != 0.0:
-                        xi = noise.normal_at(key, np.uint64(((k * P + p) * R + r) * C + c))
-                        v = v + c2c * step * sq * xi
-                        v = min(max(v, gl), gh)
-                    if has_stuck and stuck[k, p, r, c]:
-                        v = stuck_value[k, p, r, c]
-                    g[k, p, r, c] = v
-                if P == 2:
-                    gdiff[k, r, c] = g[k, 0, r, c] - g[k, 1, r, c]
-                else:
-                    gdiff[k, r, c] = g[k, 0, r, c] - g_ref
-
-
-@njit(cache=True)
+@njit
 def _pulsed(g, a, b, row0, col0, m):
     """Conductances of the devices a rank-1 count ``outer(a[k], b[k])`` pulses, in order."""
     out = np.empty(m)
@@ -259,13 +198,108 @@ def _pulsed(g, a, b, row0, col0, m):
     return out
 
 
-@njit(cache=True)
+@njit
+def _stochastic_counts(x, d, gain, shift, half, smask, bl, table, pos, draws, k, row_line0,
+                       col_line0, out):
+    """``ControllerReference.plan_update`` in the stochastic mode for instance ``k``: the
+    signed pulse counts of its four sign subphases (``SUBPHASES`` order) into ``out`` (nr,
+    nc); each executed subphase takes ``bl`` draws of the instance's LFSR bank (``draws[k]``
+    advances). Returns the pulse slots spent."""
+    nr, nc = x.shape[0], d.shape[0]
+    period = table.size
+    p = np.empty(nr, dtype=np.int64)
+    q = np.empty(nc, dtype=np.int64)
+    for i in range(nr):
+        p[i] = (abs(x[i]) * gain + half) >> shift
+    for j in range(nc):
+        q[j] = (abs(d[j]) * gain + half) >> shift
+    cbit = np.empty(nc, dtype=np.bool_)
+    slots = 0
+    for sub in range(4):
+        sx, sd = sub >> 1, sub & 1  # (0, 0), (0, 1), (1, 0), (1, 1)
+        rany = False
+        for i in range(nr):
+            if (x[i] < 0) == (sx == 1) and p[i] > 0:
+                rany = True
+        cany = False
+        for j in range(nc):
+            if (d[j] < 0) == (sd == 1) and q[j] > 0:
+                cany = True
+        if not (rany and cany):
+            continue
+        sign = 1 if sx == sd else -1
+        d0 = draws[k]
+        for t in range(bl):
+            step = LFSR_STEPS_PER_DRAW * (d0 + 1 + t)
+            for j in range(nc):
+                cbit[j] = ((d[j] < 0) == (sd == 1) and q[j] > 0
+                           and (table[(pos[col_line0 + j] + step) % period] & smask) < q[j])
+            for i in range(nr):
+                if not ((x[i] < 0) == (sx == 1) and p[i] > 0):
+                    continue
+                if (table[(pos[row_line0 + i] + step) % period] & smask) >= p[i]:
+                    continue
+                for j in range(nc):
+                    if cbit[j]:
+                        out[i, j] += sign
+        draws[k] = d0 + bl
+        slots += bl
+    return slots
+
+
+@njit
+def _stochastic_update(cx, cd, t, tr0, tc0, rows, gain, shift, half, smask, bl, table, pos,
+                       draws, family, g, up, down, lo, hi, pair_sign, c2c, c2c_base, stuck,
+                       stuck_value, gdiff, g_ref, gamma_up, gamma_down, exp_shape, pairs,
+                       counters, count_changed):
+    """``GoldenBackend._update`` in the stochastic mode on one tile: every instance's
+    counts, then ``apply_counts`` (one burst key if any device moves)."""
+    K, nr = cx.shape
+    nc = cd.shape[1]
+    n = np.zeros((K, nr, nc), dtype=np.int64)
+    slots = 0
+    for k in range(K):
+        slots = max(slots, _stochastic_counts(cx[k], cd[k], gain, shift, half, smask, bl, table,
+                                              pos, draws, k, tr0, rows + tc0, n[k]))
+    nnz = 0
+    total = 0
+    for k in range(K):
+        for i in range(nr):
+            for j in range(nc):
+                if n[k, i, j] != 0:
+                    nnz += 1
+                    total += abs(n[k, i, j])
+    key = np.uint64(0)
+    if nnz:
+        key = noise.mix(c2c_base[t] + np.uint64(counters[t, 0]) * noise.GOLDEN)
+        counters[t, 0] += 1
+    before = np.empty((0, 0, 0, 0))
+    if count_changed and nnz:
+        before = g[:, :, tr0:tr0 + nr, tc0:tc0 + nc].copy()
+    fastpath.apply_counts(family, g, up, down, lo, hi, n, tr0, tc0, pair_sign, c2c, key, stuck,
+                          stuck_value, gdiff, g_ref, 1.0, gamma_up, gamma_down, exp_shape[0],
+                          exp_shape[1], exp_shape[2], exp_shape[3])
+    if count_changed and nnz:
+        for k in range(K):
+            for p in range(g.shape[1]):
+                for i in range(nr):
+                    for j in range(nc):
+                        if n[k, i, j] != 0 and g[k, p, tr0 + i, tc0 + j] != before[k, p, i, j]:
+                            counters[t, 11] += 1
+    counters[t, 9] += total * pairs
+    counters[t, 10] += nnz * pairs
+    counters[t, 7] += 1
+    counters[t, 8] += slots
+
+
+@njit
 def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, gain, shift,
             half, dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
-            c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs, counters,
-            count_changed):
+            c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, exp_shape, pairs,
+            counters, count_changed, stoch, ldraws):
     """``CrossbarMLP.layer_update`` on the numba engine: update management once, then
-    per block the pulse counts (the tile's LFSR dither) and the device physics."""
+    per block the pulse counts (the tile's LFSR dither, or in the stochastic mode,
+    ``stoch[0] == 1``, every instance's pulse trains) and the device physics."""
     K, nx = h.shape
     nc = delta.shape[1]
     anyd = False
@@ -287,6 +321,14 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
             continue
         tr0 = blocks[bi, 5] + rlo - blocks[bi, 1]
         tc0 = blocks[bi, 6] + clo - blocks[bi, 2]
+        if stoch[0]:
+            _stochastic_update(cx[:, rlo:rhi], cd[:, clo - col0:chi - col0], t, tr0, tc0, rows,
+                               gain, shift, half[0], stoch[2], stoch[1], lfsr_table, lfsr_pos[t],
+                               ldraws[t], family, g[t], up[t], down[t], lo[t], hi[t],
+                               pair_sign, c2c, c2c_base, stuck[t], stuck_value[t], gdiff[t],
+                               g_ref, gamma_up, gamma_down, exp_shape, pairs, counters,
+                               count_changed)
+            continue
         step = 0
         table = np.zeros(0, dtype=np.int64)
         if dither:
@@ -306,13 +348,10 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
         before = np.empty(0)
         if count_changed and nnz:
             before = _pulsed(g[t], a, b, tr0, tc0, nnz * pairs)
-        if family == _CONSTANT:
-            _rank1_constant(g[t], up[t], down[t], lo[t], hi[t], a, b, tr0, tc0, pair_sign, c2c,
-                            key, stuck[t], stuck_value[t], gdiff[t], g_ref, _SQRT)
-        else:
-            fastpath.apply_rank1(family, g[t], up[t], down[t], lo[t], hi[t], a, b, tr0, tc0,
-                                 pair_sign, c2c, key, stuck[t], stuck_value[t], gdiff[t],
-                                 g_ref, 1.0, gamma_up, gamma_down)
+        fastpath.apply_rank1(family, g[t], up[t], down[t], lo[t], hi[t], a, b, tr0, tc0,
+                             pair_sign, c2c, key, stuck[t], stuck_value[t], gdiff[t], g_ref,
+                             1.0, gamma_up, gamma_down, exp_shape[0], exp_shape[1],
+                             exp_shape[2], exp_shape[3])
         if count_changed and nnz:
             after = _pulsed(g[t], a, b, tr0, tc0, nnz * pairs)
             for q in range(after.size):
@@ -327,15 +366,20 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
         counters[t, 8] += slots
 
 
-@njit(cache=True)
-def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, blocks, rows, family, g, up,
-                down, lo, hi, pair_sign, c2c, c2c_base, stuck, stuck_value, gdiff, g_ref,
-                gamma_up, gamma_down, v_scale, dac_rg, dac_ro, dac_cg, dac_co, dac_mism, adc_rg,
-                adc_ro, adc_cg, adc_co, adc_mism, lsb, rn_lsb, pairs, adc_noise, adcs, average,
-                adc_max, draws, noisy, codes_to_sum, dac_max, shift, gain, pulse_dw, full_pulses,
-                dither, lfsr_table, lfsr_pos, half, counters, count_changed):
+@njit
+def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, alphas, blocks, rows, family,
+                g, up, down, lo, hi, pair_sign, c2c, c2c_base, stuck, stuck_value, gdiff, g_ref,
+                gamma_up, gamma_down, exp_shape, v_scale, dac_rg, dac_ro, dac_cg, dac_co, dac_mism,
+                adc_rg, adc_ro, adc_cg, adc_co, adc_mism, lsb, rn_lsb, pairs, adc_noise, adcs,
+                average, adc_max, draws, draw0, noisy, codes_to_sum, dac_max, shift, gain,
+                pulse_dw, full_pulses, dither, lfsr_table, lfsr_pos, half, counters, count_changed,
+                stoch, ldraws):
     """Train on samples ``xs`` (B, features) with targets ``ts`` (B, classes), every
-    instance seeing the same sample; ``algo`` 0 = backprop, 1 = PGD."""
+    instance seeing the same sample; ``algo`` 0 = backprop, 1 = PGD. ``alphas`` are the
+    layers' digital weight scales (reads times alpha, updates of lr / alpha, as
+    ``CrossbarMLP``); ``exp_shape`` the exp-step family's (a, b, A_up, A_down); ``stoch``
+    (stochastic mode 0/1, bl, firing-code mask) and ``ldraws`` (tiles, K) the stochastic
+    mode's per-instance LFSR draw counts."""
     K = g[0].shape[0]
     L = fan_in.size
     wmax = 1
@@ -344,7 +388,7 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, blocks, rows, fam
     hs = np.zeros((L + 1, K, wmax))
     ds = np.zeros((L, K, wmax))
     back = np.empty((K, wmax))
-    pos = np.zeros(len(g), dtype=np.int64)
+    pos = draw0.copy()  # each tile's next read-noise draw in ``draws``
     for smp in range(xs.shape[0]):
         for k in range(K):
             for i in range(fan_in[0]):
@@ -355,7 +399,7 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, blocks, rows, fam
             _read(hs[l, :, :fi], 1.0, False, 0, col0s[l], fo, blocks, gdiff, dac_rg, dac_ro,
                   dac_cg, dac_co, dac_mism, adc_rg, adc_ro, adc_cg, adc_co, adc_mism, v_scale,
                   lsb, draws, pos, noisy, rn_lsb, pairs, adc_noise, adcs, average, adc_max,
-                  dac_max, codes_to_sum, counters, z)
+                  dac_max, codes_to_sum, alphas[l], counters, z)
             if l == L - 1:
                 _softmax_into(z, hs[l + 1, :, :fo])
             else:
@@ -370,25 +414,25 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, blocks, rows, fam
             l = L - 1 - q
             if algo == 1:
                 _update(hs[l, :, :fan_in[l]], ds[l, :, :fan_out[l]], col0s[l], blocks, rows,
-                        lr, pulse_dw, full_pulses, dac_max, gain, shift, half, dither,
-                        lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
-                        c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs,
-                        counters, count_changed)
+                        lr / alphas[l], pulse_dw, full_pulses, dac_max, gain, shift, half,
+                        dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign,
+                        c2c, c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down,
+                        exp_shape, pairs, counters, count_changed, stoch, ldraws)
             if l == 0:
                 break
             fi = fan_in[l]
             _read(ds[l, :, :fan_out[l]], 0.0, True, col0s[l], 0, fi, blocks, gdiff, dac_rg,
                   dac_ro, dac_cg, dac_co, dac_mism, adc_rg, adc_ro, adc_cg, adc_co, adc_mism,
                   v_scale, lsb, draws, pos, noisy, rn_lsb, pairs, adc_noise, adcs, average,
-                  adc_max, dac_max, codes_to_sum, counters, back[:, :fi])
+                  adc_max, dac_max, codes_to_sum, alphas[l], counters, back[:, :fi])
             _grad_mul(act, back[:, :fi], hs[l, :, :fi], ds[l - 1, :, :fi])
         if algo == 0:
             for l in range(L):
                 _update(hs[l, :, :fan_in[l]], ds[l, :, :fan_out[l]], col0s[l], blocks, rows,
-                        lr, pulse_dw, full_pulses, dac_max, gain, shift, half, dither,
-                        lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
-                        c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, pairs,
-                        counters, count_changed)
+                        lr / alphas[l], pulse_dw, full_pulses, dac_max, gain, shift, half,
+                        dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign,
+                        c2c, c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down,
+                        exp_shape, pairs, counters, count_changed, stoch, ldraws)
 
 
 # -- the step object ----------------------------------------------------------------------
@@ -400,7 +444,8 @@ class CompiledStep:
     algorithm: ``backprop`` (:meth:`CrossbarMLP.backprop_step`) or ``pgd``
         (:class:`~insitu.golden.algorithms.pgd.PGD`, no re-forwarding).
     block: samples per compiled call when a trainer hands over a block
-        (:meth:`train_block`), 1..4096.
+        (:meth:`train_block`), 1..4096 (the read noise of a block is drawn before the
+        call: ``block * K`` samples' worth).
 
     Attributes
     ----------
@@ -415,7 +460,7 @@ class CompiledStep:
         change).
     """
 
-    def __init__(self, algorithm: str = "backprop", *, block: int = 64,
+    def __init__(self, algorithm: str = "backprop", *, block: int = 256,
                  count_changed: bool = False):
         self.algorithm = check_choice("algorithm", algorithm, ALGORITHMS)
         self.block = check_int("block", block, 1, 4096)
@@ -457,15 +502,8 @@ class CompiledStep:
                 return "engine numpy"
             if be._kernel is None:
                 return f"device family {be.device.family!r} has no compiled kernel"
-            if be.device.family == "exp_step":
-                # the block kernel does not pass the exp-step shape arguments (ea, eb, au, ad)
-                return "device family 'exp_step' has no compiled-step kernel"
             if be.burst_observer is not None:
                 return "a burst_observer is set"
-        if net.mode != "deterministic":
-            return "update mode stochastic"
-        if any(a != 1.0 for a in getattr(net, "alpha", ())):
-            return "a digital weight scale (the kernel reads and updates with alpha = 1)"
         if not net._fast:
             return "the network is not on the compiled engine"
         return None
@@ -555,41 +593,50 @@ class CompiledStep:
         return [p * net.K * c.adc_average * c.adcs for p in per]
 
     def _run(self, net, xs, ts, lr):
-        from numba.typed import List
-
         tiles, lists, blocks, per_sample = self._prepare(net)
         be = tiles[0]
         c, pp = be.config, be.periphery
         noisy = be._noisy_reads
-        draws = List()
-        for t, m in zip(tiles, per_sample):
-            draws.append(t.rng.standard_normal(len(xs) * m) if noisy else np.zeros(0))
+        # every tile's read noise of the block, one tile after the other in one array (a
+        # typed list of arrays cost ~80 us a block to build)
+        sizes = [len(xs) * m if noisy else 0 for m in per_sample]
+        draw0 = np.zeros(len(tiles), dtype=np.int64)
+        draw0[1:] = np.cumsum(sizes)[:-1]
+        draws = np.concatenate([t.rng.standard_normal(n) for t, n in zip(tiles, sizes)]) \
+            if noisy else np.zeros(0)
         counters = np.zeros((len(tiles), len(COUNTERS)), dtype=np.int64)
         for q, t in enumerate(tiles):
             counters[q, 0] = t.c2c_bursts
             counters[q, 1] = t.refs[0].lfsr.draws
+        stochastic = net.mode == "stochastic"
+        stoch = np.array([int(stochastic), c.bl, (1 << c.prob_bits) - 1], dtype=np.int64)
+        # stochastic mode: every instance's LFSR bank draws for its own subphases
+        ldraws = np.array([[ref.lfsr.draws for ref in t.refs] for t in tiles], dtype=np.int64)
         base = np.array([t._c2c_base for t in tiles], dtype=np.uint64)
         fan_in = np.array([lw.fan_in for lw in net.layers], dtype=np.int64)
         fan_out = np.array([lw.fan_out for lw in net.layers], dtype=np.int64)
         col0s = np.array([lw.col0 for lw in net.layers], dtype=np.int64)
+        alphas = np.array(net.alpha, dtype=np.float64)
         (g, up, down, lo, hi, stuck, stuck_value, gdiff, dac_rg, dac_ro, dac_cg, dac_co,
          adc_rg, adc_ro, adc_cg, adc_co, lfsr_pos) = lists
         train_block(
             xs, ts, float(lr), 0 if self.algorithm == "backprop" else 1,
-            ACTIVATION_CODES[net.activation], fan_in, fan_out, col0s, blocks, c.rows,
+            ACTIVATION_CODES[net.activation], fan_in, fan_out, col0s, alphas, blocks, c.rows,
             be._kernel, g, up, down, lo, hi, be._pair_sign_flat, be.device.c2c, base, stuck,
             stuck_value, gdiff, be.g_ref, be.device.gamma_up, be.device.gamma_down,
-            pp.v_read / be.dac_max, dac_rg, dac_ro, dac_cg, dac_co, be._dac_mism, adc_rg,
-            adc_ro, adc_cg, adc_co, be._adc_mism, be._read_lsb, be._read_noise_lsb, be.pairs,
-            pp.adc_noise, c.adcs, c.adc_average, be.adc_max, draws, noisy, be._codes_to_sum,
+            np.array(be._exp_shape, dtype=np.float64), pp.v_read / be.dac_max, dac_rg, dac_ro,
+            dac_cg, dac_co, be._dac_mism, adc_rg, adc_ro, adc_cg, adc_co, be._adc_mism,
+            be._read_lsb, be._read_noise_lsb, be.pairs,
+            pp.adc_noise, c.adcs, c.adc_average, be.adc_max, draws, draw0, noisy,
+            be._codes_to_sum,
             be.dac_max, c.dac_bits - 1, net._gain, be.pulse_dw, float(net._full_pulses),
             net.dither, be.refs[0].lfsr.table, lfsr_pos, be._half, counters,
-            self.count_changed)
+            self.count_changed, stoch, ldraws)
         net.capped_updates += int(counters[0, 2])
         for q, t in enumerate(tiles):
             t.c2c_bursts = int(counters[q, 0])
-            for ref in t.refs:
-                ref.lfsr.draws = int(counters[q, 1])
+            for k, ref in enumerate(t.refs):
+                ref.lfsr.draws = int(ldraws[q, k] if stochastic else counters[q, 1])
             st = t.stats
             st.forward_reads += int(counters[q, 3])
             st.backward_reads += int(counters[q, 4])

@@ -32,28 +32,22 @@ import math
 
 import numpy as np
 
+from .jit import njit
 from .noise import normal_at
 
 try:
-    from numba import njit, prange
+    from numba import prange
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - numba is a declared dependency
     AVAILABLE = False
-
-    def njit(*args, **kwargs):
-        def wrap(f):
-            return f
-
-        return wrap(args[0]) if args and callable(args[0]) else wrap
-
     prange = range
 
 
 FAMILY_CODES = {"constant": 0, "soft_bounds": 1, "power": 2, "linear_step": 3, "exp_step": 4}
 
 
-@njit(cache=True)
+@njit
 def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down,
           ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """n-pulse response of one device (the laws of ``DeviceArray``); returns (g, first step)."""
@@ -113,7 +107,7 @@ def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down,
     return v, step
 
 
-@njit(cache=True)
+@njit
 def _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
                            key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
                            ea=0.0, eb=0.0, au=0.0, ad=0.0):
@@ -145,7 +139,7 @@ def _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_s
                 gdiff[k, r, c] = g[k, 0, r, c] - g_ref
 
 
-@njit(cache=True)
+@njit
 def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key,
                  stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
                  ea=0.0, eb=0.0, au=0.0, ad=0.0):
@@ -163,7 +157,7 @@ def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key
                                gamma_down, ea, eb, au, ad)
 
 
-@njit(cache=True, parallel=True)
+@njit(parallel=True)
 def apply_counts_parallel(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key,
                           stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
                           ea=0.0, eb=0.0, au=0.0, ad=0.0):
@@ -175,7 +169,7 @@ def apply_counts_parallel(family, g, up, down, lo, hi, n, row0, col0, pair_sign,
                                gamma_down, ea, eb, au, ad)
 
 
-@njit(cache=True)
+@njit
 def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign,
                           c2c, key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
                           gamma_down, ea=0.0, eb=0.0, au=0.0, ad=0.0):
@@ -224,31 +218,114 @@ def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair
                 gdiff[k, r, c] = g[k, 0, r, c] - g_ref
 
 
-@njit(cache=True)
+#: sqrt(n) of pulse counts, bit-identical to ``math.sqrt`` (a lookup is cheaper per device)
+SQRT_TABLE = np.sqrt(np.arange(4096, dtype=np.float64))
+
+
+@njit
+def _rank1_constant_instance(k, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
+                             stuck, stuck_value, gdiff, g_ref, sqrt_table, P, R, C):
+    """Instance ``k`` of :func:`apply_rank1` for the constant step at ``scale == 1`` on
+    flat (C-order) views of the arrays: the arithmetic of :func:`_move` family 0, the
+    same draws and visiting order. Unsigned flat indices spare numba's negative-index
+    fix-up of every 4-D subscript: 6.0 against 9.9 ns per device without c2c noise,
+    12.7 against 15.4 with it (K=32, measured)."""
+    nr, nc = a.shape[1], b.shape[1]
+    cols = np.empty(nc, dtype=np.uint64)
+    has_stuck = stuck.size > 0
+    noisy = c2c != 0.0
+    rc = np.uint64(R * C)
+    nzc = 0
+    for j in range(nc):
+        if b[k, j] != 0:
+            cols[nzc] = j
+            nzc += 1
+    if nzc == 0:
+        return
+    for i in range(nr):
+        ai = a[k, i]
+        if ai == 0:
+            continue
+        gbase = np.uint64((k * P * R + row0 + i) * C + col0)
+        dbase = np.uint64((k * R + row0 + i) * C + col0)
+        for jj in range(nzc):
+            j = cols[jj]
+            m0 = ai * b[k, j]
+            am = abs(m0)
+            sq = sqrt_table[am] if am < sqrt_table.size else math.sqrt(am)
+            q = gbase + j  # ((k * P + p) * R + r) * C + c, from p = 0
+            gd = 0.0
+            for p in range(P):
+                m = m0 * pair_sign[p]
+                gl = lo[q]
+                gh = hi[q]
+                s_up = up[q]
+                s_down = down[q]
+                step = s_up if m > 0 else s_down
+                v = min(max(g[q] + np.float64(m) * step, gl), gh)
+                if noisy:
+                    xi = normal_at(key, q)
+                    v = min(max(v + c2c * step * sq * xi, gl), gh)
+                if has_stuck and stuck[q]:
+                    v = stuck_value[q]
+                g[q] = v
+                gd = v if p == 0 else gd - v
+                q += rc
+            gdiff[dbase + j] = gd if P == 2 else gd - g_ref
+
+
+@njit
+def _flat_ok(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff):
+    """Whether :func:`_rank1_constant_instance` applies (constant step, unit scale, C order)."""
+    return (family == 0 and scale == 1.0 and g.flags.c_contiguous and up.flags.c_contiguous
+            and down.flags.c_contiguous and lo.flags.c_contiguous and hi.flags.c_contiguous
+            and stuck.flags.c_contiguous and stuck_value.flags.c_contiguous
+            and gdiff.flags.c_contiguous)
+
+
+@njit
 def apply_rank1(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
                 stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
                 ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """:func:`apply_counts` for counts ``n[k] = outer(a[k], b[k])``: visits only the
     nonzero rows and columns (a deterministic update leaves most lines at zero),
     same arithmetic and the same draws."""
-    for k in range(g.shape[0]):
+    K, P, R, C = g.shape
+    if _flat_ok(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff):
+        gf, uf, df, lf, hf = g.reshape(-1), up.reshape(-1), down.reshape(-1), lo.reshape(-1), \
+            hi.reshape(-1)
+        sf, svf, gdf = stuck.reshape(-1), stuck_value.reshape(-1), gdiff.reshape(-1)
+        for k in range(K):
+            _rank1_constant_instance(k, gf, uf, df, lf, hf, a, b, row0, col0, pair_sign, c2c,
+                                     key, sf, svf, gdf, g_ref, SQRT_TABLE, P, R, C)
+        return
+    for k in range(K):
         _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
                               key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
                               gamma_down, ea, eb, au, ad)
 
 
-@njit(cache=True, parallel=True)
+@njit(parallel=True)
 def apply_rank1_parallel(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
                          stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
                          ea=0.0, eb=0.0, au=0.0, ad=0.0):
     """:func:`apply_rank1` with the instances spread over threads (same result)."""
-    for k in prange(g.shape[0]):
+    K, P, R, C = g.shape
+    if _flat_ok(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff):
+        gf, uf, df, lf, hf = g.reshape(-1), up.reshape(-1), down.reshape(-1), lo.reshape(-1), \
+            hi.reshape(-1)
+        sf, svf, gdf = stuck.reshape(-1), stuck_value.reshape(-1), gdiff.reshape(-1)
+        for k in prange(K):
+            _rank1_constant_instance(k, gf, uf, df, lf, hf, a, b, row0, col0, pair_sign, c2c,
+                                     key, sf, svf, gdf, g_ref, SQRT_TABLE, P, R, C)
+        return
+    for k in prange(K):
         _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
                               key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
                               gamma_down, ea, eb, au, ad)
 
 
-@njit(cache=True)
+@njit
 def _read_convert_instance(k, codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off,
                            dac_mism, adc_gain, adc_off, adc_mism, lsb, draws, rn_lsb, pairs,
                            adc_noise, adcs, average, adc_max, out):
@@ -284,16 +361,22 @@ def _read_convert_instance(k, codes, gdiff, l0, o0, n, transpose, v_scale, dac_g
     if transpose:
         for j in range(n):
             cur = 0.0
+            row = gdiff[k, o0 + j]
             for q in range(nd):
                 i = idx[q]
-                cur += gdiff[k, o0 + j, l0 + i] * v[i]
+                cur += row[l0 + i] * v[i]
             curs[j] = cur
     else:
         for q in range(nd):
             i = idx[q]
             vi = v[i]
+            # one row's slice: numba vectorises this loop (3-D subscripts it did not;
+            # 0.66 -> 0.34 ns per product, measured), the same per-line order
+            row = gdiff[k, l0 + i, o0:o0 + n]
             for j in range(n):
-                curs[j] += vi * gdiff[k, l0 + i, o0 + j]
+                curs[j] += vi * row[j]
+    # converter position and index of line o0 + j, stepped instead of divided per line
+    cpos, conv = o0 // adcs - pos0, o0 % adcs
     for j in range(n):
         line = o0 + j
         cur = curs[j]
@@ -303,7 +386,7 @@ def _read_convert_instance(k, codes, gdiff, l0, o0, n, transpose, v_scale, dac_g
         if draws.size:
             acc = 0
             for rep in range(average):
-                q = math.floor(base + sig * draws[k, line // adcs - pos0, rep, line % adcs] + 0.5)
+                q = math.floor(base + sig * draws[k, cpos, rep, conv] + 0.5)
                 if abs(q) > adc_max:
                     sat += 1
                     q = adc_max if q > 0 else -adc_max
@@ -315,10 +398,14 @@ def _read_convert_instance(k, codes, gdiff, l0, o0, n, transpose, v_scale, dac_g
                 sat += average
                 q = adc_max if q > 0 else -adc_max
             out[k, j] = int(q)
+        conv += 1
+        if conv == adcs:
+            conv = 0
+            cpos += 1
     return sat
 
 
-@njit(cache=True)
+@njit
 def read_convert(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off, dac_mism,
                  adc_gain, adc_off, adc_mism, lsb, draws, rn_lsb, pairs, adc_noise, adcs,
                  average, adc_max, out):
@@ -335,7 +422,7 @@ def read_convert(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off,
     return sat
 
 
-@njit(cache=True, parallel=True)
+@njit(parallel=True)
 def read_convert_parallel(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain, dac_off,
                           dac_mism, adc_gain, adc_off, adc_mism, lsb, draws, rn_lsb, pairs,
                           adc_noise, adcs, average, adc_max, out):
@@ -348,7 +435,7 @@ def read_convert_parallel(codes, gdiff, l0, o0, n, transpose, v_scale, dac_gain,
     return sat
 
 
-@njit(cache=True)
+@njit
 def deterministic_counts(x, d, row_gain, col_gain, shift, rr, rc, a_out, b_out, slots_out,
                          lfsr_table, lfsr_pos, lfsr_step, row_line0, col_line0):
     """Kernel of :func:`insitu.golden.controller.deterministic_counts` (integer-exact).
@@ -403,7 +490,7 @@ def deterministic_counts(x, d, row_gain, col_gain, shift, rr, rc, a_out, b_out, 
     return nnz, total
 
 
-@njit(cache=True)
+@njit
 def encode_with_bias(h, bias, dac_max, out, scale):
     """Codes of ``[h, bias]`` at full DAC scale (round half up); scale per instance."""
     K, n = h.shape
@@ -421,7 +508,7 @@ def encode_with_bias(h, bias, dac_max, out, scale):
             out[k, n] = int(math.floor(bias * f + 0.5))
 
 
-@njit(cache=True)
+@njit
 def update_codes(x, bias, delta, lr, pulse_dw, full_pulses, dac_max, cx, cd):
     """Update management: codes for ``W -= lr [x, bias] delta^T``; returns 1 if capped."""
     K, n = x.shape

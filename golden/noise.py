@@ -33,14 +33,7 @@ import math
 
 import numpy as np
 
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a declared dependency
-    def njit(*args, **kwargs):
-        def wrap(f):
-            return f
-
-        return wrap(args[0]) if args and callable(args[0]) else wrap
+from .jit import njit
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 C2C_SALT = np.uint64(0xC2C0_5EED_1234_ABCD)
@@ -60,7 +53,7 @@ C4, C5, C6 = -2.549671010405520e00, 4.374664141464968e00, 2.938163982698783e00
 D1, D2, D3, D4 = 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def mix(z):
     """splitmix64 finaliser on a uint64 (wrapping arithmetic)."""
     z = (z ^ (z >> _S30)) * _M1
@@ -68,7 +61,7 @@ def mix(z):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def normal_at(key, index):
     """The standard normal of device ``index`` (uint64) in the burst with ``key``."""
     h = mix(key + index * GOLDEN)
@@ -134,7 +127,7 @@ def normals(key, index) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit
 def normals_numba(key, index, out):
     """Compiled :func:`normals` (tests compare the two)."""
     for i in range(index.size):

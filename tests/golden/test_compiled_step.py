@@ -69,18 +69,32 @@ def run_both(algorithm, make_net, lr=0.3, block=16, **kw):
     return cs
 
 
+@pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
 @pytest.mark.parametrize("algorithm", ["backprop", "pgd"])
-@pytest.mark.parametrize("device", [ideal, ecram_organic, SOFT, rram_oxide, ecram_mo],
-                         ids=["constant", "ecram", "soft_bounds", "power", "linear_step"])
-def test_every_family_bit_identical(algorithm, device):
-    cs = run_both(algorithm, lambda: make(device, periphery=NOISY))
+@pytest.mark.parametrize("device", [ideal, ecram_organic, SOFT, rram_oxide, ecram_mo, reram_es],
+                         ids=["constant", "ecram", "soft_bounds", "power", "linear_step",
+                              "exp_step"])
+def test_every_family_bit_identical(algorithm, device, mode):
+    cs = run_both(algorithm, lambda: make(device, periphery=NOISY, mode=mode))
     assert cs.fallback_reason is None and cs.devices_pulsed > 0 and cs.device_updates == 0
 
 
-def test_changed_devices_are_counted_exactly():
+@pytest.mark.parametrize("algorithm", ["backprop", "pgd"])
+def test_stochastic_mode_on_tiles_bit_identical(algorithm):
+    cs = run_both(algorithm, lambda: make(rram_oxide, K=3, periphery=NOISY, tiled=True,
+                                          mode="stochastic"))
+    assert cs.fallback_reason is None
+    net = make(ecram_organic, K=3, mode="stochastic")
+    CompiledStep(algorithm).train_block(net, *data(), 0.3)
+    draws = [ref.lfsr.draws for ref in net.backend.refs]
+    assert len(set(draws)) > 1  # each instance's LFSRs drew for its own subphases
+
+
+@pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
+def test_changed_devices_are_counted_exactly(mode):
     stuck = ecram_organic.with_(stuck_low=0.3)
     xs, ts = data()
-    ref = make(stuck)
+    ref = make(stuck, mode=mode)
     be, inner, changed = ref.backend, ref.backend._update, [0]
 
     def counting_update(*args):
@@ -92,12 +106,22 @@ def test_changed_devices_are_counted_exactly():
     be._update = counting_update
     for x, t in zip(xs, ts):
         ref.backprop_step(np.broadcast_to(x, (2, x.size)), t[None, :], 0.3)
-    fast = make(stuck)
+    fast = make(stuck, mode=mode)
     cs = CompiledStep(count_changed=True)
     cs.train_block(fast, xs, ts, 0.3)
     assert_same(ref, fast)
     assert cs.device_updates == changed[0]
     assert 0 < cs.device_updates < cs.devices_pulsed  # stuck devices are pulsed, never move
+
+
+@pytest.mark.parametrize("algorithm", ["backprop", "pgd"])
+@pytest.mark.parametrize("weight_scale", ["auto", [2.5, 0.75]], ids=["auto", "per-layer"])
+def test_weight_scale_bit_identical(algorithm, weight_scale):
+    net = make(ecram_organic)
+    assert make(ecram_organic, weight_scale=weight_scale).alpha != net.alpha
+    cs = run_both(algorithm, lambda: make(rram_oxide, periphery=NOISY, weight_scale=weight_scale))
+    assert cs.fallback_reason is None
+    run_both(algorithm, lambda: make(ecram_organic, K=3, tiled=True, weight_scale=weight_scale))
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
@@ -115,15 +139,9 @@ def test_tiles_and_reference_mapping_bit_identical(algorithm):
     run_both(algorithm, lambda: make(ecram_organic, mapping="reference"))
 
 
-@pytest.mark.parametrize("case", ["stochastic", "table", "numpy", "weight scale", "exp_step"])
+@pytest.mark.parametrize("case", ["table", "numpy"])
 def test_uncovered_cases_fall_back_to_the_interface_path(case):
-    if case == "exp_step":
-        mk = lambda: make(reram_es)
-    elif case == "weight scale":
-        mk = lambda: make(ecram_organic, weight_scale="auto")
-    elif case == "stochastic":
-        mk = lambda: make(ecram_organic, mode="stochastic")
-    elif case == "table":
+    if case == "table":
         mk = lambda: make(TABLE)
     else:
         def mk():
