@@ -132,6 +132,9 @@ class AnalogFrontEnd:
         self._served: dict = {}   # side -> events loaded into the harness table, to verify
         self._tab_seq = {"row": 0, "col": 0}
         self.adcw = config.adcs * config.adc_bits
+        #: the chip's neurons between the columns and the converters, or None
+        #: (:class:`~insitu.sim.neuron_frontend.NeuronFrontEnd`)
+        self.neurons = None
 
     def start(self) -> None:
         d = self.dut
@@ -224,8 +227,12 @@ class AnalogFrontEnd:
                                      f"{events[0]}")
             if not events:
                 events = [mux]
-            answers = [self.physics.convert_event(levels, transpose, pos, single)[0]
-                       for pos in events]
+            answers = None
+            if self.neurons is not None and not transpose and not single:
+                answers = self.neurons.answer(levels, events)  # membranes and spike flags
+            if answers is None:
+                answers = [self.physics.convert_event(levels, transpose, pos, single)[0]
+                           for pos in events]
             data_h.value = encode_signed(answers[0], cfg.adc_bits)
             if len(events) > 1:
                 table = 0

@@ -14,6 +14,9 @@ JSON (``$INSITU_COSIM_RESULT``). ``params["task"]`` selects:
 ``robust``
     host-link robustness: random and corrupted frames, frames cut off mid-way,
     back-to-back frames; every frame answered, nothing hangs, state intact.
+``snn``
+    a few samples of spiking in-the-loop training on :class:`RtlBackend` with the chip's
+    neurons in the analog front-end (:mod:`insitu.sim.snn_training`).
 ``idle``
     the clock free-running for ``cycles`` ticks with no Python activity (speed baseline).
 """
@@ -84,6 +87,10 @@ async def _cosim(dut, params):
         result = {"bridge_call_s": await bridge(loop)()}
     elif task == "train":
         result = await _train(session, params)
+    elif task == "snn":  # a spiking run with the neurons in the front-end (snn_training.py)
+        from insitu.sim.snn_training import run_snn
+
+        result = await run_snn(session, params)
     elif task == "commands":
         from insitu.sim.checks import run_commands
 
