@@ -38,3 +38,22 @@ def test_spiking_run_identical(sim, tmp_path):
     other = snn_training.golden_snn_run({**params, "sigma_d": 0.31})
     diff = training.compare(other, rtl)
     assert diff and "forward ADC read" in diff[0]
+
+
+def test_cli_spiking_cosim_bad_input_one_line(capsys):
+    from insitu import cli
+
+    assert cli.main(["cosim", "--snn", "--samples", "5000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--samples must be an integer in [1, 1000]" in err[0]
+
+
+def test_bad_spiking_run_params():
+    import pytest
+
+    for kw, name in (({"steps": 0}, "steps"), ({"sigma_d": 2.0}, "sigma_d"),
+                     ({"hidden": 0}, "hidden"), ({"lr": 0.0}, "lr")):
+        with pytest.raises(ValueError, match=name):
+            snn_training.check_snn_params(kw)
+    with pytest.raises(ValueError, match="smaller than"):
+        snn_training.snn_config(snn_training.with_snn_data({"array": [4, 4]}))
