@@ -1,7 +1,8 @@
 """A short spiking run through the generated Verilog, neurons in the analog front-end.
 
-Three samples of chip-in-the-loop surrogate-gradient training (5-8-3 on Yin-Yang,
-10 time steps, neuron spread 30 %, readout noise) plus two classified samples, on
+Three samples of chip-in-the-loop surrogate-gradient training (5-6-3 on Yin-Yang,
+8 time steps, neuron spread 30 %, readout noise; metal-oxide RRAM: read noise on the
+column currents, cycle-to-cycle noise on the pulses) plus two classified samples, on
 RtlBackend with the golden neuron stage between the simulated columns and the
 converters, against GoldenBackend with the same stage attached: identical readout
 words (membrane codes and spike flags) of every read, identical pulse bursts
@@ -21,8 +22,8 @@ def _params(bld, **kw):
 
 
 def test_spiking_run_identical(sim, tmp_path):
-    bld = build_for(sim)  # the iris design's 9 x 11 array holds the 5-8-3 network
-    params = _params(bld)
+    bld = build_for(sim)  # the iris design's 9 x 11 array holds the 5-6-3 network
+    params = _params(bld, device="rram_oxide", hidden=6, steps=8)
     assert snn_training.snn_config(params) == bld.design.config
     rtl = runner.run(bld, {"task": "snn", **params}, test_dir=tmp_path)
     gold = snn_training.golden_snn_run(params)
