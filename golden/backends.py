@@ -93,6 +93,10 @@ class Backend:
     """Common interface and input checking of all backends."""
 
     exact = False  # True: codes are not quantised (the float reference)
+    #: the chip's neuron stage between the columns and the converters
+    #: (:class:`~insitu.golden.neuron_stage.NeuronStage`, attached by its ``attach``); forward
+    #: reads of its windows return readout words (GoldenBackend)
+    neurons = None
 
     def __init__(self, config: ControllerConfig, device: DeviceParams,
                  periphery: PeripheryParams | None = None, *, instances: int = 1,
@@ -407,6 +411,13 @@ class GoldenBackend(Backend):
     # -- reads -------------------------------------------------------------------
     def _read(self, x, l0, o0, n, transpose):
         """Drive lines [l0, l0+len) with codes, convert lines [o0, o0+n) on the other side."""
+        if self.neurons is not None and not transpose:
+            words = self.neurons.read(self, x, l0, o0, n)
+            if words is not None:
+                self.stats.forward_reads += 1
+                self.stats.conversions += (len(self.refs[0].adc_positions(o0, o0 + n))
+                                           * self.config.adc_average)
+                return words
         pp = self.periphery
         nx = x.shape[1]
         dac = self.dac_cols if transpose else self.dac_rows

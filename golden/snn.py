@@ -17,11 +17,18 @@ every sample. Because the array is only reached through ``forward``, the same
 network runs on :class:`~insitu.golden.backends.IdealBackend`,
 :class:`~insitu.golden.backends.GoldenBackend` and the controller's backends.
 
-Where the neurons sit: the column's current is converted by the column ADC
-and the neuron integrates the converted value (its input is quantised at the
-ADC's resolution): the position of BrainScaleS-2's neuron circuits between
-the synapse array and the CADC, with the converter moved in front of them so
-that the crossbar read stays the ordinary one.
+Where the neurons sit. On a backend with a neuron stage (``backend.neurons``,
+:class:`~insitu.golden.neuron_stage.NeuronStage`: the chip's neurons between
+the columns and the converters, BrainScaleS-2's position) the neurons live on
+the chip: the read of step ``t`` steps them with the analog column currents and
+returns readout words (membrane code and spike flag), which the network
+decodes; the host resets them before every sample. This is how
+:func:`~insitu.golden.algorithms.snn_runs.make_snn` builds a golden chip, and
+what the co-simulation's analog front-end does. On a backend without one
+(:class:`~insitu.golden.backends.IdealBackend`, the float reference) the
+network keeps the neurons itself and integrates the read's weighted sum
+(``c[t] = syn_gain * codes_to_weighted_sum(adc)``, the converter in front of
+the neurons).
 
 Layout: layer ``l`` (``fan_in -> fan_out``, no bias row: the paper's network
 has none) occupies rows ``[0, fan_in)`` and columns ``[c_l, c_l + fan_out)``,
@@ -32,7 +39,9 @@ spawn_key=(1,))``, independent of a backend given the same seed): at
 construction, the fixed pattern of every layer's neurons in layer order
 (:class:`~insitu.golden.neurons.LIFPopulation`); per sample, after its time
 steps, the readout noise of each layer's trace (T, K, n) in layer order (only
-when ``readout_noise > 0``).
+when ``readout_noise > 0``). Chip neurons draw the same fixed pattern from the
+stage's generator (same seed, same spawn key) and their readout noise per read
+(:mod:`insitu.golden.neuron_stage`).
 
 :func:`model_forward` is the same dynamics in float on the host (nominal
 parameters, no converters): the software model of the surrogate-gradient
@@ -47,6 +56,7 @@ import numpy as np
 
 from .backends import Backend
 from .config import ControllerConfig
+from .neuron_stage import NeuronStage, unpack_words
 from .neurons import LIFParams, LIFPopulation
 from .validate import check_float, check_int
 
@@ -210,8 +220,26 @@ class SpikingNet:
         # spawn key 1: a backend seeded with the same number draws an independent stream
         self.rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(1,)))
         L = len(self.layers)
-        self.neurons = [LIFPopulation(lif, (self.K, lw.fan_out), self.rng, spiking=l < L - 1)
-                        for l, lw in enumerate(self.layers)]
+        #: the chip's neuron stage (reads return readout words), or None: host-side neurons
+        self.stage = getattr(backend, "neurons", None)
+        if self.stage is not None:
+            self._check_stage(self.stage)
+            self.neurons = self.stage.populations
+            self._lsb = self.stage.lif.readout_lsb
+        else:
+            self.neurons = [LIFPopulation(lif, (self.K, lw.fan_out), self.rng, spiking=l < L - 1)
+                            for l, lw in enumerate(self.layers)]
+
+    def _check_stage(self, stage: NeuronStage) -> None:
+        L = len(self.layers)
+        want = [(lw.col0, lw.fan_out, l < L - 1, g)
+                for l, (lw, g) in enumerate(zip(self.layers, self.syn_gain))]
+        got = [(w.col0, w.n, w.spiking, w.syn_gain) for w in stage.windows]
+        if got != want:
+            raise ValueError(f"the backend's neuron windows {got} do not match the network's "
+                             f"layers {want} (col0, n, spiking, syn_gain)")
+        if stage.lif != self.lif:
+            raise ValueError("the backend's neurons have other LIF parameters than the network")
 
     # -- chip forward pass ----------------------------------------------------------
     def layer_current(self, l: int, x) -> np.ndarray:
@@ -226,6 +254,15 @@ class SpikingNet:
         adc = self.backend._read(c, 0, lw.col0, lw.fan_out, transpose=False)
         return self.syn_gain[l] * self.backend.codes_to_weighted_sum(adc)
 
+    def chip_step(self, l: int, x):
+        """One time step of layer ``l`` on chip neurons: the read of input amplitudes ``x``
+        (K, fan_in); the sampled membranes (K, fan_out) and spike flags."""
+        lw = self.layers[l]
+        c = np.floor(x * self.dac_max + 0.5).astype(np.int64)
+        words = self.backend._read(c, 0, lw.col0, lw.fan_out, transpose=False)
+        codes, spikes = unpack_words(words)
+        return codes * self._lsb, spikes
+
     def run(self, raster) -> SpikeRecord:
         """The forward pass of one sample per instance; ``raster`` (T, inputs) or (T, K, inputs)."""
         r = np.asarray(raster, dtype=float)
@@ -238,11 +275,22 @@ class SpikingNet:
             raise ValueError("raster amplitudes must be in [0, 1]")
         T = r.shape[0]
         L = len(self.layers)
-        for pop in self.neurons:
-            pop.reset()
         inputs = [r] + [np.empty((T, self.K, lw.fan_in)) for lw in self.layers[1:]]
         v = [np.empty((T, self.K, lw.fan_out)) for lw in self.layers]
         s = [np.zeros((T, self.K, lw.fan_out), dtype=bool) for lw in self.layers]
+        if self.stage is not None:
+            self.stage.reset()  # the host's neuron reset before the sample
+            for t in range(T):
+                x = r[t]
+                for l in range(L):
+                    v[l][t], spikes = self.chip_step(l, x)
+                    if l < L - 1:
+                        s[l][t] = spikes
+                        x = spikes.astype(float)
+                        inputs[l + 1][t] = x
+            return SpikeRecord(inputs, v, s)
+        for pop in self.neurons:
+            pop.reset()
         for t in range(T):
             x = r[t]
             for l in range(L):
@@ -298,10 +346,24 @@ class SpikingNet:
 
     # -- state ----------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"rng": self.rng.bit_generator.state}
+        d = {"rng": self.rng.bit_generator.state}
+        if self.stage is not None:
+            d["neurons"] = self.stage.state_dict()
+        return d
 
     def load_state_dict(self, d: dict) -> None:
         self.rng.bit_generator.state = d["rng"]
+        if self.stage is not None and "neurons" in d:
+            self.stage.load_state_dict(d["neurons"])
+
+
+def attach_neurons(backend: Backend, sizes, lif: LIFParams, *, syn_gain=1.0,
+                   seed: int = 0) -> NeuronStage:
+    """Put chip neurons for a network of ``sizes`` between ``backend``'s columns and its
+    converters (a :class:`~insitu.golden.backends.GoldenBackend`); the stage."""
+    stage = NeuronStage.for_layers(backend.config, sizes, lif, syn_gain,
+                                   instances=backend.instances, seed=seed)
+    return stage.attach(backend)
 
 
 def model_forward(weights, raster, lif: LIFParams, syn_gain) -> SpikeRecord:

@@ -134,6 +134,9 @@ class AnalogFrontEnd:
         self.adcw = config.adcs * config.adc_bits
         #: how a check fails the run (the session records the verdict first); raises
         self.fail = self._raise
+        #: the chip's neurons between the columns and the converters, or None
+        #: (:class:`~insitu.sim.neuron_frontend.NeuronFrontEnd`)
+        self.neurons = None
 
     @staticmethod
     def _raise(message: str):
@@ -234,8 +237,12 @@ class AnalogFrontEnd:
                                      f"{events[0]}")
             if not events:
                 events = [mux]
-            answers = [a[0] for a in self.physics.convert_events(levels, transpose, events,
-                                                                  single)]
+            answers = None
+            if self.neurons is not None and not transpose and not single:
+                answers = self.neurons.answer(levels, events)  # membranes and spike flags
+            if answers is None:
+                answers = [a[0] for a in self.physics.convert_events(levels, transpose, events,
+                                                                      single)]
             data_h.value = encode_signed(answers[0], cfg.adc_bits)
             if len(events) > 1:
                 table = 0

@@ -26,6 +26,9 @@ JSON (``$INSITU_COSIM_RESULT``). ``params["task"]`` selects:
 ``onchip``
     TRAIN for every training sample, then INFER for the test set, through the trainer
     engine, with the golden on-chip reference in lockstep (:mod:`insitu.sim.onchip`).
+``snn``
+    a few samples of spiking in-the-loop training on :class:`RtlBackend` with the chip's
+    neurons in the analog front-end (:mod:`insitu.sim.snn_training`).
 ``idle``
     the clock free-running for ``cycles`` ticks with no Python activity (speed baseline).
 """
@@ -138,6 +141,10 @@ async def _cosim(session: Session, params: dict):
         result = {"bridge_call_s": await bridge(loop)()}
     elif task == "train":
         result = await _train(session, params)
+    elif task == "snn":  # a spiking run with the neurons in the front-end (snn_training.py)
+        from insitu.sim.snn_training import run_snn
+
+        result = await run_snn(session, params)
     elif task == "commands":
         from insitu.sim.checks import run_commands
 

@@ -23,7 +23,7 @@ from ..datasets import Dataset
 from ..neurons import LIFParams
 from ..periphery import PeripheryParams
 from ..presets import get_device
-from ..snn import LatencyCode, SpikingNet, snn_layout_config
+from ..snn import LatencyCode, SpikingNet, attach_neurons, snn_layout_config
 from ..validate import check_int
 from .surrogate import SNNInTheLoop, SNNSoftware
 
@@ -83,13 +83,18 @@ def load_snn_dataset(name: str, seed: int = 0, side: int | None = None) -> Datas
 def make_snn(sizes, *, backend: str = "golden", device="ecram_organic", sigma_d: float = 0.0,
              lif: LIFParams = SNN_LIF, coding: LatencyCode | None = None, seed: int = 0,
              instances: int = 1, periphery=None, syn_gain=1.0, dataset: str = "digits"):
-    """A :class:`SpikingNet` on its own backend (array laid out for ``sizes``)."""
+    """A :class:`SpikingNet` on its own backend (array laid out for ``sizes``); a golden
+    chip has its neurons between the columns and the converters
+    (:class:`~insitu.golden.neuron_stage.NeuronStage`), the ideal backend none (host neurons)."""
     cfg = snn_layout_config(sizes)
     dev = get_device(device) if isinstance(device, str) else device
     cls = GoldenBackend if backend == "golden" else IdealBackend
     be = cls(cfg, dev, periphery or SNN_PERIPHERY, instances=instances, seed=seed)
-    return SpikingNet(be, sizes, lif.with_(sigma_d=sigma_d), coding or coding_for(dataset),
-                      syn_gain=syn_gain, seed=seed)
+    lif = lif.with_(sigma_d=sigma_d)
+    if backend == "golden":
+        attach_neurons(be, sizes, lif, syn_gain=syn_gain, seed=seed)
+    return SpikingNet(be, sizes, lif, coding or coding_for(dataset), syn_gain=syn_gain,
+                      seed=seed)
 
 
 def build_snn(opts, *, data: Dataset | None = None, host_targets=None):

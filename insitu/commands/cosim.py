@@ -4,6 +4,7 @@ Examples::
 
     insitu cosim --sim verilator --model iris --samples 200
     insitu cosim --sim icarus --model digits-small --samples 50 --mode stochastic --waves
+    insitu cosim --snn --samples 3      # spiking, the chip's neurons in the analog front-end
 
 The controller for the model's array is elaborated to Verilog, wrapped in the
 co-simulation harness and compiled (cached in the user's cache folder,
@@ -60,6 +61,10 @@ def add_parser(subparsers) -> None:
                    help="with --on-chip: test samples through INFER (default 30)")
     p.add_argument("--rebuild", action="store_true",
                    help="empty the simulation build cache (in the user's cache folder) first")
+    p.add_argument("--snn", action="store_true",
+                   help="a spiking run instead: a 5-8-3 Yin-Yang network trained in the loop "
+                        "(surrogate gradients, neuron spread 30 %%) with the LIF neurons in the "
+                        "analog front-end, --samples samples (--model, --mode, --algorithm unused)")
     p.set_defaults(run=run)
 
 
@@ -90,9 +95,13 @@ def run(args) -> int:
     mode = _choice("mode", args.mode, training.MODES)
     device = _choice("device", args.device, tuple(PRESETS))
     algorithm = _choice("algorithm", args.algorithm, training.ALGORITHMS)
+    if getattr(args, "on_chip", False) and getattr(args, "snn", False):
+        raise ValueError("--on-chip and --snn are two different runs: give one of them")
     if getattr(args, "on_chip", False):
         tests = _int("tests", args.tests, 1, 100000)
         return _run_onchip(args, sim, model, samples, tests, seed, device)
+    if getattr(args, "snn", False):
+        return _run_snn(args, sim, _int("samples", args.samples, 1, 1000), seed, device)
     params = training.with_data({"model": model, "samples": samples, "seed": seed, "mode": mode,
                                  "device": device, "algorithm": algorithm})
     cfg = training.controller_config(params)
@@ -231,3 +240,45 @@ def _first_line(e: BaseException) -> str:
     if isinstance(e, SystemExit):
         text = f"the simulator's build exited with status {e.code}"
     return text.splitlines()[0]
+
+
+def _run_snn(args, sim: str, samples: int, seed: int, device: str) -> int:
+    """``--snn``: the spiking run of :mod:`insitu.sim.snn_training` on ``sim`` and on the
+    golden model, compared read by read (readout words), burst by burst and conductance by
+    conductance."""
+    from insitu.sim import runner, snn_training, training
+
+    params = snn_training.with_snn_data({"samples": samples, "seed": seed, "device": device})
+    cfg = snn_training.snn_config(params)
+    print(f"cosim: spiking {snn_training.sizes_of(params)} (Yin-Yang) on a {cfg.rows}x{cfg.cols} "
+          f"controller, {samples} samples in the loop, neurons in the front-end, {sim}",
+          flush=True)
+    t0 = time.perf_counter()
+    if args.rebuild:
+        n = runner.clear_cache()
+        print(f"  cache: {n} build(s) removed from {runner.cache_root()}", flush=True)
+    try:
+        bld = runner.build(runner.Design(cfg), sim, waves=bool(args.waves))
+        rtl = runner.run(bld, {"task": "snn", **params})
+    except runner.ContractViolation as e:
+        print(f"VIOLATION of the contract: {_first_line(e)}")
+        return 1
+    except (runner.SimulatorMissing, runner.CosimFailure, OSError, subprocess.CalledProcessError,
+            SystemExit) as e:
+        print(f"insitu cosim: error: {_first_line(e)}", file=sys.stderr)
+        return 2
+    print(f"  rtl run: {rtl['wall_s']:.1f} s, {rtl['cycles']} clock cycles", flush=True)
+    gold = snn_training.golden_snn_run(params)
+    diffs = training.compare(gold, rtl)
+    if gold["predictions"] != rtl["predictions"]:
+        diffs.append(f"predictions: golden {gold['predictions']}, rtl {rtl['predictions']}")
+    if not diffs:
+        windows = snn_training.stage_for(params, cfg).windows
+        print(f"identical: {len(rtl['reads'])} neuron reads (membrane codes and "
+              f"{snn_training.spikes_in(rtl['reads'], windows)} spikes), {len(rtl['bursts'])} "
+              f"pulse bursts ({rtl['pulse_updates']} in-the-loop updates) and the final "
+              f"conductances match the golden model [{time.perf_counter() - t0:.0f} s]")
+        return 0
+    more = f" (and {len(diffs) - 1} more differences)" if len(diffs) > 1 else ""
+    print(f"DIFFERENT from the golden model at {diffs[0]}{more}")
+    return 1
