@@ -164,7 +164,7 @@ def compare_onchip(golden: dict, rtl: dict) -> list[str]:
             out.append(f"{name}: golden {len(a)} answers, rtl {len(b)}")
     a, b = golden["bursts"], rtl["bursts"]
     k = next((i for i, (x, y) in enumerate(zip(a, b))
-              if (d := training._burst_difference(i, x, y)) is not None), None)
+              if training._burst_difference(i, x, y) is not None), None)
     if k is not None:
         out.append(training._burst_difference(k, a[k], b[k]))
     elif len(a) != len(b):
