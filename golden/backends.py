@@ -362,6 +362,7 @@ class GoldenBackend(Backend):
         self._kernel = None
         d = device
         self._exp_shape = (d.exp_a, d.exp_b, d.exp_A_up, d.exp_A_down)  # exp-step kernel
+        self._table = fastpath.table_shape(d)  # table kernel: the measured curve
         if self.engine == "numba":
             self._kernel = fastpath.FAMILY_CODES.get(device.family)
             if np.ndim(self.g_ref):  # the kernels take one reference conductance
@@ -595,7 +596,8 @@ class GoldenBackend(Backend):
                 self._apply_rank1(self._kernel, dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi, a, b,
                                      row0, col0, self._pair_sign_flat, self.device.c2c, key,
                                      self._stuck, self._stuck_value, self._gdiff, self.g_ref, 1.0,
-                                     self.device.gamma_up, self.device.gamma_down, *self._exp_shape)
+                                     self.device.gamma_up, self.device.gamma_down, *self._exp_shape,
+                                     self._table)
                 self.stats.pulses += total * self.pairs
                 self.stats.updates += 1
                 slots = int(slot_k.max())
@@ -686,7 +688,8 @@ class GoldenBackend(Backend):
                               np.ascontiguousarray(n, np.int64), row0, col0,
                               self._pair_sign_flat, self.device.c2c, key, self._stuck,
                               self._stuck_value, self._gdiff, self.g_ref, 1.0,
-                              self.device.gamma_up, self.device.gamma_down, *self._exp_shape)
+                              self.device.gamma_up, self.device.gamma_down, *self._exp_shape,
+                              self._table)
         self.stats.pulses += total * self.pairs
 
     # -- write-verify ----------------------------------------------------------------

@@ -32,9 +32,9 @@ Covered: ``backprop`` (:meth:`CrossbarMLP.backprop_step`) and ``pgd``
 depth, sigmoid / relu / tanh hidden units, the deterministic update mode with
 or without dither and the stochastic mode, with or without a digital per-layer
 weight scale, one :class:`~insitu.golden.backends.GoldenBackend` or tiles of them
-on the numba engine with a family of :data:`fastpath.FAMILY_CODES` (exp_step
-included). Anything else (the numpy engine, ``table`` devices, whose physics
-runs in numpy, a backend with a ``burst_observer``, ideal backends, samples that
+on the numba engine with a family of :data:`fastpath.FAMILY_CODES` (exp_step and
+table included). Anything else (the numpy engine, ``set_reset`` devices, whose
+physics runs in numpy, a backend with a ``burst_observer``, ideal backends, samples that
 differ between instances) runs through the interface path, one sample at a time: the same
 result, just not compiled (:attr:`CompiledStep.fallback_reason` says why).
 """
@@ -250,7 +250,7 @@ def _stochastic_counts(x, d, gain, shift, half, smask, bl, table, pos, draws, k,
 @njit
 def _stochastic_update(cx, cd, t, tr0, tc0, rows, gain, shift, half, smask, bl, table, pos,
                        draws, family, g, up, down, lo, hi, pair_sign, c2c, c2c_base, stuck,
-                       stuck_value, gdiff, g_ref, gamma_up, gamma_down, exp_shape, pairs,
+                       stuck_value, gdiff, g_ref, gamma_up, gamma_down, exp_shape, curve, pairs,
                        counters, count_changed):
     """``GoldenBackend._update`` in the stochastic mode on one tile: every instance's
     counts, then ``apply_counts`` (one burst key if any device moves)."""
@@ -278,7 +278,7 @@ def _stochastic_update(cx, cd, t, tr0, tc0, rows, gain, shift, half, smask, bl, 
         before = g[:, :, tr0:tr0 + nr, tc0:tc0 + nc].copy()
     fastpath.apply_counts(family, g, up, down, lo, hi, n, tr0, tc0, pair_sign, c2c, key, stuck,
                           stuck_value, gdiff, g_ref, 1.0, gamma_up, gamma_down, exp_shape[0],
-                          exp_shape[1], exp_shape[2], exp_shape[3])
+                          exp_shape[1], exp_shape[2], exp_shape[3], curve)
     if count_changed and nnz:
         for k in range(K):
             for p in range(g.shape[1]):
@@ -295,8 +295,8 @@ def _stochastic_update(cx, cd, t, tr0, tc0, rows, gain, shift, half, smask, bl, 
 @njit
 def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, gain, shift,
             half, dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign, c2c,
-            c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, exp_shape, pairs,
-            counters, count_changed, stoch, ldraws):
+            c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down, exp_shape, curve,
+            pairs, counters, count_changed, stoch, ldraws):
     """``CrossbarMLP.layer_update`` on the numba engine: update management once, then
     per block the pulse counts (the tile's LFSR dither, or in the stochastic mode,
     ``stoch[0] == 1``, every instance's pulse trains) and the device physics."""
@@ -326,7 +326,7 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
                                gain, shift, half[0], stoch[2], stoch[1], lfsr_table, lfsr_pos[t],
                                ldraws[t], family, g[t], up[t], down[t], lo[t], hi[t],
                                pair_sign, c2c, c2c_base, stuck[t], stuck_value[t], gdiff[t],
-                               g_ref, gamma_up, gamma_down, exp_shape, pairs, counters,
+                               g_ref, gamma_up, gamma_down, exp_shape, curve, pairs, counters,
                                count_changed)
             continue
         step = 0
@@ -351,7 +351,7 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
         fastpath.apply_rank1(family, g[t], up[t], down[t], lo[t], hi[t], a, b, tr0, tc0,
                              pair_sign, c2c, key, stuck[t], stuck_value[t], gdiff[t], g_ref,
                              1.0, gamma_up, gamma_down, exp_shape[0], exp_shape[1],
-                             exp_shape[2], exp_shape[3])
+                             exp_shape[2], exp_shape[3], curve)
         if count_changed and nnz:
             after = _pulsed(g[t], a, b, tr0, tc0, nnz * pairs)
             for q in range(after.size):
@@ -369,15 +369,16 @@ def _update(h, delta, col0, blocks, rows, lr, pulse_dw, full_pulses, dac_max, ga
 @njit
 def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, alphas, blocks, rows, family,
                 g, up, down, lo, hi, pair_sign, c2c, c2c_base, stuck, stuck_value, gdiff, g_ref,
-                gamma_up, gamma_down, exp_shape, v_scale, dac_rg, dac_ro, dac_cg, dac_co, dac_mism,
-                adc_rg, adc_ro, adc_cg, adc_co, adc_mism, lsb, rn_lsb, pairs, adc_noise, adcs,
-                average, adc_max, draws, draw0, noisy, codes_to_sum, dac_max, shift, gain,
+                gamma_up, gamma_down, exp_shape, curve, v_scale, dac_rg, dac_ro, dac_cg, dac_co,
+                dac_mism, adc_rg, adc_ro, adc_cg, adc_co, adc_mism, lsb, rn_lsb, pairs, adc_noise,
+                adcs, average, adc_max, draws, draw0, noisy, codes_to_sum, dac_max, shift, gain,
                 pulse_dw, full_pulses, dither, lfsr_table, lfsr_pos, half, counters, count_changed,
                 stoch, ldraws):
     """Train on samples ``xs`` (B, features) with targets ``ts`` (B, classes), every
     instance seeing the same sample; ``algo`` 0 = backprop, 1 = PGD. ``alphas`` are the
     layers' digital weight scales (reads times alpha, updates of lr / alpha, as
-    ``CrossbarMLP``); ``exp_shape`` the exp-step family's (a, b, A_up, A_down); ``stoch``
+    ``CrossbarMLP``); ``exp_shape`` the exp-step family's (a, b, A_up, A_down), ``curve``
+    the table family's (:func:`fastpath.table_shape`); ``stoch``
     (stochastic mode 0/1, bl, firing-code mask) and ``ldraws`` (tiles, K) the stochastic
     mode's per-instance LFSR draw counts."""
     K = g[0].shape[0]
@@ -417,7 +418,7 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, alphas, blocks, r
                         lr / alphas[l], pulse_dw, full_pulses, dac_max, gain, shift, half,
                         dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign,
                         c2c, c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down,
-                        exp_shape, pairs, counters, count_changed, stoch, ldraws)
+                        exp_shape, curve, pairs, counters, count_changed, stoch, ldraws)
             if l == 0:
                 break
             fi = fan_in[l]
@@ -432,7 +433,7 @@ def train_block(xs, ts, lr, algo, act, fan_in, fan_out, col0s, alphas, blocks, r
                         lr / alphas[l], pulse_dw, full_pulses, dac_max, gain, shift, half,
                         dither, lfsr_table, lfsr_pos, family, g, up, down, lo, hi, pair_sign,
                         c2c, c2c_base, stuck, stuck_value, gdiff, g_ref, gamma_up, gamma_down,
-                        exp_shape, pairs, counters, count_changed, stoch, ldraws)
+                        exp_shape, curve, pairs, counters, count_changed, stoch, ldraws)
 
 
 # -- the step object ----------------------------------------------------------------------
@@ -624,7 +625,8 @@ class CompiledStep:
             ACTIVATION_CODES[net.activation], fan_in, fan_out, col0s, alphas, blocks, c.rows,
             be._kernel, g, up, down, lo, hi, be._pair_sign_flat, be.device.c2c, base, stuck,
             stuck_value, gdiff, be.g_ref, be.device.gamma_up, be.device.gamma_down,
-            np.array(be._exp_shape, dtype=np.float64), pp.v_read / be.dac_max, dac_rg, dac_ro,
+            np.array(be._exp_shape, dtype=np.float64), be._table,
+            pp.v_read / be.dac_max, dac_rg, dac_ro,
             dac_cg, dac_co, be._dac_mism, adc_rg, adc_ro, adc_cg, adc_co, be._adc_mism,
             be._read_lsb, be._read_noise_lsb, be.pairs,
             pp.adc_noise, c.adcs, c.adc_average, be.adc_max, draws, draw0, noisy,

@@ -40,8 +40,8 @@ the end is the same as clip per pulse, the motion is monotone), ``soft_bounds``
 and the SET of ``set_reset`` (geometric series; its RESET lands on ``g_min``),
 by a vectorised loop over ``max |n|`` for
 ``power``, ``linear_step``, ``exp_step`` and ``table``. (The compiled engine,
-``fastpath.FAMILY_CODES``, has no kernel for ``set_reset`` and ``table``: they
-run the numpy reference in either engine.)
+``fastpath.FAMILY_CODES``, has no kernel for ``set_reset``: it runs the numpy
+reference in either engine; ``table`` has one, with ``numpy.interp``'s arithmetic.)
 
 Cycle-to-cycle noise composition (documented, canonical)
 --------------------------------------------------------

@@ -10,9 +10,10 @@ cycle-to-cycle noise is the counter-based draw of :mod:`insitu.golden.noise`,
 computed inside the kernel, so Monte-Carlo instances can run on threads.
 
 * :func:`apply_counts`: the n-pulse response (closed form for constant step
-  and soft bounds, pulse by pulse for the power law, the linear and the exponential step; the
-  exponential step's shape ``exp_a, exp_b, exp_A_up, exp_A_down`` rides on four
-  trailing arguments that default to 0), cycle-to-cycle noise
+  and soft bounds, pulse by pulse for the power law, the linear and the exponential step
+  and the table; the exponential step's shape ``exp_a, exp_b, exp_A_up, exp_A_down`` rides
+  on four trailing arguments, the table's curve on a fifth, :func:`table_shape`; the
+  table's interpolation is ``numpy.interp``'s arithmetic), cycle-to-cycle noise
   (one draw per device with ``n != 0``, a function of the burst and the
   device's index), clip,
   stuck devices and the refresh of the weight cache; equal to the numpy path
@@ -44,12 +45,53 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
     prange = range
 
 
-FAMILY_CODES = {"constant": 0, "soft_bounds": 1, "power": 2, "linear_step": 3, "exp_step": 4}
+FAMILY_CODES = {"constant": 0, "soft_bounds": 1, "power": 2, "linear_step": 3, "exp_step": 4,
+                "table": 5}
+NO_TABLE = np.zeros(0)
+
+
+def table_shape(params) -> np.ndarray:
+    """The ``table`` family's curve for the kernels: ``[g_min, g_max, dw_min, table_g...,
+    table_up..., table_down...]`` (float64); empty for any other family."""
+    if params.family != "table":
+        return NO_TABLE
+    return np.array([params.g_min, params.g_max, params.dw_min, *params.table_g,
+                     *params.table_up, *params.table_down], dtype=np.float64)
+
+
+@njit(inline="always")
+def _interp(x, tab, n, col):
+    """``numpy.interp(x, table_g, f)`` with ``f`` the table's column ``col`` (1 up, 2 down),
+    numpy's arithmetic: the segment ``j`` with ``xp[j] <= x < xp[j+1]``, ``slope * (x -
+    xp[j]) + fp[j]``, the end values outside, the node value on a node."""
+    xp0, fp0 = 3, 3 + col * n
+    if x < tab[xp0]:
+        return tab[fp0]
+    if x > tab[xp0 + n - 1]:
+        return tab[fp0 + n - 1]
+    lo, hi = 0, n - 1  # xp[lo] <= x <= xp[hi]
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if tab[xp0 + mid] <= x:
+            lo = mid
+        else:
+            hi = mid
+    if tab[xp0 + hi] <= x:
+        lo = hi
+    if lo == n - 1 or tab[xp0 + lo] == x:
+        return tab[fp0 + lo]
+    slope = (tab[fp0 + lo + 1] - tab[fp0 + lo]) / (tab[xp0 + lo + 1] - tab[xp0 + lo])
+    y = slope * (x - tab[xp0 + lo]) + tab[fp0 + lo]
+    if math.isnan(y):  # numpy's retry from the other end of the segment
+        y = slope * (x - tab[xp0 + lo + 1]) + tab[fp0 + lo + 1]
+        if math.isnan(y) and tab[fp0 + lo] == tab[fp0 + lo + 1]:
+            y = tab[fp0 + lo]
+    return y
 
 
 @njit
-def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down,
-          ea=0.0, eb=0.0, au=0.0, ad=0.0):
+def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down, ea, eb, au, ad,
+          tab):
     """n-pulse response of one device (the laws of ``DeviceArray``); returns (g, first step)."""
     if family == 0:
         step = s_up if m > 0 else s_down
@@ -69,6 +111,21 @@ def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down,
             v = gl + (v - gl) * (1.0 - a) ** (-m)
         return min(max(v, gl), gh), step
     step = 0.0
+    if family == 5:  # table, pulse by pulse (DeviceArray.step_size): the nominal curve on
+        # the device's own range, scaled by its step spread
+        nt = (tab.size - 3) // 3
+        t_lo, t_span, dw = tab[0], tab[1] - tab[0], tab[2]
+        for q in range(abs(m)):
+            pos = t_lo + (v - gl) / rng_ * t_span
+            if m > 0:
+                s = _interp(pos, tab, nt, 1) * (s_up / dw) * scale
+                v = min(max(v + s, gl), gh)
+            else:
+                s = _interp(pos, tab, nt, 2) * (s_down / dw) * scale
+                v = min(max(v - s, gl), gh)
+            if q == 0:
+                step = s
+        return v, step
     if family == 4:  # exponential step, pulse by pulse (DeviceArray.step_size)
         for q in range(abs(m)):
             u = min(max(2.0 * (v - gl) / rng_ - 1.0, -1.0), 1.0)
@@ -110,7 +167,7 @@ def _move(family, m, v, s_up, s_down, gl, gh, scale, gamma_up, gamma_down,
 @njit
 def _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
                            key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
-                           ea=0.0, eb=0.0, au=0.0, ad=0.0):
+                           ea, eb, au, ad, tab):
     """Instance ``k`` of :func:`apply_counts`."""
     P, R, C = g.shape[1], g.shape[2], g.shape[3]
     nr, nc = n.shape[1], n.shape[2]
@@ -125,7 +182,7 @@ def _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_s
                 m = m0 * pair_sign[p]
                 gl, gh = lo[k, p, r, c], hi[k, p, r, c]
                 v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
-                                gl, gh, scale, gamma_up, gamma_down, ea, eb, au, ad)
+                                gl, gh, scale, gamma_up, gamma_down, ea, eb, au, ad, tab)
                 if c2c != 0.0:
                     xi = normal_at(key, np.uint64(((k * P + p) * R + r) * C + c))
                     v = v + c2c * step * math.sqrt(abs(m)) * xi
@@ -142,7 +199,7 @@ def _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_s
 @njit
 def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key,
                  stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
-                 ea=0.0, eb=0.0, au=0.0, ad=0.0):
+                 ea, eb, au, ad, tab):
     """Apply signed per-weight counts ``n`` (K, nr, nc) to the window at (row0, col0).
 
     Devices are visited weight by weight (both devices of a pair together, so
@@ -154,25 +211,25 @@ def apply_counts(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key
     for k in range(g.shape[0]):
         _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
                                key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
-                               gamma_down, ea, eb, au, ad)
+                               gamma_down, ea, eb, au, ad, tab)
 
 
 @njit(parallel=True)
 def apply_counts_parallel(family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c, key,
                           stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
-                          ea=0.0, eb=0.0, au=0.0, ad=0.0):
+                          ea, eb, au, ad, tab):
     """:func:`apply_counts` with the instances spread over threads (same result: each
     instance touches only its own devices, and a draw depends only on its index)."""
     for k in prange(g.shape[0]):
         _apply_counts_instance(k, family, g, up, down, lo, hi, n, row0, col0, pair_sign, c2c,
                                key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
-                               gamma_down, ea, eb, au, ad)
+                               gamma_down, ea, eb, au, ad, tab)
 
 
 @njit
 def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign,
                           c2c, key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
-                          gamma_down, ea=0.0, eb=0.0, au=0.0, ad=0.0):
+                          gamma_down, ea, eb, au, ad, tab):
     """Instance ``k`` of :func:`apply_rank1`.
 
     The per-weight body is the one of :func:`_apply_counts_instance`, written out
@@ -204,7 +261,7 @@ def _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair
                 m = m0 * pair_sign[p]
                 gl, gh = lo[k, p, r, c], hi[k, p, r, c]
                 v, step = _move(family, m, g[k, p, r, c], up[k, p, r, c], down[k, p, r, c],
-                                gl, gh, scale, gamma_up, gamma_down, ea, eb, au, ad)
+                                gl, gh, scale, gamma_up, gamma_down, ea, eb, au, ad, tab)
                 if c2c != 0.0:
                     xi = normal_at(key, np.uint64(((k * P + p) * R + r) * C + c))
                     v = v + c2c * step * math.sqrt(abs(m)) * xi
@@ -275,54 +332,60 @@ def _rank1_constant_instance(k, g, up, down, lo, hi, a, b, row0, col0, pair_sign
 
 
 @njit
-def _flat_ok(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff):
-    """Whether :func:`_rank1_constant_instance` applies (constant step, unit scale, C order)."""
-    return (family == 0 and scale == 1.0 and g.flags.c_contiguous and up.flags.c_contiguous
+def _rank1_views(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff):
+    """Flat C-order views of the arrays for :func:`_rank1_constant_instance` where it
+    applies (constant step, unit scale, C order), else empty arrays (the general kernel)."""
+    if (family == 0 and scale == 1.0 and g.flags.c_contiguous and up.flags.c_contiguous
             and down.flags.c_contiguous and lo.flags.c_contiguous and hi.flags.c_contiguous
             and stuck.flags.c_contiguous and stuck_value.flags.c_contiguous
-            and gdiff.flags.c_contiguous)
+            and gdiff.flags.c_contiguous):
+        return (g.reshape(-1), up.reshape(-1), down.reshape(-1), lo.reshape(-1),
+                hi.reshape(-1), stuck.reshape(-1), stuck_value.reshape(-1), gdiff.reshape(-1))
+    e = np.empty(0)
+    return e, e, e, e, e, np.empty(0, dtype=np.bool_), e, e
+
+
+@njit
+def _rank1_instance(k, views, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
+                    key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down, ea, eb,
+                    au, ad, tab):
+    """Instance ``k`` of :func:`apply_rank1`: the flat constant-step kernel on ``views``
+    (from :func:`_rank1_views`) when they are not empty, else the general one."""
+    if views[0].size:
+        _, P, R, C = g.shape
+        _rank1_constant_instance(k, views[0], views[1], views[2], views[3], views[4], a, b,
+                                 row0, col0, pair_sign, c2c, key, views[5], views[6], views[7],
+                                 g_ref, SQRT_TABLE, P, R, C)
+    else:
+        _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
+                              key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
+                              gamma_down, ea, eb, au, ad, tab)
 
 
 @njit
 def apply_rank1(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
                 stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
-                ea=0.0, eb=0.0, au=0.0, ad=0.0):
+                ea, eb, au, ad, tab):
     """:func:`apply_counts` for counts ``n[k] = outer(a[k], b[k])``: visits only the
     nonzero rows and columns (a deterministic update leaves most lines at zero),
     same arithmetic and the same draws."""
-    K, P, R, C = g.shape
-    if _flat_ok(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff):
-        gf, uf, df, lf, hf = g.reshape(-1), up.reshape(-1), down.reshape(-1), lo.reshape(-1), \
-            hi.reshape(-1)
-        sf, svf, gdf = stuck.reshape(-1), stuck_value.reshape(-1), gdiff.reshape(-1)
-        for k in range(K):
-            _rank1_constant_instance(k, gf, uf, df, lf, hf, a, b, row0, col0, pair_sign, c2c,
-                                     key, sf, svf, gdf, g_ref, SQRT_TABLE, P, R, C)
-        return
-    for k in range(K):
-        _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
-                              key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
-                              gamma_down, ea, eb, au, ad)
+    views = _rank1_views(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff)
+    for k in range(g.shape[0]):
+        _rank1_instance(k, views, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign,
+                        c2c, key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
+                        ea, eb, au, ad, tab)
 
 
 @njit(parallel=True)
 def apply_rank1_parallel(family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c, key,
                          stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
-                         ea=0.0, eb=0.0, au=0.0, ad=0.0):
+                         ea, eb, au, ad, tab):
     """:func:`apply_rank1` with the instances spread over threads (same result)."""
-    K, P, R, C = g.shape
-    if _flat_ok(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff):
-        gf, uf, df, lf, hf = g.reshape(-1), up.reshape(-1), down.reshape(-1), lo.reshape(-1), \
-            hi.reshape(-1)
-        sf, svf, gdf = stuck.reshape(-1), stuck_value.reshape(-1), gdiff.reshape(-1)
-        for k in prange(K):
-            _rank1_constant_instance(k, gf, uf, df, lf, hf, a, b, row0, col0, pair_sign, c2c,
-                                     key, sf, svf, gdf, g_ref, SQRT_TABLE, P, R, C)
-        return
-    for k in prange(K):
-        _apply_rank1_instance(k, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign, c2c,
-                              key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up,
-                              gamma_down, ea, eb, au, ad)
+    views = _rank1_views(family, scale, g, up, down, lo, hi, stuck, stuck_value, gdiff)
+    for k in prange(g.shape[0]):
+        _rank1_instance(k, views, family, g, up, down, lo, hi, a, b, row0, col0, pair_sign,
+                        c2c, key, stuck, stuck_value, gdiff, g_ref, scale, gamma_up, gamma_down,
+                        ea, eb, au, ad, tab)
 
 
 @njit

@@ -71,9 +71,9 @@ def run_both(algorithm, make_net, lr=0.3, block=16, **kw):
 
 @pytest.mark.parametrize("mode", ["deterministic", "stochastic"])
 @pytest.mark.parametrize("algorithm", ["backprop", "pgd"])
-@pytest.mark.parametrize("device", [ideal, ecram_organic, SOFT, rram_oxide, ecram_mo, reram_es],
-                         ids=["constant", "ecram", "soft_bounds", "power", "linear_step",
-                              "exp_step"])
+@pytest.mark.parametrize("device", [ideal, ecram_organic, SOFT, rram_oxide, ecram_mo, reram_es,
+                                    TABLE], ids=["constant", "ecram", "soft_bounds", "power",
+                                                 "linear_step", "exp_step", "table"])
 def test_every_family_bit_identical(algorithm, device, mode):
     cs = run_both(algorithm, lambda: make(device, periphery=NOISY, mode=mode))
     assert cs.fallback_reason is None and cs.devices_pulsed > 0 and cs.device_updates == 0
@@ -139,10 +139,13 @@ def test_tiles_and_reference_mapping_bit_identical(algorithm):
     run_both(algorithm, lambda: make(ecram_organic, mapping="reference"))
 
 
-@pytest.mark.parametrize("case", ["table", "numpy"])
+@pytest.mark.parametrize("case", ["burst_observer", "numpy"])
 def test_uncovered_cases_fall_back_to_the_interface_path(case):
-    if case == "table":
-        mk = lambda: make(TABLE)
+    if case == "burst_observer":
+        def mk():
+            net = make(TABLE)
+            net.backend.burst_observer = lambda n, row0, col0: None
+            return net
     else:
         def mk():
             cfg = layout_config(SIZES)

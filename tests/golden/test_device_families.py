@@ -14,6 +14,9 @@ from insitu import cli
 
 LIN = DeviceParams(family="linear_step", g_min=0.0, g_max=100.0, dw_min=1.0, up_down=0.1,
                    gamma_up=0.4, gamma_down=0.7)
+TAB = DeviceParams(family="table", g_min=0.0, g_max=100.0, dw_min=0.8, up_down=0.1,
+                   table_g=(0.0, 30.0, 60.0, 100.0), table_up=(1.4, 1.0, 0.7, 0.1),
+                   table_down=(0.1, 0.8, 1.1, 1.5))
 EXP = reram_es.with_(d2d=0.0, up_down_d2d=0.0, bounds_d2d=0.0, c2c=0.0, dw_min=1.0)
 CFG = ControllerConfig(rows=12, cols=9, adcs=2, adc_average=2)
 NOISY = PeripheryParams(adc_noise=0.5)
@@ -81,7 +84,8 @@ def test_n_pulses_equal_n_single_pulses_and_stay_in_bounds(p):
 @pytest.mark.parametrize("device, code", [
     (LIN.with_(c2c=0.3, d2d=0.2, bounds_d2d=0.05), 3), (li_ecram, 3),
     (EXP.with_(c2c=0.3, d2d=0.2, bounds_d2d=0.05), 4), (reram_es, 4),
-], ids=["lin", "li_ecram", "exp", "reram_es"])
+    (TAB.with_(c2c=0.3, d2d=0.2, bounds_d2d=0.05), 5),
+], ids=["lin", "li_ecram", "exp", "reram_es", "table"])
 def test_numba_twins_match_numpy(device, code):
     a = GoldenBackend(CFG, device, NOISY, seed=3, engine="numpy")
     b = GoldenBackend(CFG, device, NOISY, seed=3, engine="numba")
@@ -95,7 +99,9 @@ def test_numba_twins_match_numpy(device, code):
 
 
 @pytest.mark.parametrize("p, q", [(LIN, LIN.with_(gamma_up=0.7, gamma_down=0.4)),
-                                  (EXP, EXP.with_(exp_A_down=-0.2))], ids=["lin", "exp"])
+                                  (EXP, EXP.with_(exp_A_down=-0.2)),
+                                  (TAB, TAB.with_(table_g=(0.0, 30.0, 62.0, 100.0)))],
+                         ids=["lin", "exp", "table"])
 def test_a_planted_shape_error_in_the_twin_would_be_seen(p, q):
     """The twin comparison can fail: a device against a slightly different shape."""
     a = GoldenBackend(CFG, p, seed=3, engine="numba")
