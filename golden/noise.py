@@ -80,6 +80,29 @@ def normal_at(key, index):
         ((((B1 * r + B2) * r + B3) * r + B4) * r + B5) * r + 1.0)
 
 
+@njit(error_model="numpy")
+def normals_into(key, index, n, out, uniforms):
+    """:func:`normal_at` of ``index[:n]`` into ``out[:n]``, the same values bit for bit,
+    at about half the cost per draw: the hash and the central region's rational function
+    for all draws in one loop that LLVM vectorises (numpy's error model: numba's default
+    division checks for a zero divisor, which keeps a loop scalar; the central
+    denominator is never zero), then the tails (about 5 % of the draws, told by the
+    uniforms kept in ``uniforms[:n]``) redone by :func:`normal_at`. ``h >> 11 < 2**53``
+    converts to the same float as a signed or an unsigned integer."""
+    for i in range(n):
+        h = mix(key + index[i] * GOLDEN)
+        u = (np.float64(np.int64(h >> _S11)) + 0.5) * _TWO_M53
+        q = u - 0.5
+        r = q * q
+        out[i] = (((((A1 * r + A2) * r + A3) * r + A4) * r + A5) * r + A6) * q / (
+            ((((B1 * r + B2) * r + B3) * r + B4) * r + B5) * r + 1.0)
+        uniforms[i] = u
+    for i in range(n):
+        u = uniforms[i]
+        if u < P_LOW or u > 1.0 - P_LOW:
+            out[i] = normal_at(key, index[i])
+
+
 _MASK64 = (1 << 64) - 1
 
 

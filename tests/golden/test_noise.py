@@ -19,6 +19,18 @@ def test_numpy_and_numba_draws_agree():
     np.testing.assert_allclose(a, b, rtol=1e-13, atol=0)
 
 
+def test_batched_draws_equal_the_single_ones_bit_for_bit():
+    key = noise.burst_key(noise.base_key(11), 5)
+    idx = np.random.default_rng(0).integers(0, 2**40, 50_000).astype(np.uint64)
+    one = np.empty(idx.size)
+    noise.normals_numba(key, idx, one)
+    out, uniforms = np.full(idx.size + 3, 7.0), np.empty(idx.size)
+    noise.normals_into(key, idx, idx.size - 100, out, uniforms)
+    assert np.array_equal(out[:-103], one[:-100])  # the tails too
+    assert np.all(out[-103:] == 7.0)  # only the first n are written
+    assert 0.04 < np.mean(np.abs(one) > 1.97) < 0.06
+
+
 def test_draws_are_standard_normal():
     x = noise.normals(noise.burst_key(noise.base_key(1), 0), np.arange(1_000_000))
     assert abs(x.mean()) < 0.005 and abs(x.std() - 1) < 0.005
