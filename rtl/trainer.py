@@ -36,7 +36,15 @@ from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
 from ..golden.onchip import OnChipConfig, make_tables
 from .decoder import ARGS_BYTES, args_view
-from .layouts import LineSide, Opcode, UpdateMode, dac_shape, lines, update_args_layout
+from .layouts import (
+    LineSide,
+    Opcode,
+    UpdateMode,
+    dac_shape,
+    line_read_members,
+    lines,
+    update_args_layout,
+)
 
 LAYERS = proto.TRAINER_MAX_LAYERS
 CONST_BITS = proto.TRAINER_CONST_BITS
@@ -101,10 +109,7 @@ class TrainerSignature(wiring.Signature):
             "rd_word_valid": In(1),
             "rd_word": In(32),
             "rd_done": In(1),
-            "x_addr": In(range(config.rows)),
-            "x_data": Out(dac_shape(config)),
-            "d_addr": In(range(config.cols)),
-            "d_data": Out(dac_shape(config)),
+            **line_read_members(config, reader=False),
             "up_start": Out(1),
             "up_args": Out(update_args_layout(config)),
             "up_done": In(1),

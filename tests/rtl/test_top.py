@@ -13,51 +13,17 @@ import pytest
 from insitu.golden import protocol as P
 from insitu.golden.config import ControllerConfig
 from insitu.rtl.top import ControllerTop
-from rtl_harness import LinearArray, analog_model, simulate, stream_get, stream_put
+from rtl_harness import LinearArray, host_session
 
 TIMEOUT = 60
 
 
 def run_session(cfg, chunks, seed, p_pause=0.3):
     """Send ``chunks`` = [(bytes, idle ticks after)] and compare every response byte."""
-    rng = random.Random(seed)
     top = ControllerTop(cfg, host="stream", timeout_cycles=TIMEOUT)
     ref = P.ProtocolReference(cfg, analog=LinearArray(cfg, seed))
-    chip = LinearArray(cfg, seed)
-    expected = []
-    for data, idle in chunks:
-        expected += ref.feed(data)
-        if idle > TIMEOUT + 5:
-            expected += ref.timeout()
-    expected_bytes = b"".join(expected)
-    log = {}
-    got = bytearray()
-
-    async def sender(ctx):
-        for data, idle in chunks:
-            for b in data:
-                await stream_put(ctx, top.host_rx, b, rng, p_pause)
-            await ctx.tick().repeat(max(idle, 1))
-
-    async def receiver(ctx):
-        while len(got) < len(expected_bytes):
-            got.append(await stream_get(ctx, top.host_tx, rng, p_pause, timeout=20000))
-        # nothing more comes out
-        for _ in range(3 * TIMEOUT):
-            assert not ctx.get(top.host_tx.valid)
-            await ctx.tick()
-
-    simulate(top, sender, receiver,
-             background=[analog_model(top.analog, cfg, chip, random.Random(seed + 1), log)])
-    dec = P.ResponseDecoder()
-    responses = dec.feed(bytes(got))
-    assert dec.dropped == 0
-    exp = P.ResponseDecoder().feed(expected_bytes)
-    assert len(responses) == len(exp)
-    for k, (a, b) in enumerate(zip(responses, exp)):
-        assert (a.opcode, a.status, a.payload) == (b.opcode, b.status, b.payload), f"response {k}: {a} != {b}"
-    assert bytes(got) == expected_bytes
-    assert (chip.w == ref.analog.w).all()
+    responses, log = host_session(top, ref, LinearArray(cfg, seed), cfg, chunks, seed,
+                                  p_pause=p_pause, timeout_cycles=TIMEOUT, quiet_ticks=3 * TIMEOUT)
     return responses, log, ref
 
 

@@ -11,7 +11,7 @@ from insitu.golden import protocol as P
 from insitu.golden.config import ControllerConfig
 from insitu.golden.onchip import OnChipConfig
 from insitu.rtl.top import ControllerTop
-from rtl_harness import LinearArray, analog_model, simulate, stream_get, stream_put
+from rtl_harness import LinearArray, host_session
 
 SIZES = (3, 4, 3)
 CFG = ControllerConfig(rows=5, cols=7, dac_bits=8, adc_bits=10, count_bits=2, bl=4, prob_bits=6,
@@ -50,35 +50,14 @@ def samples(rng, n, D):
 def run(frames, seed, trainer=ONCHIP, p_pause=0.2, cfg=CFG, tie=False):
     """Every response byte of ControllerTop equals the reference's; the arrays stay equal.
     ``tie``: output columns 0 and 1 start equal (a tie for the first argmax)."""
-    rng = random.Random(seed)
     top = ControllerTop(cfg, host="stream", timeout_cycles=200, trainer=trainer)
     ref = P.ProtocolReference(cfg, analog=LinearArray(cfg, seed), trainer=trainer)
     chip = LinearArray(cfg, seed)
     if tie:
         for a in (chip, ref.analog):
             a.w[:, SIZES[1] + 1] = a.w[:, SIZES[1]]
-    expected = b"".join(r for f in frames for r in ref.feed(f))
-    got = bytearray()
-
-    async def sender(ctx):
-        for data in frames:
-            for b in data:
-                await stream_put(ctx, top.host_rx, b, rng, p_pause)
-
-    async def receiver(ctx):
-        while len(got) < len(expected):
-            got.append(await stream_get(ctx, top.host_tx, rng, p_pause, timeout=200000))
-
-    log = {}
-    simulate(top, sender, receiver,
-             background=[analog_model(top.analog, cfg, chip, random.Random(seed + 1), log)])
-    responses = P.ResponseDecoder().feed(bytes(got))
-    want = P.ResponseDecoder().feed(expected)
-    for k, (a, b) in enumerate(zip(responses, want)):
-        assert (a.opcode, a.status, a.payload) == (b.opcode, b.status, b.payload), \
-            f"response {k}: rtl {a}, reference {b}"
-    assert bytes(got) == expected
-    assert (chip.w == ref.analog.w).all()
+    want, log = host_session(top, ref, chip, cfg, [(f, 0) for f in frames], seed,
+                             p_pause=p_pause, get_timeout=200000)
     return want, log, ref
 
 
