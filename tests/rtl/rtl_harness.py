@@ -11,6 +11,18 @@ from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
 
+#: the fastest timing a controller allows: one-tick pulses, no gap, no settling, 1-tick conversions
+FAST_TIMING = {"pulse_width": 1, "pulse_gap": 0, "settle_ticks": 0, "convert_ticks": 1,
+               "max_program_iters": 4}
+
+
+def small_config(rows: int, cols: int, **fields):
+    """A small ControllerConfig for the simulator tests: :data:`FAST_TIMING` unless overridden."""
+    from insitu.golden.config import ControllerConfig
+
+    return ControllerConfig(rows=rows, cols=cols, **{**FAST_TIMING, **fields})
+
+
 def simulate(dut, *testbenches, background=(), vcd: str | None = None):
     """Run async testbenches on ``dut`` until the foreground ones return."""
     sim = Simulator(dut)

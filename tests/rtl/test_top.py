@@ -11,9 +11,8 @@ import random
 import pytest
 
 from insitu.golden import protocol as P
-from insitu.golden.config import ControllerConfig
 from insitu.rtl.top import ControllerTop
-from rtl_harness import LinearArray, host_session
+from rtl_harness import LinearArray, host_session, small_config
 
 TIMEOUT = 60
 
@@ -82,12 +81,10 @@ def command_mix(cfg, rng, n):
     return out
 
 
-CFG_A = ControllerConfig(rows=4, cols=3, dac_bits=6, adc_bits=8, count_bits=2, bl=5, prob_bits=4,
-                         adcs=2, pulse_width=2, pulse_gap=1, settle_ticks=1, convert_ticks=2,
-                         max_program_iters=6, seed=5)
-CFG_B = ControllerConfig(rows=3, cols=5, dac_bits=8, adc_bits=10, count_bits=3, bl=4, prob_bits=6,
-                         adcs=1, pulse_width=1, pulse_gap=0, settle_ticks=0, convert_ticks=1,
-                         max_program_iters=4, seed=9)
+CFG_A = small_config(4, 3, dac_bits=6, adc_bits=8, count_bits=2, bl=5, prob_bits=4, adcs=2,
+                     pulse_width=2, pulse_gap=1, settle_ticks=1, convert_ticks=2,
+                     max_program_iters=6, seed=5)
+CFG_B = small_config(3, 5, dac_bits=8, adc_bits=10, count_bits=3, bl=4, prob_bits=6, adcs=1, seed=9)
 
 
 @pytest.mark.parametrize("cfg", [CFG_A, CFG_B], ids=["A", "B"])
