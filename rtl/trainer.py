@@ -133,6 +133,7 @@ class TrainerEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         b = _Build(self, m)
+        b.update_pipeline()
         with m.FSM():
             b.command_states()
             b.sample_states()
@@ -450,6 +451,30 @@ class _Build:
                 m.next = "UPD_RHO"
 
     # ------------------------------------------------------------------ update
+    def update_pipeline(self):
+        """The update codes' scaling, outside the FSM: the update states feed ``op``."""
+        m, cfg, zs = self.m, self.cfg, self.zs
+        # the update codes go through a three-stage pipeline: the buffer word (operand)
+        # registered, its product with rho registered, then rounded, shifted and written.
+        # One path RAM -> multiplier -> shifter -> RAM was the board's critical path.
+        self.op = op = Signal(signed(max(cfg.dac_bits + 1, self.mant_shape.width)))
+        self.op_v, self.op_col = op_v, op_col = Signal(), Signal()
+        self.op_addr = op_addr = Signal(range(max(cfg.rows, cfg.cols)))
+        prod = Signal(signed(len(op) + len(self.rho) + 1))
+        pr_v, pr_col, pr_addr = Signal(), Signal(), Signal.like(op_addr)
+        m.d.sync += [op_v.eq(0), pr_v.eq(op_v), pr_col.eq(op_col), pr_addr.eq(op_addr),
+                     prod.eq(op * self.rho)]
+        scaled = round_right(prod, zs)
+        with m.If(pr_v & ~pr_col):  # cx = [H_l, D] rho >> shift (rounded)
+            m.d.comb += [self.rowbuf_w.en.eq(1), self.rowbuf_w.addr.eq(pr_addr),
+                         self.rowbuf_w.data.eq(scaled)]
+        with m.If(pr_v & pr_col):  # cd = -(m rho >> shift) (rounded)
+            cd = Signal(signed(self.mant_shape.width + 1))
+            m.d.comb += [cd.eq(-scaled), self.colbuf_w.en.eq(1), self.colbuf_w.addr.eq(pr_addr),
+                         self.colbuf_w.data.eq(cd)]
+            with m.If(cd != 0):
+                m.d.sync += self.cd_nonzero.eq(1)
+
     def update_states(self):
         m, e, cfg = self.m, self.e, self.cfg
         l = self.l
@@ -467,29 +492,28 @@ class _Build:
                 with m.If(capped):
                     m.d.sync += e.capped.eq(e.capped + 1)
                 self.start_pass(self.fan_in[l] + 1, "UPD_X")
-        with m.State("UPD_X"):  # cx = [H_l, D] rho >> shift (rounded)
+        with m.State("UPD_X"):
             m.d.comb += self.acts_r.addr.eq(self.slot[l] + self.p)
             with m.If(self.pv):
                 h = Mux(self.pi == self.fan_in[l], self.D, self.acts_r.data)
-                m.d.comb += [self.rowbuf_w.en.eq(1), self.rowbuf_w.addr.eq(self.pi),
-                             self.rowbuf_w.data.eq(round_right(h * self.rho, zs))]
+                m.d.sync += [self.op.eq(h), self.op_v.eq(1), self.op_col.eq(0),
+                             self.op_addr.eq(self.pi)]
 
             def then():
                 self.start_pass(self.fan_out[l], "UPD_D")
             self.pass_step(then)
-        with m.State("UPD_D"):  # cd = -(m rho >> shift) (rounded)
+        with m.State("UPD_D"):
             m.d.comb += self.mant_r.addr.eq(self.slot[l] + self.p)
             with m.If(self.pv):
-                cd = Signal(signed(self.mant_shape.width + 1))
-                m.d.comb += cd.eq(-round_right(self.mant_r.data * self.rho, zs))
-                m.d.comb += [self.colbuf_w.en.eq(1), self.colbuf_w.addr.eq(self.col0[l] + self.pi),
-                             self.colbuf_w.data.eq(cd)]
-                with m.If(cd != 0):
-                    m.d.sync += self.cd_nonzero.eq(1)
+                m.d.sync += [self.op.eq(self.mant_r.data), self.op_v.eq(1), self.op_col.eq(1),
+                             self.op_addr.eq(self.col0[l] + self.pi)]
 
             def then():
-                m.next = "UPD_GO"
+                m.next = "UPD_PIPE"
             self.pass_step(then)
+        with m.State("UPD_PIPE"):  # the last product is being written (cd_nonzero after it)
+            with m.If(~self.op_v):
+                m.next = "UPD_GO"
         with m.State("UPD_GO"):
             with m.If(~self.cd_nonzero):
                 m.next = "UPD_END"
