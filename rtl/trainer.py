@@ -335,10 +335,10 @@ class _Build:
                 self.start_pass(self.fan_in[0] + 1, "FWD_LOAD")
 
     # ------------------------------------------------------------------ forward
-    def table_index(self, y):
-        """``clamp((y * zm_l) >> shift, -T/2, T/2 - 1) + T/2``."""
+    def table_index(self, yz):
+        """``clamp(yz >> shift, -T/2, T/2 - 1) + T/2`` of the product ``yz = y * zm_l``."""
         T = self.T
-        v = (y * self.zm[self.l]) >> self.zs
+        v = yz >> self.zs
         return (Mux(v < -(T // 2), -(T // 2), Mux(v > T // 2 - 1, T // 2 - 1, v)) + T // 2)[
             :self.e.onchip.table_bits]
 
@@ -358,12 +358,15 @@ class _Build:
                 self.start_read(LineSide.ROWS, 0, self.fan_in[l] + 1, LineSide.COLS,
                                 self.col0[l], self.col0[l] + self.fan_out[l], "FWD_READ")
             self.pass_step(then)
-        # one word per tick: (A) code and index, (B) table index, (C) table values
+        # one word per tick: (A) code and index, (P) its product with zm_l, (B) table index,
+        # (C) table values
         ya, ja, va = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
+        yz, jp, vp = Signal(signed(cfg.adc_bits + CONST_BITS + 1)), Signal(range(self.LW + 1)), Signal()
         ib, jb, vb = Signal(e.onchip.table_bits), Signal(range(self.LW + 1)), Signal()
         jc, vc = Signal(range(self.LW + 1)), Signal()
         y = e.rd_word[:cfg.adc_bits].as_signed()
-        m.d.sync += [va.eq(0), vb.eq(va), jb.eq(ja), ib.eq(self.table_index(ya)),
+        m.d.sync += [va.eq(0), vp.eq(va), jp.eq(ja), yz.eq(ya * self.zm[l]),
+                     vb.eq(vp), jb.eq(jp), ib.eq(self.table_index(yz)),
                      vc.eq(vb), jc.eq(jb)]
         m.d.comb += [self.hidden_r.addr.eq(self.act_sel * self.T + ib), self.sig_r.addr.eq(ib)]
         db = cfg.dac_bits
@@ -411,20 +414,28 @@ class _Build:
         m, e = self.m, self.e
         l, L = self.l, self.layers
         w = self.width
-        top = Mux(self.maxpos > self.maxneg, self.maxpos, self.maxneg)
-        blen = Signal(range(len(top) + 1))  # bit length of top: a priority encoder
+        # one short step a tick (the board clock): the larger side, its bit length (a
+        # priority encoder), the rounded extremes, the carry correction
+        top = Signal.like(self.maxpos)
+        blen = Signal(range(len(top) + 1))  # bit length of top
         length = Const(0, blen.shape())
         for k in range(len(top)):
             length = Mux(top[k], k + 1, length)
         m.d.comb += blen.eq(length)
         wide = len(top) + 2
+        over = Signal()
         with m.State("NORM_SHIFT"):
+            m.d.sync += top.eq(Mux(self.maxpos > self.maxneg, self.maxpos, self.maxneg))
+            m.next = "NORM_LENGTH"
+        with m.State("NORM_LENGTH"):
             m.d.sync += self.shift.eq(Mux(top != 0, blen - w, 0))
             m.next = "NORM_FIX"
-        with m.State("NORM_FIX"):  # rounding may carry into one more bit: one more shift
+        with m.State("NORM_FIX"):  # rounding may carry into one more bit
             pos = shift_round(self.maxpos.as_signed(), self.shift, wide + w)
             neg = shift_round(-self.maxneg.as_signed(), self.shift, wide + w)
-            over = (pos >= (1 << w)) | (-neg >= (1 << w))
+            m.d.sync += over.eq((pos >= (1 << w)) | (-neg >= (1 << w)))
+            m.next = "NORM_CARRY"
+        with m.State("NORM_CARRY"):  # ... then one more shift
             s = self.shift + over
             m.d.sync += [self.shift.eq(s), self.exp[l].eq(self.base + s), self.nonzero[l].eq(0)]
             n = Mux(l == L - 1, self.fan_out[l], self.fan_in[l + 1])
@@ -480,12 +491,20 @@ class _Build:
         l = self.l
         zs = self.zs
         cap = Const(1, 26) << zs
-        with m.State("UPD_RHO"):
+        r_sel = Signal(signed(CONST_BITS + 1))
+        r_shift = Signal(signed(10))
+        rho_raw = Signal(signed(CONST_BITS + SHIFT_CAP + 2))
+        with m.State("UPD_RHO"):  # three ticks: r_l[e & 1] and -(e >> 1), the shift, the cap
             ex = self.exp[l]
-            r = Cat(self.r[l][ex[0]], Const(0, 1)).as_signed()
-            rho = shift_round(r, -(ex >> 1), CONST_BITS + SHIFT_CAP + 2)
-            capped = rho > cap
-            m.d.sync += [self.rho.eq(Mux(capped, cap, rho)), self.cd_nonzero.eq(0)]
+            m.d.sync += [r_sel.eq(Cat(self.r[l][ex[0]], Const(0, 1)).as_signed()),
+                         r_shift.eq(-(ex >> 1))]
+            m.next = "UPD_RHO_SHIFT"
+        with m.State("UPD_RHO_SHIFT"):
+            m.d.sync += rho_raw.eq(shift_round(r_sel, r_shift, len(rho_raw)))
+            m.next = "UPD_RHO_CAP"
+        with m.State("UPD_RHO_CAP"):
+            capped = rho_raw > cap
+            m.d.sync += [self.rho.eq(Mux(capped, cap, rho_raw)), self.cd_nonzero.eq(0)]
             with m.If(~self.nonzero[l]):
                 m.next = "UPD_END"
             with m.Else():
