@@ -134,6 +134,7 @@ class TrainerEngine(wiring.Component):
         m = Module()
         b = _Build(self, m)
         b.update_pipeline()
+        b.norm_pipeline()
         with m.FSM():
             b.command_states()
             b.sample_states()
@@ -440,14 +441,11 @@ class _Build:
             m.d.sync += [self.shift.eq(s), self.exp[l].eq(self.base + s), self.nonzero[l].eq(0)]
             n = Mux(l == L - 1, self.fan_out[l], self.fan_in[l + 1])
             self.start_pass(n, "NORM_PASS")
-        with m.State("NORM_PASS"):
+        with m.State("NORM_PASS"):  # the words to norm_pipeline (the last one is written in NEXT)
             m.d.comb += self.err_r.addr.eq(self.p)
             with m.If(self.pv):
-                mant = shift_round(self.err_r.data, self.shift, self.mant_shape.width)
-                m.d.comb += [self.mant_w.en.eq(1), self.mant_w.addr.eq(self.slot[l] + self.pi),
-                             self.mant_w.data.eq(mant)]
-                with m.If(mant != 0):
-                    m.d.sync += self.nonzero[l].eq(1)
+                m.d.sync += [self.nw.eq(self.err_r.data), self.nw_v.eq(1),
+                             self.nw_addr.eq(self.slot[l] + self.pi)]
 
             def then():
                 m.next = "NEXT"
@@ -485,6 +483,21 @@ class _Build:
                          self.colbuf_w.data.eq(cd)]
             with m.If(cd != 0):
                 m.d.sync += self.cd_nonzero.eq(1)
+
+    def norm_pipeline(self):
+        """The normalisation pass, outside the FSM: an error word registered (the block RAM's
+        output is slow), then shifted, rounded and written as a mantissa."""
+        m = self.m
+        self.nw = Signal(self.err_shape)
+        self.nw_v = Signal()
+        self.nw_addr = Signal(range(LAYERS * self.LW))
+        m.d.sync += self.nw_v.eq(0)
+        with m.If(self.nw_v):
+            mant = shift_round(self.nw, self.shift, self.mant_shape.width)
+            m.d.comb += [self.mant_w.en.eq(1), self.mant_w.addr.eq(self.nw_addr),
+                         self.mant_w.data.eq(mant)]
+            with m.If(mant != 0):
+                m.d.sync += self.nonzero[self.l].eq(1)
 
     def update_states(self):
         m, e, cfg = self.m, self.e, self.cfg
@@ -578,14 +591,15 @@ class _Build:
             self.pass_step(then)
         ba, ia, va = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
         bb, ib, vb = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
-        m.d.sync += [va.eq(0), vb.eq(va), bb.eq(ba), ib.eq(ia)]
+        prod, ic, vc = Signal(self.err_shape), Signal(range(self.LW + 1)), Signal()
+        # (A) the read word, (B) its derivative code from the RAM, (C) their product registered
+        m.d.sync += [va.eq(0), vb.eq(va), bb.eq(ba), ib.eq(ia),
+                     vc.eq(vb), ic.eq(ib), prod.eq(bb * self.grads_r.data)]
         m.d.comb += self.grads_r.addr.eq(self.slot[l] + ia)
-        prod = Signal(self.err_shape)
-        m.d.comb += prod.eq(bb * self.grads_r.data)
 
         def stage_b():
-            with m.If(vb):
-                m.d.comb += [self.err_w.en.eq(1), self.err_w.addr.eq(ib), self.err_w.data.eq(prod)]
+            with m.If(vc):
+                m.d.comb += [self.err_w.en.eq(1), self.err_w.addr.eq(ic), self.err_w.data.eq(prod)]
                 self.track(prod)
 
         with m.State("BACK_READ"):
