@@ -19,7 +19,9 @@ and the final conductances equal the golden on-chip reference), and the link:
 ``link_bytes_per_sample_host`` (the host-in-the-loop PGD of today's protocol, same network:
 the LOAD_VECTOR / FORWARD / TRANSPOSE / UPDATE batches of :class:`~insitu.host.LinkBackend`,
 counted on the in-process fake). ``board_samples_per_s_*``: at the ULX3S build clock (50 MHz)
-over the 115200-baud UART (10 bits a byte): on-chip ``1 / (link time + board cycles / clock)``, host
+over the 115200-baud UART (10 bits a byte): on-chip as ``HostInterface.train_samples`` sends them
+(``run_ahead_samples`` TRAIN requests ahead, what the receive FIFO holds, :func:`run_ahead_seconds`;
+``_one_by_one``: ``1 / (link time + board cycles / clock)``, request, training, answer in turn), host
 ``1 / link time`` (its controller time left out: an upper bound for the host, so the ratio is
 a lower bound).
 
@@ -148,6 +150,17 @@ def board_cycles_per_sample(cfg, rtl: dict) -> dict:
                              "slots_per_sample": rtl["slots_per_sample"]}}
 
 
+def run_ahead_seconds(batch: int, t_request: float, t_response: float, t_train: float) -> float:
+    """Seconds for ``batch`` TRAIN requests sent back to back until the last answer is out:
+    the controller starts a sample once its frame is in (the UART's receive FIFO holds the
+    ones that come meanwhile) and the previous answer has left (it waits for its response
+    bytes to go out)."""
+    end = 0.0
+    for i in range(1, batch + 1):
+        end = max(i * t_request, end) + t_train + t_response
+    return end
+
+
 def controller_figures(samples: int, seed: int) -> dict:
     """Cycles per TRAIN and identity from the RTL, link bytes both ways, board samples/s."""
     from insitu.golden import protocol as P
@@ -165,6 +178,9 @@ def controller_figures(samples: int, seed: int) -> dict:
     host = link_bytes_host(datasets.load("digits", seed=0), 5, seed)
     byte_s = 10 / UART_BAUD
     board = board_cycles_per_sample(cfg, rtl)
+    t_comp = board["board_cycles_per_sample"] / ULX3S_HZ
+    request = P.FRAME_OVERHEAD + 1 + SIZES[0] * P.SAMPLE_CODE_BYTES
+    ahead = P.run_ahead_bytes(cfg) // request  # TRAIN frames HostInterface.train_samples sends ahead
     out = {"rtl_samples": samples, "identical": not diffs,
            "first_difference": diffs[0] if diffs else None,
            "cycles_per_sample": round(rtl["cycles_per_sample"], 1),
@@ -172,8 +188,10 @@ def controller_figures(samples: int, seed: int) -> dict:
            **board,
            "link_bytes_per_sample_onchip": train,
            "link_bytes_per_sample_host": round(host, 1),
-           "board_samples_per_s_onchip": round(
-               1 / (train * byte_s + board["board_cycles_per_sample"] / ULX3S_HZ), 1),
+           "board_samples_per_s_onchip": round(ahead / run_ahead_seconds(
+               ahead, request * byte_s, (train - request) * byte_s, t_comp), 1),
+           "board_samples_per_s_onchip_one_by_one": round(1 / (train * byte_s + t_comp), 1),
+           "run_ahead_samples": ahead,
            "board_samples_per_s_host": round(1 / (host * byte_s), 2)}
     out["link_bytes_ratio"] = round(host / train, 1)
     out["board_speedup"] = round(out["board_samples_per_s_onchip"]
