@@ -11,13 +11,17 @@ leading-one shifts, sigmoid); ``ablation`` the same with one choice changed at a
 The controller-side figures (``--rtl-samples N``, default 20; 0 skips them; ``--no-accuracy``
 skips the accuracy runs): the same network through the generated Verilog with the trainer
 engine (Verilator, :mod:`insitu.sim.onchip`): ``cycles_per_sample`` (one TRAIN, clock cycles,
-the simulation's converter timing), ``identical`` (every ADC conversion, pulse burst, answer
+the simulation's converter timing), ``board_cycles_per_sample`` (the same TRAIN with the ULX3S
+SPI converter adapters' frame timings and enable-chain pulse gap, :func:`board_cycles_per_sample`),
+``identical`` (every ADC conversion, pulse burst, answer
 and the final conductances equal the golden on-chip reference), and the link:
 ``link_bytes_per_sample_onchip`` (a TRAIN request and its answer) against
 ``link_bytes_per_sample_host`` (the host-in-the-loop PGD of today's protocol, same network:
 the LOAD_VECTOR / FORWARD / TRANSPOSE / UPDATE batches of :class:`~insitu.host.LinkBackend`,
 counted on the in-process fake). ``board_samples_per_s_*``: at the ULX3S build clock (50 MHz)
-over the 115200-baud UART (10 bits a byte): on-chip ``1 / (link time + cycles / clock)``, host
+over the 115200-baud UART (10 bits a byte): on-chip as ``HostInterface.train_samples`` sends them
+(``run_ahead_samples`` TRAIN requests ahead, what the receive FIFO holds, :func:`run_ahead_seconds`;
+``_one_by_one``: ``1 / (link time + board cycles / clock)``, request, training, answer in turn), host
 ``1 / link time`` (its controller time left out: an upper bound for the host, so the ratio is
 a lower bound).
 
@@ -113,6 +117,50 @@ def link_bytes_host(data, samples: int, seed: int) -> float:
     return (counting.sent + counting.received) / samples
 
 
+def board_cycles_per_sample(cfg, rtl: dict) -> dict:
+    """One TRAIN's clock cycles on the ULX3S board core (50 MHz) with the SPI converter
+    adapters of :mod:`insitu.boards.converters`, from the simulated run's cycles and counts.
+
+    The simulation's converters answer after ``convert_ticks`` and its slots last
+    ``pulse_width + pulse_gap``; on the board every conversion (one mux position of
+    ``adcs`` ADS8688s) holds ``busy`` for ``adcs`` two-frame SPI reads, every DAC level strobe
+    costs at most one full daisy-chain update (the conversion after it waits for the chain's
+    ``ready``), and every pulse slot lasts ``pulse_width`` plus the enable chains' gap
+    (:func:`~insitu.boards.core.board_config`). The strobes are counted at a full update
+    each, so the figure is an upper bound of the board's time (a lower bound of its rate)."""
+    from insitu.boards.converters import Ads8688Reader, DacChain
+    from insitu.boards.core import board_config
+
+    board = board_config(cfg, ULX3S_HZ)
+    dac = DacChain(board, ULX3S_HZ, levels="memory")
+    adc = Ads8688Reader(board, ULX3S_HZ)
+    dac._MustUse__silence = adc._MustUse__silence = True  # only their timing is asked
+    conversion = cfg.adcs * adc.conversion_ticks()
+    extra = {
+        "conversions": rtl["conversions_per_sample"] * (conversion - cfg.convert_ticks),
+        "dac_updates": rtl["dac_strobes_per_sample"] * dac.update_ticks(),
+        "pulse_slots": rtl["slots_per_sample"] * (board.pulse_gap - cfg.pulse_gap),
+    }
+    return {"board_cycles_per_sample": round(rtl["cycles_per_sample"] + sum(extra.values()), 1),
+            "board_extra_cycles": {k: round(v, 1) for k, v in extra.items()},
+            "board_timing": {"conversion_ticks": conversion, "dac_update_ticks": dac.update_ticks(),
+                             "pulse_gap": board.pulse_gap,
+                             "conversions_per_sample": rtl["conversions_per_sample"],
+                             "dac_strobes_per_sample": rtl["dac_strobes_per_sample"],
+                             "slots_per_sample": rtl["slots_per_sample"]}}
+
+
+def run_ahead_seconds(batch: int, t_request: float, t_response: float, t_train: float) -> float:
+    """Seconds for ``batch`` TRAIN requests sent back to back until the last answer is out:
+    the controller starts a sample once its frame is in (the UART's receive FIFO holds the
+    ones that come meanwhile) and the previous answer has left (it waits for its response
+    bytes to go out)."""
+    end = 0.0
+    for i in range(1, batch + 1):
+        end = max(i * t_request, end) + t_train + t_response
+    return end
+
+
 def controller_figures(samples: int, seed: int) -> dict:
     """Cycles per TRAIN and identity from the RTL, link bytes both ways, board samples/s."""
     from insitu.golden import protocol as P
@@ -129,14 +177,21 @@ def controller_figures(samples: int, seed: int) -> dict:
              + P.RESPONSE_OVERHEAD + P.fields_size(P.RESPONSE_FIELDS[P.Opcode.TRAIN]))
     host = link_bytes_host(datasets.load("digits", seed=0), 5, seed)
     byte_s = 10 / UART_BAUD
+    board = board_cycles_per_sample(cfg, rtl)
+    t_comp = board["board_cycles_per_sample"] / ULX3S_HZ
+    request = P.FRAME_OVERHEAD + 1 + SIZES[0] * P.SAMPLE_CODE_BYTES
+    ahead = P.run_ahead_bytes(cfg) // request  # TRAIN frames HostInterface.train_samples sends ahead
     out = {"rtl_samples": samples, "identical": not diffs,
            "first_difference": diffs[0] if diffs else None,
            "cycles_per_sample": round(rtl["cycles_per_sample"], 1),
            "cycles_per_inference": round(rtl["cycles_per_inference"], 1),
+           **board,
            "link_bytes_per_sample_onchip": train,
            "link_bytes_per_sample_host": round(host, 1),
-           "board_samples_per_s_onchip": round(
-               1 / (train * byte_s + rtl["cycles_per_sample"] / ULX3S_HZ), 1),
+           "board_samples_per_s_onchip": round(ahead / run_ahead_seconds(
+               ahead, request * byte_s, (train - request) * byte_s, t_comp), 1),
+           "board_samples_per_s_onchip_one_by_one": round(1 / (train * byte_s + t_comp), 1),
+           "run_ahead_samples": ahead,
            "board_samples_per_s_host": round(1 / (host * byte_s), 2)}
     out["link_bytes_ratio"] = round(host / train, 1)
     out["board_speedup"] = round(out["board_samples_per_s_onchip"]

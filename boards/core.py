@@ -109,6 +109,9 @@ class BoardCore(wiring.Component):
     dac_part : "ad5676" or "ad5686r"
     watchdog_s : float
         Host-link quiet time before the safe state.
+    trainer : OnChipConfig or None
+        Build the controller's trainer engine with these tables (``insitu.rtl.trainer``):
+        the board then runs TRAIN / INFER itself (``insitu board train --on-chip``).
 
     Attributes
     ----------
@@ -122,8 +125,9 @@ class BoardCore(wiring.Component):
     def __init__(self, config: ControllerConfig, clk_hz: float, *, baud: int = 115200,
                  dac_part: str = "ad5676", watchdog_s: float = 2.0,
                  dac_max_sclk_hz: float | None = None, adc_max_sclk_hz: float = 10e6,
-                 en_max_sclk_hz: float = 12.5e6):
+                 en_max_sclk_hz: float = 12.5e6, trainer=None):
         self.config = config
+        self.trainer = trainer
         self.clk_hz = clk_hz
         self.baud = baud
         self.divisor = uart_divisor(clk_hz, baud)
@@ -139,7 +143,7 @@ class BoardCore(wiring.Component):
             raise ValueError(f"adc_timeout must be >= {need} ticks for these converters at "
                              f"{clk_hz / 1e6:g} MHz (board_config sets it); got {config.adc_timeout}")
         self.controller = ControllerTop(config, host="stream", timeout_cycles=40 * self.divisor,
-                                        levels="memory")
+                                        levels="memory", trainer=trainer)
         super().__init__({
             "uart_rx": In(1, init=1), "uart_tx": Out(1, init=1),
             "dac_sclk": Out(1), "dac_sdin": Out(1), "dac_sync_n": Out(1, init=1),
@@ -278,6 +282,9 @@ def required_adc_timeout(config: ControllerConfig, clk_hz: float, *, dac_part: s
     return adapter_busy_ticks(dac, adc)
 
 
+PULSE_GAP_MAX = 65535  # ControllerConfig.pulse_gap's range (the drivers size their slot counter to the period)
+
+
 def board_config(config: ControllerConfig, clk_hz: float, *, en_max_sclk_hz: float = 12.5e6,
                  pulse_s: float | None = None, dac_part: str = "ad5676") -> ControllerConfig:
     """``config`` with ``pulse_gap`` (and, given ``pulse_s``, ``pulse_width``) and
@@ -299,8 +306,8 @@ def board_config(config: ControllerConfig, clk_hz: float, *, en_max_sclk_hz: flo
             raise ValueError(f"a {pulse_s * 1e6:g} us pulse needs {d['pulse_width']} ticks at "
                              f"{clk_hz / 1e6:g} MHz; at most 255")
     need = required_pulse_gap(config, clk_hz, en_max_sclk_hz)
-    if need > 255:
+    if need > PULSE_GAP_MAX:
         raise ValueError(f"the enable chains need a {need}-tick pulse gap at {clk_hz / 1e6:g} MHz "
-                         "(at most 255): lower the clock or raise the shift clock")
+                         f"(at most {PULSE_GAP_MAX}): lower the clock or raise the shift clock")
     d["pulse_gap"] = max(d["pulse_gap"], need)
     return ControllerConfig(**d)

@@ -327,8 +327,11 @@ def failure_summary(build_dir: Path) -> str:
 
 def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | None = None,
           baud: int = 115200, dac_part: str = "ad5676", watchdog_s: float = 2.0,
-          seed: int | None = None) -> dict:
+          seed: int | None = None, trainer=None) -> dict:
     """Build a bitstream for ``board``; return (and write to ``build_dir/report.json``) the report.
+
+    ``trainer`` (an :class:`~insitu.golden.onchip.OnChipConfig`) builds the controller with
+    its trainer engine (TRAIN / INFER on the board).
 
     ``config.pulse_gap`` is raised to what the enable chains need
     (:func:`insitu.boards.core.board_config`). ValueError on a bad board or
@@ -344,7 +347,7 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
     pins = pin_map(board, cfg)  # ValueError if the header is too small
     platform = platform_of(board)
     add_pin_resources(platform, board, cfg)
-    top = Top(board, cfg, baud=baud, dac_part=dac_part, watchdog_s=watchdog_s)
+    top = Top(board, cfg, baud=baud, dac_part=dac_part, watchdog_s=watchdog_s, trainer=trainer)
     # the tools' environment goes to the build script alone; os.environ is left as it is
     env = {**os.environ, **tool_env(build_dir)}
     nextpnr_opts = ["--report", "report-nextpnr.json", "--timing-allow-fail"]
@@ -367,7 +370,7 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
                 synth_opts, after_synth = classic_abc_flow(board)
                 platform = platform_of(board)
                 add_pin_resources(platform, board, cfg)
-                top = Top(board, cfg, baud=baud, dac_part=dac_part, watchdog_s=watchdog_s)
+                top = Top(board, cfg, baud=baud, dac_part=dac_part, watchdog_s=watchdog_s, trainer=trainer)
                 continue
             raise RuntimeError(f"{board} build failed: {failure_summary(build_dir) or e}") from e
     seconds = time.monotonic() - t0
@@ -404,6 +407,7 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
         "uart_baud": baud,
         "dac_part": dac_part,
         "watchdog_s": watchdog_s,
+        "trainer": None if trainer is None else trainer.to_dict(),
         "pins": pins,
         "synth_flow": "abc9" if not synth_opts else "classic abc (abc9 crashed)",
         "tools": {k: Path(v).name for k, v in env.items()},

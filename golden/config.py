@@ -46,7 +46,8 @@ class ControllerConfig:
         Stochastic update: width of the firing-probability code and of the LFSR
         sample it is compared with, 1..16.
     pulse_width, pulse_gap:
-        Pulse slot timing in clock ticks (width >= 1, gap >= 0).
+        Pulse slot timing in clock ticks (width 1..255, gap 0..65535: a board's enable
+        chains may need several hundred ticks between slots to shift a wide array's masks).
     settle_ticks, convert_ticks:
         ADC timing: ticks from driving the DACs to starting a conversion, and the
         ticks a conversion takes (the converter raises ``busy`` for that long).
@@ -91,7 +92,7 @@ class ControllerConfig:
         check_int("bl", self.bl, 1, 255)
         check_int("prob_bits", self.prob_bits, 1, 16)
         check_int("pulse_width", self.pulse_width, 1, 255)
-        check_int("pulse_gap", self.pulse_gap, 0, 255)
+        check_int("pulse_gap", self.pulse_gap, 0, 65535)
         check_int("settle_ticks", self.settle_ticks, 0, 255)
         check_int("convert_ticks", self.convert_ticks, 1, 255)
         check_int("adcs", self.adcs, 1, max(self.rows, self.cols))

@@ -316,6 +316,24 @@ class HostInterface:
         payload = bytes(self._sample(codes))
         return int(self._trainer_command(Op.INFER, payload).fields()["prediction"])
 
+    def train_samples(self, samples, labels) -> list[dict]:
+        """Many TRAIN steps, sent ahead of their answers: as many requests at once as the
+        controller buffers (:func:`~insitu.golden.protocol.run_ahead_bytes` on a link without
+        flow control, all of them with it), so on a UART the next samples arrive while the
+        current one trains. Same answers, in order, as :meth:`train_sample` one by one; a
+        bad sample or label is one line before anything is sent."""
+        labels = list(labels)
+        samples = list(samples)
+        if len(samples) != len(labels):
+            raise ValueError(f"labels must match samples: {len(samples)} samples, "
+                             f"{len(labels)} labels")
+        reqs = []
+        for codes, label in zip(samples, labels):
+            codes = self._sample(codes)
+            check_int("label", label, 0, self.network_sizes[-1] - 1)
+            reqs.append(_RawRequest(Op.TRAIN, bytes([int(label)]) + bytes(codes)))
+        return [r.fields() for r in self._run(reqs)]
+
     def _trainer_command(self, op: Op, payload: bytes) -> proto.Response:
         return self.batch([_RawRequest(op, payload)])[0]
 

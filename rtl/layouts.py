@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, enum
+from amaranth.lib.wiring import In, Out
 
 from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
@@ -78,6 +79,15 @@ def dac_shape(config: ControllerConfig):
 
 def adc_shape(config: ControllerConfig):
     return signed(config.adc_bits)
+
+
+def line_read_members(config: ControllerConfig, *, reader: bool) -> dict:
+    """Signature members of the synchronous x / d line-buffer reads an update takes:
+    ``x_addr``, ``x_data`` (rows), ``d_addr``, ``d_data`` (columns). ``reader``: the engine's
+    view (addresses out, codes in); otherwise the buffer's (addresses in, codes out)."""
+    addr, code = (Out, In) if reader else (In, Out)
+    return {"x_addr": addr(range(config.rows)), "x_data": code(dac_shape(config)),
+            "d_addr": addr(range(config.cols)), "d_data": code(dac_shape(config))}
 
 
 def slot_layout(config: ControllerConfig) -> data.StructLayout:

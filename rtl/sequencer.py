@@ -31,10 +31,15 @@ from amaranth.lib.wiring import In, Out
 from ..golden.config import ControllerConfig
 from ..golden.controller import lfsr_seeds
 from .layouts import (
-    UpdateMode, dac_shape, device_pulse_layout, level_bits, slot_layout, update_args_layout,
+    UpdateMode,
+    dac_shape,
+    device_pulse_layout,
+    level_bits,
+    line_read_members,
+    slot_layout,
+    update_args_layout,
 )
 from .lfsr import LFSR_WIDTH, lfsr_draw_value
-
 
 # ticks from a slot's acceptance until the serial sequencer offers the next one
 SERIAL_PASS_OVERHEAD = 2
@@ -83,10 +88,7 @@ class UpdateSequencerSignature(wiring.Signature):
             "pulse_args": In(device_pulse_layout(config)),
             "busy": Out(1),
             "done": Out(1),
-            "x_addr": Out(range(config.rows)),
-            "x_data": In(dac_shape(config)),
-            "d_addr": Out(range(config.cols)),
-            "d_data": In(dac_shape(config)),
+            **line_read_members(config, reader=True),
             "slots": Out(stream.Signature(slot_layout(config))),
             "slot_count": Out(32),
             "lfsr_draws": Out(32),

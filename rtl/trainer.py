@@ -36,7 +36,15 @@ from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
 from ..golden.onchip import OnChipConfig, make_tables
 from .decoder import ARGS_BYTES, args_view
-from .layouts import LineSide, Opcode, UpdateMode, dac_shape, lines, update_args_layout
+from .layouts import (
+    LineSide,
+    Opcode,
+    UpdateMode,
+    dac_shape,
+    line_read_members,
+    lines,
+    update_args_layout,
+)
 
 LAYERS = proto.TRAINER_MAX_LAYERS
 CONST_BITS = proto.TRAINER_CONST_BITS
@@ -101,10 +109,7 @@ class TrainerSignature(wiring.Signature):
             "rd_word_valid": In(1),
             "rd_word": In(32),
             "rd_done": In(1),
-            "x_addr": In(range(config.rows)),
-            "x_data": Out(dac_shape(config)),
-            "d_addr": In(range(config.cols)),
-            "d_data": Out(dac_shape(config)),
+            **line_read_members(config, reader=False),
             "up_start": Out(1),
             "up_args": Out(update_args_layout(config)),
             "up_done": In(1),
@@ -128,6 +133,8 @@ class TrainerEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         b = _Build(self, m)
+        b.update_pipeline()
+        b.norm_pipeline()
         with m.FSM():
             b.command_states()
             b.sample_states()
@@ -329,10 +336,10 @@ class _Build:
                 self.start_pass(self.fan_in[0] + 1, "FWD_LOAD")
 
     # ------------------------------------------------------------------ forward
-    def table_index(self, y):
-        """``clamp((y * zm_l) >> shift, -T/2, T/2 - 1) + T/2``."""
+    def table_index(self, yz):
+        """``clamp(yz >> shift, -T/2, T/2 - 1) + T/2`` of the product ``yz = y * zm_l``."""
         T = self.T
-        v = (y * self.zm[self.l]) >> self.zs
+        v = yz >> self.zs
         return (Mux(v < -(T // 2), -(T // 2), Mux(v > T // 2 - 1, T // 2 - 1, v)) + T // 2)[
             :self.e.onchip.table_bits]
 
@@ -352,12 +359,15 @@ class _Build:
                 self.start_read(LineSide.ROWS, 0, self.fan_in[l] + 1, LineSide.COLS,
                                 self.col0[l], self.col0[l] + self.fan_out[l], "FWD_READ")
             self.pass_step(then)
-        # one word per tick: (A) code and index, (B) table index, (C) table values
+        # one word per tick: (A) code and index, (P) its product with zm_l, (B) table index,
+        # (C) table values
         ya, ja, va = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
+        yz, jp, vp = Signal(signed(cfg.adc_bits + CONST_BITS + 1)), Signal(range(self.LW + 1)), Signal()
         ib, jb, vb = Signal(e.onchip.table_bits), Signal(range(self.LW + 1)), Signal()
         jc, vc = Signal(range(self.LW + 1)), Signal()
         y = e.rd_word[:cfg.adc_bits].as_signed()
-        m.d.sync += [va.eq(0), vb.eq(va), jb.eq(ja), ib.eq(self.table_index(ya)),
+        m.d.sync += [va.eq(0), vp.eq(va), jp.eq(ja), yz.eq(ya * self.zm[l]),
+                     vb.eq(vp), jb.eq(jp), ib.eq(self.table_index(yz)),
                      vc.eq(vb), jc.eq(jb)]
         m.d.comb += [self.hidden_r.addr.eq(self.act_sel * self.T + ib), self.sig_r.addr.eq(ib)]
         db = cfg.dac_bits
@@ -405,32 +415,37 @@ class _Build:
         m, e = self.m, self.e
         l, L = self.l, self.layers
         w = self.width
-        top = Mux(self.maxpos > self.maxneg, self.maxpos, self.maxneg)
-        blen = Signal(range(len(top) + 1))  # bit length of top: a priority encoder
+        # one short step a tick (the board clock): the larger side, its bit length (a
+        # priority encoder), the rounded extremes, the carry correction
+        top = Signal.like(self.maxpos)
+        blen = Signal(range(len(top) + 1))  # bit length of top
         length = Const(0, blen.shape())
         for k in range(len(top)):
             length = Mux(top[k], k + 1, length)
         m.d.comb += blen.eq(length)
         wide = len(top) + 2
+        over = Signal()
         with m.State("NORM_SHIFT"):
+            m.d.sync += top.eq(Mux(self.maxpos > self.maxneg, self.maxpos, self.maxneg))
+            m.next = "NORM_LENGTH"
+        with m.State("NORM_LENGTH"):
             m.d.sync += self.shift.eq(Mux(top != 0, blen - w, 0))
             m.next = "NORM_FIX"
-        with m.State("NORM_FIX"):  # rounding may carry into one more bit: one more shift
+        with m.State("NORM_FIX"):  # rounding may carry into one more bit
             pos = shift_round(self.maxpos.as_signed(), self.shift, wide + w)
             neg = shift_round(-self.maxneg.as_signed(), self.shift, wide + w)
-            over = (pos >= (1 << w)) | (-neg >= (1 << w))
+            m.d.sync += over.eq((pos >= (1 << w)) | (-neg >= (1 << w)))
+            m.next = "NORM_CARRY"
+        with m.State("NORM_CARRY"):  # ... then one more shift
             s = self.shift + over
             m.d.sync += [self.shift.eq(s), self.exp[l].eq(self.base + s), self.nonzero[l].eq(0)]
             n = Mux(l == L - 1, self.fan_out[l], self.fan_in[l + 1])
             self.start_pass(n, "NORM_PASS")
-        with m.State("NORM_PASS"):
+        with m.State("NORM_PASS"):  # the words to norm_pipeline (the last one is written in NEXT)
             m.d.comb += self.err_r.addr.eq(self.p)
             with m.If(self.pv):
-                mant = shift_round(self.err_r.data, self.shift, self.mant_shape.width)
-                m.d.comb += [self.mant_w.en.eq(1), self.mant_w.addr.eq(self.slot[l] + self.pi),
-                             self.mant_w.data.eq(mant)]
-                with m.If(mant != 0):
-                    m.d.sync += self.nonzero[l].eq(1)
+                m.d.sync += [self.nw.eq(self.err_r.data), self.nw_v.eq(1),
+                             self.nw_addr.eq(self.slot[l] + self.pi)]
 
             def then():
                 m.next = "NEXT"
@@ -445,46 +460,92 @@ class _Build:
                 m.next = "UPD_RHO"
 
     # ------------------------------------------------------------------ update
+    def update_pipeline(self):
+        """The update codes' scaling, outside the FSM: the update states feed ``op``."""
+        m, cfg, zs = self.m, self.cfg, self.zs
+        # the update codes go through a three-stage pipeline: the buffer word (operand)
+        # registered, its product with rho registered, then rounded, shifted and written.
+        # One path RAM -> multiplier -> shifter -> RAM was the board's critical path.
+        self.op = op = Signal(signed(max(cfg.dac_bits + 1, self.mant_shape.width)))
+        self.op_v, self.op_col = op_v, op_col = Signal(), Signal()
+        self.op_addr = op_addr = Signal(range(max(cfg.rows, cfg.cols)))
+        prod = Signal(signed(len(op) + len(self.rho) + 1))
+        pr_v, pr_col, pr_addr = Signal(), Signal(), Signal.like(op_addr)
+        m.d.sync += [op_v.eq(0), pr_v.eq(op_v), pr_col.eq(op_col), pr_addr.eq(op_addr),
+                     prod.eq(op * self.rho)]
+        scaled = round_right(prod, zs)
+        with m.If(pr_v & ~pr_col):  # cx = [H_l, D] rho >> shift (rounded)
+            m.d.comb += [self.rowbuf_w.en.eq(1), self.rowbuf_w.addr.eq(pr_addr),
+                         self.rowbuf_w.data.eq(scaled)]
+        with m.If(pr_v & pr_col):  # cd = -(m rho >> shift) (rounded)
+            cd = Signal(signed(self.mant_shape.width + 1))
+            m.d.comb += [cd.eq(-scaled), self.colbuf_w.en.eq(1), self.colbuf_w.addr.eq(pr_addr),
+                         self.colbuf_w.data.eq(cd)]
+            with m.If(cd != 0):
+                m.d.sync += self.cd_nonzero.eq(1)
+
+    def norm_pipeline(self):
+        """The normalisation pass, outside the FSM: an error word registered (the block RAM's
+        output is slow), then shifted, rounded and written as a mantissa."""
+        m = self.m
+        self.nw = Signal(self.err_shape)
+        self.nw_v = Signal()
+        self.nw_addr = Signal(range(LAYERS * self.LW))
+        m.d.sync += self.nw_v.eq(0)
+        with m.If(self.nw_v):
+            mant = shift_round(self.nw, self.shift, self.mant_shape.width)
+            m.d.comb += [self.mant_w.en.eq(1), self.mant_w.addr.eq(self.nw_addr),
+                         self.mant_w.data.eq(mant)]
+            with m.If(mant != 0):
+                m.d.sync += self.nonzero[self.l].eq(1)
+
     def update_states(self):
         m, e, cfg = self.m, self.e, self.cfg
         l = self.l
         zs = self.zs
         cap = Const(1, 26) << zs
-        with m.State("UPD_RHO"):
+        r_sel = Signal(signed(CONST_BITS + 1))
+        r_shift = Signal(signed(10))
+        rho_raw = Signal(signed(CONST_BITS + SHIFT_CAP + 2))
+        with m.State("UPD_RHO"):  # three ticks: r_l[e & 1] and -(e >> 1), the shift, the cap
             ex = self.exp[l]
-            r = Cat(self.r[l][ex[0]], Const(0, 1)).as_signed()
-            rho = shift_round(r, -(ex >> 1), CONST_BITS + SHIFT_CAP + 2)
-            capped = rho > cap
-            m.d.sync += [self.rho.eq(Mux(capped, cap, rho)), self.cd_nonzero.eq(0)]
+            m.d.sync += [r_sel.eq(Cat(self.r[l][ex[0]], Const(0, 1)).as_signed()),
+                         r_shift.eq(-(ex >> 1))]
+            m.next = "UPD_RHO_SHIFT"
+        with m.State("UPD_RHO_SHIFT"):
+            m.d.sync += rho_raw.eq(shift_round(r_sel, r_shift, len(rho_raw)))
+            m.next = "UPD_RHO_CAP"
+        with m.State("UPD_RHO_CAP"):
+            capped = rho_raw > cap
+            m.d.sync += [self.rho.eq(Mux(capped, cap, rho_raw)), self.cd_nonzero.eq(0)]
             with m.If(~self.nonzero[l]):
                 m.next = "UPD_END"
             with m.Else():
                 with m.If(capped):
                     m.d.sync += e.capped.eq(e.capped + 1)
                 self.start_pass(self.fan_in[l] + 1, "UPD_X")
-        with m.State("UPD_X"):  # cx = [H_l, D] rho >> shift (rounded)
+        with m.State("UPD_X"):
             m.d.comb += self.acts_r.addr.eq(self.slot[l] + self.p)
             with m.If(self.pv):
                 h = Mux(self.pi == self.fan_in[l], self.D, self.acts_r.data)
-                m.d.comb += [self.rowbuf_w.en.eq(1), self.rowbuf_w.addr.eq(self.pi),
-                             self.rowbuf_w.data.eq(round_right(h * self.rho, zs))]
+                m.d.sync += [self.op.eq(h), self.op_v.eq(1), self.op_col.eq(0),
+                             self.op_addr.eq(self.pi)]
 
             def then():
                 self.start_pass(self.fan_out[l], "UPD_D")
             self.pass_step(then)
-        with m.State("UPD_D"):  # cd = -(m rho >> shift) (rounded)
+        with m.State("UPD_D"):
             m.d.comb += self.mant_r.addr.eq(self.slot[l] + self.p)
             with m.If(self.pv):
-                cd = Signal(signed(self.mant_shape.width + 1))
-                m.d.comb += cd.eq(-round_right(self.mant_r.data * self.rho, zs))
-                m.d.comb += [self.colbuf_w.en.eq(1), self.colbuf_w.addr.eq(self.col0[l] + self.pi),
-                             self.colbuf_w.data.eq(cd)]
-                with m.If(cd != 0):
-                    m.d.sync += self.cd_nonzero.eq(1)
+                m.d.sync += [self.op.eq(self.mant_r.data), self.op_v.eq(1), self.op_col.eq(1),
+                             self.op_addr.eq(self.col0[l] + self.pi)]
 
             def then():
-                m.next = "UPD_GO"
+                m.next = "UPD_PIPE"
             self.pass_step(then)
+        with m.State("UPD_PIPE"):  # the last product is being written (cd_nonzero after it)
+            with m.If(~self.op_v):
+                m.next = "UPD_GO"
         with m.State("UPD_GO"):
             with m.If(~self.cd_nonzero):
                 m.next = "UPD_END"
@@ -530,14 +591,15 @@ class _Build:
             self.pass_step(then)
         ba, ia, va = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
         bb, ib, vb = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
-        m.d.sync += [va.eq(0), vb.eq(va), bb.eq(ba), ib.eq(ia)]
+        prod, ic, vc = Signal(self.err_shape), Signal(range(self.LW + 1)), Signal()
+        # (A) the read word, (B) its derivative code from the RAM, (C) their product registered
+        m.d.sync += [va.eq(0), vb.eq(va), bb.eq(ba), ib.eq(ia),
+                     vc.eq(vb), ic.eq(ib), prod.eq(bb * self.grads_r.data)]
         m.d.comb += self.grads_r.addr.eq(self.slot[l] + ia)
-        prod = Signal(self.err_shape)
-        m.d.comb += prod.eq(bb * self.grads_r.data)
 
         def stage_b():
-            with m.If(vb):
-                m.d.comb += [self.err_w.en.eq(1), self.err_w.addr.eq(ib), self.err_w.data.eq(prod)]
+            with m.If(vc):
+                m.d.comb += [self.err_w.en.eq(1), self.err_w.addr.eq(ic), self.err_w.data.eq(prod)]
                 self.track(prod)
 
         with m.State("BACK_READ"):

@@ -124,12 +124,17 @@ def run_onchip(session, params: dict) -> dict:
     monitor.burst_log = []
     link.configure_network(sizes, k["zm"], k["r"], shift=k["zs"], activation=onchip.activation,
                            algorithm=onchip.algorithm)
-    c0 = session.cycles()
+    fe = session.frontend
+
+    def analog_counts():  # conversions, DAC level strobes (16-bit harness counter), slots
+        return fe.conversions, int(session.dut.dac_seq.value.to_unsigned()), fe.slots
+
+    c0, n0 = session.cycles(), analog_counts()
     train = []
     for idx in sample_order(len(data.x_train), p["samples"], p["seed"]):
         out = link.train_sample(_codes(data.x_train[idx], k["D"]), int(data.y_train[idx]))
         train.append([out["prediction"], out["loss"]])
-    c1 = session.cycles()
+    c1, n1 = session.cycles(), analog_counts()
     test = [link.infer(_codes(x, k["D"])) for x in data.x_test[:p["tests"]]]
     c2 = session.cycles()
     ref = monitor.analog
@@ -138,6 +143,10 @@ def run_onchip(session, params: dict) -> dict:
             "reference_events": [[s, int(pos), list(a)] for s, pos, a in ref.events],
             "reference_g": ref.physics.conductances[0].tolist(),
             "cycles_per_sample": (c1 - c0) / max(1, len(train)),
+            # what one TRAIN asks of the converters and the pulse enables (board timing)
+            "conversions_per_sample": (n1[0] - n0[0]) / max(1, len(train)),
+            "dac_strobes_per_sample": ((n1[1] - n0[1]) % (1 << 16)) / max(1, len(train)),
+            "slots_per_sample": (n1[2] - n0[2]) / max(1, len(train)),
             "cycles_per_inference": (c2 - c1) / max(1, len(test)),
             "test_acc": float(np.mean(np.array(test) == data.y_test[:p["tests"]]))}
 

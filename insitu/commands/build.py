@@ -25,8 +25,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--board", choices=sorted(BOARDS), default="icebreaker",
                         help="target board (default icebreaker)")
     parser.add_argument("--list", action="store_true", help="list the boards and exit")
-    parser.add_argument("--rows", type=int, default=d.rows, help=f"array rows (default {d.rows})")
-    parser.add_argument("--cols", type=int, default=d.cols, help=f"array columns (default {d.cols})")
+    parser.add_argument("--rows", type=int, default=None, help=f"array rows (default {d.rows})")
+    parser.add_argument("--cols", type=int, default=None, help=f"array columns (default {d.cols})")
+    parser.add_argument("--on-chip", default=None, metavar="SIZES", dest="on_chip",
+                        help="build the trainer engine (TRAIN / INFER on the board, `insitu board "
+                             "train --on-chip`) with an array that holds the MLP of these layer "
+                             "sizes, e.g. 64,32,10 (--rows/--cols may only enlarge it)")
+    parser.add_argument("--table-bits", type=int, default=8,
+                        help="with --on-chip: activation table entries 2**N, 4..12 (default 8)")
+    parser.add_argument("--z-range", type=float, default=8.0,
+                        help="with --on-chip: the tables cover [-Z, Z), (0, 64] (default 8)")
     parser.add_argument("--dac-bits", type=int, default=d.dac_bits,
                         help=f"signed DAC code width, 2..16 (default {d.dac_bits})")
     parser.add_argument("--adc-bits", type=int, default=d.adc_bits,
@@ -65,6 +73,21 @@ def list_boards() -> str:
     return "\n".join(f"{b.name:<11} {b.description}" for b in BOARDS.values())
 
 
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``"64,32,10"`` -> ``(64, 32, 10)``; ValueError naming --on-chip otherwise."""
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--on-chip must be comma-separated layer sizes such as 64,32,10; "
+                         f"got {text!r}") from None
+    from insitu.golden.protocol import TRAINER_MAX_LAYERS
+
+    if not 2 <= len(sizes) <= TRAINER_MAX_LAYERS + 1 or any(not 1 <= s <= 255 for s in sizes):
+        raise ValueError(f"--on-chip needs 2..{TRAINER_MAX_LAYERS + 1} layer sizes in 1..255; "
+                         f"got {text!r}")
+    return sizes
+
+
 def run(args) -> int:
     from insitu.boards.tops import build
     from insitu.golden.config import ControllerConfig
@@ -76,8 +99,24 @@ def run(args) -> int:
         raise ValueError("--watchdog must be positive")
     if args.pulse_us is not None and args.pulse_us <= 0:
         raise ValueError("--pulse-us must be positive")
+    d = ControllerConfig()
+    trainer = None
+    rows = d.rows if args.rows is None else args.rows
+    cols = d.cols if args.cols is None else args.cols
+    if args.on_chip is not None:
+        from insitu.golden.nn import layout_shape
+        from insitu.golden.onchip import OnChipConfig
+
+        sizes = parse_sizes(args.on_chip)
+        need_rows, need_cols = layout_shape(sizes)
+        rows = need_rows if args.rows is None else args.rows
+        cols = need_cols if args.cols is None else args.cols
+        if rows < need_rows or cols < need_cols:
+            raise ValueError(f"--rows/--cols {rows}x{cols} cannot hold the {need_rows}x{need_cols} "
+                             f"layout of --on-chip {args.on_chip}")
+        trainer = OnChipConfig(table_bits=args.table_bits, z_range=args.z_range)
     config = ControllerConfig(
-        rows=args.rows, cols=args.cols, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
+        rows=rows, cols=cols, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
         count_bits=args.count_bits, bl=args.bl, prob_bits=args.prob_bits, adcs=args.adcs,
         adc_average=args.adc_average, max_program_iters=args.max_program_iters, seed=args.seed,
     )
@@ -86,7 +125,7 @@ def run(args) -> int:
         r = build(args.board, config, build_dir,
                   pulse_s=None if args.pulse_us is None else args.pulse_us * 1e-6,
                   baud=args.baud, dac_part=args.dac_part, watchdog_s=args.watchdog,
-                  seed=args.nextpnr_seed)
+                  seed=args.nextpnr_seed, trainer=trainer)
     except RuntimeError as e:
         print(f"insitu build: {e}", file=sys.stderr)
         return 1
@@ -98,7 +137,8 @@ def run(args) -> int:
     verdict = "met" if r["timing_met"] else "NOT MET"
     print(f"{r['description']}")
     print(f"  controller   {c['rows']}x{c['cols']}, DAC {c['dac_bits']} b, ADC {c['adc_bits']} b, "
-          f"pulse {c['pulse_width']}+{c['pulse_gap']} ticks, {r['dac_part']} chain, {r['uart_baud']} baud")
+          f"pulse {c['pulse_width']}+{c['pulse_gap']} ticks, {r['dac_part']} chain, {r['uart_baud']} baud"
+          + ("" if r.get("trainer") is None else f", trainer for {args.on_chip}"))
     print(f"  logic        {r['logic_cells']} / {r['logic_cells_available']} {r['logic_cell_type']} "
           f"({100 * (1 - r['logic_spare_fraction']):.0f} % used)")
     print(f"  LUTs / FFs   {r['luts']} / {r['ffs']}  (carries {r['carries']})")

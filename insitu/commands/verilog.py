@@ -35,7 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--pulse-width", type=int, default=d.pulse_width,
                         help=f"pulse width in clock ticks, 1..255 (default {d.pulse_width})")
     parser.add_argument("--pulse-gap", type=int, default=d.pulse_gap,
-                        help=f"gap between pulse slots in clock ticks, 0..255 (default {d.pulse_gap})")
+                        help=f"gap between pulse slots in clock ticks, 0..65535 (default {d.pulse_gap})")
     parser.add_argument("--adc-average", type=int, default=d.adc_average,
                         help=f"conversions averaged per read, power of two 1..16 (default {d.adc_average})")
     parser.add_argument("--max-program-iters", type=int, default=d.max_program_iters,

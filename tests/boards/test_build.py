@@ -103,3 +103,35 @@ def test_board_command_against_the_reference(monkeypatch, capsys, action):
         assert len(out.strip().splitlines()) == 4
     else:
         assert "epoch 1: test accuracy" in out
+
+
+@pytest.mark.parametrize("value, message", [
+    ("64,x", "comma-separated layer sizes"),
+    ("64", "2..5 layer sizes"),
+    ("64,0,10", "2..5 layer sizes"),
+])
+def test_build_on_chip_bad_sizes_are_one_line(capsys, value, message):
+    assert main(["build", "--on-chip", value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "--on-chip" in err[0]
+
+
+def test_build_on_chip_array_too_small_is_one_line(capsys):
+    assert main(["build", "--on-chip", "64,32,10", "--rows", "10"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot hold the 65x42 layout" in err[0]
+
+
+def test_board_core_with_the_trainer_elaborates():
+    """A tiny network's board core with the trainer engine: the trainer is in the netlist and
+    a wide layout's enable chains get their pulse gap (above the old 8-bit limit)."""
+    from amaranth.back import rtlil
+    from insitu.boards.core import BoardCore, board_config
+    from insitu.golden.nn import layout_config
+    from insitu.golden.onchip import OnChipConfig
+
+    cfg = board_config(layout_config((3, 2, 2)), 50e6)
+    text = rtlil.convert(BoardCore(cfg, 50e6, trainer=OnChipConfig(table_bits=4)))
+    assert "trainer" in text
+    plain = rtlil.convert(BoardCore(cfg, 50e6))
+    assert "trainer" not in plain

@@ -15,6 +15,7 @@ from insitu.boards.converters import (
 )
 from insitu.boards.core import board_config
 from insitu.golden.config import ControllerConfig
+from insitu.golden.nn import layout_config
 
 CLK_HZ = 25e6
 
@@ -54,8 +55,10 @@ def test_timing_maths():
         PulseEnables(cfg, 24e6)
     ok = board_config(cfg, 24e6)
     assert ok.pulse_gap == required_pulse_gap(ok, 24e6)
-    with pytest.raises(ValueError, match="at most 255"):
-        board_config(ControllerConfig(rows=200, cols=8), 50e6)
+    wide = board_config(layout_config((64, 32, 10)), 50e6)  # 72 enable bits: a 304-tick gap
+    assert wide.pulse_gap == required_pulse_gap(wide, 50e6) == 304
+    with pytest.raises(ValueError, match="at most 65535"):
+        board_config(ControllerConfig(rows=200, cols=8), 50e6, en_max_sclk_hz=0.1e6)
 
 
 def test_dac_that_never_acknowledges_is_a_stuck_busy_the_controller_times_out():

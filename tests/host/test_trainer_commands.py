@@ -196,3 +196,46 @@ def test_host_interface_one_line_errors():
         host.batch([_RawRequest(P.Opcode.CONFIGURE_LAYER, P.pack_fields(
             P.REQUEST_FIELDS[P.Opcode.CONFIGURE_LAYER],
             dict(layer=5, fan_in=1, fan_out=1, zm=1, r_even=1, r_odd=1)))])
+
+
+class _UartLike:
+    """The fake behind a link without flow control (a UART): counts the exchanges and the
+    requests each carried."""
+
+    flow_control = False
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.batches = []
+
+    def exchange(self, data, responses, timeout):
+        self.batches.append(responses)
+        return self.inner.exchange(data, responses, timeout)
+
+
+def test_train_samples_runs_ahead_with_the_same_answers():
+    """TRAIN requests sent ahead, as many as the controller's receive buffer holds, give the
+    answers and the array of one request at a time."""
+    onchip = OnChipConfig()
+    net, step, analog, host = setup(onchip)
+    k = configure(host, step, net)
+    link = _UartLike(host.transport)
+    host.transport = link
+    d = datasets.load("iris", seed=0)
+    X = [np.floor(x * k["D"] + 0.5).astype(np.int64) for x in d.x_train[:12]]
+    y = [int(v) for v in d.y_train[:12]]
+    got = host.train_samples(X, y)
+    want = []
+    for x, t in zip(d.x_train[:12], y):
+        w = step(net, x[None], np.eye(3)[t][None], step.config.lr)
+        want.append((int(w["prediction"][0]), int(w["loss"][0])))
+    assert [(g["prediction"], g["loss"]) for g in got] == want
+    assert np.array_equal(net.backend.conductances, analog.physics.conductances)
+    frame = len(P.encode_frame(P.Opcode.TRAIN, bytes(5)))
+    per_batch = P.run_ahead_bytes(host.config) // frame
+    assert sum(link.batches) == 12 and max(link.batches) == min(per_batch, 12) > 1
+    with pytest.raises(ValueError, match="labels must match samples"):
+        host.train_samples(X, y[:-1])
+    with pytest.raises(ValueError, match="label must be an integer"):
+        host.train_samples(X[:2], [0, 3])
+    assert sum(link.batches) == 12  # nothing sent for bad input

@@ -11,6 +11,18 @@ from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
 
+#: the fastest timing a controller allows: one-tick pulses, no gap, no settling, 1-tick conversions
+FAST_TIMING = {"pulse_width": 1, "pulse_gap": 0, "settle_ticks": 0, "convert_ticks": 1,
+               "max_program_iters": 4}
+
+
+def small_config(rows: int, cols: int, **fields):
+    """A small ControllerConfig for the simulator tests: :data:`FAST_TIMING` unless overridden."""
+    from insitu.golden.config import ControllerConfig
+
+    return ControllerConfig(rows=rows, cols=cols, **{**FAST_TIMING, **fields})
+
+
 def simulate(dut, *testbenches, background=(), vcd: str | None = None):
     """Run async testbenches on ``dut`` until the foreground ones return."""
     sim = Simulator(dut)
@@ -190,3 +202,52 @@ def analog_model(port, config, array: LinearArray, rng: random.Random, log: dict
                 log["bursts"] += 1
 
     return model
+
+
+def host_session(top, ref, chip, config, chunks, seed: int, *, p_pause=0.3, timeout_cycles=None,
+                 get_timeout=20000, quiet_ticks=0):
+    """Send ``chunks`` = [(bytes, idle ticks after)] to ``top``'s stream host port with the
+    chip ``chip`` (a :class:`LinearArray`) behind its analog port, and check every response
+    byte against ``ref`` (a ``ProtocolReference`` on its own copy of the chip) and the arrays
+    at the end. An idle gap longer than ``timeout_cycles + 5`` is a link timeout for the
+    reference; ``quiet_ticks``: nothing more may come out for that long after the last byte.
+
+    Returns (responses, log of the analog model) with the responses decoded."""
+    from insitu.golden import protocol as P
+
+    rng = random.Random(seed)
+    expected = []
+    for data, idle in chunks:
+        expected += ref.feed(data)
+        if timeout_cycles is not None and idle > timeout_cycles + 5:
+            expected += ref.timeout()
+    expected_bytes = b"".join(expected)
+    log = {}
+    got = bytearray()
+
+    async def sender(ctx):
+        for data, idle in chunks:
+            for b in data:
+                await stream_put(ctx, top.host_rx, b, rng, p_pause)
+            await ctx.tick().repeat(max(idle, 1))
+
+    async def receiver(ctx):
+        while len(got) < len(expected_bytes):
+            got.append(await stream_get(ctx, top.host_tx, rng, p_pause, timeout=get_timeout))
+        for _ in range(quiet_ticks):  # nothing more comes out
+            assert not ctx.get(top.host_tx.valid)
+            await ctx.tick()
+
+    simulate(top, sender, receiver,
+             background=[analog_model(top.analog, config, chip, random.Random(seed + 1), log)])
+    dec = P.ResponseDecoder()
+    responses = dec.feed(bytes(got))
+    assert dec.dropped == 0
+    want = P.ResponseDecoder().feed(expected_bytes)
+    assert len(responses) == len(want)
+    for k, (a, b) in enumerate(zip(responses, want)):
+        assert (a.opcode, a.status, a.payload) == (b.opcode, b.status, b.payload), \
+            f"response {k}: rtl {a}, reference {b}"
+    assert bytes(got) == expected_bytes
+    assert (chip.w == ref.analog.w).all()
+    return responses, log

@@ -11,53 +11,18 @@ import random
 import pytest
 
 from insitu.golden import protocol as P
-from insitu.golden.config import ControllerConfig
 from insitu.rtl.top import ControllerTop
-from rtl_harness import LinearArray, analog_model, simulate, stream_get, stream_put
+from rtl_harness import LinearArray, host_session, small_config
 
 TIMEOUT = 60
 
 
 def run_session(cfg, chunks, seed, p_pause=0.3):
     """Send ``chunks`` = [(bytes, idle ticks after)] and compare every response byte."""
-    rng = random.Random(seed)
     top = ControllerTop(cfg, host="stream", timeout_cycles=TIMEOUT)
     ref = P.ProtocolReference(cfg, analog=LinearArray(cfg, seed))
-    chip = LinearArray(cfg, seed)
-    expected = []
-    for data, idle in chunks:
-        expected += ref.feed(data)
-        if idle > TIMEOUT + 5:
-            expected += ref.timeout()
-    expected_bytes = b"".join(expected)
-    log = {}
-    got = bytearray()
-
-    async def sender(ctx):
-        for data, idle in chunks:
-            for b in data:
-                await stream_put(ctx, top.host_rx, b, rng, p_pause)
-            await ctx.tick().repeat(max(idle, 1))
-
-    async def receiver(ctx):
-        while len(got) < len(expected_bytes):
-            got.append(await stream_get(ctx, top.host_tx, rng, p_pause, timeout=20000))
-        # nothing more comes out
-        for _ in range(3 * TIMEOUT):
-            assert not ctx.get(top.host_tx.valid)
-            await ctx.tick()
-
-    simulate(top, sender, receiver,
-             background=[analog_model(top.analog, cfg, chip, random.Random(seed + 1), log)])
-    dec = P.ResponseDecoder()
-    responses = dec.feed(bytes(got))
-    assert dec.dropped == 0
-    exp = P.ResponseDecoder().feed(expected_bytes)
-    assert len(responses) == len(exp)
-    for k, (a, b) in enumerate(zip(responses, exp)):
-        assert (a.opcode, a.status, a.payload) == (b.opcode, b.status, b.payload), f"response {k}: {a} != {b}"
-    assert bytes(got) == expected_bytes
-    assert (chip.w == ref.analog.w).all()
+    responses, log = host_session(top, ref, LinearArray(cfg, seed), cfg, chunks, seed,
+                                  p_pause=p_pause, timeout_cycles=TIMEOUT, quiet_ticks=3 * TIMEOUT)
     return responses, log, ref
 
 
@@ -116,12 +81,10 @@ def command_mix(cfg, rng, n):
     return out
 
 
-CFG_A = ControllerConfig(rows=4, cols=3, dac_bits=6, adc_bits=8, count_bits=2, bl=5, prob_bits=4,
-                         adcs=2, pulse_width=2, pulse_gap=1, settle_ticks=1, convert_ticks=2,
-                         max_program_iters=6, seed=5)
-CFG_B = ControllerConfig(rows=3, cols=5, dac_bits=8, adc_bits=10, count_bits=3, bl=4, prob_bits=6,
-                         adcs=1, pulse_width=1, pulse_gap=0, settle_ticks=0, convert_ticks=1,
-                         max_program_iters=4, seed=9)
+CFG_A = small_config(4, 3, dac_bits=6, adc_bits=8, count_bits=2, bl=5, prob_bits=4, adcs=2,
+                     pulse_width=2, pulse_gap=1, settle_ticks=1, convert_ticks=2,
+                     max_program_iters=6, seed=5)
+CFG_B = small_config(3, 5, dac_bits=8, adc_bits=10, count_bits=3, bl=4, prob_bits=6, adcs=1, seed=9)
 
 
 @pytest.mark.parametrize("cfg", [CFG_A, CFG_B], ids=["A", "B"])

@@ -26,6 +26,9 @@ def test_onchip_training_is_identical(sim, tmp_path):
     assert len(rtl["train"]) == 40 and len(rtl["test"]) == 20
     assert len(rtl["bursts"]) >= 40 and len(rtl["events"]) > 40 * 19
     assert rtl["cycles_per_sample"] > 0
+    # the analog work one TRAIN asks for (board timing): reads of both layers, update slots
+    assert 11 <= rtl["conversions_per_sample"] and rtl["conversions_per_sample"] * 40 < len(rtl["events"])
+    assert rtl["dac_strobes_per_sample"] >= 2 and rtl["slots_per_sample"] > 0
     # the comparison is seen failing: another learning rate, one ADC code changed
     other = onchip.golden_onchip({**params, "lr": 0.12})
     assert onchip.compare_onchip(other, rtl)
