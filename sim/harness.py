@@ -53,7 +53,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HARNESS_TOP = "insitu_tb"
-HARNESS_VERSION = 11  # bump when the generated text changes (part of the build hash)
+HARNESS_VERSION = 12  # bump when the generated text changes (part of the build hash)
 
 
 def sizes(config, host: str) -> dict:
@@ -148,7 +148,9 @@ def write_harness(sidecar: dict, path) -> Path:
     tabbed = {"analog__adc__row__data": "row_adc_data_dut", "analog__adc__col__data": "col_adc_data_dut"}
     conns = [".clk(clk)", ".rst(rst)"] + [f".{p['name']}({tabbed.get(p['name'], p['name'])})"
                                           for p in analog]
-    body = []
+    # whether a conversion runs, per side: computed once, by the monitor (its rules and the
+    # tables' garbage on the data lines use it)
+    body = ["    wire row_converting, col_converting;\n"]
     if host == "uart":
         conns += [".uart_rx(uart_rx)", ".uart_tx(uart_tx)"]
     else:
@@ -167,13 +169,14 @@ def write_harness(sidecar: dict, path) -> Path:
         mux_w = next(p["width"] for p in analog if p["name"] == f"analog__adc__{side}__mux")
         body.append(_TABLE.format(s=side, TW=sz["TAB_DEPTH"] * sz["ADCW"], ADCW=sz["ADCW"],
                                   MUXW=sz["MUXW"], MLW=sz["TAB_DEPTH"] * sz["MUXW"],
-                                  MUXIN=mux_w, CONV=cfg.convert_ticks,
+                                  MUXIN=mux_w,
                                   GREP=(sz["ADCW"] + 31) // 32))
     monitored = [p for p in analog if p["direction"] == "output" or p["name"].endswith("__busy")]
     body.append("    insitu_monitor mon (.clk(clk), .rst(rst), "
                 + "".join(f".{p['name']}({p['name']}), " for p in monitored)
                 + ".mon_fault(mon_fault), .mon_rule(mon_rule), .mon_cycle(mon_cycle), "
-                  ".mon_index(mon_index));\n")
+                  ".mon_index(mon_index), .row_converting(row_converting), "
+                  ".col_converting(col_converting));\n")
     body.append(_SLOTS.format(W=sz["SLOT_W"], D=sz["SLOT_DEPTH"], LOGW=sz["SLOT_W"] * sz["SLOT_DEPTH"],
                               R=R, C=C, WB=sz["WIDTH_BITS"]))
     text = (
@@ -266,15 +269,9 @@ _TABLE = """
     reg [{ADCW}-1:0] {s}_tab_out;
     reg {s}_use_tab;
     wire [{ADCW}-1:0] {s}_answer = {s}_use_tab ? {s}_tab_out : analog__adc__{s}__data;
-    // while a conversion runs (fewer than convert_ticks ticks since its start, or busy high)
-    // the converters' data lines carry garbage: a controller that samples early reads it
-    reg [15:0] {s}_conv_age;
-    always @(posedge clk)
-        if (rst) {s}_conv_age <= 16'hFFFF;
-        else if (analog__adc__{s}__start) {s}_conv_age <= 1;  // ticks passed since the start tick
-        else if ({s}_conv_age != 16'hFFFF) {s}_conv_age <= {s}_conv_age + 1;
-    wire {s}_converting = ({s}_conv_age < {CONV}) || (analog__adc__{s}__busy != 0)
-        || analog__adc__{s}__start;
+    // while a conversion runs (the monitor's {s}_converting: fewer than convert_ticks ticks
+    // since its start, or busy high) the converters' data lines carry garbage: a controller
+    // that samples early reads it
     wire [{ADCW}-1:0] {s}_garbage = {{{GREP}{{rnd ^ 32'h5A5A_C3C3}}}};
     wire [{ADCW}-1:0] {s}_adc_data_dut = {s}_converting ? {s}_garbage : {s}_answer;
     // events for Python are registered on the falling edge: by then every signal of the
@@ -392,7 +389,9 @@ def monitor_verilog(cfg, analog) -> str:
     add("    output reg mon_fault,")
     add("    output reg [7:0] mon_rule,")
     add("    output reg [31:0] mon_cycle,")
-    add("    output reg [15:0] mon_index")
+    add("    output reg [15:0] mon_index,")
+    add("    output wire row_converting,")
+    add("    output wire col_converting")
     add(");")
     for side in ("row", "col"):
         # a conversion runs from its start until convert_ticks have passed and busy is low
@@ -401,7 +400,7 @@ def monitor_verilog(cfg, analog) -> str:
         add(f"        if (rst) {side}_conv_age <= 16'hFFFF;")
         add(f"        else if (analog__adc__{side}__start) {side}_conv_age <= 1;")
         add(f"        else if ({side}_conv_age != 16'hFFFF) {side}_conv_age <= {side}_conv_age + 1;")
-        add(f"    wire {side}_converting = ({side}_conv_age < {cfg.convert_ticks}) || "
+        add(f"    assign {side}_converting = ({side}_conv_age < {cfg.convert_ticks}) || "
             f"(analog__adc__{side}__busy != 0) || analog__adc__{side}__start;")
     add(f"    wire [{n - 1}:0] en_all = {{analog__pulse__col, analog__pulse__row}};")
     add(f"    reg [{n - 1}:0] en_prev;")
