@@ -623,17 +623,22 @@ class GoldenBackend(Backend):
         self.stats.update_slots += slots
         return slots
 
-    def apply_counts(self, n, row0: int, col0: int) -> None:
+    def apply_counts(self, n, row0: int, col0: int, width: float = 1.0) -> None:
         """Apply signed per-weight pulse counts (K, nr, nc) to a window: the unit of physics.
 
         Differential pairs move push-pull (G+ by +n, G- by -n), unidirectional ones
         (``set_reset``) SET-only (G+ by max(n, 0), G- by max(-n, 0)). This is the call
         the co-simulation's analog front-end makes at the end of an update command.
+        ``width``: the pulses' width in nominal widths (``pulse_width`` ticks), as the
+        front-end measured it on the pins; every step is scaled by
+        ``DeviceParams.width_scale(width)`` (1.0 at the nominal width: unchanged).
         """
+        scale = self.device.width_scale(width)
         if self.burst_observer is not None:
             self.burst_observer(n, row0, col0)
         if self._kernel is not None:
-            self._apply_kernel(n, row0, col0, int(np.count_nonzero(n)), int(np.abs(n).sum()))
+            self._apply_kernel(n, row0, col0, int(np.count_nonzero(n)), int(np.abs(n).sum()),
+                               scale)
             return
         if self.unidirectional:  # SET-only drive: one device of the pair takes the pulses
             npair = np.stack([np.maximum(n, 0), np.maximum(-n, 0)], axis=1)
@@ -641,10 +646,10 @@ class GoldenBackend(Backend):
             npair = n[:, None, :, :] * self._pair_sign
         else:
             npair = n[:, None, :, :]
-        self._move_devices(npair, row0, col0)
+        self._move_devices(npair, row0, col0, scale)
         self.stats.pulses += int(np.abs(n).sum()) * (1 if self.unidirectional else self.pairs)
 
-    def _move_devices(self, npair, row0: int, col0: int) -> None:
+    def _move_devices(self, npair, row0: int, col0: int, scale: float = 1.0) -> None:
         """Signed pulse counts per device (K, pairs, nr, nc) of a window: one burst."""
         nr, nc = npair.shape[2], npair.shape[3]
         rs, cs = slice(row0, row0 + nr), slice(col0, col0 + nc)
@@ -656,7 +661,8 @@ class GoldenBackend(Backend):
                 c = self.config
                 flat = ((k * self.pairs + p) * c.rows + i + row0) * c.cols + j + col0
                 xi = noise.normals(key, flat)
-        self.devices.apply_pulses(npair, window=(slice(None), slice(None), rs, cs), xi=xi)
+        self.devices.apply_pulses(npair, window=(slice(None), slice(None), rs, cs), xi=xi,
+                                  scale=scale)
         self._gdiff[:, rs, cs] = self._conductance_difference(rs, cs)
 
     def reset_pairs(self, mask) -> int:
@@ -681,13 +687,13 @@ class GoldenBackend(Backend):
         self.c2c_bursts += 1
         return key
 
-    def _apply_kernel(self, n, row0, col0, nnz: int, total: int) -> None:
+    def _apply_kernel(self, n, row0, col0, nnz: int, total: int, scale: float = 1.0) -> None:
         dv = self.devices
         key = self._next_burst_key() if nnz else np.uint64(0)
         self._apply_counts(self._kernel, dv.g, dv.up, dv.down, dv.g_lo, dv.g_hi,
                               np.ascontiguousarray(n, np.int64), row0, col0,
                               self._pair_sign_flat, self.device.c2c, key, self._stuck,
-                              self._stuck_value, self._gdiff, self.g_ref, 1.0,
+                              self._stuck_value, self._gdiff, self.g_ref, scale,
                               self.device.gamma_up, self.device.gamma_down, *self._exp_shape,
                               self._table)
         self.stats.pulses += total * self.pairs

@@ -56,6 +56,16 @@ is a first-order approximation that keeps one draw per device per update.
 normal per burst and device index, no stream); ``apply_pulses(rng=...)``
 draws them from a ``Generator`` in the C order of the devices with ``n != 0``.
 
+Pulse width
+-----------
+A pulse is also its width: ``dw_min`` (and every family's step) is the step of a pulse of
+the controller's nominal width, ``pulse_width`` ticks, the unit of width. A pulse of
+``w`` units (``w = ticks / pulse_width``, as driven on the pins) moves a device by the step
+times ``w ** width_exponent`` (``scale`` of :meth:`DeviceArray.apply_pulses`): with the
+default exponent 1 the step is proportional to the width, as for a device that integrates
+the charge of the pulse. At the nominal width (``w = 1``) the factor is exactly 1, so the
+physics of a nominal pulse is unchanged bit for bit.
+
 Stuck devices are drawn once (``stuck_low`` fraction at ``g_min``,
 ``stuck_high`` at ``g_max``) and never move.
 """
@@ -98,6 +108,9 @@ class DeviceParams:
         range, drawn once), ``[0, 0.5]``; an imprecise symmetry-point reference.
     read_noise: read noise of one device (sigma, relative to the range), ``[0, 1]``.
     stuck_low, stuck_high: fractions of devices stuck at g_min / g_max, ``[0, 1]``.
+    width_exponent: how the step scales with the pulse width (see *Pulse width* in the
+        module docstring): a pulse of ``w`` nominal widths moves by the step times
+        ``w ** width_exponent``; ``[0, 4]`` (0: the width does not matter).
     table_g, table_up, table_down: ``table`` family: ascending states (uS) and
         the up / down step magnitudes (uS) measured there.
     name, source: preset name and a citation of where the numbers come from.
@@ -122,6 +135,7 @@ class DeviceParams:
     read_noise: float = 0.0
     stuck_low: float = 0.0
     stuck_high: float = 0.0
+    width_exponent: float = 1.0
     table_g: tuple = ()
     table_up: tuple = ()
     table_down: tuple = ()
@@ -151,6 +165,7 @@ class DeviceParams:
         check_float("read_noise", self.read_noise, 0.0, 1.0)
         check_float("stuck_low", self.stuck_low, 0.0, 1.0)
         check_float("stuck_high", self.stuck_high, 0.0, 1.0)
+        check_float("width_exponent", self.width_exponent, 0.0, 4.0)
         if self.stuck_low + self.stuck_high > 1.0:
             raise ValueError("stuck_low + stuck_high must be in [0, 1]")
         if self.family in ("soft_bounds", "set_reset") and \
@@ -173,6 +188,12 @@ class DeviceParams:
     def states(self) -> float:
         """Nominal number of distinguishable states, (g_max - g_min) / dw_min."""
         return (self.g_max - self.g_min) / self.dw_min
+
+    def width_scale(self, width: float) -> float:
+        """The step factor of a pulse ``width`` nominal widths long (exactly 1.0 at 1)."""
+        if width == 1.0:
+            return 1.0
+        return float(width) ** self.width_exponent
 
     def with_(self, **changes) -> "DeviceParams":
         return replace(self, **changes)

@@ -460,6 +460,11 @@ class ProtocolReference:
         self._state = "hunt"
         return [self._error(opcode, Status.TIMEOUT)]
 
+    def rx_overrun(self, count: int = 1) -> None:
+        """``count`` received bytes were lost before the link saw them (the UART receive
+        FIFO was full): the controller counts them with the frame errors (STATUS)."""
+        self.frame_errors = (self.frame_errors + int(count)) & 0xFFFF
+
     def _error(self, opcode: int, status: Status) -> bytes:
         self.frame_errors = (self.frame_errors + 1) & 0xFFFF
         return encode_response(opcode, status)

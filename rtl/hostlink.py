@@ -91,6 +91,9 @@ class HostLink(wiring.Component):
         Response bytes.
     cmd : Out(CommandSignature)
         To the controller.
+    overrun : In(1)
+        A received byte was lost (the UART receiver's ``overrun`` strobe: its FIFO was full).
+        Counted with the frame errors (``cmd.errors``, STATUS ``frame_errors``).
     """
 
     def __init__(self, config: ControllerConfig, timeout_cycles: int = 1000):
@@ -102,6 +105,7 @@ class HostLink(wiring.Component):
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
             "cmd": Out(CommandSignature(config)),
+            "overrun": In(1),
         })
 
     def elaborate(self, platform):
@@ -123,7 +127,11 @@ class HostLink(wiring.Component):
         # an error response is the bare header: opcode, status, zero length
         header_bytes = proto.fields_size(proto.RESPONSE_HEADER)
         err_byte = Signal(range(header_bytes))
-        m.d.comb += [self.cmd.opcode.eq(opcode), self.cmd.length.eq(length), self.cmd.errors.eq(errors)]
+        overruns = Signal(16)  # bytes lost before the link saw them
+        with m.If(self.overrun):
+            m.d.sync += overruns.eq(overruns + 1)
+        m.d.comb += [self.cmd.opcode.eq(opcode), self.cmd.length.eq(length),
+                     self.cmd.errors.eq(errors + overruns)]
 
         byte = self.rx.payload
         got = self.rx.valid & self.rx.ready

@@ -86,7 +86,8 @@ class ControllerTop(wiring.Component):
             m.submodules.uart_tx = tx = UartTx(self.uart_divisor)
             m.submodules.rx_fifo = rx_fifo = fifo.SyncFIFOBuffered(
                 width=8, depth=rx_fifo_depth(self.config))
-            m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
+            m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx),
+                         link.overrun.eq(rx.overrun)]  # a byte lost: counted in STATUS
             wiring.connect(m, rx.o, rx_fifo.w_stream)
             wiring.connect(m, rx_fifo.r_stream, link.rx)
             wiring.connect(m, link.tx, tx.i)

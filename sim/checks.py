@@ -175,14 +175,14 @@ class Checker:
             else:
                 sb.expect_device(e[1], e[2], e[3])
 
-    async def exchange(self, data: bytes, *, uart_gap: int = 0) -> None:
-        """Send ``data``; the reference says how many responses; compare them byte for byte."""
-        expected = self.ref.feed(data)
+    async def send(self, data: bytes, expected: list[bytes], *, uart_gap: int = 0):
+        """Send ``data``, whose responses the reference has given (``expected``), and wait for
+        as many. A frame left open at the end times out on both sides (the reference's
+        timeout response is added). Returns the bytes received and the responses expected."""
         cut = not self.ref.idle  # the frame stops mid-way: the link times out
         if cut:
-            expected += self.ref.timeout()
+            expected = expected + self.ref.timeout()
         self._queue_expectations()
-        want = b"".join(expected)
         t = self.s.transport
         bound = CHECK_BOUND_CYCLES * self.s.clock_ns * 1e-9
         if self.s.host_kind == "stream":
@@ -192,6 +192,12 @@ class Checker:
             got = await t.receive(len(expected), bound)
         if cut:
             self.s.monitor.timeout()
+        return got, expected
+
+    async def exchange(self, data: bytes, *, uart_gap: int = 0) -> None:
+        """Send ``data``; the reference says how many responses; compare them byte for byte."""
+        got, expected = await self.send(data, self.ref.feed(data), uart_gap=uart_gap)
+        want = b"".join(expected)
         got_rs = P.ResponseDecoder().feed(got)
         self.frames += 1
         self.responses += len(got_rs)

@@ -16,7 +16,11 @@ event-driven; Python wakes only on
   :mod:`insitu.sim.harness`; at ``update_done`` the pulse counts the burst
   accumulated are applied at once with ``GoldenBackend.apply_counts`` (the
   unit of physics, DESIGN.md) and the burst's slots go to the monitor
-  callbacks (the scoreboard);
+  callbacks (the scoreboard). Each slot's pulse width as driven on the pins (the
+  harness counts the ticks a row and a column enable are high together) scales the
+  physics: nominal pulses (``pulse_width`` ticks) are applied exactly as the golden
+  model applies them; pulses of another width by groups of equal width, each with
+  ``apply_counts(width=ticks / pulse_width)`` (:meth:`AnalogFrontEnd.burst_widths`);
 * ``analog__cmd_done`` (rising), only with ``track_commands``: the command in
   flight has finished (pops :attr:`ops`).
 
@@ -88,6 +92,7 @@ class AnalogFrontEnd:
     physics : GoldenBackend holding the array (conductances, periphery, random stream).
     slot_depth : the harness's ``SLOT_DEPTH``.
     mux_bits : the harness's ``MUXW`` (bits per mux position in ``*_mux_log``).
+    width_bits : the harness's ``WIDTH_BITS`` (bits of a slot's measured width).
     busy_rng : optional ``random.Random``: converters then hold ``busy`` for a random
         extra 0..``busy_max`` ticks after ``convert_ticks`` (backpressure on the readout).
     clock_ns : clock period, for the busy stretch.
@@ -102,14 +107,18 @@ class AnalogFrontEnd:
     on_conversion : callbacks ``f(side, mux, samples)`` per conversion event.
     """
 
-    def __init__(self, dut, config, physics, *, slot_depth: int, mux_bits: int, busy_rng: random.Random | None = None,
+    def __init__(self, dut, config, physics, *, slot_depth: int, mux_bits: int, width_bits: int,
+                 busy_rng: random.Random | None = None,
                  busy_max: int = 3, clock_ns: float = 10.0, track_commands: bool = True):
         self.dut = dut
         self.config = config
         self.physics = physics
         self.slot_depth = slot_depth
         self.mux_bits = mux_bits
-        self.slot_w = 1 + config.rows + config.cols
+        self.width_bits = width_bits
+        self.slot_w = 1 + config.rows + config.cols + width_bits
+        #: bursts with a pulse of other than the nominal width (their physics was scaled)
+        self.off_width_bursts = 0
         self.busy_rng = busy_rng
         self.busy_max = busy_max
         self.clock_ns = clock_ns
@@ -290,8 +299,7 @@ class AnalogFrontEnd:
     async def _slot_watch(self):
         # two plain edge waits rather than one First(full, done): a First costs a task per
         # trigger on every wait, twice per training sample
-        d, cfg = self.dut, self.config
-        R, C = cfg.rows, cfg.cols
+        d = self.dut
         done = RisingEdge(d.update_done_ev)
         while True:
             await done
@@ -300,16 +308,47 @@ class AnalogFrontEnd:
             self._drain()
             slots = np.concatenate(self._slots) if self._slots else np.zeros((0, self.slot_w), np.uint8)
             self._slots = []
-            rows = slots[:, :R].astype(bool)
-            cols = slots[:, R:R + C].astype(bool)
-            pol = 1 - 2 * slots[:, R + C].astype(np.int64)
-            counts = (rows.T * pol).astype(np.int64) @ cols.astype(np.int64)
-            self.physics.apply_counts(counts[None], 0, 0)
+            pol, rows, cols, counts = self.apply_burst(slots, value(d.slot_width))
             self.bursts += 1
             self.slots += len(slots)
             for f in self.on_burst:
                 f(pol, rows, cols, counts)
             self.busy_s += time.perf_counter() - t0
+
+    def apply_burst(self, slots: np.ndarray, last_width: int):
+        """Move the devices by one burst's recorded slots (``(n, slot_w)`` bits, oldest first)
+        and the newest slot's width ``last_width``; returns ``pol`` (n,), ``rows`` (n, R),
+        ``cols`` (n, C) and the signed counts (R, C)."""
+        cfg = self.config
+        R, C = cfg.rows, cfg.cols
+        rows = slots[:, :R].astype(bool)
+        cols = slots[:, R:R + C].astype(bool)
+        pol = 1 - 2 * slots[:, R + C].astype(np.int64)
+        signed_rows = (rows.T * pol).astype(np.int64)
+        counts = signed_rows @ cols.astype(np.int64)
+        widths = self.burst_widths(slots, last_width)
+        coincide = rows.any(axis=1) & cols.any(axis=1)
+        if not (coincide & (widths != cfg.pulse_width)).any():
+            # every pulse nominal: the golden model's call, bit for bit
+            self.physics.apply_counts(counts[None], 0, 0)
+        else:
+            self.off_width_bursts += 1
+            for w in dict.fromkeys(widths[coincide].tolist()):  # in order of appearance
+                sel = coincide & (widths == w)
+                part = signed_rows[:, sel] @ cols[sel].astype(np.int64)
+                self.physics.apply_counts(part[None], 0, 0, width=w / cfg.pulse_width)
+        return pol, rows, cols, counts
+
+    def burst_widths(self, slots: np.ndarray, last_width: int) -> np.ndarray:
+        """Pulse width (ticks) of every slot of a burst: each log entry carries the width of
+        the slot before it (the harness knows a width only once its slot is over), the
+        last slot's is ``slot_width`` at the burst's end."""
+        if len(slots) == 0:
+            return np.zeros(0, dtype=np.int64)
+        at = 1 + self.config.rows + self.config.cols
+        weights = 1 << np.arange(self.width_bits, dtype=np.int64)
+        before = slots[:, at:at + self.width_bits].astype(np.int64) @ weights
+        return np.append(before[1:], last_width).astype(np.int64)
 
     async def _cmd_watch(self):
         d = self.dut

@@ -97,20 +97,8 @@ class FuzzChecker(Checker):
     async def batch(self, data: bytes, frames: int, expected: list[bytes]) -> bool:
         """Send one batch, whose responses the reference has given (``expected``, fed chunk by
         chunk while the batch was built); False if the controller hangs."""
-        cut = not self.ref.idle
-        if cut:
-            expected = expected + self.ref.timeout()
-        self._queue_expectations()
+        got, expected = await self.send(data, expected)
         want = b"".join(expected)
-        t = self.s.transport
-        bound = CHECK_BOUND_CYCLES * self.s.clock_ns * 1e-9
-        if self.s.host_kind == "stream":
-            got = await t.aexchange(data, len(expected), bound)
-        else:
-            await t.write(data)
-            got = await t.receive(len(expected), bound)
-        if cut:
-            self.s.monitor.timeout()
         self.frames += frames
         rs = P.ResponseDecoder().feed(got)
         self.responses += len(rs)

@@ -70,10 +70,12 @@ class UartFaults(Checker):
             await Timer(round(ns * 1000), "ps")  # drifted bits: whole picoseconds
         d.uart_rx.value = 1
 
-    async def fault(self, name: str, segments, arrived: bytes) -> None:
-        """Play ``segments``; the link receives ``arrived``: compare the responses with the
-        reference's to those bytes (and its inter-byte timeout if they end inside a frame)."""
+    async def fault(self, name: str, segments, arrived: bytes, overruns: int = 0) -> None:
+        """Play ``segments``; the link receives ``arrived`` and loses ``overruns`` bytes to a
+        full receive FIFO: compare the responses with the reference's to those bytes (and
+        its inter-byte timeout if they end inside a frame)."""
         expected = self.ref.feed(arrived)
+        self.ref.rx_overrun(overruns)  # counted at once: the next STATUS shows them
         cut = not self.ref.idle
         if cut:
             expected += self.ref.timeout()
@@ -160,14 +162,18 @@ async def run_uart_faults(session, params: dict) -> dict:
     await ck.fault("truncated frame, then a frame at once", frame_segments(cut, bit), cut)
     # receive FIFO overflow: while a write-verify runs the link reads nothing; the host sends
     # more than the FIFO holds: a vector load across the FIFO's end is lost (inter-byte
-    # timeout), the last byte stays in the receiver's register
+    # timeout), the last byte stays in the receiver's register; every byte it overwrote there
+    # is an overrun, counted in STATUS's frame_errors
     depth = rx_fifo_depth(cfg)
     prog = P.encode_request(P.Opcode.PROGRAM, row=0, col=0, target=16 * cfg.adc_max,
                             tolerance=0, shift=3, read_code=cfg.dac_max)
     f = load()
     flood = bytes(depth - len(f) // 2) + f + bytes(24)
     arrived = prog + flood[:depth] + flood[-1:]
-    await ck.fault("receive FIFO overflow", frame_segments(prog + flood, bit), arrived)
+    lost = len(flood) - depth - 1
+    if params.get("plant") == "uncounted_overrun":  # planted: a reference that counts none
+        lost = 0
+    await ck.fault("receive FIFO overflow", frame_segments(prog + flood, bit), arrived, lost)
     ck.final_checks()
-    return {"faults": ck.log, "frames": ck.frames, "responses": ck.responses,
+    return {"faults": ck.log, "overruns": lost, "frames": ck.frames, "responses": ck.responses,
             "statuses": dict(ck.statuses)}

@@ -59,6 +59,10 @@ def add_parser(subparsers) -> None:
                         "not apply (the engine's own PGD)")
     p.add_argument("--tests", default="30", metavar="N",
                    help="with --on-chip: test samples through INFER (default 30)")
+    p.add_argument("--no-waveform-monitor", action="store_false", dest="waveform_monitor",
+                   help="an experiment: ignore the waveform monitor's verdict (a timing fault "
+                        "must then show as a difference: the front-end scales the device "
+                        "physics by every pulse's width as driven)")
     p.add_argument("--rebuild", action="store_true",
                    help="empty the simulation build cache (in the user's cache folder) first")
     p.add_argument("--snn", action="store_true",
@@ -104,6 +108,8 @@ def run(args) -> int:
         return _run_snn(args, sim, _int("samples", args.samples, 1, 1000), seed, device)
     params = training.with_data({"model": model, "samples": samples, "seed": seed, "mode": mode,
                                  "device": device, "algorithm": algorithm})
+    if not getattr(args, "waveform_monitor", True):
+        params["waveform_monitor"] = False
     cfg = training.controller_config(params)
     design = runner.Design(cfg)
     print(f"cosim: {model} on a {cfg.rows}x{cfg.cols} controller, {samples} samples, {algorithm}, "

@@ -26,6 +26,19 @@ def test_uart_faults_recovered_and_counted(tmp_path):
     assert f["baud +2 %"] == f["baud -2 %"] == ["OK", "OK"]
     assert f["truncated frame, then silence"] == ["TIMEOUT"]
     assert f["receive FIFO overflow"] == ["OK", "TIMEOUT"]
+    # the bytes the receiver overwrote while the FIFO was full: counted in STATUS (compared
+    # with the reference's count in the good frames after the flood)
+    assert res["overruns"] > 0
+
+
+def test_an_uncounted_overrun_fails_with_the_status_named(tmp_path):
+    """Planted: a reference that does not count the lost bytes; STATUS after the flood
+    differs in its error count."""
+    bld = build_for("verilator", "uart", CONFIG)
+    with pytest.raises(runner.CosimFailure,
+                       match="the good frames after receive FIFO overflow: chunk "):
+        runner.run(bld, {"task": "uart_faults", "device": "ecram_organic", "seed": 3,
+                         "fault_seed": 4, "plant": "uncounted_overrun"}, test_dir=tmp_path)
 
 
 def test_a_wrong_prediction_fails_with_the_fault_named(tmp_path):

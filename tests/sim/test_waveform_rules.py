@@ -38,40 +38,32 @@ def legal() -> list[dict]:
     return t
 
 
+R, C, POL, SLOT = ("analog__pulse__row", "analog__pulse__col", "analog__pulse__pol",
+                   "analog__pulse__slot")
+#: one planted change per rule: fault -> {cycle: {signal: value}} over the legal sequence
+FAULTS = {
+    "long": {22: {R: 1, C: 1}},  # the first pulse lasts 3 ticks
+    "short": {21: {R: 0, C: 0}},
+    # the second slot starts right after the first: no gap on row 0
+    "gap": {22: {R: 1, C: 2, POL: 1, SLOT: 1}, 23: {R: 1, C: 2, POL: 1, SLOT: 0},
+            24: {R: 0, C: 0, POL: 0}},
+    "no slot": {20: {SLOT: 0}},
+    "no update": {20: {"analog__update_active": 0}},
+    "polarity": {21: {POL: 1}},
+    "pulse in read": {10: {R: 1, C: 1, SLOT: 1, "analog__update_active": 1},
+                      11: {R: 1, C: 1, "analog__update_active": 1}},
+    "settle after strobe": {9: {"analog__adc__col__start": 0}, 8: {"analog__adc__col__start": 1}},
+    "settle after mux": {c: {"analog__adc__col__mux": 1} for c in range(8, 13)},
+    "levels in conversion": {11: {"analog__dac__row": 5}},
+    "mux in conversion": {10: {"analog__adc__col__mux": 1}},
+    "not idle": {12: {"analog__cmd_done": 1}},
+}
+
+
 def fault(name: str) -> list[dict]:
     t = legal()
-    if name == "long":  # the first pulse lasts 3 ticks
-        t[22].update(analog__pulse__row=1, analog__pulse__col=1)
-    elif name == "short":
-        t[21].update(analog__pulse__row=0, analog__pulse__col=0)
-    elif name == "gap":  # the second slot starts right after the first: no gap on row 0
-        for c in (23, 24):
-            t[c].update(analog__pulse__row=0, analog__pulse__col=0, analog__pulse__pol=0)
-        t[23]["analog__pulse__slot"] = 0
-        t[22].update(analog__pulse__row=1, analog__pulse__col=2, analog__pulse__pol=1, analog__pulse__slot=1)
-        t[23].update(analog__pulse__row=1, analog__pulse__col=2, analog__pulse__pol=1)
-    elif name == "no slot":
-        t[20]["analog__pulse__slot"] = 0
-    elif name == "no update":
-        t[20]["analog__update_active"] = 0
-    elif name == "polarity":
-        t[21]["analog__pulse__pol"] = 1
-    elif name == "pulse in read":
-        t[10].update(analog__pulse__row=1, analog__pulse__col=1, analog__pulse__slot=1,
-                     analog__update_active=1)
-        t[11].update(analog__pulse__row=1, analog__pulse__col=1, analog__update_active=1)
-    elif name == "settle after strobe":
-        t[9]["analog__adc__col__start"] = 0
-        t[8]["analog__adc__col__start"] = 1
-    elif name == "settle after mux":
-        for c in range(8, 13):
-            t[c]["analog__adc__col__mux"] = 1
-    elif name == "levels in conversion":
-        t[11]["analog__dac__row"] = 5
-    elif name == "mux in conversion":
-        t[10]["analog__adc__col__mux"] = 1
-    elif name == "not idle":
-        t[12]["analog__cmd_done"] = 1
+    for cycle, values in FAULTS[name].items():
+        t[cycle].update(values)
     return t
 
 
@@ -130,3 +122,4 @@ def test_each_rule_fails_on_its_planted_fault(ports, tmp_path, name):
 
 def test_every_rule_has_a_planted_fault():
     assert sorted(r for r, _, _ in EXPECTED.values()) == sorted(MONITOR_RULES)
+    assert set(FAULTS) == set(EXPECTED)
