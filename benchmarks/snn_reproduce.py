@@ -2,6 +2,7 @@
 
     python benchmarks/snn_reproduce.py --quick     # this section alone (about 2 minutes)
     python benchmarks/reproduce.py --quick         # runs it as one of its sections
+    python benchmarks/snn_reproduce.py --transfer-only --chips 32   # transfer loss per chip
 
 Over the neurons' fixed-pattern spread ``sigma_d`` in {0, 10, 30, 50} %, three ways
 to get weights onto a chip of LIF neurons behind an organic-ECRAM crossbar:
@@ -171,6 +172,29 @@ def paper_size_run(seed, sw_epochs, loop_epochs, sigmas, instances):
         out["runs"][f"{sd:.2f}"] = r
         log(f"  sigma_d {sd:.0%}: transfer {r['transfer']:.1f}, in the loop "
             f"{r['in_the_loop']:.1f} ({r['seconds']:.0f} s)")
+    return out
+
+
+def transfer_spread(side, hidden, sw_epochs, chips, seed):
+    """Transfer only, ``chips`` Monte-Carlo chips at sigma_d 0 and 30 % (``--transfer-only``):
+    how the transfer loss depends on the hidden layer's width and on the chip draw. The chips
+    at both spreads share their seeds (the 30 % chip ``k`` is chip ``k``'s pattern, scaled)."""
+    sizes = (side * side, hidden, 10)
+    d = load_snn_dataset("digits", seed=0, side=None if side == 8 else side)
+    t0 = time.time()
+    sw, sw_accs = software_snn(d, sizes, "digits", sw_epochs, 3e-3 if side == 8 else LR_256, seed)
+    out = {"sizes": list(sizes), "software_epochs": sw_epochs, "software": sw_accs[-1],
+           "chips": chips}
+    for sd in (0.0, 0.3):
+        net = make_snn(sizes, sigma_d=sd, seed=seed + 10, instances=chips, dataset="digits")
+        net.program(sw.w)
+        acc = Trainer(net, d, lr=LOOP_LR).evaluate(d.x_test, d.y_test)
+        out[f"transfer_{sd:.2f}"] = [round(float(a), 2) for a in acc]
+    loss = np.subtract(out["transfer_0.00"], out["transfer_0.30"])
+    out.update(loss_per_chip=[round(float(v), 2) for v in loss], loss=round(float(loss.mean()), 2),
+               seconds=round(time.time() - t0, 1))
+    log(f"  digits {side}x{side} {sizes}: software {sw_accs[-1]:.1f}; transfer loss at sigma_d "
+        f"30 %: {out['loss']:.1f} (per chip {out['loss_per_chip']})")
     return out
 
 
@@ -377,9 +401,22 @@ def main(argv=None) -> int:
     ap.add_argument("--loop-epochs", type=int, default=1)
     ap.add_argument("--sigmas", default="0,30", metavar="PERCENT,...",
                     help="--paper-size: the neuron spreads sigma_d in percent (default 0,30)")
+    ap.add_argument("--transfer-only", action="store_true",
+                    help="only the transfer loss at sigma_d 30 %% over --chips chips, for "
+                         "--side (8 or 16) and --hidden; writes snn_transfer.json, no docs")
+    ap.add_argument("--side", type=int, default=16, choices=(8, 16))
+    ap.add_argument("--hidden", type=int, default=246)
+    ap.add_argument("--chips", type=int, default=4)
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.transfer_only:
+        if not 1 <= args.hidden <= 256 - 10 or not 1 <= args.chips <= 64:
+            ap.error("--hidden must be in [1, 246] and --chips in [1, 64]")
+        r = transfer_spread(args.side, args.hidden, args.sw_epochs, args.chips, args.seed)
+        (out / "snn_transfer.json").write_text(json.dumps(r, indent=1))
+        print(json.dumps(r))
+        return 0
     if args.paper_size:
         t0 = time.time()
         try:

@@ -125,6 +125,14 @@ class Backend:
         """Nominal weight change of one coincidence pulse (weight units)."""
         return 2.0 * self.device.dw_min / (self.device.g_max - self.device.g_min)
 
+    def neuron_control(self, *, reset: bool = False, read: bool = False) -> None:
+        """The chip's neurons (``neurons``), as the controller's NEURON_CONTROL commands them:
+        ``reset`` every neuron to rest; ``read``: the forward reads that follow sample the
+        neurons instead of the plain column currents (until the next call)."""
+        if self.neurons is None:
+            raise ValueError(f"{type(self).__name__} has no chip neurons (attach a NeuronStage)")
+        self.neurons.control(reset=reset, read=read)
+
     # -- argument checks -------------------------------------------------------
     def _codes(self, name, codes, start, length_limit, lo, hi):
         arr = np.asarray(codes)

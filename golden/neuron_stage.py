@@ -10,12 +10,19 @@ two answer every read identically.
 Windows. The stage holds neuron populations on disjoint column windows (one
 per network layer, :class:`NeuronWindow`): spiking or membrane-readout
 (the output layer), each with its synaptic gain. The neuron of column ``j``
-takes **one time step per forward read that converts column ``j``**: its
+takes **one time step per neuron read that converts column ``j``**: its
 synaptic input is connected only while its column is read, so layers that share
-rows do not feed each other's neurons. A read must convert the lines of exactly
-one window (windows start and end on converter groups, ``adcs``); a forward read
-of columns without neurons, transpose reads and single-device (write-verify)
-reads bypass the stage and are ordinary conversions.
+rows do not feed each other's neurons.
+
+Control. The controller commands the neurons (``NEURON_CONTROL``,
+:mod:`insitu.golden.protocol`; the analog port's ``neuron`` lines,
+:mod:`insitu.rtl.neuron_control`), and so does every backend:
+``backend.neuron_control(reset=..., read=...)`` (:meth:`NeuronStage.control`). ``reset``
+puts every neuron at rest; ``read`` turns neuron reads on: every forward read then
+samples the neurons, and must convert the lines of exactly one window (windows
+start and end on converter groups, ``adcs``). With neuron reads off (the initial
+state), transpose reads and single-device (write-verify) reads always, the stage is
+bypassed: ordinary conversions.
 
 One neuron read, for the window's lines ``[o0, o0 + n)`` and the DAC codes of
 every row (``0`` = floating, no DAC offset)::
@@ -47,9 +54,8 @@ pattern of every window's population in window order at construction; per
 neuron read, the readout noise of the window's neurons (K, n) when
 ``readout_noise > 0``.
 
-Reset. :meth:`NeuronStage.reset` puts every neuron at rest. It is not a
-controller command: the host drives the neuron reset directly (an out-of-band
-chip control, like a board's GPIO), before every sample.
+Reset. The host resets the neurons before every sample through the controller
+(``neuron_control(reset=True, read=True)``) and turns neuron reads off after it.
 """
 
 from __future__ import annotations
@@ -124,6 +130,8 @@ class NeuronStage:
         self.populations = [LIFPopulation(lif, (K, w.n), self.rng, spiking=w.spiking)
                             for w in self.windows]
         self.reads = 0
+        #: neuron reads on (NEURON_CONTROL's read flag): forward reads sample the neurons
+        self.reading = False
 
     @classmethod
     def for_layers(cls, config, sizes, lif: LIFParams, syn_gain, *, instances: int = 1,
@@ -141,9 +149,25 @@ class NeuronStage:
         return cls(config, lif, windows, instances=instances, seed=seed)
 
     def reset(self) -> None:
-        """Every neuron to rest (the host's out-of-band neuron reset)."""
+        """Every neuron to rest (the reset line)."""
         for p in self.populations:
             p.reset()
+
+    def control(self, *, reset: bool = False, read: bool = False) -> None:
+        """What NEURON_CONTROL does: ``reset`` every neuron to rest, then neuron reads on
+        (``read``) or off."""
+        if reset:
+            self.reset()
+        self.reading = bool(read)
+
+    def neuron_window(self, o0: int, n: int) -> int:
+        """The window a neuron read of columns ``[o0, o0+n)`` samples: ValueError unless it
+        converts the lines of exactly one window."""
+        k = self.window_of(o0, n)
+        if k is None:
+            raise ValueError(f"a neuron read of columns [{o0}, {o0 + n}) converts no neuron "
+                             f"window (windows: {[(w.col0, w.n) for w in self.windows]})")
+        return k
 
     def window_of(self, o0: int, n: int) -> int | None:
         """Index of the window whose lines a read of columns ``[o0, o0+n)`` converts; None if
@@ -183,11 +207,11 @@ class NeuronStage:
 
     def read(self, backend, x, l0: int, o0: int, n: int) -> np.ndarray | None:
         """A golden forward read (rows ``[l0, l0+len(x))`` driven with ``x`` (K, m), columns
-        ``[o0, o0+n)`` converted) through the stage: the words (K, n), or None when the read
-        converts no neuron's column."""
-        k = self.window_of(o0, n)
-        if k is None:
+        ``[o0, o0+n)`` converted) through the stage: the words (K, n), or None with neuron
+        reads off (an ordinary conversion)."""
+        if not self.reading:
             return None
+        k = self.neuron_window(o0, n)
         codes = np.zeros((self.instances, backend.config.rows), dtype=np.int64)
         codes[:, l0:l0 + x.shape[1]] = x
         words = self.sense(backend, codes, k)
@@ -205,9 +229,10 @@ class NeuronStage:
         return self
 
     def state_dict(self) -> dict:
-        """The readout generator (neurons are reset before every sample)."""
-        return {"rng": self.rng.bit_generator.state, "reads": self.reads}
+        """The readout generator and the read mode (neurons are reset before every sample)."""
+        return {"rng": self.rng.bit_generator.state, "reads": self.reads, "reading": self.reading}
 
     def load_state_dict(self, d: dict) -> None:
         self.rng.bit_generator.state = d["rng"]
         self.reads = int(d.get("reads", 0))
+        self.reading = bool(d.get("reading", False))

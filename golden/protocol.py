@@ -74,6 +74,8 @@ class Opcode(enum.IntEnum):
     CONFIGURE_LAYER = 0x0A
     TRAIN = 0x0B
     INFER = 0x0C
+    # the chip's neurons between the columns and the converters (BrainScaleS-2's position)
+    NEURON_CONTROL = 0x0D
 
 
 class Status(enum.IntEnum):
@@ -97,6 +99,11 @@ class Mode(enum.IntEnum):
 
 
 UPDATE_FLAG_DITHER = 0x01
+#: NEURON_CONTROL flags: strobe the neurons' reset line (every neuron to rest); neuron reads
+#: on (the FORWARD reads that follow sample the neurons, not the plain column currents)
+NEURON_FLAG_RESET = 0x01
+NEURON_FLAG_READ = 0x02
+NEURON_FLAGS = NEURON_FLAG_RESET | NEURON_FLAG_READ
 
 #: the trainer engine's commands (:mod:`insitu.golden.onchip` is their arithmetic)
 TRAINER_OPCODES = frozenset({Opcode.CONFIGURE, Opcode.CONFIGURE_LAYER, Opcode.TRAIN,
@@ -132,6 +139,7 @@ REQUEST_FIELDS: dict[Opcode, tuple[tuple[str, int, bool], ...]] = {
                              ("zm", 4, False), ("r_even", 4, False), ("r_odd", 4, False)),
     Opcode.TRAIN: (("label", 1, False),),  # then the sample's codes (u8 each)
     Opcode.INFER: (),  # the sample's codes (u8 each)
+    Opcode.NEURON_CONTROL: (("flags", 1, False),),
 }
 
 # Fixed response fields per opcode. READ_VECTOR answers count i16 codes;
@@ -154,6 +162,7 @@ RESPONSE_FIELDS: dict[Opcode, tuple[tuple[str, int, bool], ...]] = {
     Opcode.CONFIGURE_LAYER: (),
     Opcode.TRAIN: (("prediction", 1, False), ("loss", 4, False), ("capped", 1, False)),
     Opcode.INFER: (("prediction", 1, False),),
+    Opcode.NEURON_CONTROL: (),
 }
 
 VECTOR_CODE_BYTES = 2  # LOAD_VECTOR / READ_VECTOR codes: i16
@@ -406,6 +415,11 @@ class ProtocolReference:
     are then unknown). TRAIN and INFER run :class:`~insitu.golden.onchip.OnChipTrainer`'s
     integer step on this reference's own reads, updates and LFSRs (:class:`_TrainerArray`),
     so the reference *is* the spec; they leave the x and d buffers untouched.
+
+    NEURON_CONTROL: the reset strobe and the neuron-read mode it sets are what the
+    controller's ``analog.neuron`` lines do; the reference logs them in ``neuron_log``
+    (``"reset"`` per reset strobe, ``("read", col0, ncols)`` per FORWARD taken in neuron-read
+    mode) and tells an ``analog`` that has ``neuron_control(reset, read)``.
     """
 
     def __init__(self, config: ControllerConfig, analog=None, trainer=None):
@@ -419,6 +433,8 @@ class ProtocolReference:
                              f"trainer engine (u8 sample codes), got {config.dac_bits}")
         self.trainer = trainer
         self.network = None  # CONFIGURE's settings and the layers configured so far
+        self.neuron_read = False  # NEURON_CONTROL's read mode: FORWARD samples the neurons
+        self.neuron_log: list = []
         self.trainer_updates: list = []  # (plan, row0, col0) of every update TRAIN made
         self.x = np.zeros(config.rows, dtype=np.int64)
         self.d = np.zeros(config.cols, dtype=np.int64)
@@ -560,6 +576,8 @@ class ProtocolReference:
         levels = np.zeros(self.config.rows, dtype=np.int64)
         s = slice(f["row0"], f["row0"] + f["nrows"])
         levels[s] = self.x[s]
+        if self.neuron_read:
+            self.neuron_log.append(("read", f["col0"], f["ncols"]))
         codes = self._read(Side.ROWS, levels, Side.COLS, f["col0"], f["col0"] + f["ncols"])
         return codes.astype("<i4").tobytes()
 
@@ -630,6 +648,18 @@ class ProtocolReference:
                 self.analog.pulse(counts)
         return pack_fields(RESPONSE_FIELDS[Opcode.PROGRAM], dict(
             converged=converged, reads=reads, pulses=pulses, code=code))
+
+    def _do_neuron_control(self, f, rest):
+        if f["flags"] & ~NEURON_FLAGS:
+            return None
+        reset, read = bool(f["flags"] & NEURON_FLAG_RESET), bool(f["flags"] & NEURON_FLAG_READ)
+        if reset:
+            self.neuron_log.append("reset")
+        self.neuron_read = read
+        control = getattr(self.analog, "neuron_control", None)
+        if control is not None:
+            control(reset=reset, read=read)
+        return b""
 
     # -- the trainer engine (insitu.golden.onchip)
     def _do_configure(self, f, rest):

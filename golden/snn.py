@@ -22,7 +22,9 @@ Where the neurons sit. On a backend with a neuron stage (``backend.neurons``,
 the columns and the converters, BrainScaleS-2's position) the neurons live on
 the chip: the read of step ``t`` steps them with the analog column currents and
 returns readout words (membrane code and spike flag), which the network
-decodes; the host resets them before every sample. This is how
+decodes; before every sample the host resets them and turns neuron reads on
+through the controller (``backend.neuron_control``, the NEURON_CONTROL command),
+and turns neuron reads off after it. This is how
 :func:`~insitu.golden.algorithms.snn_runs.make_snn` builds a golden chip, and
 what the co-simulation's analog front-end does. On a backend without one
 (:class:`~insitu.golden.backends.IdealBackend`, the float reference) the
@@ -279,15 +281,19 @@ class SpikingNet:
         v = [np.empty((T, self.K, lw.fan_out)) for lw in self.layers]
         s = [np.zeros((T, self.K, lw.fan_out), dtype=bool) for lw in self.layers]
         if self.stage is not None:
-            self.stage.reset()  # the host's neuron reset before the sample
-            for t in range(T):
-                x = r[t]
-                for l in range(L):
-                    v[l][t], spikes = self.chip_step(l, x)
-                    if l < L - 1:
-                        s[l][t] = spikes
-                        x = spikes.astype(float)
-                        inputs[l + 1][t] = x
+            # the controller resets the chip's neurons and turns neuron reads on for the sample
+            self.backend.neuron_control(reset=True, read=True)
+            try:
+                for t in range(T):
+                    x = r[t]
+                    for l in range(L):
+                        v[l][t], spikes = self.chip_step(l, x)
+                        if l < L - 1:
+                            s[l][t] = spikes
+                            x = spikes.astype(float)
+                            inputs[l + 1][t] = x
+            finally:
+                self.backend.neuron_control(read=False)
             return SpikeRecord(inputs, v, s)
         for pop in self.neurons:
             pop.reset()

@@ -65,6 +65,11 @@ class LinkBackend(Backend):
         self.stats.update_slots += r["slots"]
         return r["slots"]
 
+    def neuron_control(self, *, reset: bool = False, read: bool = False) -> None:
+        """The chip's neurons through the controller's NEURON_CONTROL (never the host's own
+        copy of the stage, ``neurons``, which only describes them)."""
+        self.link.neuron_control(reset=reset, read=read)
+
     # -- write-verify and direct readout -----------------------------------------------
     def program(self, target, row0: int = 0, col0: int = 0, *, tolerance: int | None = None,
                 shift: int = 3, order: str = "sequential") -> dict:

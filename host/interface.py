@@ -32,7 +32,7 @@ from .transport import SerialTransport, Transport
 
 Op = proto.Opcode
 IDEMPOTENT = frozenset({Op.STATUS, Op.READ_VECTOR, Op.LOAD_VECTOR, Op.FORWARD, Op.TRANSPOSE,
-                        Op.READ_DEVICE, Op.INFER})
+                        Op.READ_DEVICE, Op.INFER, Op.NEURON_CONTROL})
 #: statuses that say the request was damaged on the way (no effect; worth a retry)
 LINK_FAULTS = frozenset({proto.Status.BAD_CRC, proto.Status.TIMEOUT})
 
@@ -88,6 +88,9 @@ class HostInterface:
         self.retries = int(retries)
         self.retried = 0
         self._config = config
+        #: NEURON_CONTROL's read mode as last set: a FORWARD then steps the chip's neurons,
+        #: so it is not repeated after a lost answer
+        self.neuron_reads = False
 
     # ------------------------------------------------------------------ batches
     def batch(self, requests: list[Request], *, timeout: float | None = None) -> list[proto.Response]:
@@ -123,7 +126,7 @@ class HostInterface:
                 return CommandError(r.opcode, g.status)
             clean = g is not None and g.ok and g.opcode == r.opcode
             rejected = g is not None and g.status in LINK_FAULTS  # certainly had no effect
-            if r.opcode not in IDEMPOTENT and not rejected and (damaged or not clean):
+            if not self._idempotent(r.opcode) and not rejected and (damaged or not clean):
                 return self._lost(requests, got, decoder, timeout)
             damaged = damaged or not clean
         return None
@@ -136,9 +139,12 @@ class HostInterface:
         else:
             what = (f"no response within {timeout:g} s to {names} "
                     f"({decoder.dropped} stray bytes dropped)")
-        if any(r.opcode not in IDEMPOTENT for r in requests):
+        if any(not self._idempotent(r.opcode) for r in requests):
             what += "; not repeated, the array may have changed"
         return LinkError(what)
+
+    def _idempotent(self, opcode) -> bool:
+        return opcode in IDEMPOTENT and not (opcode == Op.FORWARD and self.neuron_reads)
 
     def command(self, opcode: Op, codes=None, *, timeout: float | None = None,
                 **fields) -> proto.Response:
@@ -256,6 +262,14 @@ class HostInterface:
 
     def read_device(self, row: int, col: int, *, read_code: int) -> int:
         return int(self.command(Op.READ_DEVICE, row=row, col=col, read_code=read_code).codes()[0])
+
+    def neuron_control(self, *, reset: bool = False, read: bool = False) -> None:
+        """The chip's neurons (NEURON_CONTROL): ``reset`` strobes their reset line (every
+        neuron to rest); ``read`` sets the neuron-read mode, in which every FORWARD samples
+        the neurons (stepped once by its column currents) instead of the column currents."""
+        flags = (proto.NEURON_FLAG_RESET if reset else 0) | (proto.NEURON_FLAG_READ if read else 0)
+        self.command(Op.NEURON_CONTROL, flags=flags)
+        self.neuron_reads = bool(read)
 
     # ------------------------------------------------------------------ the trainer engine
     def configure_network(self, sizes, zm, r, *, shift: int, activation: str = "sigmoid",

@@ -19,6 +19,10 @@ converter adapters each own one member and ``wiring.connect`` joins them
 * ``adc.row`` / ``adc.col`` (:class:`~insitu.rtl.adc.AdcPortSignature`), conversions:
   ``mux`` selects the mux position, ``start`` strobes, each converter k answers
   on ``data[k]`` and may hold ``busy[k]`` high while converting;
+* ``neuron`` (:class:`NeuronPortSignature`), the chip's neurons between the columns and the
+  column converters: ``reset`` strobes (one tick: every neuron to rest), ``read`` is high
+  while a FORWARD read samples the neurons instead of the plain column currents
+  (:mod:`insitu.rtl.neuron_control`); both idle at 0;
 * events: ``update_done`` strobes after the last pulse of every pulse burst
   (an update command or one write-verify step), ``cmd_done`` after every
   command; ``update_active`` is high from an update's start to its
@@ -84,9 +88,16 @@ class AdcSidesSignature(wiring.Signature):
         })
 
 
+class NeuronPortSignature(wiring.Signature):
+    """The neuron lines: ``reset`` (a one-tick strobe) and ``read`` (neuron read running)."""
+
+    def __init__(self):
+        super().__init__({"reset": Out(1), "read": Out(1)})
+
+
 class AnalogPortSignature(wiring.Signature):
     """Signature of the chip-facing port for one ControllerConfig: ``dac``, ``pulse``,
-    ``adc`` and the events ``update_active``, ``update_done``, ``cmd_done``."""
+    ``adc``, ``neuron`` and the events ``update_active``, ``update_done``, ``cmd_done``."""
 
     def __init__(self, config: ControllerConfig, levels: str = "registers"):
         self.config = config
@@ -95,6 +106,7 @@ class AnalogPortSignature(wiring.Signature):
             "dac": Out(DacPortSignature(config, levels)),
             "pulse": Out(PulsePortSignature(config)),
             "adc": Out(AdcSidesSignature(config)),
+            "neuron": Out(NeuronPortSignature()),
             "update_active": Out(1),
             "update_done": Out(1),
             "cmd_done": Out(1),

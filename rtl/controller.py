@@ -11,6 +11,8 @@ made of small engines, each its own component with a documented signature:
 * the update engine: :func:`~insitu.rtl.sequencer.update_sequencer` (parallel or
   serial) and :class:`~insitu.rtl.drivers.LineDrivers`;
 * :class:`~insitu.rtl.write_verify.WriteVerifyStep`: one write-verify decision;
+* :class:`~insitu.rtl.neuron_control.NeuronControl`: the neurons' reset line and the
+  neuron-read selection (NEURON_CONTROL);
 * :class:`~insitu.rtl.response.ResponseWriter`: the response bytes
   (opcode, status, length, payload) that the host link frames;
 * optionally :class:`~insitu.rtl.trainer.TrainerEngine`: the trainer commands (a whole
@@ -34,6 +36,7 @@ from .analog import AnalogPortSignature
 from .decoder import VECTOR_FIXED_BYTES, CommandDecoder, args_view, fields_layout
 from .drivers import LineDrivers
 from .layouts import LineSide, Opcode, Status, dac_shape
+from .neuron_control import NeuronControl
 from .read_engine import ReadEngine
 from .response import HEADER_BYTES, ResponseWriter, response_byte_layout
 from .sequencer import update_sequencer
@@ -146,6 +149,8 @@ class _Commands:
         wiring.connect(m, self.drivers.pulse, wiring.flipped(an.pulse))
         wiring.connect(m, self.row_rd.adc, wiring.flipped(an.adc.row))
         wiring.connect(m, self.col_rd.adc, wiring.flipped(an.adc.col))
+        m.submodules.neuron_control = self.neu = NeuronControl()
+        wiring.connect(m, self.neu.port, wiring.flipped(an.neuron))
 
     def _decoder(self):
         m, cmd = self.m, self.cmd
@@ -335,6 +340,14 @@ class _Commands:
                         m.d.sync += [self.iters.eq(0), self.reads.eq(0), self.pulses.eq(0),
                                      self.converged.eq(0)]
                         m.next = "PROGRAM_READ"
+                with m.Case(Op.NEURON_CONTROL):
+                    with m.If(~ok):
+                        self.error(St.BAD_ARG)
+                    with m.Else():
+                        m.d.comb += [self.neu.start.eq(1), self.neu.flags.eq(
+                            args_view(self.dec.args, Op.NEURON_CONTROL).flags)]
+                        self.respond(St.OK)
+                        m.next = "FINISH"
                 if self.ctrl.trainer is not None:  # the trainer checks its own arguments
                     with m.Case(Op.CONFIGURE, Op.CONFIGURE_LAYER, Op.TRAIN, Op.INFER):
                         m.d.comb += self.tr.start.eq(1)
@@ -458,6 +471,7 @@ class _Commands:
         """A read by the read engine; its codes go to the response writer."""
         m, rde = self.m, self.rde
         with m.State("READ"):
+            m.d.comb += self.neu.reading.eq(self.opcode == Op.FORWARD)
             with m.If(rde.word_valid):
                 self.respond_words(rde.word, proto.ADC_CODE_BYTES, rde.word_last)
             with m.If(rde.done & rde.failed):  # a converter timed out: safe idle, error status

@@ -179,6 +179,9 @@ class CommandDecoder(wiring.Component):
                         m.d.comb += ok.eq(device_ok(a_dev))
                     with m.Case(Op.PROGRAM):
                         m.d.comb += ok.eq(device_ok(a_prog))
+                    with m.Case(Op.NEURON_CONTROL):
+                        a_neu = args_view(self.args, Op.NEURON_CONTROL)
+                        m.d.comb += ok.eq((a_neu.flags & ~proto.NEURON_FLAGS & 0xFF) == 0)
                     with m.Default():
                         m.d.comb += ok.eq(1)
                 m.d.sync += [self.args_ok.eq(ok), self.vec_count.eq(codes)]

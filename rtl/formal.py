@@ -20,7 +20,8 @@ Properties (:data:`PROPERTIES`):
     ``pulse_gap >= 1``: back-to-back slots with no gap are one long pulse by design);
 ``safe_idle``
     in the tick after a reset, and in every tick a command is answered (``cmd_done``, error
-    responses included), every DAC code is 0 and every enable is off;
+    responses included), every DAC code is 0, every enable is off and the neuron lines
+    (``neuron.reset``, ``neuron.read``) are low;
 ``timeout_idle``
     a conversion whose ``busy`` stays high ``adc_timeout`` ticks past ``convert_ticks`` is
     given up on: :data:`TIMEOUT_IDLE_TICKS` ticks later every DAC code is 0 and every enable
@@ -141,7 +142,7 @@ class SafetyHarness(wiring.Component):
         an = self._dut(m)
         en_any = an.pulse.row.any() | an.pulse.col.any()
         levels_zero = (an.dac.row.as_value() == 0) & (an.dac.col.as_value() == 0)
-        idle = levels_zero & ~en_any
+        idle = levels_zero & ~en_any & ~an.neuron.read & ~an.neuron.reset  # neuron lines low too
         p = self.properties
         if self.cover_pulse:
             # a proof to a depth that never reaches a pulse would say nothing: cover mode shows

@@ -25,6 +25,7 @@ class Opcode(enum.Enum, shape=8):
     CONFIGURE_LAYER = proto.Opcode.CONFIGURE_LAYER.value
     TRAIN = proto.Opcode.TRAIN.value
     INFER = proto.Opcode.INFER.value
+    NEURON_CONTROL = proto.Opcode.NEURON_CONTROL.value
 
     @property
     def protocol(self) -> proto.Opcode:

@@ -113,6 +113,8 @@ def random_frame(cfg, rng: random.Random, *, valid: float = 0.85) -> bytes:
 
     if op == P.Opcode.STATUS:
         return P.encode_request(op)
+    if op == P.Opcode.NEURON_CONTROL:  # flags: reset, neuron reads (no neurons behind the port)
+        return P.encode_request(op, flags=rng.randint(0, P.NEURON_FLAGS) if good else 0x84)
     if op == P.Opcode.LOAD_VECTOR:
         side = rng.randint(0, 1) if good else rng.randint(0, 2)
         lines = cfg.rows if side != 1 else cfg.cols

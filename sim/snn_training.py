@@ -27,6 +27,7 @@ from insitu.golden.periphery import PeripheryParams
 from insitu.golden.presets import get_device
 from insitu.golden.snn import LatencyCode, SpikingNet, attach_neurons, snn_layout_config
 from insitu.golden.validate import check_float, check_int
+from insitu.sim.training import RecordingGolden, on_array
 
 
 def check_snn_params(params: dict) -> dict:
@@ -71,14 +72,7 @@ def sizes_of(p: dict) -> tuple:
 
 def snn_config(p: dict) -> ControllerConfig:
     """The array of the run: the network's layout, or ``array`` (rows, cols) if larger."""
-    cfg = snn_layout_config(sizes_of(p))
-    if p.get("array"):
-        rows, cols = (int(v) for v in p["array"])
-        if rows < cfg.rows or cols < cfg.cols:
-            raise ValueError(f"array {rows}x{cols} is smaller than the {cfg.rows}x{cfg.cols} "
-                             f"the network needs")
-        cfg = ControllerConfig(**{**cfg.to_dict(), "rows": rows, "cols": cols})
-    return cfg
+    return on_array(snn_layout_config(sizes_of(p)), p.get("array"), "network")
 
 
 def lif_of(p: dict) -> LIFParams:
@@ -118,8 +112,6 @@ def snn_train(backend, params: dict) -> dict:
 
 def golden_snn_run(params: dict) -> dict:
     """The reference run on the golden model (numba engine, chip neurons) in this process."""
-    from insitu.sim.training import RecordingGolden
-
     p = check_snn_params(params)
     be = RecordingGolden(snn_config(p), get_device(p["device"]), PeripheryParams(**p["periphery"]),
                          seed=p["seed"], engine="numba")
@@ -144,9 +136,14 @@ async def run_snn(session, params: dict) -> dict:
 
     p = check_snn_params(params)
     stage = stage_for(p, session.config)
-    session.frontend.neurons = NeuronFrontEnd(stage, session.physics)
+    front = NeuronFrontEnd(stage, session.physics, session.dut,
+                           reset_wired=p.get("neuron_reset_wired", True))
+    front.start()
+    session.frontend.neurons = front
     backend = RtlBackend(session)
-    backend.neurons = stage  # the host reaches the stage only for the neuron reset
+    # the network's description of the chip's neurons (windows, LIF parameters); the host
+    # commands them only through the controller (NEURON_CONTROL), never through this object
+    backend.neurons = stage_for(p, session.config)
     if session.host_kind == "stream":
         session.transport.bounded = False  # the whole run is bounded by max_cycles
     backend.log = []
@@ -154,5 +151,5 @@ async def run_snn(session, params: dict) -> dict:
     out = await bridge(snn_train)(backend, p)
     out.update(reads=[r for kind, r in backend.log if kind == "read"],
                bursts=session.monitor.burst_log, g=session.physics.conductances[0].tolist(),
-               neuron_reads=session.frontend.neurons.reads)
+               neuron_reads=front.reads, neuron_resets=front.resets)
     return out

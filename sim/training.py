@@ -104,13 +104,19 @@ def controller_config(params: dict) -> ControllerConfig:
         from insitu.golden.algorithms.tiki_taka import transfer_config
 
         cfg = transfer_config(sizes(p["model"], data), ControllerConfig(**p["config"]))
-    if p.get("array"):  # a larger array than the network needs (speed benchmarks)
-        rows, cols = (int(v) for v in p["array"])
-        if rows < cfg.rows or cols < cfg.cols:
-            raise ValueError(f"array {rows}x{cols} is smaller than the {cfg.rows}x{cfg.cols} "
-                             f"the model needs")
-        cfg = ControllerConfig(**{**cfg.to_dict(), "rows": rows, "cols": cols})
-    return cfg
+    return on_array(cfg, p.get("array"), "model")
+
+
+def on_array(cfg: ControllerConfig, array, what: str = "network") -> ControllerConfig:
+    """``cfg`` on a larger array ``(rows, cols)`` than the ``what`` needs (speed benchmarks,
+    a design's array); ``cfg`` itself when ``array`` is empty. ValueError if it is smaller."""
+    if not array:
+        return cfg
+    rows, cols = (int(v) for v in array)
+    if rows < cfg.rows or cols < cfg.cols:
+        raise ValueError(f"array {rows}x{cols} is smaller than the {cfg.rows}x{cfg.cols} "
+                         f"the {what} needs")
+    return ControllerConfig(**{**cfg.to_dict(), "rows": rows, "cols": cols})
 
 
 class RecordingGolden(GoldenBackend):

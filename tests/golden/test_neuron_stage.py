@@ -73,14 +73,23 @@ def test_state_persists_from_read_to_read_and_resets():
     net.program([np.full((6, 5), 0.1), np.full((5, 3), 0.1)])
     be = net.backend
     x = np.full((1, 6), be.dac_max)
+    plain = be.forward(x, 0, 0, 5)  # neuron reads off (the initial state): a plain read
+    assert net.stage.reads == 0
+    be.neuron_control(read=True)
     first = unpack_words(be.forward(x, 0, 0, 5))[0]
     second = unpack_words(be.forward(x, 0, 0, 5))[0]
     assert np.all(second > first)  # the same input once more: the membranes have charged
-    net.stage.reset()
+    be.neuron_control(read=True)  # neuron reads on, no reset: the state persists
+    third = unpack_words(be.forward(x, 0, 0, 5))[0]
+    assert np.all(third > second)
+    be.neuron_control(reset=True, read=True)  # the controller's reset, through the backend
     again = unpack_words(be.forward(x, 0, 0, 5))[0]
     np.testing.assert_array_equal(again, first)
     # a read returns the population's own membrane readout
     np.testing.assert_array_equal(again, np.floor(net.neurons[0].v / lif.readout_lsb + 0.5))
+    be.neuron_control(read=False)
+    np.testing.assert_array_equal(be.forward(x, 0, 0, 5), plain)
+    assert net.stage.reads == 4
 
 
 def test_other_reads_bypass_the_stage():
@@ -91,12 +100,18 @@ def test_other_reads_bypass_the_stage():
         n.program(_weights())
     rng = np.random.default_rng(3)
     d = rng.integers(-100, 100, (1, 10))
-    for be in (chip.backend, plain.backend):
-        be.forward(np.full((1, 8), 50), 0, 0, 5)  # a neuron read for chip, ordinary for plain
+    chip.backend.neuron_control(reset=True, read=True)
+    chip.backend.forward(np.full((1, 8), 50), 0, 0, 5)  # a neuron read
+    plain.backend.forward(np.full((1, 8), 50), 0, 0, 5)  # an ordinary one
+    chip.backend.neuron_control(read=False)
     np.testing.assert_array_equal(chip.backend.backward(d), plain.backend.backward(d))
     x = rng.integers(-100, 100, (1, 8))
-    np.testing.assert_array_equal(chip.backend.forward(x, 0, 8, 2),  # columns without neurons
+    np.testing.assert_array_equal(chip.backend.forward(x, 0, 8, 2),  # neuron reads off
                                   plain.backend.forward(x, 0, 8, 2))
+    chip.backend.neuron_control(read=True)
+    with pytest.raises(ValueError, match="converts no neuron window"):
+        chip.backend.forward(x, 0, 8, 2)  # a neuron read of columns without neurons
+    chip.backend.neuron_control(read=False)
     assert chip.program([np.zeros((6, 5)), np.zeros((5, 3))]) == \
         plain.program([np.zeros((6, 5)), np.zeros((5, 3))])
 
@@ -130,8 +145,12 @@ def test_bad_stage_inputs():
     with pytest.raises(ValueError, match="GoldenBackend"):
         attach_neurons(IdealBackend(cfg, presets.ideal), SIZES, lif)
     net = _chip(lif)
+    net.backend.neuron_control(read=True)
     with pytest.raises(ValueError, match="part of the neuron window"):
         net.backend.forward(np.full((1, 6), 10), 0, 0, 3)
+    net.backend.neuron_control(read=False)
+    with pytest.raises(ValueError, match="no chip neurons"):
+        IdealBackend(cfg, presets.ideal).neuron_control(reset=True)
     with pytest.raises(ValueError, match="do not match"):
         SpikingNet(net.backend, SIZES, lif, LatencyCode(), syn_gain=1.0)
     with pytest.raises(ValueError, match="LIF parameters"):

@@ -141,3 +141,44 @@ def test_one_backend_class_for_simulation_and_boards():
         for name in ("_read", "_update", "_program", "program"):
             assert getattr(cls, name) is getattr(LinkBackend, name) or name in cls.__dict__ and \
                 name in ("_read", "_update")
+
+
+class Neurons:
+    """The fake's chip neurons: what NEURON_CONTROL told them."""
+
+    def __init__(self):
+        self.calls = []
+
+    def neuron_control(self, reset, read):
+        self.calls.append((reset, read))
+
+
+def test_neuron_control_and_no_repeat_of_a_neuron_read():
+    """NEURON_CONTROL reaches the chip's neurons; a FORWARD in neuron-read mode steps them, so
+    its lost answer raises instead of reading again (a plain FORWARD is repeated)."""
+    t = Recording()
+    chip = Crossbar()
+    chip.neuron_control = Neurons().neuron_control
+    t.fake = ReferenceTransport(CFG, chip)
+    calls = chip.neuron_control.__self__.calls
+    link = HostInterface(t, config=CFG, retries=2)
+    link.neuron_control(reset=True, read=True)
+    assert calls == [(True, True)] and link.neuron_reads
+    lose = t.exchange
+
+    def lose_first(data, responses, timeout):  # the answer of the first attempt is lost
+        t.exchange = lose
+        lose(data, responses, timeout)
+        return b""
+
+    t.exchange = lose_first
+    with pytest.raises(LinkError, match="may have changed"):
+        link.forward(0, load=[1, 0, 0, 0])
+    link.neuron_control(read=False)
+    assert calls[-1] == (False, False) and not link.neuron_reads
+    t.exchange = lose_first
+    link.forward(0, load=[1, 0, 0, 0])
+    assert link.retried == 1
+    with pytest.raises(CommandError) as e:
+        link.command(P.Opcode.NEURON_CONTROL, flags=0x80)
+    assert e.value.status == P.Status.BAD_ARG and len(calls) == 2

@@ -86,3 +86,25 @@ def test_timeout_idle_checked_one_tick_early_fails_bmc_depth32(tmp_path, monkeyp
               mode="bmc", depth=32, workdir=tmp_path)
     assert not r.passed
     assert r.failed_assertion is not None and "idle_after_timeout" in r.failed_assertion
+
+
+@pytest.mark.slow
+def test_neuron_read_left_high_fails_safe_idle_bmc_depth32(tmp_path, monkeypatch):
+    """The neuron lines are part of the safe idle: a neuron-read line left high after a
+    NEURON_CONTROL (planted: the mode itself on the line) is found by BMC."""
+    from amaranth.hdl import Module, Signal
+
+    from insitu.rtl import neuron_control
+
+    def leaky(self, platform):
+        m = Module()
+        mode = Signal()
+        with m.If(self.start):
+            m.d.sync += mode.eq(self.flags[1])
+        m.d.comb += self.port.read.eq(mode)
+        return m
+
+    monkeypatch.setattr(neuron_control.NeuronControl, "elaborate", leaky)
+    r = prove(SafetyHarness(CONFIG, ("safe_idle",), level="controller", cover_pulse=False),
+              mode="bmc", depth=32, workdir=tmp_path)
+    assert not r.passed and r.failed_assertion is not None

@@ -19,7 +19,7 @@ def test_commands_against_reference(sim, tmp_path):
     print(res)
     assert res["responses"] == res["frames"]
     assert set(res["opcodes"]) == {"STATUS", "LOAD_VECTOR", "READ_VECTOR", "FORWARD", "TRANSPOSE",
-                                   "UPDATE", "PROGRAM", "READ_DEVICE"}
+                                   "UPDATE", "PROGRAM", "READ_DEVICE", "NEURON_CONTROL"}
     assert res["statuses"].get("OK", 0) > 60 and res["statuses"].get("BAD_ARG", 0) > 3
     assert res["slots"] > 0 and res["conversions"] > 0
 

@@ -7,7 +7,10 @@ RtlBackend with the golden neuron stage between the simulated columns and the
 converters, against GoldenBackend with the same stage attached: identical readout
 words (membrane codes and spike flags) of every read, identical pulse bursts
 (write-verify steps and the per-time-step rank-1 updates), identical final
-conductances, on Verilator and Icarus.
+conductances, on Verilator and Icarus. The controller resets the neurons before every
+sample (NEURON_CONTROL: the analog port's ``neuron.reset`` line, which the front-end
+watches) and selects the neuron reads (``neuron.read``); the host never touches the
+front-end's neurons.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ def test_spiking_run_identical(sim, tmp_path):
     assert rtl["predictions"] == gold["predictions"] and rtl["losses"] == gold["losses"]
     steps = params["steps"] * 2 * (params["samples"] + params["eval"])
     assert len(rtl["reads"]) == steps and rtl["neuron_reads"] == steps  # every read: neurons
+    # one controller reset strobe per sample, seen on the port's neuron.reset line
+    assert rtl["neuron_resets"] == params["samples"] + params["eval"]
     windows = snn_training.stage_for(params, bld.design.config).windows
     assert snn_training.spikes_in(rtl["reads"], windows) > 0  # spikes and resets compared
     assert rtl["pulse_updates"] > 0  # per-time-step write-back compared
@@ -39,6 +44,14 @@ def test_spiking_run_identical(sim, tmp_path):
     other = snn_training.golden_snn_run({**params, "sigma_d": 0.31})
     diff = training.compare(other, rtl)
     assert diff and "forward ADC read" in diff[0]
+    if sim == "verilator":  # the planted fault, once (cheap on Verilator)
+        # the reset line not wired to the neurons: the second sample starts from the first
+        # one's membranes, and the co-simulation leaves the golden run
+        unwired = runner.run(bld, {"task": "snn", **params, "neuron_reset_wired": False},
+                             test_dir=tmp_path / "unwired")
+        assert unwired["neuron_resets"] == rtl["neuron_resets"]
+        diff = training.compare(gold, unwired)
+        assert diff and "forward ADC read" in diff[0]
 
 
 def test_cli_spiking_cosim_bad_input_one_line(capsys):
