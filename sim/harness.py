@@ -407,7 +407,10 @@ def monitor_verilog(cfg, analog) -> str:
     add(f"    reg [{n - 1}:0] pulsed;  // the line has had a pulse since reset")
     add("    reg pol_prev;")
     add(f"    reg [8:0] run [0:{n - 1}];")
-    add(f"    reg [8:0] low [0:{n - 1}];")
+    # the gap counter saturates above pulse_gap, so it never wraps into a false "gap too short"
+    low_bits = max(9, (cfg.pulse_gap + 1).bit_length())
+    low_top = f"{low_bits}'h{(1 << low_bits) - 1:X}"
+    add(f"    reg [{low_bits - 1}:0] low [0:{n - 1}];")
     add("    reg [31:0] cyc;")
     add("    reg [15:0] since_dac;")
     for side in ("row", "col"):
@@ -457,7 +460,7 @@ def monitor_verilog(cfg, analog) -> str:
     add("            en_prev <= 0; pulsed <= 0; pol_prev <= 0; since_dac <= 16'hFFFF;")
     for side in ("row", "col"):
         add(f"            {side}_mux_prev <= 0; {side}_since_mux <= 16'hFFFF; {side}_in_conv <= 0;")
-    add(f"            for (i = 0; i < {n}; i = i + 1) begin run[i] <= 0; low[i] <= 9'h1FF; end")
+    add(f"            for (i = 0; i < {n}; i = i + 1) begin run[i] <= 0; low[i] <= {low_top}; end")
     add("        end else begin")
     add("            cyc <= cyc + 1;")
     add("            if (rule_now != 0 && !mon_fault) begin")
@@ -477,7 +480,7 @@ def monitor_verilog(cfg, analog) -> str:
         "(run[i] == 9'h1FF ? run[i] : run[i] + 1);")
     add("                else run[i] <= 0;")
     add("                if (en_all[i]) low[i] <= 0;")
-    add("                else if (low[i] != 9'h1FF) low[i] <= low[i] + 1;")
+    add(f"                else if (low[i] != {low_top}) low[i] <= low[i] + 1;")
     add("            end")
     add("        end")
     add("    end")

@@ -115,17 +115,9 @@ def run(args) -> int:
     print(f"cosim: {model} on a {cfg.rows}x{cfg.cols} controller, {samples} samples, {algorithm}, "
           f"{mode}, {sim}", flush=True)
     t0 = time.perf_counter()
-    if args.rebuild:
-        n = runner.clear_cache()
-        print(f"  cache: {n} build(s) removed from {runner.cache_root()}", flush=True)
-    try:
-        bld = runner.build(design, sim, waves=bool(args.waves))
-    except (runner.SimulatorMissing, OSError, subprocess.CalledProcessError, SystemExit) as e:
-        # cocotb's runner exits when the compiler fails; its log is in the build folder
-        print(f"insitu cosim: error: {sim} build failed: {_first_line(e)}", file=sys.stderr)
+    bld = _build(args, design, sim)
+    if bld is None:
         return 2
-    print(f"  build: {'cached' if bld.seconds == 0 else f'{bld.seconds:.1f} s'} ({bld.directory})",
-          flush=True)
 
     # unique per run: two runs may start in the same millisecond once a shared build is done
     test_dir = bld.directory / "runs" / f"cli-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
@@ -202,15 +194,9 @@ def _run_onchip(args, sim, model, samples, tests, seed, device) -> int:
     print(f"cosim --on-chip: {model} on a {cfg.rows}x{cfg.cols} controller with the trainer "
           f"engine, {samples} TRAIN + {tests} INFER, {sim}", flush=True)
     t0 = time.perf_counter()
-    if args.rebuild:
-        print(f"  cache: {runner.clear_cache()} build(s) removed from {runner.cache_root()}")
-    try:
-        bld = runner.build(design, sim, waves=bool(args.waves))
-    except (runner.SimulatorMissing, OSError, subprocess.CalledProcessError, SystemExit) as e:
-        print(f"insitu cosim: error: {sim} build failed: {_first_line(e)}", file=sys.stderr)
+    bld = _build(args, design, sim)
+    if bld is None:
         return 2
-    print(f"  build: {'cached' if bld.seconds == 0 else f'{bld.seconds:.1f} s'} ({bld.directory})",
-          flush=True)
     test_dir = bld.directory / "runs" / f"cli-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
     try:
         rtl = runner.run(bld, {"task": "onchip", **params}, test_dir=test_dir)
@@ -241,6 +227,25 @@ def _run_onchip(args, sim, model, samples, tests, seed, device) -> int:
     return 1
 
 
+def _build(args, design, sim: str):
+    """Empty the cache if ``--rebuild``, then build (or find cached) ``design`` for ``sim``
+    and say which; None after printing the one-line error when the build fails."""
+    from insitu.sim import runner
+
+    if args.rebuild:
+        n = runner.clear_cache()
+        print(f"  cache: {n} build(s) removed from {runner.cache_root()}", flush=True)
+    try:
+        bld = runner.build(design, sim, waves=bool(args.waves))
+    except (runner.SimulatorMissing, OSError, subprocess.CalledProcessError, SystemExit) as e:
+        # cocotb's runner exits when the compiler fails; its log is in the build folder
+        print(f"insitu cosim: error: {sim} build failed: {_first_line(e)}", file=sys.stderr)
+        return None
+    print(f"  build: {'cached' if bld.seconds == 0 else f'{bld.seconds:.1f} s'} ({bld.directory})",
+          flush=True)
+    return bld
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
     if isinstance(e, SystemExit):
@@ -260,17 +265,15 @@ def _run_snn(args, sim: str, samples: int, seed: int, device: str) -> int:
           f"controller, {samples} samples in the loop, neurons in the front-end, {sim}",
           flush=True)
     t0 = time.perf_counter()
-    if args.rebuild:
-        n = runner.clear_cache()
-        print(f"  cache: {n} build(s) removed from {runner.cache_root()}", flush=True)
+    bld = _build(args, runner.Design(cfg), sim)
+    if bld is None:
+        return 2
     try:
-        bld = runner.build(runner.Design(cfg), sim, waves=bool(args.waves))
         rtl = runner.run(bld, {"task": "snn", **params})
     except runner.ContractViolation as e:
         print(f"VIOLATION of the contract: {_first_line(e)}")
         return 1
-    except (runner.SimulatorMissing, runner.CosimFailure, OSError, subprocess.CalledProcessError,
-            SystemExit) as e:
+    except runner.CosimFailure as e:
         print(f"insitu cosim: error: {_first_line(e)}", file=sys.stderr)
         return 2
     print(f"  rtl run: {rtl['wall_s']:.1f} s, {rtl['cycles']} clock cycles", flush=True)

@@ -5,6 +5,7 @@ The monitor module is simulated alone on Icarus from a plain Verilog stimulus.""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
 import pytest
@@ -81,7 +82,7 @@ def ports(tmp_path_factory):
     return [p for p in side["ports"] if p["name"].startswith("analog__")]
 
 
-def run_monitor(ports, cycles, tmp_path) -> tuple[int, int, int]:
+def run_monitor(ports, cycles, tmp_path, cfg=CFG) -> tuple[int, int, int]:
     names = [p["name"] for p in ports if p["direction"] == "output" or p["name"].endswith("__busy")]
     width = {p["name"]: p["width"] for p in ports}
     tb = ["`timescale 1ns/1ps", "module tb;", "    reg clk = 0; reg rst = 1;"]
@@ -99,7 +100,7 @@ def run_monitor(ports, cycles, tmp_path) -> tuple[int, int, int]:
     tb += ['        $display("%0d %0d %0d", mon_rule, mon_cycle, mon_index);', "        $finish;",
            "    end", "endmodule"]
     (tmp_path / "tb.v").write_text("\n".join(tb) + "\n")
-    (tmp_path / "mon.v").write_text("`timescale 1ns/1ps\n" + monitor_verilog(CFG, ports))
+    (tmp_path / "mon.v").write_text("`timescale 1ns/1ps\n" + monitor_verilog(cfg, ports))
     subprocess.run(["iverilog", "-g2005", "-s", "tb", "-o", "sim.vvp", "tb.v", "mon.v"],
                    cwd=tmp_path, check=True, capture_output=True)
     out = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp_path, check=True, capture_output=True,
@@ -123,3 +124,23 @@ def test_each_rule_fails_on_its_planted_fault(ports, tmp_path, name):
 def test_every_rule_has_a_planted_fault():
     assert sorted(r for r, _, _ in EXPECTED.values()) == sorted(MONITOR_RULES)
     assert set(FAULTS) == set(EXPECTED)
+
+
+def two_pulses(gap: int, cycles: int) -> list[dict]:
+    """An update with two 2-tick pulses on row line 0, ``gap`` ticks apart."""
+    t = [{} for _ in range(cycles)]
+    for c in range(1, cycles - 1):
+        t[c]["analog__update_active"] = 1
+    for start in (2, 4 + gap):
+        t[start].update({R: 1, C: 1, SLOT: 1})
+        t[start + 1].update({R: 1, C: 1})
+    return t
+
+
+@pytest.mark.icarus
+@pytest.mark.parametrize("gap, expected", [(600, (0, 0, 0)), (599, (3, 603, 0))])
+def test_gap_longer_than_the_counter_of_old(ports, tmp_path, gap, expected):
+    # board configs reach pulse_gap 304 and more: a 9-bit gap counter saturated at 511 and
+    # flagged every legal gap above it as too short
+    cfg = dataclasses.replace(CFG, pulse_gap=600)
+    assert run_monitor(ports, two_pulses(gap, 610), tmp_path, cfg) == expected
