@@ -518,28 +518,8 @@ class GoldenBackend(Backend):
         engine's, so the co-simulation contract holds for ``engine="numba"`` (the
         default); the numpy engine agrees with it within one LSB.
         """
-        pp, c = self.periphery, self.config
-        x = np.ascontiguousarray(codes, dtype=np.int64)
-        nlines = c.cols if not transpose else c.rows
-        o0 = mux_pos * c.adcs
-        n = max(0, min(c.adcs, nlines - o0))
-        dac = self.dac_cols if transpose else self.dac_rows
-        adc = self.adc_rows if transpose else self.adc_cols
-        bound = pp.program_bound if single_device else pp.out_bound
-        lsb = self.adc_max / (bound * pp.v_read * self.g_unit)
-        rn = self.device.read_noise * (self.device.g_max - self.device.g_min)
-        draws = self._no_draws
-        if self._noisy_reads:
-            draws = self.rng.standard_normal((self.instances, 1, 1, c.adcs))
-        out = np.zeros((self.instances, c.adcs), dtype=np.int64)
-        if n:
-            got = np.empty((self.instances, n), dtype=np.int64)
-            fastpath.read_convert(
-                x, self._gdiff, 0, o0, n, transpose, pp.v_read / self.dac_max, dac.gain,
-                dac.offset, self._dac_mism, adc.gain, adc.offset, self._adc_mism, lsb, draws,
-                rn * lsb, self.pairs, pp.adc_noise, c.adcs, 1, self.adc_max, got)
-            out[:, :n] = got
-        return out
+        # one position of convert_events: the same single draw of (K, 1, 1, adcs) normals
+        return self.convert_events(codes, transpose, [mux_pos], single_device)[0]
 
     def convert_events(self, codes, transpose: bool, positions, single_device: bool = False):
         """:meth:`convert_event` for several mux positions in order, with the same draws.
