@@ -177,9 +177,7 @@ def run(args) -> int:
               + (f"; test accuracy {acc:.1f}%" if acc is not None else "")
               + f" [{time.perf_counter() - t0:.0f} s]")
         return 0
-    more = f" (and {len(diffs) - 1} more differences)" if len(diffs) > 1 else ""
-    print(f"DIFFERENT from the golden model at {diffs[0]}{more}")
-    return 1
+    return _report_difference(diffs, "the golden model")
 
 
 def _run_onchip(args, sim, model, samples, tests, seed, device) -> int:
@@ -198,14 +196,9 @@ def _run_onchip(args, sim, model, samples, tests, seed, device) -> int:
     if bld is None:
         return 2
     test_dir = bld.directory / "runs" / f"cli-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
-    try:
-        rtl = runner.run(bld, {"task": "onchip", **params}, test_dir=test_dir)
-    except runner.ContractViolation as e:
-        print(f"VIOLATION of the contract: {_first_line(e)}")
-        return 1
-    except runner.CosimFailure as e:
-        print(f"insitu cosim: error: {_first_line(e)}", file=sys.stderr)
-        return 2
+    rtl, code = _run_rtl(bld, {"task": "onchip", **params}, test_dir)
+    if rtl is None:
+        return code
     if args.waves:
         print(f"  waves: {runner.waves_file(bld, test_dir)}")
     else:
@@ -222,9 +215,7 @@ def _run_onchip(args, sim, model, samples, tests, seed, device) -> int:
               f"match the golden on-chip reference; test accuracy {100 * rtl['test_acc']:.1f}% "
               f"[{time.perf_counter() - t0:.0f} s]")
         return 0
-    more = f" (and {len(diffs) - 1} more differences)" if len(diffs) > 1 else ""
-    print(f"DIFFERENT from the golden on-chip reference at {diffs[0]}{more}")
-    return 1
+    return _report_difference(diffs, "the golden on-chip reference")
 
 
 def _build(args, design, sim: str):
@@ -244,6 +235,28 @@ def _build(args, design, sim: str):
     print(f"  build: {'cached' if bld.seconds == 0 else f'{bld.seconds:.1f} s'} ({bld.directory})",
           flush=True)
     return bld
+
+
+def _run_rtl(bld, params: dict, test_dir=None):
+    """(results, None) of one co-simulation run, or (None, exit code) after its one line: 1
+    when the RTL broke the contract (like a mismatch), 2 when the simulation failed."""
+    from insitu.sim import runner
+
+    try:
+        return runner.run(bld, params, test_dir=test_dir), None
+    except runner.ContractViolation as e:
+        print(f"VIOLATION of the contract: {_first_line(e)}")
+        return None, 1
+    except runner.CosimFailure as e:
+        print(f"insitu cosim: error: {_first_line(e)}", file=sys.stderr)
+        return None, 2
+
+
+def _report_difference(diffs: list, reference: str) -> int:
+    """The first difference from ``reference`` and how many more; exit code 1."""
+    more = f" (and {len(diffs) - 1} more differences)" if len(diffs) > 1 else ""
+    print(f"DIFFERENT from {reference} at {diffs[0]}{more}")
+    return 1
 
 
 def _first_line(e: BaseException) -> str:
@@ -268,14 +281,9 @@ def _run_snn(args, sim: str, samples: int, seed: int, device: str) -> int:
     bld = _build(args, runner.Design(cfg), sim)
     if bld is None:
         return 2
-    try:
-        rtl = runner.run(bld, {"task": "snn", **params})
-    except runner.ContractViolation as e:
-        print(f"VIOLATION of the contract: {_first_line(e)}")
-        return 1
-    except runner.CosimFailure as e:
-        print(f"insitu cosim: error: {_first_line(e)}", file=sys.stderr)
-        return 2
+    rtl, code = _run_rtl(bld, {"task": "snn", **params})
+    if rtl is None:
+        return code
     print(f"  rtl run: {rtl['wall_s']:.1f} s, {rtl['cycles']} clock cycles", flush=True)
     gold = snn_training.golden_snn_run(params)
     diffs = training.compare(gold, rtl)
@@ -288,6 +296,4 @@ def _run_snn(args, sim: str, samples: int, seed: int, device: str) -> int:
               f"pulse bursts ({rtl['pulse_updates']} in-the-loop updates) and the final "
               f"conductances match the golden model [{time.perf_counter() - t0:.0f} s]")
         return 0
-    more = f" (and {len(diffs) - 1} more differences)" if len(diffs) > 1 else ""
-    print(f"DIFFERENT from the golden model at {diffs[0]}{more}")
-    return 1
+    return _report_difference(diffs, "the golden model")
