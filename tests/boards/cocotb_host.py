@@ -153,10 +153,10 @@ def rand_vec(rng, n, m=None):
     return [rng.randint(-m, m) for _ in range(n)]
 
 
-@cocotb.test()
-async def host_driver_end_to_end(dut):
-    """HostInterface + BoardBackend through the UART pins; every answer equals the protocol
-    reference."""
+async def reference_session(dut):
+    """A started board, its UART as the host's transport, the protocol reference (the same
+    crossbar behind it), the host interface and ``expect()``: the reference's answers to
+    every frame written since the last call."""
     board = Board(dut)
     await board.start()
     uart = SimUart(dut)
@@ -164,17 +164,25 @@ async def host_driver_end_to_end(dut):
     ctrl = HostInterface(uart, timeout=0.01, retries=2)
     seen = [0]
 
-    @resume
-    async def settle():
-        await Timer(5000, unit="ns")
-
     def expect():
-        """The reference's answers to every write since the last call."""
         out = []
         for f in uart.sent[seen[0]:]:
             out += ref.feed(f)
         seen[0] = len(uart.sent)
         return [proto.decode_response(x) for x in out]
+
+    return board, uart, ref, ctrl, expect
+
+
+@cocotb.test()
+async def host_driver_end_to_end(dut):
+    """HostInterface + BoardBackend through the UART pins; every answer equals the protocol
+    reference."""
+    board, uart, ref, ctrl, expect = await reference_session(dut)
+
+    @resume
+    async def settle():
+        await Timer(5000, unit="ns")
 
     def session():
         rng = random.Random(11)
@@ -273,19 +281,7 @@ async def neuron_pins_follow_neuron_control(dut):
     ``neuron_reset_s``; ``neu_read`` is high at every ADC sampling instant of a FORWARD in
     neuron-read mode and low at every other one (a TRANSPOSE in that mode, a FORWARD after
     the mode is off), as the protocol reference logs them."""
-    board = Board(dut)
-    await board.start()
-    uart = SimUart(dut)
-    ref = proto.ProtocolReference(CFG, analog=Crossbar(seed=3))
-    ctrl = HostInterface(uart, timeout=0.01, retries=2)
-    seen = [0]
-
-    def expect():
-        out = []
-        for f in uart.sent[seen[0]:]:
-            out += ref.feed(f)
-        seen[0] = len(uart.sent)
-        return [proto.decode_response(x) for x in out]
+    board, uart, ref, ctrl, expect = await reference_session(dut)
 
     def read_pin_during(call):
         """The neu_read pin at the sampling instants of ``call``'s conversions."""
