@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from insitu.golden.algorithms.snn_runs import SNN_LIF, coding_for, load_snn_dataset, make_snn
+from insitu.golden.algorithms.snn_runs import STEPS, SNN_LIF, coding_for, load_snn_dataset, make_snn
 from insitu.golden.algorithms.surrogate import SNNInTheLoop, SNNSoftware
 from insitu.golden.snn import model_forward
 from insitu.golden.train import FloatMLP, Trainer
@@ -49,9 +49,9 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def software_snn(d, sizes, dataset, epochs, lr, seed, batch=32):
+def software_snn(d, sizes, dataset, epochs, lr, seed, batch=32, coding=None):
     """(SNNSoftware, test accuracy per epoch) of the host model trained in software."""
-    net = make_snn(sizes, backend="ideal", device="ideal", dataset=dataset)
+    net = make_snn(sizes, backend="ideal", device="ideal", dataset=dataset, coding=coding)
     rng = np.random.default_rng(seed)
     w0 = [rng.uniform(-1, 1, (lw.fan_in, lw.fan_out)) / np.sqrt(lw.fan_in) for lw in net.layers]
     sw = SNNSoftware(net, w0)
@@ -175,18 +175,26 @@ def paper_size_run(seed, sw_epochs, loop_epochs, sigmas, instances):
     return out
 
 
-def transfer_spread(side, hidden, sw_epochs, chips, seed):
+def transfer_spread(side, hidden, sw_epochs, chips, seed, offset_spread=None, steps=STEPS):
     """Transfer only, ``chips`` Monte-Carlo chips at sigma_d 0 and 30 % (``--transfer-only``):
     how the transfer loss depends on the hidden layer's width and on the chip draw. The chips
-    at both spreads share their seeds (the 30 % chip ``k`` is chip ``k``'s pattern, scaled)."""
+    at both spreads share their seeds (the 30 % chip ``k`` is chip ``k``'s pattern, scaled).
+    ``offset_spread`` (None: the model's) sets the leak and reset offsets' share of the
+    pattern; 0 spreads only what the paper detunes, time constants and thresholds.
+    ``steps``: time steps per sample (the paper's discretisation, which delays every layer
+    by two steps, is this model with the window shortened by two steps per layer)."""
     sizes = (side * side, hidden, 10)
     d = load_snn_dataset("digits", seed=0, side=None if side == 8 else side)
     t0 = time.time()
-    sw, sw_accs = software_snn(d, sizes, "digits", sw_epochs, 3e-3 if side == 8 else LR_256, seed)
+    coding = coding_for("digits", steps)
+    sw, sw_accs = software_snn(d, sizes, "digits", sw_epochs, 3e-3 if side == 8 else LR_256, seed,
+                               coding=coding)
+    lif = SNN_LIF if offset_spread is None else SNN_LIF.with_(offset_spread=offset_spread)
     out = {"sizes": list(sizes), "software_epochs": sw_epochs, "software": sw_accs[-1],
-           "chips": chips}
+           "chips": chips, "offset_spread": lif.offset_spread, "steps": steps}
     for sd in (0.0, 0.3):
-        net = make_snn(sizes, sigma_d=sd, seed=seed + 10, instances=chips, dataset="digits")
+        net = make_snn(sizes, sigma_d=sd, seed=seed + 10, instances=chips, dataset="digits",
+                       lif=lif, coding=coding)
         net.program(sw.w)
         acc = Trainer(net, d, lr=LOOP_LR).evaluate(d.x_test, d.y_test)
         out[f"transfer_{sd:.2f}"] = [round(float(a), 2) for a in acc]
@@ -407,13 +415,23 @@ def main(argv=None) -> int:
     ap.add_argument("--side", type=int, default=16, choices=(8, 16))
     ap.add_argument("--hidden", type=int, default=246)
     ap.add_argument("--chips", type=int, default=4)
+    ap.add_argument("--offset-spread", type=float, default=None, metavar="F",
+                    help="--transfer-only: the leak/reset offsets' spread relative to sigma_d "
+                         "(default the model's 0.25; 0: only time constants and thresholds)")
+    ap.add_argument("--steps", type=int, default=STEPS,
+                    help=f"--transfer-only: time steps per sample (default {STEPS})")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.transfer_only:
         if not 1 <= args.hidden <= 256 - 10 or not 1 <= args.chips <= 64:
             ap.error("--hidden must be in [1, 246] and --chips in [1, 64]")
-        r = transfer_spread(args.side, args.hidden, args.sw_epochs, args.chips, args.seed)
+        if args.offset_spread is not None and not 0.0 <= args.offset_spread <= 1.0:
+            ap.error("--offset-spread must be in [0, 1]")
+        if not 1 <= args.steps <= 1000:
+            ap.error("--steps must be in [1, 1000]")
+        r = transfer_spread(args.side, args.hidden, args.sw_epochs, args.chips, args.seed,
+                            args.offset_spread, args.steps)
         (out / "snn_transfer.json").write_text(json.dumps(r, indent=1))
         print(json.dumps(r))
         return 0

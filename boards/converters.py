@@ -22,6 +22,11 @@ on a few header pins, and keep the port's meaning intact:
     latched, then the outputs are enabled for exactly ``pulse_width`` ticks;
     the polarity output changes only while the outputs are disabled, with a
     break-before-make dead time on both sides.
+:class:`NeuronLines`
+    The analog port's ``neuron`` lines (``NEURON_CONTROL``, :mod:`insitu.rtl.neuron_control`)
+    on two pins for a front-end with neuron circuits behind the columns (a spiking
+    chip): the one-tick reset strobe stretched to a reset pulse of ``reset_s``, the
+    neuron-read line registered, both active high.
 
 Datasheet facts used (``/work/shared/REFERENCES.md`` and the parts' datasheets;
 where a detail could not be read it is marked *assumed*):
@@ -60,7 +65,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.config import ControllerConfig
 from ..rtl.adc import mux_positions
-from ..rtl.analog import AdcSidesSignature, DacPortSignature, PulsePortSignature
+from ..rtl.analog import AdcSidesSignature, DacPortSignature, NeuronPortSignature, PulsePortSignature
 from ..rtl.layouts import adc_shape, dac_shape
 
 
@@ -640,4 +645,52 @@ class PulseEnables(wiring.Component):
                 seq.d.sync += self.oe_n.eq(1)
                 seq.next = "IDLE"
         m.d.comb += self.overrun.eq(self.pulse.slot & ~self.safe & ~fsm.ongoing("IDLE"))
+        return m
+
+
+# ---------------------------------------------------------------------------- neuron lines
+class NeuronLines(wiring.Component):
+    """The controller's neuron lines on two pins of a spiking front-end.
+
+    ``reset`` goes high the tick after the controller's one-tick ``neuron.reset``
+    strobe and stays high for ``reset_ticks`` ticks (``reset_s``, at least one tick; a
+    strobe during a pulse restarts it): a reset input that needs a minimum pulse
+    width sees one however fast the FPGA clock (1 us *assumed* enough; the
+    BrainScaleS-2 papers name no figure). ``read`` is ``neuron.read`` one tick later,
+    forced low while ``safe``: no conversion of the safe state is taken as a neuron
+    read. The controller raises ``neuron.read`` at a FORWARD's first level write and
+    drops it at its release, so on a board the DAC chain's update and settling (tens of
+    microseconds) separate its edges from every conversion's sampling instant; the
+    reset pulse ends before the next command can start (:class:`~insitu.boards.core.BoardCore`
+    checks that it is shorter than one byte on the host link).
+
+    Attributes
+    ----------
+    neuron : In(NeuronPortSignature())
+        The controller's ``analog.neuron`` (``reset``, ``read``).
+    safe : In(1)
+    reset, read : Out(1)
+        Pins.
+    """
+
+    def __init__(self, clk_hz: float, *, reset_s: float = 1e-6):
+        if not 0.0 < reset_s <= 1e-3:
+            self._MustUse__silence = True  # never elaborated
+            raise ValueError(f"reset_s must be in (0, 1e-3] seconds; got {reset_s}")
+        self.clk_hz = clk_hz
+        self.reset_ticks = ticks(clk_hz, reset_s)
+        super().__init__({"neuron": In(NeuronPortSignature()), "safe": In(1),
+                          "reset": Out(1), "read": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        left = Signal(range(self.reset_ticks))  # reset pulse ticks still to play after this one
+        with m.If(self.neuron.reset):
+            m.d.sync += [self.reset.eq(1), left.eq(self.reset_ticks - 1)]
+        with m.Elif(left != 0):
+            m.d.sync += left.eq(left - 1)
+        with m.Else():
+            m.d.sync += self.reset.eq(0)
+        # both pins straight from flip-flops: no glitch reaches the front-end
+        m.d.sync += self.read.eq(self.neuron.read & ~self.safe)
         return m

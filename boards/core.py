@@ -33,7 +33,7 @@ from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
 from ..rtl.top import ControllerTop
 from ..rtl.uart import UartRx, UartTx, rx_fifo_depth
-from .converters import Ads8688Reader, DacChain, PulseEnables, required_pulse_gap, ticks
+from .converters import Ads8688Reader, DacChain, NeuronLines, PulseEnables, required_pulse_gap, ticks
 
 
 def uart_divisor(clk_hz: float, baud: int) -> int:
@@ -96,7 +96,7 @@ class ResponseMonitor(wiring.Component):
 
 
 class BoardCore(wiring.Component):
-    """Controller + UART + converter adapters + safety, with the parts' pins as ports.
+    """Controller + UART + converter adapters + neuron lines + safety, with the parts' pins as ports.
 
     Parameters
     ----------
@@ -109,6 +109,9 @@ class BoardCore(wiring.Component):
     dac_part : "ad5676" or "ad5686r"
     watchdog_s : float
         Host-link quiet time before the safe state.
+    neuron_reset_s : float
+        Width of the neuron reset pulse on ``neu_reset`` (:class:`NeuronLines`); at most one
+        byte time of the host link, so that it ends before the next command arrives.
     trainer : OnChipConfig or None
         Build the controller's trainer engine with these tables (``insitu.rtl.trainer``):
         the board then runs TRAIN / INFER itself (``insitu board train --on-chip``).
@@ -119,13 +122,15 @@ class BoardCore(wiring.Component):
     dac_sclk, dac_sdin, dac_sync_n, dac_ldac_n, dac_reset_n : Out(1)
     adc_sclk, adc_sdi : Out(1), adc_sdo : In(1), adc_cs_n : Out(parts)
     en_srclk, en_rclk, en_row_ser, en_col_ser, en_oe_n, en_pol : Out(1)
+    neu_reset, neu_read : Out(1)
+        The neuron lines of a spiking front-end (NEURON_CONTROL); low on a plain one.
     led_alive, led_rx, led_tx, led_safe, led_error, led_update : Out(1)
     """
 
     def __init__(self, config: ControllerConfig, clk_hz: float, *, baud: int = 115200,
                  dac_part: str = "ad5676", watchdog_s: float = 2.0,
                  dac_max_sclk_hz: float | None = None, adc_max_sclk_hz: float = 10e6,
-                 en_max_sclk_hz: float = 12.5e6, trainer=None):
+                 en_max_sclk_hz: float = 12.5e6, neuron_reset_s: float = 1e-6, trainer=None):
         self.config = config
         self.trainer = trainer
         self.clk_hz = clk_hz
@@ -136,9 +141,16 @@ class BoardCore(wiring.Component):
         self.dac = DacChain(config, clk_hz, part=dac_part, max_sclk_hz=dac_max_sclk_hz, levels="memory")
         self.adc = Ads8688Reader(config, clk_hz, max_sclk_hz=adc_max_sclk_hz)
         self.enables = PulseEnables(config, clk_hz, max_sclk_hz=en_max_sclk_hz)
+        self.neurons = NeuronLines(clk_hz, reset_s=neuron_reset_s)
+        parts = (self, self.dac, self.adc, self.enables, self.neurons)
+        if self.neurons.reset_ticks > 10 * self.divisor:
+            for part in parts:
+                part._MustUse__silence = True  # never elaborated
+            raise ValueError(f"neuron_reset_s must be at most one host-link byte "
+                             f"({10 / baud:.3g} s at {baud} baud); got {neuron_reset_s}")
         need = adapter_busy_ticks(self.dac, self.adc)
         if config.adc_timeout < need:
-            for part in (self, self.dac, self.adc, self.enables):
+            for part in parts:
                 part._MustUse__silence = True  # never elaborated
             raise ValueError(f"adc_timeout must be >= {need} ticks for these converters at "
                              f"{clk_hz / 1e6:g} MHz (board_config sets it); got {config.adc_timeout}")
@@ -152,6 +164,7 @@ class BoardCore(wiring.Component):
             "adc_cs_n": Out(self.adc.parts, init=(1 << self.adc.parts) - 1),
             "en_srclk": Out(1), "en_rclk": Out(1), "en_row_ser": Out(1), "en_col_ser": Out(1),
             "en_oe_n": Out(1, init=1), "en_pol": Out(1),
+            "neu_reset": Out(1), "neu_read": Out(1),
             "led_alive": Out(1), "led_rx": Out(1), "led_tx": Out(1),
             "led_safe": Out(1), "led_error": Out(1), "led_update": Out(1),
         })
@@ -165,6 +178,7 @@ class BoardCore(wiring.Component):
         m.submodules.dac = dac = self.dac
         m.submodules.adc = adc = self.adc
         m.submodules.enables = en = self.enables
+        m.submodules.neurons = neu = self.neurons
 
         # ---- host link on the UART; bytes both ways are visible here
         m.submodules.uart_rx = rx = UartRx(self.divisor)
@@ -217,6 +231,7 @@ class BoardCore(wiring.Component):
         wiring.connect(m, an.dac, dac.dac)
         wiring.connect(m, an.adc, adc.adc)
         wiring.connect(m, an.pulse, en.pulse)
+        wiring.connect(m, an.neuron, neu.neuron)
         m.d.comb += [
             dac.safe.eq(safe),
             self.dac_sclk.eq(dac.sclk), self.dac_sdin.eq(dac.sdin), self.dac_sync_n.eq(dac.sync_n),
@@ -227,6 +242,7 @@ class BoardCore(wiring.Component):
             en.safe.eq(safe),
             self.en_srclk.eq(en.srclk), self.en_rclk.eq(en.rclk), self.en_row_ser.eq(en.row_ser),
             self.en_col_ser.eq(en.col_ser), self.en_oe_n.eq(en.oe_n), self.en_pol.eq(en.pol),
+            neu.safe.eq(safe), self.neu_reset.eq(neu.reset), self.neu_read.eq(neu.read),
         ]
 
         # ---- status LEDs: alive blinks at ~1 Hz, rx/tx stretch activity to ~50 ms

@@ -10,6 +10,10 @@ Two boards:
     ULX3S with an LFE5U-85F, 25 MHz oscillator -> EHXPLLL -> 50 MHz.
     Converters on the GPIO header (``gpio`` connector, pins 0+ 0- 1+ ...).
 
+The neuron lines of a spiking front-end (``neu_reset``, ``neu_read``) take the
+header's last two pins (iCEBreaker PMOD2 9 and 10, ULX3S GP27 and GN27), so every
+other signal keeps its pin whatever the array size.
+
 The host link is the board's USB-serial UART (FTDI on both boards) at
 115200 baud. :func:`build` writes the bitstream and ``report.json``.
 """
@@ -73,6 +77,8 @@ PIN_SIGNALS = (
     ("en_srclk", "o"), ("en_row_ser", "o"), ("en_col_ser", "o"), ("adc_sclk", "o"),
     ("adc_sdi", "o"), ("adc_sdo", "i"), ("adc_cs_n", "o"),
 )
+# the neuron lines, on the header's last pins (fixed, whatever the number of ADC parts)
+NEURON_PIN_SIGNALS = (("neu_reset", "o"), ("neu_read", "o"))
 
 
 def platform_of(board: str):
@@ -87,8 +93,8 @@ def platform_of(board: str):
     raise ValueError(f"board must be one of {', '.join(BOARDS)}; got {board!r}")
 
 
-def pin_map(board: str, config: ControllerConfig) -> list[dict]:
-    """Header pin of every converter signal: [{"signal", "dir", "conn", "pin"}, ...]."""
+def _assignments(board: str, config: ControllerConfig) -> list[tuple]:
+    """((signal, dir), (connector, number, pin)) of every header signal, in pin map order."""
     spec = BOARDS[board]
     n_cs = sum(adc_parts(config))
     names = []
@@ -97,19 +103,27 @@ def pin_map(board: str, config: ControllerConfig) -> list[dict]:
             names += [(f"adc_cs_n[{k}]", d) for k in range(n_cs)]
         else:
             names.append((name, d))
-    if len(names) > len(spec.pins):
-        raise ValueError(f"{board} has {len(spec.pins)} header pins for converters; "
-                         f"{config.rows}x{config.cols} needs {len(names)} ({n_cs} ADC chip selects)")
+    n_neu = len(NEURON_PIN_SIGNALS)
+    if len(names) + n_neu > len(spec.pins):
+        raise ValueError(f"{board} has {len(spec.pins)} header pins for converters and neuron "
+                         f"lines; {config.rows}x{config.cols} needs {len(names) + n_neu} "
+                         f"({n_cs} ADC chip selects)")
+    return (list(zip(names, spec.pins)) +
+            list(zip(NEURON_PIN_SIGNALS, spec.pins[len(spec.pins) - n_neu:])))
+
+
+def pin_map(board: str, config: ControllerConfig) -> list[dict]:
+    """Header pin of every converter signal and neuron line:
+    [{"signal", "dir", "conn", "pin"}, ...]."""
     return [{"signal": n, "dir": d, "conn": f"{c}{k}", "pin": p}
-            for (n, d), (c, k, p) in zip(names, spec.pins)]
+            for (n, d), (c, k, p) in _assignments(board, config)]
 
 
 def add_pin_resources(platform, board: str, config: ControllerConfig) -> None:
     spec = BOARDS[board]
     res = []
-    for i, entry in enumerate(pin_map(board, config)):
-        conn, num, pin = spec.pins[i]
-        res.append(Resource(f"insitu_{i}", 0, Pins(pin, dir=entry["dir"], conn=(conn, num)),
+    for i, ((_, d), (conn, num, pin)) in enumerate(_assignments(board, config)):
+        res.append(Resource(f"insitu_{i}", 0, Pins(pin, dir=d, conn=(conn, num)),
                             Attrs(**spec.io_attrs)))
     platform.add_resources(res)
 
@@ -171,8 +185,10 @@ class Top(Elaboratable):
         if self.board == "ulx3s":
             m.d.comb += buffer("uart_tx_enable", "o", "uart_tx_enable").o.eq(1)
 
+        self.pin_buffers = []  # by pin map index: which core port each header pin carries
         for i, entry in enumerate(pin_map(self.board, self.config)):
             pin = buffer(f"pin_{i}", entry["dir"], f"insitu_{i}")
+            self.pin_buffers.append(pin)
             sig = entry["signal"]
             if sig.startswith("adc_cs_n["):
                 k = int(sig[len("adc_cs_n["):-1])

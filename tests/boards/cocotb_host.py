@@ -17,8 +17,9 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.task import bridge, resume
-from cocotb.triggers import ClockCycles, Timer
-from insitu.boards.converters import DAC_PARTS, adc_parts
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, Timer
+from cocotb.utils import get_sim_time
+from insitu.boards.converters import DAC_PARTS, adc_parts, ticks
 from insitu.boards.host import BoardBackend
 from insitu.boards.models import (
     MIDSCALE,
@@ -89,6 +90,8 @@ class Board:
         self.adc_bus = AdcBusModel(self.adcs)
         self.en = ShiftEnableModel(8 * -(-CFG.rows // 8), 8 * -(-CFG.cols // 8), dead_ns=90.0)
         self.pulses_applied = 0
+        self.neu_read_at_sample: list[int] = []  # the neuron-read pin at every ADC sampling instant
+        self.neu_reset_ticks: list[int] = []  # width of every neuron reset pulse
 
     def levels(self, side):
         words = self.dac.words()
@@ -97,6 +100,7 @@ class Board:
 
     def _sampler(self, part):
         def sample(channel):
+            self.neu_read_at_sample.append(int(self.dut.neu_read.value))
             if part < self.row_parts:  # a row line: transpose read, columns drive
                 line = part * 8 + channel
                 code = int(self.array.read(1, self.levels(1), 0, 0, CFG.rows)[line])
@@ -116,6 +120,7 @@ class Board:
         await self.adc_bus.attach(d.adc_sclk, d.adc_sdi, d.adc_sdo, d.adc_cs_n)
         await self.en.attach(d.en_srclk, d.en_rclk, d.en_row_ser, d.en_col_ser, d.en_oe_n, d.en_pol)
         cocotb.start_soon(self._apply_pulses())
+        cocotb.start_soon(self._watch_neuron_reset())
         await ClockCycles(d.clk, 5)
         d.rst.value = 0
         await ClockCycles(d.clk, 3000)  # DAC chain init
@@ -132,6 +137,13 @@ class Board:
                 self.array.pulse(np.outer(r, c) * (-1 if p.negative else 1))
                 self.pulses_applied += 1
 
+    async def _watch_neuron_reset(self):
+        while True:
+            await RisingEdge(self.dut.neu_reset)
+            t0 = get_sim_time("ns")
+            await FallingEdge(self.dut.neu_reset)
+            self.neu_reset_ticks.append(round((get_sim_time("ns") - t0) / PERIOD_NS))
+
     def violations(self):
         return self.dac.violations + self.adc_bus.all_violations() + self.en.violations
 
@@ -141,10 +153,10 @@ def rand_vec(rng, n, m=None):
     return [rng.randint(-m, m) for _ in range(n)]
 
 
-@cocotb.test()
-async def host_driver_end_to_end(dut):
-    """HostInterface + BoardBackend through the UART pins; every answer equals the protocol
-    reference."""
+async def reference_session(dut):
+    """A started board, its UART as the host's transport, the protocol reference (the same
+    crossbar behind it), the host interface and ``expect()``: the reference's answers to
+    every frame written since the last call."""
     board = Board(dut)
     await board.start()
     uart = SimUart(dut)
@@ -152,17 +164,25 @@ async def host_driver_end_to_end(dut):
     ctrl = HostInterface(uart, timeout=0.01, retries=2)
     seen = [0]
 
-    @resume
-    async def settle():
-        await Timer(5000, unit="ns")
-
     def expect():
-        """The reference's answers to every write since the last call."""
         out = []
         for f in uart.sent[seen[0]:]:
             out += ref.feed(f)
         seen[0] = len(uart.sent)
         return [proto.decode_response(x) for x in out]
+
+    return board, uart, ref, ctrl, expect
+
+
+@cocotb.test()
+async def host_driver_end_to_end(dut):
+    """HostInterface + BoardBackend through the UART pins; every answer equals the protocol
+    reference."""
+    board, uart, ref, ctrl, expect = await reference_session(dut)
+
+    @resume
+    async def settle():
+        await Timer(5000, unit="ns")
 
     def session():
         rng = random.Random(11)
@@ -252,4 +272,52 @@ async def watchdog_makes_safe(dut):
     assert st["rows"] == CFG.rows
     await ClockCycles(dut.clk, 10)
     assert not int(dut.led_safe.value)
+    assert not board.violations(), board.violations()
+
+
+@cocotb.test()
+async def neuron_pins_follow_neuron_control(dut):
+    """NEURON_CONTROL through the UART pins: every reset strobe is one ``neu_reset`` pulse of
+    ``neuron_reset_s``; ``neu_read`` is high at every ADC sampling instant of a FORWARD in
+    neuron-read mode and low at every other one (a TRANSPOSE in that mode, a FORWARD after
+    the mode is off), as the protocol reference logs them."""
+    board, uart, ref, ctrl, expect = await reference_session(dut)
+
+    def read_pin_during(call):
+        """The neu_read pin at the sampling instants of ``call``'s conversions."""
+        n = len(board.neu_read_at_sample)
+        got = call()
+        wants = expect()
+        assert len(wants) == 1, [(w.opcode, w.status) for w in wants]
+        assert list(got) == list(wants[0].codes())
+        samples = board.neu_read_at_sample[n:]
+        assert samples, "no conversion sampled"
+        return set(samples)
+
+    def session():
+        rng = random.Random(5)
+        ctrl.status()  # the interface learns the array's size first
+        ctrl.load_vector(proto.Side.ROWS, rand_vec(rng, CFG.rows))
+        ctrl.load_vector(proto.Side.COLS, rand_vec(rng, CFG.cols))
+        expect()
+        assert read_pin_during(lambda: ctrl.forward(0, CFG.rows, 0, CFG.cols)) == {0}
+        ctrl.neuron_control(reset=True, read=True)
+        expect()
+        assert read_pin_during(lambda: ctrl.forward(0, CFG.rows, 0, CFG.cols)) == {1}
+        assert read_pin_during(lambda: ctrl.forward(1, 2, 1, CFG.cols - 1)) == {1}
+        assert read_pin_during(lambda: ctrl.transpose(0, CFG.rows, 0, CFG.cols)) == {0}
+        ctrl.neuron_control(reset=True, read=True)  # the next sample
+        expect()
+        assert read_pin_during(lambda: ctrl.forward(0, CFG.rows, 0, CFG.cols)) == {1}
+        ctrl.neuron_control(read=False)
+        expect()
+        assert read_pin_during(lambda: ctrl.forward(0, CFG.rows, 0, CFG.cols)) == {0}
+
+    await bridge(session)()
+    await ClockCycles(dut.clk, 10)
+    assert ref.neuron_log == ["reset", ("read", 0, CFG.cols), ("read", 1, CFG.cols - 1),
+                              "reset", ("read", 0, CFG.cols)]
+    width = ticks(CLK_HZ, P.get("neuron_reset_s", 1e-6))
+    assert board.neu_reset_ticks == [width] * ref.neuron_log.count("reset"), board.neu_reset_ticks
+    assert not int(dut.neu_read.value) and not int(dut.neu_reset.value)
     assert not board.violations(), board.violations()

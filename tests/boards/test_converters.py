@@ -97,5 +97,5 @@ def test_dac_that_never_acknowledges_is_a_stuck_busy_the_controller_times_out():
     with pytest.raises(ValueError, match=r"adc_timeout must be >= \d+ ticks"):
         BoardCore(ControllerConfig(**{**cfg.to_dict(), "adc_timeout": need - 1}), CLK_HZ)
     core = BoardCore(cfg, CLK_HZ)
-    for part in (core, core.dac, core.adc, core.enables, core.controller):
+    for part in (core, core.dac, core.adc, core.enables, core.neurons, core.controller):
         part._MustUse__silence = True  # constructed only to see it accepted

@@ -9,14 +9,10 @@ from insitu.golden.neuron_stage import NeuronStage, NeuronWindow, pack_words, un
 from insitu.golden.neurons import LIFParams
 from insitu.golden.periphery import PeripheryParams
 from insitu.golden.snn import LatencyCode, SpikingNet, attach_neurons, model_forward, snn_layout_config
+from snn_harness import deviation_from_model, random_weights
 
 SIZES = (6, 5, 3)
 GAINS = (3.0, 2.0)
-
-
-def _weights(sizes=SIZES, seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.uniform(-0.8, 0.8, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
 
 
 def _chip(lif, *, chip=True, periphery=None, seed=0, array=None, **cfg):
@@ -44,7 +40,7 @@ def test_neurons_integrate_the_analog_current_in_front_of_the_converter():
     integrating ADC codes) do not once the converter is coarse."""
     lif = LIFParams(readout_bits=16, readout_range=64.0)
     coarse = PeripheryParams(out_bound=200.0)  # ADC LSB 0.4 weight units at adc_bits 10
-    w = _weights()
+    w = random_weights(SIZES)
     x = np.random.default_rng(1).uniform(0, 1, (4, 6))
     rasters = LatencyCode(steps=12).encode(x)
     chip = _chip(lif, periphery=coarse, adc_bits=17)
@@ -53,17 +49,10 @@ def test_neurons_integrate_the_analog_current_in_front_of_the_converter():
         n.program(w)
     model = model_forward([n.layer_weights(l)[0] for l, n in enumerate((chip, chip))],
                           rasters, lif, GAINS)
-    lsb = lif.readout_lsb
-    spiked, host_err = 0, 0.0
-    for i in range(4):
-        rec = chip.run(rasters[:, i])
-        for l in range(2):
-            np.testing.assert_allclose(rec.v[l][:, 0], model.v[l][:, i], atol=lsb / 2 + 1e-9)
-        np.testing.assert_array_equal(rec.s[0][:, 0], model.s[0][:, i])
-        spiked += rec.s[0].sum()
-        hrec = host.run(rasters[:, i])
-        host_err = max(host_err, np.abs(hrec.v[0][:, 0] - model.v[0][:, i]).max())
+    worst, wrong, spiked = deviation_from_model(chip, rasters, model)
+    assert worst <= lif.readout_lsb / 2 + 1e-9 and wrong == 0
     assert spiked > 0
+    host_err, _, _ = deviation_from_model(host, rasters, model)
     assert host_err > 0.1  # ADC-quantised input: off by more than 0.1 threshold
 
 
@@ -97,7 +86,7 @@ def test_other_reads_bypass_the_stage():
     chip = _chip(lif, array=(8, 10))
     plain = _chip(lif, chip=False, array=(8, 10))
     for n in (chip, plain):
-        n.program(_weights())
+        n.program(random_weights(SIZES))
     rng = np.random.default_rng(3)
     d = rng.integers(-100, 100, (1, 10))
     chip.backend.neuron_control(reset=True, read=True)
@@ -121,7 +110,7 @@ def test_seeded_and_same_fixed_pattern_as_host_neurons():
     a, b, c = _chip(lif, seed=4), _chip(lif, seed=4), _chip(lif, seed=5)
     host = _chip(lif, chip=False, seed=4)
     for n in (a, b, c):
-        n.program(_weights())
+        n.program(random_weights(SIZES))
     raster = a.coding.encode(np.linspace(0.3, 1, 6)[None, :])[:, 0]
     ra, rb, rc = a.run(raster), b.run(raster), c.run(raster)
     np.testing.assert_array_equal(ra.v[1], rb.v[1])
