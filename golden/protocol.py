@@ -468,6 +468,26 @@ class ProtocolReference:
                     out.append(self._frame_done(bytes(self._frame)))
         return out
 
+    def queued_frame_bytes(self, data: bytes) -> int:
+        """How many bytes of ``data`` (what follows a frame that is executing) the stream port
+        takes before that command is answered: its run-ahead of one frame. Bytes outside a
+        frame that are not SYNC (dropped), then one frame: up to its CRC's last byte, or up to
+        its length's high byte if the length is above ``max_payload`` (the link's verdict is
+        known there); all of ``data`` if it ends first. The frame then waits, and is answered
+        after the running command, as :meth:`feed` predicts for the bytes in order."""
+        data = bytes(data)
+        start = data.find(bytes([SYNC]))
+        if start < 0:
+            return len(data)
+        header_end = start + 1 + _REQUEST_HEADER_BYTES
+        if len(data) < header_end:
+            return len(data)
+        n = int.from_bytes(data[start + 1 + _REQUEST_LENGTH_AT:start + 3 + _REQUEST_LENGTH_AT],
+                           "little")
+        if n > self.max_payload:
+            return header_end
+        return min(len(data), header_end + n + CRC_BYTES)
+
     def timeout(self) -> list[bytes]:
         """The inter-byte timeout elapsed: a frame in progress is answered TIMEOUT."""
         if self._state == "hunt":
