@@ -416,6 +416,10 @@ class ProtocolReference:
     integer step on this reference's own reads, updates and LFSRs (:class:`_TrainerArray`),
     so the reference *is* the spec; they leave the x and d buffers untouched.
 
+    Run-ahead (the stream port takes the next frame while a command executes): the frames
+    are still executed one at a time in order, so :meth:`feed` of the bytes in order is the
+    prediction; :meth:`queued_frame_bytes` says how far the port reads ahead.
+
     NEURON_CONTROL: the reset strobe and the neuron-read mode it sets are what the
     controller's ``analog.neuron`` lines do; the reference logs them in ``neuron_log``
     (``"reset"`` per reset strobe, ``("read", col0, ncols)`` per FORWARD taken in neuron-read

@@ -5,6 +5,9 @@ port), keeps the payload in a buffer until the CRC has been checked, hands
 good frames to the controller, and answers everything it rejects itself
 (bad CRC, length above the buffer, inter-byte timeout) with an error
 response. :class:`FrameTransmitter` adds SYNC and the CRC to response bytes.
+With ``run_ahead`` (the stream port) the payload buffer has two banks and the next frame
+is taken while a command executes: queued behind it, answered after it, one frame deep
+(``docs/protocol.md``, "Run-ahead on the stream port").
 """
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from insitu.golden import protocol as P
 from insitu.rtl.hostlink import HostLink
 from insitu.rtl.top import ControllerTop
