@@ -14,7 +14,12 @@ engine (Verilator, :mod:`insitu.sim.onchip`): ``cycles_per_sample`` (one TRAIN, 
 the simulation's converter timing), ``board_cycles_per_sample`` (the same TRAIN with the ULX3S
 SPI converter adapters' frame timings and enable-chain pulse gap, :func:`board_cycles_per_sample`),
 ``identical`` (every ADC conversion, pulse burst, answer
-and the final conductances equal the golden on-chip reference), and the link:
+and the final conductances equal the golden on-chip reference, in both runs below), the stream
+port: ``stream_cycles_per_sample`` (TRAIN requests back to back, ``HostInterface.train_samples``:
+the host link takes the next sample while one trains) against
+``stream_cycles_per_sample_one_by_one`` (each request after the previous answer; also
+``cycles_per_sample``), and ``trainer_busy_fraction`` (the share of those ticks the trainer
+engine is busy; near 1: the link is not the bottleneck), and the link:
 ``link_bytes_per_sample_onchip`` (a TRAIN request and its answer) against
 ``link_bytes_per_sample_host`` (the host-in-the-loop PGD of today's protocol, same network:
 the LOAD_VECTOR / FORWARD / TRANSPOSE / UPDATE batches of :class:`~insitu.host.LinkBackend`,
@@ -171,8 +176,13 @@ def controller_figures(samples: int, seed: int) -> dict:
     cfg = onchip.controller_config(params)
     bld = runner.build(runner.Design(cfg, trainer=OnChipConfig(**params["onchip"], lr=LR)),
                        "verilator")
-    rtl = runner.run(bld, {"task": "onchip", **params})
-    diffs = onchip.compare_onchip(onchip.golden_onchip(params), rtl)
+    golden = onchip.golden_onchip(params)
+    # one by one (each TRAIN waits for the previous answer) and streamed (back to back, the
+    # next sample taken while one trains): the same training, both checked against the golden
+    rtl = runner.run(bld, {"task": "onchip", **params, "streaming": False})
+    streamed = runner.run(bld, {"task": "onchip", **params, "streaming": True})
+    diffs = (onchip.compare_onchip(golden, rtl)
+             + [f"streamed: {d}" for d in onchip.compare_onchip(golden, streamed)])
     train = (P.FRAME_OVERHEAD + 1 + SIZES[0] * P.SAMPLE_CODE_BYTES
              + P.RESPONSE_OVERHEAD + P.fields_size(P.RESPONSE_FIELDS[P.Opcode.TRAIN]))
     host = link_bytes_host(datasets.load("digits", seed=0), 5, seed)
@@ -184,6 +194,11 @@ def controller_figures(samples: int, seed: int) -> dict:
     out = {"rtl_samples": samples, "identical": not diffs,
            "first_difference": diffs[0] if diffs else None,
            "cycles_per_sample": round(rtl["cycles_per_sample"], 1),
+           # the stream port (simulation timing): back to back with the run-ahead, one by one
+           "stream_cycles_per_sample": round(streamed["cycles_per_sample"], 1),
+           "stream_cycles_per_sample_one_by_one": round(rtl["cycles_per_sample"], 1),
+           "trainer_busy_fraction": round(streamed["trainer_busy_fraction"], 4),
+           "trainer_busy_fraction_one_by_one": round(rtl["trainer_busy_fraction"], 4),
            "cycles_per_inference": round(rtl["cycles_per_inference"], 1),
            **board,
            "link_bytes_per_sample_onchip": train,

@@ -416,6 +416,10 @@ class ProtocolReference:
     integer step on this reference's own reads, updates and LFSRs (:class:`_TrainerArray`),
     so the reference *is* the spec; they leave the x and d buffers untouched.
 
+    Run-ahead (the stream port takes the next frame while a command executes): the frames
+    are still executed one at a time in order, so :meth:`feed` of the bytes in order is the
+    prediction; :meth:`queued_frame_bytes` says how far the port reads ahead.
+
     NEURON_CONTROL: the reset strobe and the neuron-read mode it sets are what the
     controller's ``analog.neuron`` lines do; the reference logs them in ``neuron_log``
     (``"reset"`` per reset strobe, ``("read", col0, ncols)`` per FORWARD taken in neuron-read
@@ -467,6 +471,26 @@ class ProtocolReference:
                     self._state = "hunt"
                     out.append(self._frame_done(bytes(self._frame)))
         return out
+
+    def queued_frame_bytes(self, data: bytes) -> int:
+        """How many bytes of ``data`` (what follows a frame that is executing) the stream port
+        takes before that command is answered: its run-ahead of one frame. Bytes outside a
+        frame that are not SYNC (dropped), then one frame: up to its CRC's last byte, or up to
+        its length's high byte if the length is above ``max_payload`` (the link's verdict is
+        known there); all of ``data`` if it ends first. The frame then waits, and is answered
+        after the running command, as :meth:`feed` predicts for the bytes in order."""
+        data = bytes(data)
+        start = data.find(bytes([SYNC]))
+        if start < 0:
+            return len(data)
+        header_end = start + 1 + _REQUEST_HEADER_BYTES
+        if len(data) < header_end:
+            return len(data)
+        n = int.from_bytes(data[start + 1 + _REQUEST_LENGTH_AT:start + 3 + _REQUEST_LENGTH_AT],
+                           "little")
+        if n > self.max_payload:
+            return header_end
+        return min(len(data), header_end + n + CRC_BYTES)
 
     def timeout(self) -> list[bytes]:
         """The inter-byte timeout elapsed: a frame in progress is answered TIMEOUT."""

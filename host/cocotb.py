@@ -66,6 +66,9 @@ class StreamTransport(_Bridged):
         self.dut = dut
         self.rxb = rx_bytes
         self.txb = tx_bytes
+        #: what one batch may hold (``HostInterface`` splits longer runs of requests)
+        self.max_batch_bytes = rx_bytes
+        self.max_answer_bytes = tx_bytes
         self._rx_seq = 0
         self._tx_clear = 0
         self.batches = 0

@@ -182,19 +182,39 @@ class HostInterface:
 
     def _run(self, requests: list[Request]) -> list[proto.Response]:
         """A batch, split where it would run further ahead than the controller buffers
-        (on a link without flow control)."""
-        if getattr(self.transport, "flow_control", False):
-            return self.batch(requests)
-        limit = proto.run_ahead_bytes(self.config)
-        out, part, size = [], [], 0
+        (on a link without flow control), or where it would not fit the transport's own
+        buffers (``max_batch_bytes`` of requests, ``max_answer_bytes`` of answers: the
+        co-simulation's stream transactor)."""
+        t = self.transport
+        if getattr(t, "flow_control", False):
+            limit = getattr(t, "max_batch_bytes", None)
+            answers = getattr(t, "max_answer_bytes", None)
+            if limit is None and answers is None:
+                return self.batch(requests)
+        else:
+            limit, answers = proto.run_ahead_bytes(self.config), None
+        out, part, size, back = [], [], 0, 0
         for r in requests:
-            n = len(r.frame())
-            if part and size + n > limit:
+            n, a = len(r.frame()), self._answer_bytes(r)
+            if part and ((limit is not None and size + n > limit)
+                         or (answers is not None and back + a > answers)):
                 out += self.batch(part)
-                part, size = [], 0
+                part, size, back = [], 0, 0
             part.append(r)
             size += n
+            back += a
         return out + self.batch(part)
+
+    @staticmethod
+    def _answer_bytes(r) -> int:
+        """Bytes of the OK answer to request ``r`` (an error answer is shorter)."""
+        f = getattr(r, "fields", {})
+        body = {Op.FORWARD: lambda: f["ncols"] * proto.ADC_CODE_BYTES,
+                Op.TRANSPOSE: lambda: f["nrows"] * proto.ADC_CODE_BYTES,
+                Op.READ_DEVICE: lambda: proto.ADC_CODE_BYTES,
+                Op.READ_VECTOR: lambda: f["count"] * proto.VECTOR_CODE_BYTES}.get(r.opcode)
+        n = body() if body is not None else proto.fields_size(proto.RESPONSE_FIELDS[r.opcode])
+        return proto.RESPONSE_OVERHEAD + n
 
     # ------------------------------------------------------------------ commands
     def status(self) -> dict:
@@ -333,9 +353,12 @@ class HostInterface:
     def train_samples(self, samples, labels) -> list[dict]:
         """Many TRAIN steps, sent ahead of their answers: as many requests at once as the
         controller buffers (:func:`~insitu.golden.protocol.run_ahead_bytes` on a link without
-        flow control, all of them with it), so on a UART the next samples arrive while the
-        current one trains. Same answers, in order, as :meth:`train_sample` one by one; a
-        bad sample or label is one line before anything is sent."""
+        flow control; with it, all of them, or as many as the transport's buffers hold), so
+        the next samples arrive while the current one trains: on a UART into the receive
+        FIFO, on the stream port into the host link's second payload bank (its run-ahead of
+        one frame; the stream's flow control holds the rest). Same answers, in order, as
+        :meth:`train_sample` one by one; a bad sample or label is one line before anything
+        is sent."""
         labels = list(labels)
         samples = list(samples)
         if len(samples) != len(labels):

@@ -78,16 +78,21 @@ class Controller(wiring.Component):
     ----------
     cmd : In(CommandSignature)
     analog : Out(AnalogPortSignature)
+    trainer_busy : Out(1)
+        With a trainer: it runs a command (CONFIGURE, CONFIGURE_LAYER, TRAIN, INFER).
     """
 
     def __init__(self, config: ControllerConfig, levels: str = "registers", trainer=None):
         self.config = config
         self.levels = levels
         self.trainer = trainer  # an OnChipConfig (its tables), or None: no trainer engine
-        super().__init__({
+        members = {
             "cmd": In(CommandSignature(config)),
             "analog": Out(AnalogPortSignature(config, levels)),
-        })
+        }
+        if trainer is not None:
+            members["trainer_busy"] = Out(1)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -548,7 +553,7 @@ class _Commands:
         m, tr, rde, seq, an = self.m, self.tr, self.rde, self.seq, self.an
         with m.State("TRAINER"):
             m.d.comb += [
-                self.trainer_active.eq(1),
+                self.trainer_active.eq(1), self.ctrl.trainer_busy.eq(1),
                 rde.start.eq(tr.rd_start), rde.drive_side.eq(tr.rd_drive_side),
                 rde.drive_first.eq(tr.rd_drive_first), rde.drive_end.eq(tr.rd_drive_end),
                 rde.single.eq(0), rde.sense_side.eq(tr.rd_sense_side),

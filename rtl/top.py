@@ -46,18 +46,26 @@ class ControllerTop(wiring.Component):
         (``AnalogPortSignature``; the board builds, whose DAC chain is serial).
     trainer : OnChipConfig or None
         Build the trainer engine with these tables (``insitu.rtl.trainer``).
+    run_ahead : bool or None
+        The host link takes the next frame while a command executes (two payload banks,
+        :class:`~insitu.rtl.hostlink.HostLink`); default on for ``stream`` (the link is then
+        never what a run of TRAIN frames waits for), off for ``uart`` (its receive FIFO
+        buffers the frames that come meanwhile).
 
     Attributes
     ----------
     analog : Out(AnalogPortSignature(config))
     host_rx : In(stream.Signature(8)), host_tx : Out(stream.Signature(8))   (``stream``)
     uart_rx : In(1), uart_tx : Out(1)                                        (``uart``)
+    trainer_busy : Out(1)
+        The trainer engine runs a command (with a trainer): its busy fraction.
     """
 
     def __init__(self, config: ControllerConfig, *, host: str = "stream",
                  uart_divisor: int = DEFAULT_UART_DIVISOR, timeout_cycles: int | None = None,
-                 levels: str = "registers", trainer=None):
+                 levels: str = "registers", trainer=None, run_ahead: bool | None = None):
         self.trainer = trainer
+        self.run_ahead = host == "stream" if run_ahead is None else bool(run_ahead)
         self.timeout_cycles = check_host_args(host, uart_divisor, timeout_cycles)
         self.config = config
         self.levels = levels
@@ -70,13 +78,17 @@ class ControllerTop(wiring.Component):
         else:
             members["uart_rx"] = In(1, init=1)
             members["uart_tx"] = Out(1, init=1)
+        if trainer is not None:
+            members["trainer_busy"] = Out(1)
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.link = link = HostLink(self.config, self.timeout_cycles)
+        m.submodules.link = link = HostLink(self.config, self.timeout_cycles, self.run_ahead)
         m.submodules.controller = ctrl = Controller(self.config, self.levels, self.trainer)
         wiring.connect(m, link.cmd, ctrl.cmd)
+        if self.trainer is not None:
+            m.d.comb += self.trainer_busy.eq(ctrl.trainer_busy)
         wiring.connect(m, ctrl.analog, wiring.flipped(self.analog))
         if self.host == "stream":
             wiring.connect(m, wiring.flipped(self.host_rx), link.rx)

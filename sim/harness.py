@@ -40,6 +40,8 @@ wakes up on *events* (frames, update ends, conversions), never per clock:
 * while a conversion runs (fewer than ``convert_ticks`` ticks since its start, or ``busy``
   high) the converters' data lines carry garbage (from the harness's random stream): a
   controller that takes its data early reads it, and the comparison with the golden model fails.
+* ``busy_cycles`` counts the ticks the trainer engine is busy (the design's ``trainer_busy``;
+  0 without a trainer): its busy fraction over a run of samples.
 * ``dac_seq`` counts ``dac.strobe`` pulses, so the analog model re-reads the
   latched levels only when they changed, without waking on the strobe.
 
@@ -53,7 +55,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HARNESS_TOP = "insitu_tb"
-HARNESS_VERSION = 12  # bump when the generated text changes (part of the build hash)
+HARNESS_VERSION = 13  # bump when the generated text changes (part of the build hash)
 
 
 def sizes(config, host: str) -> dict:
@@ -130,6 +132,7 @@ def write_harness(sidecar: dict, path) -> Path:
         "    input wire [15:0] slot_clear",
         "    output reg pulse_fault",
         "    output reg [15:0] dac_seq",
+        "    output reg [31:0] busy_cycles",
         "    output wire mon_fault",
         "    output wire [7:0] mon_rule",
         "    output wire [31:0] mon_cycle",
@@ -151,6 +154,14 @@ def write_harness(sidecar: dict, path) -> Path:
     # whether a conversion runs, per side: computed once, by the monitor (its rules and the
     # tables' garbage on the data lines use it)
     body = ["    wire row_converting, col_converting;\n"]
+    if any(p["name"] == "trainer_busy" for p in ports):
+        conns.append(".trainer_busy(trainer_busy)")
+        body.append("    wire trainer_busy;\n")
+    else:
+        body.append("    wire trainer_busy = 1'b0;\n")
+    body.append("    always @(posedge clk)\n"
+                "        if (rst) busy_cycles <= 0;\n"
+                "        else if (trainer_busy) busy_cycles <= busy_cycles + 1;\n")
     if host == "uart":
         conns += [".uart_rx(uart_rx)", ".uart_tx(uart_tx)"]
     else:

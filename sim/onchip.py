@@ -4,7 +4,9 @@
 the initial weights are programmed into the golden array behind the analog port directly
 (the same call as in the golden run: this contract is about training, write-verify has its
 own), the host sends CONFIGURE with the constants :meth:`OnChipTrainer.constants` derives,
-then one TRAIN per training sample and one INFER per test sample. Meanwhile the host-link
+then one TRAIN per training sample (``streaming``, the default: back to back with
+:meth:`~insitu.host.interface.HostInterface.train_samples`, the next sample arriving while one
+trains; else one by one) and one INFER per test sample. Meanwhile the host-link
 monitor is :class:`~insitu.golden.protocol.ProtocolReference` with the trainer over a copy
 of the array (:class:`~insitu.sim.checks.GoldenAnalog`), in lockstep: it queues the slot
 schedule of every update a TRAIN makes (the scoreboard checks every pulse slot) and checks
@@ -32,8 +34,10 @@ from .session import physics_from
 def check_params(params: dict) -> dict:
     """Training parameters of the on-chip run, completed (ValueError naming a bad one)."""
     p = {"model": "iris", "samples": 40, "tests": 20, "seed": 0, "device": "ecram_organic",
-         "lr": 0.1, "onchip": {}, "config": {}, "periphery": {}, **params}
+         "lr": 0.1, "onchip": {}, "config": {}, "periphery": {}, "streaming": True, **params}
     OnChipConfig(**{**p["onchip"], "lr": p["lr"]})
+    if not isinstance(p["streaming"], bool):
+        raise ValueError(f"streaming must be True or False, got {p['streaming']!r}")
     base = {k: p[k] for k in ("model", "samples", "seed", "device", "config", "periphery")}
     training.check_params(base)
     t = p["tests"]
@@ -129,12 +133,19 @@ def run_onchip(session, params: dict) -> dict:
     def analog_counts():  # conversions, DAC level strobes (16-bit harness counter), slots
         return fe.conversions, int(session.dut.dac_seq.value.to_unsigned()), fe.slots
 
-    c0, n0 = session.cycles(), analog_counts()
-    train = []
-    for idx in sample_order(len(data.x_train), p["samples"], p["seed"]):
-        out = link.train_sample(_codes(data.x_train[idx], k["D"]), int(data.y_train[idx]))
-        train.append([out["prediction"], out["loss"]])
-    c1, n1 = session.cycles(), analog_counts()
+    def busy():  # ticks the trainer engine has been busy (harness counter, 32 bits)
+        return int(session.dut.busy_cycles.value.to_unsigned())
+
+    order = sample_order(len(data.x_train), p["samples"], p["seed"])
+    codes = [_codes(data.x_train[idx], k["D"]) for idx in order]
+    labels = [int(data.y_train[idx]) for idx in order]
+    c0, n0, b0 = session.cycles(), analog_counts(), busy()
+    if p["streaming"]:  # back to back: the next sample arrives while one trains
+        answers = link.train_samples(codes, labels)
+    else:  # one by one: each request waits for the previous answer
+        answers = [link.train_sample(x, y) for x, y in zip(codes, labels)]
+    train = [[out["prediction"], out["loss"]] for out in answers]
+    c1, n1, b1 = session.cycles(), analog_counts(), busy()
     test = [link.infer(_codes(x, k["D"])) for x in data.x_test[:p["tests"]]]
     c2 = session.cycles()
     ref = monitor.analog
@@ -143,6 +154,10 @@ def run_onchip(session, params: dict) -> dict:
             "reference_events": [[s, int(pos), list(a)] for s, pos, a in ref.events],
             "reference_g": ref.physics.conductances[0].tolist(),
             "cycles_per_sample": (c1 - c0) / max(1, len(train)),
+            "streaming": p["streaming"],
+            # the share of the training ticks the trainer engine computed (the rest: waiting
+            # for a sample or for its answer to leave)
+            "trainer_busy_fraction": ((b1 - b0) % (1 << 32)) / max(1, c1 - c0),
             # what one TRAIN asks of the converters and the pulse enables (board timing)
             "conversions_per_sample": (n1[0] - n0[0]) / max(1, len(train)),
             "dac_strobes_per_sample": ((n1[1] - n0[1]) % (1 << 16)) / max(1, len(train)),

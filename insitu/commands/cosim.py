@@ -206,7 +206,8 @@ def _run_onchip(args, sim, model, samples, tests, seed, device) -> int:
 
         shutil.rmtree(test_dir, ignore_errors=True)
     print(f"  rtl run: {rtl['wall_s']:.1f} s, {rtl['cycles_per_sample']:.0f} clock cycles per "
-          f"TRAIN, {rtl['cycles_per_inference']:.0f} per INFER", flush=True)
+          f"TRAIN (streamed; trainer busy {100 * rtl['trainer_busy_fraction']:.1f}% of them), "
+          f"{rtl['cycles_per_inference']:.0f} per INFER", flush=True)
     gold = onchip.golden_onchip(params)
     diffs = onchip.compare_onchip(gold, rtl)
     if not diffs:

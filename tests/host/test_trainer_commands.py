@@ -239,3 +239,44 @@ def test_train_samples_runs_ahead_with_the_same_answers():
     with pytest.raises(ValueError, match="label must be an integer"):
         host.train_samples(X[:2], [0, 3])
     assert sum(link.batches) == 12  # nothing sent for bad input
+
+
+class _StreamLike(_UartLike):
+    """The fake behind a stream port with flow control and a transactor of fixed size (the
+    co-simulation's): batches must fit its request and answer buffers."""
+
+    flow_control = True
+
+    def __init__(self, inner, max_batch_bytes, max_answer_bytes):
+        super().__init__(inner)
+        self.max_batch_bytes, self.max_answer_bytes = max_batch_bytes, max_answer_bytes
+        self.sizes = []
+
+    def exchange(self, data, responses, timeout):
+        raw = super().exchange(data, responses, timeout)
+        self.sizes.append((len(data), len(raw)))
+        return raw
+
+
+@pytest.mark.parametrize("limits,per_batch", [((45, 1000), 4), ((1000, 40), 3)])
+def test_train_samples_on_a_stream_fill_the_transport(limits, per_batch):
+    """With flow control every TRAIN goes out back to back, in batches as large as the
+    transport's request (``max_batch_bytes``) or answer (``max_answer_bytes``) buffer allows;
+    the same answers and array as one at a time."""
+    onchip = OnChipConfig()
+    net, step, analog, host = setup(onchip)
+    k = configure(host, step, net)
+    link = _StreamLike(host.transport, *limits)
+    host.transport = link
+    d = datasets.load("iris", seed=0)
+    X = [np.floor(x * k["D"] + 0.5).astype(np.int64) for x in d.x_train[:10]]
+    y = [int(v) for v in d.y_train[:10]]
+    got = host.train_samples(X, y)
+    want = []
+    for x, t in zip(d.x_train[:10], y):
+        w = step(net, x[None], np.eye(3)[t][None], step.config.lr)
+        want.append((int(w["prediction"][0]), int(w["loss"][0])))
+    assert [(g["prediction"], g["loss"]) for g in got] == want
+    assert np.array_equal(net.backend.conductances, analog.physics.conductances)
+    assert link.batches == [per_batch] * (10 // per_batch) + [10 % per_batch] * (10 % per_batch > 0)
+    assert all(n <= limits[0] and a <= limits[1] for n, a in link.sizes)

@@ -205,12 +205,13 @@ def analog_model(port, config, array: LinearArray, rng: random.Random, log: dict
 
 
 def host_session(top, ref, chip, config, chunks, seed: int, *, p_pause=0.3, timeout_cycles=None,
-                 get_timeout=20000, quiet_ticks=0):
+                 get_timeout=20000, quiet_ticks=0, watchers=()):
     """Send ``chunks`` = [(bytes, idle ticks after)] to ``top``'s stream host port with the
     chip ``chip`` (a :class:`LinearArray`) behind its analog port, and check every response
     byte against ``ref`` (a ``ProtocolReference`` on its own copy of the chip) and the arrays
     at the end. An idle gap longer than ``timeout_cycles + 5`` is a link timeout for the
-    reference; ``quiet_ticks``: nothing more may come out for that long after the last byte.
+    reference; ``quiet_ticks``: nothing more may come out for that long after the last byte;
+    ``watchers``: more background testbenches (observers of ``top``).
 
     Returns (responses, log of the analog model) with the responses decoded."""
     from insitu.golden import protocol as P
@@ -239,7 +240,8 @@ def host_session(top, ref, chip, config, chunks, seed: int, *, p_pause=0.3, time
             await ctx.tick()
 
     simulate(top, sender, receiver,
-             background=[analog_model(top.analog, config, chip, random.Random(seed + 1), log)])
+             background=[analog_model(top.analog, config, chip, random.Random(seed + 1), log),
+                         *watchers])
     dec = P.ResponseDecoder()
     responses = dec.feed(bytes(got))
     assert dec.dropped == 0

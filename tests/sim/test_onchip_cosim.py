@@ -1,5 +1,5 @@
 """The on-chip training contract through the generated Verilog (both simulators): TRAIN for
-training samples, INFER for test samples, the golden on-chip reference in lockstep (every
+training samples (streamed: the next one arrives while one trains), INFER for test samples, the golden on-chip reference in lockstep (every
 answer and pulse slot checked as it happens) and the golden run alone (every answer, pulse
 burst and final conductance compared afterwards)."""
 
@@ -26,6 +26,9 @@ def test_onchip_training_is_identical(sim, tmp_path):
     assert len(rtl["train"]) == 40 and len(rtl["test"]) == 20
     assert len(rtl["bursts"]) >= 40 and len(rtl["events"]) > 40 * 19
     assert rtl["cycles_per_sample"] > 0
+    # streamed (HostInterface.train_samples): the trainer is waiting for the link only
+    # between the transactor's batches
+    assert rtl["streaming"] and rtl["trainer_busy_fraction"] > 0.9
     # the analog work one TRAIN asks for (board timing): reads of both layers, update slots
     assert 11 <= rtl["conversions_per_sample"] and rtl["conversions_per_sample"] * 40 < len(rtl["events"])
     assert rtl["dac_strobes_per_sample"] >= 2 and rtl["slots_per_sample"] > 0
