@@ -14,7 +14,9 @@ Properties (:data:`PROPERTIES`):
     break-before-make, :class:`~insitu.boards.converters.PulseEnables`);
 ``no_pulse_in_read``
     no pulse enable is high while a read level is applied (any DAC code non-zero), a
-    conversion is started, or the levels are strobed;
+    conversion is started, or the levels are strobed; proven with the engines' invariants
+    (:func:`_engine_invariants`: one engine at a time, each engine's FSM state implied by the
+    command processor's, the drivers' timer in range), each of them asserted, so proven too;
 ``pulse_width``
     no line's enable is high for more than ``pulse_width`` consecutive ticks (for
     ``pulse_gap >= 1``: back-to-back slots with no gap are one long pulse by design);
@@ -36,6 +38,8 @@ are put first on the PATH of the sby process (passed as its environment, nothing
 
 from __future__ import annotations
 
+import functools
+import operator
 import os
 import re
 import shutil
@@ -47,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assert, Cover, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Assert, Cover, Fragment, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -81,7 +85,7 @@ class SafetyHarness(wiring.Component):
     """
 
     def __init__(self, config: ControllerConfig, properties=PROPERTIES, *, level: str = "top",
-                 timeout_cycles: int = 4, cover_pulse: bool = True):
+                 timeout_cycles: int = 4, cover_pulse: bool = True, invariants: bool = True):
         problem = None
         if level not in LEVELS:
             problem = f"level must be one of {', '.join(LEVELS)}; got {level!r}"
@@ -99,6 +103,7 @@ class SafetyHarness(wiring.Component):
         self.properties = tuple(properties)
         self.timeout_cycles = timeout_cycles
         self.cover_pulse = cover_pulse
+        self.invariants = invariants
         c = config
         members = {
             "row_busy": In(c.adcs), "col_busy": In(c.adcs),
@@ -115,15 +120,14 @@ class SafetyHarness(wiring.Component):
         """The design under proof, its inputs driven by the harness's free inputs."""
         cfg = self.config
         if self.level == "top":
-            m.submodules.dut = dut = ControllerTop(cfg, host="stream",
-                                                   timeout_cycles=self.timeout_cycles)
+            dut = ControllerTop(cfg, host="stream", timeout_cycles=self.timeout_cycles)
             m.d.comb += [dut.host_rx.valid.eq(self.rx_valid),
                          dut.host_rx.payload.eq(self.rx_data),
                          dut.host_tx.ready.eq(self.tx_ready)]
         else:
             # the command interface free: any opcode, length and payload byte in every tick
             # (a superset of what the host link can present), any response back-pressure
-            m.submodules.dut = dut = Controller(cfg)
+            dut = Controller(cfg)
             m.d.comb += [dut.cmd.valid.eq(self.cmd_valid), dut.cmd.opcode.eq(self.cmd_opcode),
                          dut.cmd.length.eq(self.cmd_length), dut.cmd.data.eq(self.cmd_data),
                          dut.cmd.response.ready.eq(self.response_ready),
@@ -134,6 +138,13 @@ class SafetyHarness(wiring.Component):
             an.adc.row.data.as_value().eq(self.row_data),
             an.adc.col.data.as_value().eq(self.col_data),
         ]
+        # elaborated here, not later by the netlist: the invariants read the engines' internal
+        # FSM states and counters (read only; the design is the same netlist as without them)
+        frag = Fragment.get(dut, None)
+        m.submodules.dut = frag
+        self.engines = _Engines(frag if self.level == "controller"
+                                else frag.find_subfragment("controller"),
+                                frag.find_subfragment("link") if self.level == "top" else None)
         return an
 
     def elaborate(self, platform):
@@ -168,6 +179,8 @@ class SafetyHarness(wiring.Component):
                         m.d.sync += run.eq(0)
                     too_long = run > cfg.pulse_width
                     m.d.comb += Assert(~too_long, f"pulse.{name}[{i}] high over pulse_width")
+        if self.invariants and set(p) & _NEEDS_INVARIANTS:
+            _engine_invariants(m, self.engines, an, cfg)
         if "safe_idle" in p:
             after_reset = Signal()
             m.d.sync += after_reset.eq(ResetSignal())
@@ -196,6 +209,113 @@ class SafetyHarness(wiring.Component):
                     m.d.sync += stuck.eq(0)
             idle_after_timeout = ~((age == check_at) & stuck & ~adc.start) | idle
             m.d.comb += Assert(idle_after_timeout, f"{side} converter timed out: not idle in time")
+
+
+class _Engines:
+    """Read-only views of the command processor's internal state: FSM states and registers.
+
+    ``ctrl``: the Controller's fragment; ``link``: the HostLink's (``top`` level) or None.
+    A name that is not found is a clear error (a renamed register must be renamed here too).
+    """
+
+    def __init__(self, ctrl: Fragment, link: Fragment | None):
+        self.ctrl_frag, self.link_frag = ctrl, link
+
+    @staticmethod
+    def _fsm(frag, path):
+        fsm = frag.find_generated(*path, "fsm")
+        return _FsmView(fsm.state, dict(fsm.encoding), "/".join(path) or "controller")
+
+    def fsm(self, *path):
+        """The FSM of the engine at ``path`` (submodule names under the Controller)."""
+        return self._fsm(self.ctrl_frag, path)
+
+    def link_fsm(self, *path):
+        return self._fsm(self.link_frag, path)
+
+    def signal(self, path, name, frag=None):
+        """The register ``name`` driven in the engine at ``path`` (a tuple of submodule names)."""
+        frag = frag or self.ctrl_frag
+        for part in path:
+            frag = frag.find_subfragment(part)
+        found = list({id(s): s for s in _driven_signals(frag) if s.name == name}.values())
+        if len(found) != 1:
+            raise LookupError(f"{'/'.join(path)}: {len(found)} signals named {name!r}")
+        return found[0]
+
+
+def _driven_signals(frag):
+    out = []
+
+    def walk(stmts):
+        for st in stmts:
+            if hasattr(st, "cases"):
+                for case in st.cases:
+                    walk(case[1])
+            elif hasattr(st, "lhs"):
+                out.extend(st.lhs._lhs_signals())
+
+    for stmts in frag.statements.values():
+        walk(stmts)
+    return out
+
+
+@dataclass
+class _FsmView:
+    state: Signal
+    encoding: dict
+    name: str
+
+    def is_(self, *names):
+        """The FSM is in one of the states ``names``."""
+        for n in names:
+            if n not in self.encoding:
+                raise LookupError(f"{self.name}: no state {n!r}")
+        return functools.reduce(operator.or_, (self.state == self.encoding[n] for n in names))
+
+    def valid(self):
+        """The state register holds one of the FSM's states (not a spare encoding)."""
+        return self.state < len(self.encoding)
+
+
+#: the properties whose k-induction needs the engines' invariants (:func:`_engine_invariants`)
+_NEEDS_INVARIANTS = {"no_pulse_in_read"}
+
+
+def _engine_invariants(m, eng, an, cfg):
+    """Assert invariants over the engines' internal states (each is proven with the property).
+
+    They strengthen the k-induction: without them it fails on states the controller never
+    reaches (the read engine converting while the sequencer plays a slot). One engine runs at
+    a time, each engine's state matches the command processor's, the drivers' timer is in
+    range and their enables are low outside a pulse.
+    """
+    ctrl = eng.fsm()
+    rde = eng.fsm("read")
+    seq = eng.fsm("sequencer")
+    row_rd, col_rd = eng.fsm("row_readout"), eng.fsm("col_readout")
+    active = eng.signal(("drivers",), "active")
+    tick = eng.signal(("drivers",), "tick")
+    sense = eng.signal(("read",), "sense")
+    en_any = an.pulse.row.any() | an.pulse.col.any()
+    levels_zero = (an.dac.row.as_value() == 0) & (an.dac.col.as_value() == 0)
+    def inv(value, text):  # each on its own line: a failed proof names the invariant's line
+        m.d.comb += Assert(value, f"invariant: {text}", src_loc_at=1)
+
+    for fsm in (ctrl, rde, seq, row_rd, col_rd, eng.fsm("decoder"), eng.fsm("write_verify")):
+        inv(fsm.valid(), f"{fsm.name} state valid")
+
+    # the drivers: timer in its period, enables low outside the width of an active slot
+    inv(~active | (tick < cfg.pulse_width + cfg.pulse_gap), "drivers timer in range")
+    inv(~en_any | (active & (tick < cfg.pulse_width)), "enables low outside a pulse")
+    # one engine at a time, and the command processor's state says which
+    inv(~active | ctrl.is_("PULSES", "PULSES_DRAIN"), "drivers play only in an update")
+    inv(seq.is_("IDLE") != ctrl.is_("PULSES"), "sequencer runs exactly in PULSES")
+    inv(rde.is_("IDLE") != ctrl.is_("READ"), "read engine runs exactly in READ")
+    inv(~rde.is_("IDLE", "CLEAR", "PAD", "PADDED") | levels_zero, "levels zero outside a read")
+    inv(~an.dac.strobe | ~active, "no strobe while the drivers play")
+    inv(row_rd.is_("IDLE") | (rde.is_("CONVERT") & (sense == 0)), "row readout only in its read")
+    inv(col_rd.is_("IDLE") | (rde.is_("CONVERT") & (sense == 1)), "col readout only in its read")
 
 
 @dataclass

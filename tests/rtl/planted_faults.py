@@ -31,3 +31,15 @@ def slots_one_tick_too_long(self, m):
             m.d.sync += [self.pulse.row.eq(0), self.pulse.col.eq(0)]
         with m.If(last_tick):
             m.d.sync += active.eq(0)
+
+
+def read_started_with_a_pulse(original):
+    """``_Commands.start_read`` that also starts a one-slot pulse burst on device (0, 0): the
+    read engine and the update engine run at once (a READ_DEVICE then pulses while its read
+    level is applied)."""
+
+    def start_read(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.m.d.comb += [self.seq.pulse_start.eq(1), self.seq.pulse_args.count.eq(1)]
+
+    return start_read

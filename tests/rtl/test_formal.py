@@ -13,7 +13,7 @@ import pytest
 from insitu.golden.config import ControllerConfig
 from insitu.rtl import drivers
 from insitu.rtl.formal import FORMAL_CONFIG, SafetyHarness, prove
-from planted_faults import slots_one_tick_too_long
+from planted_faults import read_started_with_a_pulse, slots_one_tick_too_long
 
 CONFIG = ControllerConfig(**FORMAL_CONFIG)
 
@@ -32,6 +32,37 @@ def test_polarity_constant_within_a_pulse_kinduction_depth6(tmp_path, level):
 def test_no_enable_over_pulse_width_kinduction_depth6(tmp_path, level):
     check(prove(SafetyHarness(CONFIG, ("pulse_width",), level=level, cover_pulse=False),
                 mode="prove", depth=6, workdir=tmp_path))
+
+
+#: the default ControllerConfig (16x16, parallel sequencer) and a small one whose slot period
+#: selects the serial sequencer: "no pulse during a read" closes at depth 1 with the invariants
+SERIAL_CONFIG = ControllerConfig(**{**FORMAL_CONFIG, "pulse_width": 3, "pulse_gap": 3})
+
+
+@pytest.mark.parametrize("level", ["controller", "top"])
+@pytest.mark.parametrize("config", [CONFIG, ControllerConfig(), SERIAL_CONFIG],
+                         ids=["formal", "default", "serial"])
+def test_no_pulse_during_a_read_kinduction_depth1(tmp_path, level, config):
+    """With the engines' invariants (one engine at a time, rtl/formal.py), each asserted too."""
+    check(prove(SafetyHarness(config, ("no_pulse_in_read",), level=level, cover_pulse=False),
+                mode="prove", depth=1, workdir=tmp_path))
+
+
+def test_read_and_pulse_at_once_fails_no_pulse_in_read(tmp_path, monkeypatch):
+    """Planted: a read started together with a one-slot pulse burst. The k-induction fails (on
+    the invariant it breaks first), and BMC of the property alone finds the pulse during the
+    READ_DEVICE level (step 22: the decoder's argument bytes come first)."""
+    from insitu.rtl import controller
+
+    monkeypatch.setattr(controller._Commands, "start_read",
+                        read_started_with_a_pulse(controller._Commands.start_read))
+    r = prove(SafetyHarness(CONFIG, ("no_pulse_in_read",), level="controller",
+                            cover_pulse=False), mode="prove", depth=1, workdir=tmp_path / "k")
+    assert not r.passed and r.failed_assertion.startswith("formal.py:"), r.failed_assertion
+    r = prove(SafetyHarness(CONFIG, ("no_pulse_in_read",), level="controller", cover_pulse=False,
+                            invariants=False), mode="bmc", depth=24, workdir=tmp_path / "b")
+    assert not r.passed
+    assert "pulse enable high during a read" in (r.failed_assertion or ""), r.failed_assertion
 
 
 def test_planted_pulse_too_long_fails_its_proof(tmp_path, monkeypatch):
