@@ -38,8 +38,6 @@ are put first on the PATH of the sby process (passed as its environment, nothing
 
 from __future__ import annotations
 
-import functools
-import operator
 import os
 import re
 import shutil
@@ -57,9 +55,12 @@ from amaranth.lib.wiring import In
 
 from ..golden.config import ControllerConfig
 from .controller import Controller
+from .formal_latency import answer_bound, answer_invariants, check_answer_config
+from .formal_observe import Engines
 from .top import ControllerTop
 
-PROPERTIES = ("polarity", "no_pulse_in_read", "pulse_width", "safe_idle", "timeout_idle")
+PROPERTIES = ("polarity", "no_pulse_in_read", "pulse_width", "safe_idle", "timeout_idle",
+              "answered")
 #: ticks from the tick a conversion times out (``busy`` high for ``adc_timeout`` ticks after
 #: ``convert_ticks``) until the levels are released: the read engine's DROP state, then the
 #: drivers' registers
@@ -95,6 +96,11 @@ class SafetyHarness(wiring.Component):
         if "pulse_width" in properties and config.pulse_gap < 1:
             problem = ("the pulse_width property needs pulse_gap >= 1 (back-to-back slots "
                        "with no gap are one long pulse by design)")
+        if problem is None and "answered" in properties:
+            try:
+                check_answer_config(config)
+            except ValueError as e:
+                problem = str(e)
         if problem is not None:
             self._MustUse__silence = True  # never elaborated: no "created but never used"
             raise ValueError(problem)
@@ -140,9 +146,10 @@ class SafetyHarness(wiring.Component):
         ]
         # elaborated here, not later by the netlist: the invariants read the engines' internal
         # FSM states and counters (read only; the design is the same netlist as without them)
+        self.dut = dut
         frag = Fragment.get(dut, None)
         m.submodules.dut = frag
-        self.engines = _Engines(frag if self.level == "controller"
+        self.engines = Engines(frag if self.level == "controller"
                                 else frag.find_subfragment("controller"),
                                 frag.find_subfragment("link") if self.level == "top" else None)
         return an
@@ -181,6 +188,8 @@ class SafetyHarness(wiring.Component):
                     m.d.comb += Assert(~too_long, f"pulse.{name}[{i}] high over pulse_width")
         if self.invariants and set(p) & _NEEDS_INVARIANTS:
             _engine_invariants(m, self.engines, an, cfg)
+        if "answered" in p:
+            self._answered(m, an)
         if "safe_idle" in p:
             after_reset = Signal()
             m.d.sync += after_reset.eq(ResetSignal())
@@ -190,6 +199,28 @@ class SafetyHarness(wiring.Component):
         if "timeout_idle" in p:
             self._timeout_idle(m, an, idle)
         return m
+
+    def _answered(self, m, an):
+        """From the tick a command is accepted until the tick its first answer byte is offered,
+        at most ``answer_bound(config)`` ticks (a counter, asserted with the invariants of
+        :func:`~insitu.rtl.formal_latency.answer_invariants` that make it k-inductive)."""
+        eng = self.engines
+        ctrl = eng.fsm()
+        cmd = eng.component().cmd  # the Controller's command interface (both levels)
+        start = ctrl.is_("IDLE") & cmd.valid
+        answer = cmd.response.valid
+        bound = answer_bound(self.config)
+        waiting = Signal(name="answer_waiting")
+        count = Signal(range(bound + 2), name="answer_count")
+        with m.If(start):
+            m.d.sync += [waiting.eq(1), count.eq(1)]
+        with m.Elif(waiting & answer):
+            m.d.sync += [waiting.eq(0), count.eq(0)]
+        with m.Elif(waiting & (count <= bound)):
+            m.d.sync += count.eq(count + 1)
+        m.d.comb += Assert(~waiting | (count <= bound), "answer not started within the bound")
+        if self.invariants:
+            answer_invariants(m, eng, self.config, waiting, count, answer)
 
     def _timeout_idle(self, m, an, idle):
         """Per side: ticks since a conversion started, and whether its busy has stayed high
@@ -211,75 +242,8 @@ class SafetyHarness(wiring.Component):
             m.d.comb += Assert(idle_after_timeout, f"{side} converter timed out: not idle in time")
 
 
-class _Engines:
-    """Read-only views of the command processor's internal state: FSM states and registers.
-
-    ``ctrl``: the Controller's fragment; ``link``: the HostLink's (``top`` level) or None.
-    A name that is not found is a clear error (a renamed register must be renamed here too).
-    """
-
-    def __init__(self, ctrl: Fragment, link: Fragment | None):
-        self.ctrl_frag, self.link_frag = ctrl, link
-
-    @staticmethod
-    def _fsm(frag, path):
-        fsm = frag.find_generated(*path, "fsm")
-        return _FsmView(fsm.state, dict(fsm.encoding), "/".join(path) or "controller")
-
-    def fsm(self, *path):
-        """The FSM of the engine at ``path`` (submodule names under the Controller)."""
-        return self._fsm(self.ctrl_frag, path)
-
-    def link_fsm(self, *path):
-        return self._fsm(self.link_frag, path)
-
-    def signal(self, path, name, frag=None):
-        """The register ``name`` driven in the engine at ``path`` (a tuple of submodule names)."""
-        frag = frag or self.ctrl_frag
-        for part in path:
-            frag = frag.find_subfragment(part)
-        found = list({id(s): s for s in _driven_signals(frag) if s.name == name}.values())
-        if len(found) != 1:
-            raise LookupError(f"{'/'.join(path)}: {len(found)} signals named {name!r}")
-        return found[0]
-
-
-def _driven_signals(frag):
-    out = []
-
-    def walk(stmts):
-        for st in stmts:
-            if hasattr(st, "cases"):
-                for case in st.cases:
-                    walk(case[1])
-            elif hasattr(st, "lhs"):
-                out.extend(st.lhs._lhs_signals())
-
-    for stmts in frag.statements.values():
-        walk(stmts)
-    return out
-
-
-@dataclass
-class _FsmView:
-    state: Signal
-    encoding: dict
-    name: str
-
-    def is_(self, *names):
-        """The FSM is in one of the states ``names``."""
-        for n in names:
-            if n not in self.encoding:
-                raise LookupError(f"{self.name}: no state {n!r}")
-        return functools.reduce(operator.or_, (self.state == self.encoding[n] for n in names))
-
-    def valid(self):
-        """The state register holds one of the FSM's states (not a spare encoding)."""
-        return self.state < len(self.encoding)
-
-
 #: the properties whose k-induction needs the engines' invariants (:func:`_engine_invariants`)
-_NEEDS_INVARIANTS = {"no_pulse_in_read"}
+_NEEDS_INVARIANTS = {"no_pulse_in_read", "answered"}
 
 
 def _engine_invariants(m, eng, an, cfg):
