@@ -46,10 +46,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assert, Cover, Fragment, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Assert, Assume, Cover, Fragment, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -209,10 +210,12 @@ class SafetyHarness(wiring.Component):
         cmd = eng.component().cmd  # the Controller's command interface (both levels)
         start = ctrl.is_("IDLE") & cmd.valid
         answer = cmd.response.valid
+        if self.level == "top":
+            start, answer = self._link_answers(m, start)
         bound = answer_bound(self.config)
         waiting = Signal(name="answer_waiting")
         count = Signal(range(bound + 2), name="answer_count")
-        with m.If(start):
+        with m.If(start & ~answer):
             m.d.sync += [waiting.eq(1), count.eq(1)]
         with m.Elif(waiting & answer):
             m.d.sync += [waiting.eq(0), count.eq(0)]
@@ -221,6 +224,51 @@ class SafetyHarness(wiring.Component):
         m.d.comb += Assert(~waiting | (count <= bound), "answer not started within the bound")
         if self.invariants:
             answer_invariants(m, eng, self.config, waiting, count, answer)
+            if self.level == "top":
+                self._link_invariants(m, waiting, answer)
+
+    def _link_answers(self, m, command_start):
+        """The top level: a frame is accepted when the link hands it to the command processor
+        (its first COMMAND tick) or starts an error answer of its own (BAD_CRC, BAD_LENGTH,
+        TIMEOUT: its first ERROR tick); its answer starts when the framer offers its SYNC."""
+        eng = self.engines
+        link, framer = eng.fsm(link=True), eng.fsm("framer", link=True)
+        in_error = link.is_("ERROR")
+        was_error = Signal(name="link_was_error")
+        m.d.sync += was_error.eq(in_error)
+        # the host takes every answer byte at once: with back-pressure on the answer stream
+        # the previous answer's CRC bytes could hold back the next SYNC for any time
+        m.d.comb += Assume(self.tx_ready)
+        self._link = SimpleNamespace(link=link, framer=framer, in_error=in_error,
+                                     was_error=was_error)
+        return (command_start | (in_error & ~was_error),
+                framer.is_("IDLE") & self.dut.host_tx.valid)
+
+    def _link_invariants(self, m, waiting, answer):
+        """The link's and framer's states between and during frames (each asserted)."""
+        eng, ln = self.engines, self._link
+        link, framer = ln.link, ln.framer
+        ctrl = eng.fsm()
+        err_byte = eng.signal((), "err_byte", link=True)
+
+        def inv(value, text):
+            m.d.comb += Assert(value, f"link invariant: {text}", src_loc_at=1)
+
+        inv(link.valid() & framer.valid(), "link and framer states valid")
+        inv(link.is_("COMMAND") | ctrl.is_("IDLE"), "the controller runs only in COMMAND")
+        inv(~link.is_("LEN_LO", "LEN_HI", "PAYLOAD", "CRC_HI", "CRC_LO") | framer.is_("IDLE"),
+            "inside a frame the framer is idle")
+        inv(~link.is_("OPCODE") | framer.is_("IDLE", "CRC_LO"), "at the opcode: last CRC byte")
+        inv(~link.is_("HUNT") | framer.is_("IDLE", "CRC_HI", "CRC_LO"), "hunting: CRC bytes")
+        w_count = eng.signal(("response",), "count")
+        w_last = eng.signal(("response",), "last")
+        inv(~ctrl.is_("FINISH") | w_last, "a finished command's last bytes end its answer")
+        inv(~(link.is_("COMMAND") & w_last & (w_count == 0)) | framer.is_("IDLE", "CRC_HI", "CRC_LO"),
+            "after an answer's last byte: its CRC")
+        inv(~(ln.in_error & ~ln.was_error) | ((err_byte == 0) & framer.is_("IDLE")),
+            "an error answer starts idle")
+        inv(~(waiting & ~answer) | (link.is_("COMMAND") & framer.is_("IDLE")),
+            "waiting: the command runs, the framer idle")
 
     def _timeout_idle(self, m, an, idle):
         """Per side: ticks since a conversion started, and whether its busy has stayed high

@@ -148,6 +148,10 @@ def answer_invariants(m, eng, cfg: ControllerConfig, waiting, count, answer):
     inv(implies(rde.is_("LOAD"), (index <= drive_end) & (drive_end <= L)), "load index")
     inv(implies(rde.is_("DROP") & (capture | hold), failed), "a timeout before any code fails")
     inv(implies(rde.is_("IDLE", "PAD", "PADDED"), ~hold), "no header held outside a read")
+    inv(implies(hold, writer_count != 0), "a held header is in the writer")
+    writer_last = eng.signal(("response",), "last")
+    inv(implies(rde.is_("RELEASE") & ~capture, writer_last), "a released read sent its last code")
+    inv(implies(rde.is_("PADDED"), writer_last), "a padded read sent its last code")
     inv(implies(waiting & ctrl.is_("READ") & ~program, writer_count != 0),
         "waiting in a read: its header is in the writer")
     inv(implies(~rde.is_("IDLE") & capture, sense_last == sense_first + 1), "capture: one line")
@@ -168,6 +172,10 @@ def answer_invariants(m, eng, cfg: ControllerConfig, waiting, count, answer):
         converter = eng.signal(path, "converter")
         mux = eng.component(*path).adc.mux
         last_position = eng.signal(path, "last_position")
+        sensing = ~rd.is_("IDLE")
+        inv(implies(sensing, (first == sense_first) & (last == sense_last)),
+            f"{path[0]}: the read's window")
+        inv(implies(rd.is_("DONE") & ~capture, writer_last), f"{path[0]}: done after the last code")
         inv(implies(rd.is_("SETTLE"), timer <= cfg.settle_ticks), f"{path[0]} settle timer")
         inv(implies(rd.is_("WAIT"), (timer >= 1) & (timer <= cfg.convert_ticks)),
             f"{path[0]} conversion timer")
