@@ -183,8 +183,9 @@ def answer_invariants(m, eng, cfg: ControllerConfig, waiting, count, answer):
         inv(implies(rd.is_("CONVERT", "WAIT"), conversions <= cfg.adc_average - 1),
             f"{path[0]} conversions")
         inv(implies(rd.is_("EMIT"), converter <= cfg.adcs - 1), f"{path[0]} converter")
-        inv(implies(~rd.is_("IDLE"), (base == mux) & (last_position == last - 1)
-                    & (first <= mux) & (mux <= last_position) & (last <= lines)),
+        inv(implies(sensing, base == mux), f"{path[0]}: base line of the mux position")
+        inv(implies(sensing, last_position == last - 1), f"{path[0]}: the last mux position")
+        inv(implies(sensing, (first <= mux) & (mux <= last_position) & (last <= lines)),
             f"{path[0]}: mux position in the window (one converter)")
         inv(implies(~rd.is_("IDLE") & capture, mux == last_position),
             f"{path[0]}: a capture read has one mux position")

@@ -6,6 +6,8 @@ for the co-simulation, a fresh build cache so the faulty Verilog is really built
 
 from __future__ import annotations
 
+import dataclasses
+
 from amaranth.hdl import Signal
 
 
@@ -43,3 +45,14 @@ def read_started_with_a_pulse(original):
         self.m.d.comb += [self.seq.pulse_start.eq(1), self.seq.pulse_args.count.eq(1)]
 
     return start_read
+
+
+def readout_without_watchdog(original_init):
+    """``AdcReadout.__init__`` that builds the converter watchdog with the largest period
+    (``adc_timeout`` 65535) instead of the configured one: a converter whose busy stays high
+    holds the read for 65535 ticks, far past the configured answer bound."""
+
+    def __init__(self, config, lines):
+        original_init(self, dataclasses.replace(config, adc_timeout=65535), lines)
+
+    return __init__

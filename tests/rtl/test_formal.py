@@ -13,7 +13,9 @@ import pytest
 from insitu.golden.config import ControllerConfig
 from insitu.rtl import drivers
 from insitu.rtl.formal import FORMAL_CONFIG, SafetyHarness, prove
-from planted_faults import read_started_with_a_pulse, slots_one_tick_too_long
+from insitu.rtl.formal_latency import answer_budget, answer_bound
+from planted_faults import (read_started_with_a_pulse, readout_without_watchdog,
+                            slots_one_tick_too_long)
 
 CONFIG = ControllerConfig(**FORMAL_CONFIG)
 
@@ -63,6 +65,50 @@ def test_read_and_pulse_at_once_fails_no_pulse_in_read(tmp_path, monkeypatch):
                             invariants=False), mode="bmc", depth=24, workdir=tmp_path / "b")
     assert not r.passed
     assert "pulse enable high during a read" in (r.failed_assertion or ""), r.failed_assertion
+
+
+#: a 1x1 array with the shortest timings: the answer bound's smallest case
+TINY_CONFIG = ControllerConfig(rows=1, cols=1, dac_bits=3, adc_bits=3, count_bits=1, bl=1,
+                               prob_bits=1, pulse_width=1, pulse_gap=1, settle_ticks=0,
+                               convert_ticks=1, adc_timeout=1, max_program_iters=2)
+
+
+@pytest.mark.parametrize("level", ["controller", "top"])
+@pytest.mark.parametrize("config", [CONFIG, TINY_CONFIG], ids=["formal", "tiny"])
+def test_every_command_answered_within_the_bound_kinduction_depth3(tmp_path, level, config):
+    """From its acceptance to its first answer byte a command takes at most answer_bound
+    ticks (307 for FORMAL_CONFIG, 293 for the 1x1 one), every converter behaviour included
+    (busy stuck high: the watchdog's adc_timeout is in the bound). At the top level the frame
+    ends in the link and the answer starts with the framer's SYNC; the host is assumed to take
+    every answer byte at once (tx_ready high: an Assume in the harness)."""
+    check(prove(SafetyHarness(config, ("answered",), level=level, cover_pulse=False),
+                mode="prove", depth=3, workdir=tmp_path))
+
+
+def test_answer_bound_is_derived_from_the_config():
+    b = answer_budget(CONFIG)
+    assert answer_bound(CONFIG) == b.bound == 307
+    assert answer_bound(TINY_CONFIG) == 293
+    # each converter timeout tick adds one tick per conversion of each write-verify iteration
+    longer = ControllerConfig(**{**FORMAL_CONFIG, "adc_timeout": 3})
+    assert answer_bound(longer) - b.bound == CONFIG.max_program_iters
+    with pytest.raises(ValueError, match="adcs == 1"):
+        SafetyHarness(ControllerConfig(**{**FORMAL_CONFIG, "adcs": 2}), ("answered",))
+    with pytest.raises(ValueError, match="parallel sequencer"):
+        SafetyHarness(SERIAL_CONFIG, ("answered",))
+
+
+def test_converter_watchdog_removed_fails_answered(tmp_path, monkeypatch):
+    """Planted: the converter watchdog built with the longest period instead of adc_timeout
+    (a stuck busy then holds a read 65535 ticks, far past the bound): the proof fails."""
+    from insitu.rtl import adc
+
+    monkeypatch.setattr(adc.AdcReadout, "__init__", readout_without_watchdog(adc.AdcReadout.__init__))
+    r = prove(SafetyHarness(CONFIG, ("answered",), level="controller", cover_pulse=False),
+              mode="prove", depth=3, workdir=tmp_path)
+    assert not r.passed
+    assert r.failed_assertion is not None and r.failed_assertion.startswith("formal_latency.py:")
+    assert "busy wait" in r.failed_assertion, r.failed_assertion
 
 
 def test_planted_pulse_too_long_fails_its_proof(tmp_path, monkeypatch):
