@@ -291,7 +291,7 @@ class SafetyHarness(wiring.Component):
 
 
 #: the properties whose k-induction needs the engines' invariants (:func:`_engine_invariants`)
-_NEEDS_INVARIANTS = {"no_pulse_in_read", "answered"}
+_NEEDS_INVARIANTS = {"no_pulse_in_read", "answered", "safe_idle"}
 
 
 def _engine_invariants(m, eng, an, cfg):
