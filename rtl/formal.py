@@ -390,7 +390,9 @@ def prove(harness, *, mode: str = "prove", depth: int = 20, workdir: str | Path 
     (work / "proof.sby").write_text(
         f"[options]\nmode {mode}\ndepth {depth}\nmulticlock off\n\n"
         "[engines]\nsmtbmc boolector\n\n"
-        "[script]\nread_rtlil design.il\nprep -top top\n\n"
+        # ROMs (constant tables such as the readout's line -> mux position) as logic: as memories
+        # their contents would be free state in the induction step, not the constants they are
+        "[script]\nread_rtlil design.il\nprep -top top\nmemory_map -rom-only\n\n"
         "[files]\ndesign.il\n")
     t0 = time.perf_counter()
     r = subprocess.run([_sby_exe(), "-f", "proof.sby"], cwd=work, env=env, capture_output=True,

@@ -86,6 +86,14 @@ def test_every_command_answered_within_the_bound_kinduction_depth3(tmp_path, lev
                 mode="prove", depth=3, workdir=tmp_path))
 
 
+@pytest.mark.slow
+def test_default_config_answered_within_the_bound_kinduction_depth3(tmp_path):
+    """The default 16x16 controller (adc_timeout 1023, 64 write-verify iterations): 78549."""
+    assert answer_bound(ControllerConfig()) == 78549
+    check(prove(SafetyHarness(ControllerConfig(), ("answered",), level="controller",
+                              cover_pulse=False), mode="prove", depth=3, workdir=tmp_path))
+
+
 def test_answer_bound_is_derived_from_the_config():
     b = answer_budget(CONFIG)
     assert answer_bound(CONFIG) == b.bound == 307
