@@ -288,10 +288,32 @@ class SafetyHarness(wiring.Component):
                     m.d.sync += stuck.eq(0)
             idle_after_timeout = ~((age == check_at) & stuck & ~adc.start) | idle
             m.d.comb += Assert(idle_after_timeout, f"{side} converter timed out: not idle in time")
+            if self.invariants:
+                self._timeout_invariants(m, side, age, stuck, window_end, check_at)
+
+    def _timeout_invariants(self, m, side, age, stuck, window_end, check_at):
+        """The watch counters against the readout's own timer and busy-wait counter."""
+        cfg, eng = self.config, self.engines
+        path = (f"{side}_readout",)
+        rd, rde = eng.fsm(*path), eng.fsm("read")
+        timer, waited = eng.signal(path, "timer"), eng.signal(path, "waited")
+        sense = eng.signal(("read",), "sense")
+        ct = cfg.convert_ticks
+
+        def inv(value, text):
+            m.d.comb += Assert(value, f"timeout invariant: {side} {text}", src_loc_at=1)
+
+        waiting = stuck & (age >= 1) & (age <= window_end - 1)
+        inv(~waiting | rd.is_("WAIT"), "a stuck conversion waits")
+        inv(~waiting | (timer == Mux(age < ct, age, ct)), "the conversion timer is the age")
+        inv(~waiting | (waited == Mux(age > ct, age - ct, 0)), "the busy wait is the age")
+        inv(~(stuck & (age == window_end)) | (rd.is_("IDLE") & rde.is_("DROP")
+                                               & (sense == (side == "col"))),
+            "a timed-out read drops its levels")
 
 
 #: the properties whose k-induction needs the engines' invariants (:func:`_engine_invariants`)
-_NEEDS_INVARIANTS = {"no_pulse_in_read", "answered", "safe_idle"}
+_NEEDS_INVARIANTS = {"no_pulse_in_read", "answered", "safe_idle", "timeout_idle"}
 
 
 def _engine_invariants(m, eng, an, cfg):

@@ -1,10 +1,12 @@
 """Safety of the controller's analog port, proven with SymbiYosys + Boolector (pip tools).
 
 Each property is proven by k-induction (``mode prove``: holds in every reachable state, for
-every request sequence, converter behaviour and reset) where the induction closes at the
-depth in the test's name; a planted fault (the line drivers keep every pulse one tick too
-long, the fault that once passed the co-simulation) fails its proof and names the assertion's
-source line.
+every request sequence, converter behaviour and reset) at the depth in the test's name, with
+the invariants over the engines' states that rtl/formal.py and rtl/formal_latency.py assert
+(proven with it). Each property has a planted fault that fails its proof and names the
+assertion's source line (the line drivers keeping every pulse one tick too long, the fault
+that once passed the co-simulation; a read started with a pulse burst; a converter watchdog
+without its period; the neuron-read line left high).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from insitu.golden.config import ControllerConfig
 from insitu.rtl import drivers
 from insitu.rtl.formal import FORMAL_CONFIG, SafetyHarness, prove
 from insitu.rtl.formal_latency import answer_budget, answer_bound
-from planted_faults import (read_started_with_a_pulse, readout_without_watchdog,
-                            slots_one_tick_too_long)
+from planted_faults import (read_started_with_a_pulse, read_state_neuron_line_through_padding,
+                            readout_without_watchdog, slots_one_tick_too_long)
 
 CONFIG = ControllerConfig(**FORMAL_CONFIG)
 
@@ -147,9 +149,8 @@ def test_missing_solver_is_one_clear_error(tmp_path, monkeypatch):
         prove(SafetyHarness(CONFIG, ("polarity",), cover_pulse=False), workdir=tmp_path)
 
 
-# Bounded model checking where k-induction does not close (unreachable engine states; the
-# proof would need invariants over the engines' internal states): the depth reaches the
-# cases it is about (the planted test below shows a timeout is reached by step 29).
+# Planted faults found by bounded model checking (a real trace from reset, not only a failed
+# induction step): the depth reaches the cases they are about (a timeout by step 29).
 @pytest.mark.parametrize("level", ["controller", "top"])
 def test_safe_idle_after_reset_and_every_answer_kinduction_depth1(tmp_path, level):
     """Closes with the engines' invariants (it needed BMC to depth 32 without them)."""
@@ -157,10 +158,24 @@ def test_safe_idle_after_reset_and_every_answer_kinduction_depth1(tmp_path, leve
                 mode="prove", depth=1, workdir=tmp_path))
 
 
-@pytest.mark.slow
-def test_idle_after_a_converter_timeout_bmc_depth32(tmp_path):
-    check(prove(SafetyHarness(CONFIG, ("timeout_idle",), level="controller", cover_pulse=False),
-                mode="bmc", depth=32, workdir=tmp_path))
+@pytest.mark.parametrize("level", ["controller", "top"])
+def test_idle_after_a_converter_timeout_kinduction_depth3(tmp_path, level):
+    """With the watch counters tied to the readout's timer and busy wait (rtl/formal.py)."""
+    check(prove(SafetyHarness(CONFIG, ("timeout_idle",), level=level, cover_pulse=False),
+                mode="prove", depth=3, workdir=tmp_path))
+
+
+def test_neuron_line_through_padding_fails_timeout_idle(tmp_path, monkeypatch):
+    """The fault this proof found (fixed in rtl/controller.py): after a converter timeout in
+    the middle of a FORWARD in neuron-read mode the neuron-read line stayed high while the
+    read padded its missing codes (beyond the old BMC depth 32: about 50 ticks deep)."""
+    from insitu.rtl import controller
+
+    monkeypatch.setattr(controller._Commands, "read_state", read_state_neuron_line_through_padding)
+    r = prove(SafetyHarness(CONFIG, ("timeout_idle",), level="controller", cover_pulse=False),
+              mode="prove", depth=3, workdir=tmp_path)
+    assert not r.passed
+    assert "converter timed out: not idle in time" in (r.failed_assertion or ""), r.failed_assertion
 
 
 @pytest.mark.slow
@@ -169,8 +184,8 @@ def test_timeout_idle_checked_one_tick_early_fails_bmc_depth32(tmp_path, monkeyp
     from insitu.rtl import formal
 
     monkeypatch.setattr(formal, "TIMEOUT_IDLE_TICKS", 1)
-    r = prove(SafetyHarness(CONFIG, ("timeout_idle",), level="controller", cover_pulse=False),
-              mode="bmc", depth=32, workdir=tmp_path)
+    r = prove(SafetyHarness(CONFIG, ("timeout_idle",), level="controller", cover_pulse=False,
+                            invariants=False), mode="bmc", depth=32, workdir=tmp_path)
     assert not r.passed
     assert r.failed_assertion is not None and "idle_after_timeout" in r.failed_assertion
 
