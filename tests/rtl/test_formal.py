@@ -15,9 +15,13 @@ import pytest
 from insitu.golden.config import ControllerConfig
 from insitu.rtl import drivers
 from insitu.rtl.formal import FORMAL_CONFIG, SafetyHarness, prove
-from insitu.rtl.formal_latency import answer_budget, answer_bound
-from planted_faults import (read_started_with_a_pulse, read_state_neuron_line_through_padding,
-                            readout_without_watchdog, slots_one_tick_too_long)
+from insitu.rtl.formal_latency import answer_bound, answer_budget
+from planted_faults import (
+    read_started_with_a_pulse,
+    read_state_neuron_line_through_padding,
+    readout_without_watchdog,
+    slots_one_tick_too_long,
+)
 
 CONFIG = ControllerConfig(**FORMAL_CONFIG)
 
@@ -114,7 +118,8 @@ def test_converter_watchdog_removed_fails_answered(tmp_path, monkeypatch):
     (a stuck busy then holds a read 65535 ticks, far past the bound): the proof fails."""
     from insitu.rtl import adc
 
-    monkeypatch.setattr(adc.AdcReadout, "__init__", readout_without_watchdog(adc.AdcReadout.__init__))
+    monkeypatch.setattr(adc.AdcReadout, "__init__",
+                        readout_without_watchdog(adc.AdcReadout.__init__))
     r = prove(SafetyHarness(CONFIG, ("answered",), level="controller", cover_pulse=False),
               mode="prove", depth=3, workdir=tmp_path)
     assert not r.passed
@@ -196,7 +201,6 @@ def test_neuron_read_left_high_fails_safe_idle(tmp_path, monkeypatch):
     NEURON_CONTROL (planted: the mode itself on the line) fails the k-induction, and BMC
     finds it (depth 32: a NEURON_CONTROL, then a second command's answer)."""
     from amaranth.hdl import Module, Signal
-
     from insitu.rtl import neuron_control
 
     def leaky(self, platform):
