@@ -14,8 +14,10 @@ the induction checks it transition by transition; each term below is a budget of
 timeout, the write-verify decision, the sequencer's slots behind the line drivers), so the
 bound is derived from the configuration: :func:`answer_budget`.
 
-Scope: the parallel update sequencer (a slot period shorter than ``rows + cols + 2``), one
-converter per side (``adcs == 1``) and no trainer engine; :func:`check_answer_config` says so.
+Scope: the parallel update sequencer, or the serial one (a slot period of at least
+``rows + cols + 2``) with ``count_bits >= prob_bits + 1`` (its levels then bounded by their
+registers); one converter per side (``adcs == 1``); no trainer engine.
+:func:`check_answer_config` says so.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ from .write_verify import ERROR_BITS
 
 def check_answer_config(config: ControllerConfig):
     """The configurations the answer bound is stated for (ValueError otherwise)."""
-    if serial_masks(config):
-        raise ValueError("the answered property covers the parallel sequencer: pulse_width + "
-                         f"pulse_gap must be < rows + cols + 2 = {config.rows + config.cols + 2}")
+    if serial_masks(config) and config.count_bits < config.prob_bits + 1:
+        raise ValueError("the answered property covers the serial sequencer with count_bits >= "
+                         f"prob_bits + 1 (levels bounded by their registers), got count_bits "
+                         f"{config.count_bits}, prob_bits {config.prob_bits}")
     if config.adcs != 1:
         raise ValueError(f"the answered property covers adcs == 1, got {config.adcs}")
 
@@ -55,12 +58,21 @@ def answer_budget(config: ControllerConfig) -> SimpleNamespace:
     b.read = 4 + L + b.readout + 1               # read engine start -> release / drop
     b.decide = 2 + 3 * ERROR_BITS                # write-verify: SUB, ABS, TOLERANCE, SHIFT
     b.period = c.pulse_width + c.pulse_gap
-    b.prep = c.rows + c.cols + 3                 # sequencer start -> first SUBPHASE
+    b.serial = serial_masks(c)
     b.subphase_slots = max(c.count_max ** 2, c.bl)  # slots of one subphase (levels <= gains)
     b.update_slots = 4 * b.subphase_slots
     b.device_slots = c.count_max
-    b.drain_update = b.prep + 10 + b.update_slots * b.period
-    b.drain_device = b.prep + 10 + b.device_slots * b.period
+    if b.serial:  # one line per tick: levels by shift-and-add, a mask pass per slot
+        n = c.rows + c.cols
+        b.line_prep = c.dac_bits - 1 + 3          # PREP, PREP_LOAD, the shifts, PREP_STORE
+        b.prep = 1 + n * b.line_prep
+        b.slot = n + 2 + b.period                 # a mask pass, then the offer behind a slot
+        b.drain_update = b.prep + 10 + b.update_slots * b.slot + b.period
+        b.drain_device = b.prep + 10 + b.device_slots * b.slot + b.period
+    else:
+        b.prep = c.rows + c.cols + 3              # sequencer start -> first SUBPHASE
+        b.drain_update = b.prep + 10 + b.update_slots * b.period
+        b.drain_device = b.prep + 10 + b.device_slots * b.period
     b.iteration = b.read + 2 + b.decide + b.drain_device + 1
     b.vector = b.check + 2 + 4 * L
     b.program = b.check + 1 + c.max_program_iters * b.iteration
@@ -236,41 +248,18 @@ def answer_invariants(m, eng, cfg: ControllerConfig, waiting, count, answer):
     qmax = Mux(sub[0], col_max[1], col_max[0])
     stochastic = args.mode.as_value() == 1
     within = Mux(stochastic, t, p * qmax + q)
-    sub_slots = b.subphase_slots
-    # levels never exceed the checked gains, so a subphase emits at most count_max**2 or bl slots
-    gmax = Mux(stochastic, cfg.prob_max, cfg.count_max)
-    prep_lvl = eng.signal(("sequencer",), "prep_lvl")
-    inv(implies(~seq.is_("IDLE") & ~program, (args.row_gain <= gmax) & (args.col_gain <= gmax)),
-        "update gains as checked")
-    prep_valid = eng.signal(("sequencer",), "prep_valid")
-    inv(implies(seq.is_("PREP") & prep_valid, prep_lvl <= gmax), "a line's level within its gain")
-    inv(implies(seq.is_("PREP", "SUBPHASE", "SLOTS") & ~program,
-                (row_max[0] <= gmax) & (row_max[1] <= gmax) & (col_max[0] <= gmax)
-                & (col_max[1] <= gmax)), "largest levels within the gains")
-    inv(implies(seq.is_("PREP"), (slots == 0) & ~active), "no slot before the levels")
-    inv(implies(seq.is_("PREP"), k <= cfg.rows + cfg.cols + 1), "level index")
     inv(implies(slots == 0, ~active | ~ctrl.is_("PULSES", "PULSES_DRAIN")),
         "the drivers play only this command's slots")
-    inv(implies(seq.is_("SUBPHASE") & ~program, slots <= sub * sub_slots), "slots per subphase")
-    inv(implies(seq.is_("SLOTS") & ~program, slots <= sub * sub_slots + within),
-        "slots within a subphase")
-    inv(implies(seq.is_("SLOTS") & ~stochastic, (p < pmax) & (q < qmax)), "slot counters")
-    inv(implies(seq.is_("SLOTS") & stochastic, t <= cfg.bl - 1), "stochastic slot counter")
-    inv(implies(seq.is_("DEVICE"), (dev.count >= 1) & (slots + dev.count <= cfg.count_max)),
-        "write-verify burst")
-    inv(implies(program & ~seq.is_("IDLE"), seq.is_("DEVICE", "DONE")), "PROGRAM pulses a device")
-    inv(implies(~program & ~seq.is_("IDLE"), ~seq.is_("DEVICE")), "UPDATE: no device burst")
     inv(implies(ctrl.is_("PULSES", "PULSES_DRAIN"),
                 slots <= Mux(program, b.device_slots, b.update_slots)), "slots per command")
-    period = b.period
-    played = Mux(slots == 0, 0, (slots - 1) * period + Mux(active, tick + 1, period))
-    seq_elapsed = Mux(
-        seq.is_("PREP"), 1 + k,
-        Mux(seq.is_("SUBPHASE"), b.prep + 2 * sub + played,
-            Mux(seq.is_("SLOTS"), b.prep + 2 * sub + 1 + played,
-                Mux(seq.is_("DEVICE"), 1 + played,
-                    Mux(seq.is_("DONE"), b.prep + 8 + played,
-                        b.prep + 9 + played + ~active)))))  # IDLE: the drivers drain
+    sq = SimpleNamespace(seq=seq, program=program, active=active, tick=tick, slots=slots, k=k,
+                         sub=sub, p=p, q=q, t=t, args=args, dev=dev, row_max=row_max,
+                         col_max=col_max, pmax=pmax, qmax=qmax, stochastic=stochastic,
+                         within=within)
+    if b.serial:
+        seq_elapsed = _serial_sequencer(inv, implies, eng, cfg, b, sq)
+    else:
+        seq_elapsed = _parallel_sequencer(inv, implies, eng, cfg, b, sq)
 
     # --- PROGRAM's iterations, and the command processor's state
     iters = eng.signal((), "iters")
@@ -299,3 +288,88 @@ def answer_invariants(m, eng, cfg: ControllerConfig, waiting, count, answer):
     inv(implies(pending, count <= elapsed), "count within the elapsed bound")
     inv(implies(pending, elapsed <= b.elapsed_max), "the elapsed bound is within the budget")
     return b
+
+
+def _parallel_sequencer(inv, implies, eng, cfg, b, sq):
+    """Invariants and elapsed ticks (since its start) of the parallel sequencer."""
+    seq, program, active, tick, slots, k, sub = (sq.seq, sq.program, sq.active, sq.tick,
+                                                 sq.slots, sq.k, sq.sub)
+    p, q, t, args, dev = sq.p, sq.q, sq.t, sq.args, sq.dev
+    row_max, col_max = sq.row_max, sq.col_max
+    pmax, qmax, stochastic, within = sq.pmax, sq.qmax, sq.stochastic, sq.within
+    sub_slots = b.subphase_slots
+    # levels never exceed the checked gains, so a subphase emits at most count_max**2 or bl slots
+    gmax = Mux(stochastic, cfg.prob_max, cfg.count_max)
+    prep_lvl = eng.signal(("sequencer",), "prep_lvl")
+    inv(implies(~seq.is_("IDLE") & ~program, (args.row_gain <= gmax) & (args.col_gain <= gmax)),
+        "update gains as checked")
+    prep_valid = eng.signal(("sequencer",), "prep_valid")
+    inv(implies(seq.is_("PREP") & prep_valid, prep_lvl <= gmax), "a line's level within its gain")
+    inv(implies(seq.is_("PREP", "SUBPHASE", "SLOTS") & ~program,
+                (row_max[0] <= gmax) & (row_max[1] <= gmax) & (col_max[0] <= gmax)
+                & (col_max[1] <= gmax)), "largest levels within the gains")
+    inv(implies(seq.is_("PREP"), (slots == 0) & ~active), "no slot before the levels")
+    inv(implies(seq.is_("PREP"), k <= cfg.rows + cfg.cols + 1), "level index")
+    inv(implies(seq.is_("SUBPHASE") & ~program, slots <= sub * sub_slots), "slots per subphase")
+    inv(implies(seq.is_("SLOTS") & ~program, slots <= sub * sub_slots + within),
+        "slots within a subphase")
+    inv(implies(seq.is_("SLOTS") & ~stochastic, (p < pmax) & (q < qmax)), "slot counters")
+    inv(implies(seq.is_("SLOTS") & stochastic, t <= cfg.bl - 1), "stochastic slot counter")
+    inv(implies(seq.is_("DEVICE"), (dev.count >= 1) & (slots + dev.count <= cfg.count_max)),
+        "write-verify burst")
+    inv(implies(program & ~seq.is_("IDLE"), seq.is_("DEVICE", "DONE")), "PROGRAM pulses a device")
+    inv(implies(~program & ~seq.is_("IDLE"), ~seq.is_("DEVICE")), "UPDATE: no device burst")
+    period = b.period
+    played = Mux(slots == 0, 0, (slots - 1) * period + Mux(active, tick + 1, period))
+    seq_elapsed = Mux(
+        seq.is_("PREP"), 1 + k,
+        Mux(seq.is_("SUBPHASE"), b.prep + 2 * sub + played,
+            Mux(seq.is_("SLOTS"), b.prep + 2 * sub + 1 + played,
+                Mux(seq.is_("DEVICE"), 1 + played,
+                    Mux(seq.is_("DONE"), b.prep + 8 + played,
+                        b.prep + 9 + played + ~active)))))  # IDLE: the drivers drain
+    return seq_elapsed
+
+
+def _serial_sequencer(inv, implies, eng, cfg, b, sq):
+    """Invariants and elapsed ticks (since its start) of the serial sequencer: per line PREP,
+    PREP_LOAD, ``dac_bits - 1`` shift-and-add ticks, PREP_STORE; per slot a mask pass over the
+    lines (PASS) and the offer (OFFER) behind the drivers' slot. Its levels are bounded by their
+    registers (``count_bits >= prob_bits + 1``: at most ``count_max``)."""
+    seq, program, active, tick, slots, k, sub = (sq.seq, sq.program, sq.active, sq.tick,
+                                                 sq.slots, sq.k, sq.sub)
+    t, dev, stochastic, within = sq.t, sq.dev, sq.stochastic, sq.within
+    n = cfg.rows + cfg.cols
+    shift = cfg.dac_bits - 1
+    bit = eng.signal(("sequencer",), "bit")
+    device = eng.signal(("sequencer",), "device")
+    preparing = seq.is_("PREP", "PREP_LOAD", "PREP_MUL", "PREP_STORE")
+    slotting = seq.is_("PASS", "OFFER")
+    inv(implies(preparing, (slots == 0) & ~active & (k <= n - 1)), "levels: line index")
+    inv(implies(seq.is_("PREP_MUL"), bit <= shift - 1), "levels: shift-and-add bit")
+    inv(implies(seq.is_("PASS"), k <= n), "mask pass index")
+    inv(implies(~seq.is_("IDLE"), device == program), "a device burst exactly in PROGRAM")
+    inv(implies(program & ~seq.is_("IDLE"), seq.is_("PASS", "OFFER", "DONE")),
+        "PROGRAM pulses a device")
+    inv(implies(seq.is_("SUBPHASE") & ~program, slots <= sub * b.subphase_slots),
+        "slots per subphase")
+    inv(implies(slotting & ~program, slots <= sub * b.subphase_slots + within),
+        "slots within a subphase")
+    inv(implies(slotting & ~program & ~stochastic, (sq.p < sq.pmax) & (sq.q < sq.qmax)),
+        "slot counters")
+    inv(implies(slotting & ~program & stochastic, t <= cfg.bl - 1), "stochastic slot counter")
+    inv(implies(slotting & program, (dev.count >= 1) & (slots + dev.count <= cfg.count_max)),
+        "write-verify burst")
+    lc, w = b.line_prep, b.slot
+    base = Mux(program, 0, b.prep + 2 * sub) + slots * w
+    behind = Mux(slots == 0, 0, Mux(active, tick + 1, b.period))  # the last slot still playing
+    return Mux(
+        seq.is_("PREP"), 1 + k * lc,
+        Mux(seq.is_("PREP_LOAD"), 2 + k * lc,
+        Mux(seq.is_("PREP_MUL"), 3 + k * lc + bit,
+        Mux(seq.is_("PREP_STORE"), 3 + shift + k * lc,
+        Mux(seq.is_("SUBPHASE"), b.prep + 2 * sub + slots * w,
+        Mux(seq.is_("PASS"), base + 1 + k,
+        Mux(seq.is_("OFFER"), base + n + 2 + Mux(active, tick + 1, 0),
+        Mux(seq.is_("DONE"), b.prep + 8 + slots * w + behind,
+            b.prep + 9 + slots * w + behind + ~active))))))))  # IDLE: the drivers drain
