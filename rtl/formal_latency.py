@@ -14,10 +14,9 @@ the induction checks it transition by transition; each term below is a budget of
 timeout, the write-verify decision, the sequencer's slots behind the line drivers), so the
 bound is derived from the configuration: :func:`answer_budget`.
 
-Scope: the parallel update sequencer, or the serial one (a slot period of at least
-``rows + cols + 2``) with ``count_bits >= prob_bits + 1`` (its levels then bounded by their
-registers); one converter per side (``adcs == 1``); no trainer engine.
-:func:`check_answer_config` says so.
+Scope: both update sequencers (parallel, and serial when the slot period is at least
+``rows + cols + 2``); one converter per side (``adcs == 1``); no trainer engine; read levels in
+registers (the harness's ``levels``). :func:`check_answer_config` says so.
 """
 
 from __future__ import annotations
@@ -39,10 +38,6 @@ from .write_verify import ERROR_BITS
 
 def check_answer_config(config: ControllerConfig):
     """The configurations the answer bound is stated for (ValueError otherwise)."""
-    if serial_masks(config) and config.count_bits < config.prob_bits + 1:
-        raise ValueError("the answered property covers the serial sequencer with count_bits >= "
-                         f"prob_bits + 1 (levels bounded by their registers), got count_bits "
-                         f"{config.count_bits}, prob_bits {config.prob_bits}")
     if config.adcs != 1:
         raise ValueError(f"the answered property covers adcs == 1, got {config.adcs}")
 
@@ -334,8 +329,7 @@ def _parallel_sequencer(inv, implies, eng, cfg, b, sq):
 def _serial_sequencer(inv, implies, eng, cfg, b, sq):
     """Invariants and elapsed ticks (since its start) of the serial sequencer: per line PREP,
     PREP_LOAD, ``dac_bits - 1`` shift-and-add ticks, PREP_STORE; per slot a mask pass over the
-    lines (PASS) and the offer (OFFER) behind the drivers' slot. Its levels are bounded by their
-    registers (``count_bits >= prob_bits + 1``: at most ``count_max``)."""
+    lines (PASS) and the offer (OFFER) behind the drivers' slot."""
     seq, program, active, tick, slots, k, sub = (sq.seq, sq.program, sq.active, sq.tick,
                                                  sq.slots, sq.k, sq.sub)
     t, dev, stochastic, within = sq.t, sq.dev, sq.stochastic, sq.within
@@ -345,6 +339,25 @@ def _serial_sequencer(inv, implies, eng, cfg, b, sq):
     device = eng.signal(("sequencer",), "device")
     preparing = seq.is_("PREP", "PREP_LOAD", "PREP_MUL", "PREP_STORE")
     slotting = seq.is_("PASS", "OFFER")
+    # a line's level by shift-and-add: acc + mag_sh * gain_sh stays rounding + magnitude * gain,
+    # so the level (acc >> shift) never exceeds the checked gain
+    args = sq.args
+    gmax = Mux(stochastic, cfg.prob_max, cfg.count_max)
+    acc, mag_sh = eng.signal(("sequencer",), "acc"), eng.signal(("sequencer",), "mag_sh")
+    gain_sh = eng.signal(("sequencer",), "gain_sh")
+    line_is_col = eng.signal(("sequencer",), "line_is_col")
+    gain = Mux(line_is_col, args.col_gain, args.row_gain)
+    top = ((1 << shift) - 1) * (gain + 1)
+    inv(implies(~seq.is_("IDLE") & ~program, (args.row_gain <= gmax) & (args.col_gain <= gmax)),
+        "update gains as checked")
+    inv(implies(seq.is_("PREP_LOAD", "PREP_MUL", "PREP_STORE"), line_is_col == (k >= cfg.rows)),
+        "levels: the line's side")
+    inv(implies(seq.is_("PREP_MUL"), (gain_sh == (gain << bit)) & ((mag_sh >> (shift - bit).as_unsigned()) == 0)
+                & (acc + mag_sh * gain_sh <= top)), "levels: shift-and-add in range")
+    inv(implies(seq.is_("PREP_STORE"), (mag_sh == 0) & (acc <= top)), "levels: the product")
+    inv(implies((preparing | seq.is_("SUBPHASE") | slotting) & ~program,
+                (sq.row_max[0] <= gmax) & (sq.row_max[1] <= gmax) & (sq.col_max[0] <= gmax)
+                & (sq.col_max[1] <= gmax)), "largest levels within the gains")
     inv(implies(preparing, (slots == 0) & ~active & (k <= n - 1)), "levels: line index")
     inv(implies(seq.is_("PREP_MUL"), bit <= shift - 1), "levels: shift-and-add bit")
     inv(implies(seq.is_("PASS"), k <= n), "mask pass index")
