@@ -15,8 +15,8 @@ timeout, the write-verify decision, the sequencer's slots behind the line driver
 bound is derived from the configuration: :func:`answer_budget`.
 
 Scope: both update sequencers (parallel, and serial when the slot period is at least
-``rows + cols + 2``); one converter per side (``adcs == 1``); no trainer engine; read levels in
-registers (the harness's ``levels``). :func:`check_answer_config` says so.
+``rows + cols + 2``), any number of converters and averaging; not the trainer engine (the
+harness builds none) nor read levels in a RAM (``levels="memory"``, the board builds).
 """
 
 from __future__ import annotations
@@ -34,12 +34,6 @@ from .decoder import ARGS_BYTES, args_view
 from .layouts import Opcode, device_pulse_layout, update_args_layout
 from .sequencer import serial_masks
 from .write_verify import ERROR_BITS
-
-
-def check_answer_config(config: ControllerConfig):
-    """The configurations the answer bound is stated for (ValueError otherwise)."""
-    if config.adcs != 1:
-        raise ValueError(f"the answered property covers adcs == 1, got {config.adcs}")
 
 
 def answer_budget(config: ControllerConfig) -> SimpleNamespace:
@@ -156,6 +150,7 @@ def answer_invariants(m, eng, cfg: ControllerConfig, waiting, count, answer):
     inv(implies(rde.is_("DROP") & (capture | hold), failed), "a timeout before any code fails")
     inv(implies(rde.is_("IDLE", "PAD", "PADDED"), ~hold), "no header held outside a read")
     inv(implies(hold, writer_count != 0), "a held header is in the writer")
+    inv(implies(capture, ~hold), "a capture read holds no header")
     writer_last = eng.signal(("response",), "last")
     inv(implies(rde.is_("RELEASE") & ~capture, writer_last), "a released read sent its last code")
     inv(implies(rde.is_("PADDED"), writer_last), "a padded read sent its last code")
@@ -190,14 +185,17 @@ def answer_invariants(m, eng, cfg: ControllerConfig, waiting, count, answer):
         inv(implies(rd.is_("CONVERT", "WAIT"), conversions <= cfg.adc_average - 1),
             f"{path[0]} conversions")
         inv(implies(rd.is_("EMIT"), converter <= cfg.adcs - 1), f"{path[0]} converter")
-        inv(implies(sensing, base == mux), f"{path[0]}: base line of the mux position")
-        inv(implies(sensing, last_position == last - 1), f"{path[0]}: the last mux position")
-        inv(implies(sensing, (first <= mux) & (mux <= last_position) & (last <= lines)),
-            f"{path[0]}: mux position in the window (one converter)")
+        n = cfg.adcs  # converter k reads line mux * n + k
+        inv(implies(sensing, base == mux * n), f"{path[0]}: base line of the mux position")
+        inv(implies(sensing, last_position == (last - 1) // n), f"{path[0]}: the last position")
+        inv(implies(sensing, (first // n <= mux) & (mux <= last_position) & (last <= lines)),
+            f"{path[0]}: mux position in the window")
         inv(implies(~rd.is_("IDLE") & capture, mux == last_position),
             f"{path[0]}: a capture read has one mux position")
-        inv(implies(~rd.is_("IDLE") & hold, mux == first),
+        inv(implies(~rd.is_("IDLE") & hold, mux == first // n),
             f"{path[0]}: no code yet, first mux position")
+        inv(implies(rd.is_("EMIT") & hold, base + converter <= first),
+            f"{path[0]}: no code yet, not past the first line")
         conv = cfg.settle_ticks + 2
         readout_elapsed[side] = Mux(
             rd.is_("SETTLE"), 1 + timer,
