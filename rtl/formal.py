@@ -92,11 +92,18 @@ class SafetyHarness(wiring.Component):
     ----------
     config : ControllerConfig
     properties : the names (of :data:`PROPERTIES`) to assert.
+    levels : "registers" or "memory"
+        The read levels as one register per line, or in a RAM read through the port's
+        ``dac.addr`` / ``dac.code`` (the board builds; ``dac.addr`` is then a free input, and
+        "a level is applied" means a line was written since the last clear).
     """
 
     def __init__(self, config: ControllerConfig, properties=PROPERTIES, *, level: str = "top",
-                 timeout_cycles: int = 4, cover_pulse: bool = True, invariants: bool = True):
+                 timeout_cycles: int = 4, cover_pulse: bool = True, invariants: bool = True,
+                 levels: str = "registers"):
         problem = None
+        if levels not in ("registers", "memory"):
+            problem = f"levels must be registers or memory; got {levels!r}"
         if level not in LEVELS:
             problem = f"level must be one of {', '.join(LEVELS)}; got {level!r}"
         for p in properties:
@@ -114,11 +121,14 @@ class SafetyHarness(wiring.Component):
         self.timeout_cycles = timeout_cycles
         self.cover_pulse = cover_pulse
         self.invariants = invariants
+        self.levels = levels
         c = config
         members = {
             "row_busy": In(c.adcs), "col_busy": In(c.adcs),
             "row_data": In(c.adcs * c.adc_bits), "col_data": In(c.adcs * c.adc_bits),
         }
+        if levels == "memory":
+            members["dac_addr"] = In(range(c.rows + c.cols))
         if level == "top":
             members.update({"rx_valid": In(1), "rx_data": In(8), "tx_ready": In(1)})
         else:
@@ -130,14 +140,15 @@ class SafetyHarness(wiring.Component):
         """The design under proof, its inputs driven by the harness's free inputs."""
         cfg = self.config
         if self.level == "top":
-            dut = ControllerTop(cfg, host="stream", timeout_cycles=self.timeout_cycles)
+            dut = ControllerTop(cfg, host="stream", timeout_cycles=self.timeout_cycles,
+                                levels=self.levels)
             m.d.comb += [dut.host_rx.valid.eq(self.rx_valid),
                          dut.host_rx.payload.eq(self.rx_data),
                          dut.host_tx.ready.eq(self.tx_ready)]
         else:
             # the command interface free: any opcode, length and payload byte in every tick
             # (a superset of what the host link can present), any response back-pressure
-            dut = Controller(cfg)
+            dut = Controller(cfg, levels=self.levels)
             m.d.comb += [dut.cmd.valid.eq(self.cmd_valid), dut.cmd.opcode.eq(self.cmd_opcode),
                          dut.cmd.length.eq(self.cmd_length), dut.cmd.data.eq(self.cmd_data),
                          dut.cmd.response.ready.eq(self.response_ready),
@@ -148,6 +159,8 @@ class SafetyHarness(wiring.Component):
             an.adc.row.data.as_value().eq(self.row_data),
             an.adc.col.data.as_value().eq(self.col_data),
         ]
+        if self.levels == "memory":
+            m.d.comb += an.dac.addr.eq(self.dac_addr)  # the board's DAC chain: any line
         # elaborated here, not later by the netlist: the invariants read the engines' internal
         # FSM states and counters (read only; the design is the same netlist as without them)
         self.dut = dut
@@ -163,7 +176,7 @@ class SafetyHarness(wiring.Component):
         cfg = self.config
         an = self._dut(m)
         en_any = an.pulse.row.any() | an.pulse.col.any()
-        levels_zero = (an.dac.row.as_value() == 0) & (an.dac.col.as_value() == 0)
+        levels_zero = _levels_zero(self.engines, an, self.levels)
         idle = levels_zero & ~en_any & ~an.neuron.read & ~an.neuron.reset  # neuron lines low too
         p = self.properties
         if self.cover_pulse:
@@ -191,7 +204,7 @@ class SafetyHarness(wiring.Component):
                     too_long = run > cfg.pulse_width
                     m.d.comb += Assert(~too_long, f"pulse.{name}[{i}] high over pulse_width")
         if self.invariants and set(p) & _NEEDS_INVARIANTS:
-            _engine_invariants(m, self.engines, an, cfg)
+            _engine_invariants(m, self.engines, an, cfg, self.levels)
         if "answered" in p:
             self._answered(m, an)
         if "safe_idle" in p:
@@ -316,11 +329,19 @@ class SafetyHarness(wiring.Component):
             "a timed-out read drops its levels")
 
 
+def _levels_zero(eng, an, levels):
+    """No read level is applied: every level register 0, or (levels in a RAM) no line written
+    since the last clear (the drivers' ``written`` flags)."""
+    if levels == "memory":
+        return eng.signal(("drivers",), "written") == 0
+    return (an.dac.row.as_value() == 0) & (an.dac.col.as_value() == 0)
+
+
 #: the properties whose k-induction needs the engines' invariants (:func:`_engine_invariants`)
 _NEEDS_INVARIANTS = {"no_pulse_in_read", "answered", "safe_idle", "timeout_idle"}
 
 
-def _engine_invariants(m, eng, an, cfg):
+def _engine_invariants(m, eng, an, cfg, levels="registers"):
     """Assert invariants over the engines' internal states (each is proven with the property).
 
     They strengthen the k-induction: without them it fails on states the controller never
@@ -336,7 +357,8 @@ def _engine_invariants(m, eng, an, cfg):
     tick = eng.signal(("drivers",), "tick")
     sense = eng.signal(("read",), "sense")
     en_any = an.pulse.row.any() | an.pulse.col.any()
-    levels_zero = (an.dac.row.as_value() == 0) & (an.dac.col.as_value() == 0)
+    levels_zero = _levels_zero(eng, an, levels)
+
     def inv(value, text):  # each on its own line: a failed proof names the invariant's line
         m.d.comb += Assert(value, f"invariant: {text}", src_loc_at=1)
 

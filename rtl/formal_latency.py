@@ -15,8 +15,8 @@ timeout, the write-verify decision, the sequencer's slots behind the line driver
 bound is derived from the configuration: :func:`answer_budget`.
 
 Scope: both update sequencers (parallel, and serial when the slot period is at least
-``rows + cols + 2``), any number of converters and averaging; not the trainer engine (the
-harness builds none) nor read levels in a RAM (``levels="memory"``, the board builds).
+``rows + cols + 2``), any number of converters and averaging, read levels in registers or in
+a RAM; not the trainer engine (the harness builds none).
 """
 
 from __future__ import annotations

@@ -72,6 +72,20 @@ def test_read_and_pulse_at_once_fails_no_pulse_in_read(tmp_path, monkeypatch):
                             invariants=False), mode="bmc", depth=24, workdir=tmp_path / "b")
     assert not r.passed
     assert "pulse enable high during a read" in (r.failed_assertion or ""), r.failed_assertion
+    r = prove(SafetyHarness(CONFIG, ("no_pulse_in_read",), level="controller", cover_pulse=False,
+                            invariants=False, levels="memory"), mode="bmc", depth=24,
+              workdir=tmp_path / "m")
+    assert not r.passed
+    assert "pulse enable high during a read" in (r.failed_assertion or ""), r.failed_assertion
+
+
+@pytest.mark.parametrize("level", ["controller", "top"])
+def test_levels_in_memory_read_safe_idle_timeout_answered_kinduction_depth3(tmp_path, level):
+    """The board builds' port: read levels in a RAM behind dac.addr (a free input here); a
+    level is applied while a line is written since the last clear."""
+    props = ("no_pulse_in_read", "safe_idle", "timeout_idle", "answered")
+    check(prove(SafetyHarness(CONFIG, props, level=level, cover_pulse=False, levels="memory"),
+                mode="prove", depth=3, workdir=tmp_path))
 
 
 #: a 1x1 array with the shortest timings: the answer bound's smallest case
@@ -144,6 +158,8 @@ def test_bad_harness_arguments():
         SafetyHarness(CONFIG, ("liveness",))
     with pytest.raises(ValueError, match="level must be one of"):
         SafetyHarness(CONFIG, level="board")
+    with pytest.raises(ValueError, match="levels must be registers or memory"):
+        SafetyHarness(CONFIG, levels="flash")
     with pytest.raises(ValueError, match="pulse_gap >= 1"):
         SafetyHarness(ControllerConfig(**{**FORMAL_CONFIG, "pulse_gap": 0}), ("pulse_width",))
 
