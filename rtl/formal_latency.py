@@ -350,7 +350,8 @@ def _serial_sequencer(inv, implies, eng, cfg, b, sq):
         "update gains as checked")
     inv(implies(seq.is_("PREP_LOAD", "PREP_MUL", "PREP_STORE"), line_is_col == (k >= cfg.rows)),
         "levels: the line's side")
-    inv(implies(seq.is_("PREP_MUL"), (gain_sh == (gain << bit)) & ((mag_sh >> (shift - bit).as_unsigned()) == 0)
+    bits_left = (shift - bit).as_unsigned()  # bit <= shift - 1 in PREP_MUL
+    inv(implies(seq.is_("PREP_MUL"), (gain_sh == (gain << bit)) & ((mag_sh >> bits_left) == 0)
                 & (acc + mag_sh * gain_sh <= top)), "levels: shift-and-add in range")
     inv(implies(seq.is_("PREP_STORE"), (mag_sh == 0) & (acc <= top)), "levels: the product")
     inv(implies((preparing | seq.is_("SUBPHASE") | slotting) & ~program,
