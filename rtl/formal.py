@@ -96,12 +96,16 @@ class SafetyHarness(wiring.Component):
         The read levels as one register per line, or in a RAM read through the port's
         ``dac.addr`` / ``dac.code`` (the board builds; ``dac.addr`` is then a free input, and
         "a level is applied" means a line was written since the last clear).
+    trainer : OnChipConfig or None
+        Build the trainer engine (its TRAINER state drives the read and update engines).
     """
 
     def __init__(self, config: ControllerConfig, properties=PROPERTIES, *, level: str = "top",
                  timeout_cycles: int = 4, cover_pulse: bool = True, invariants: bool = True,
-                 levels: str = "registers"):
+                 levels: str = "registers", trainer=None):
         problem = None
+        if trainer is not None and "answered" in properties:
+            problem = "the answered property does not cover the trainer engine (trainer=None)"
         if levels not in ("registers", "memory"):
             problem = f"levels must be registers or memory; got {levels!r}"
         if level not in LEVELS:
@@ -122,6 +126,7 @@ class SafetyHarness(wiring.Component):
         self.cover_pulse = cover_pulse
         self.invariants = invariants
         self.levels = levels
+        self.trainer = trainer
         c = config
         members = {
             "row_busy": In(c.adcs), "col_busy": In(c.adcs),
@@ -141,14 +146,14 @@ class SafetyHarness(wiring.Component):
         cfg = self.config
         if self.level == "top":
             dut = ControllerTop(cfg, host="stream", timeout_cycles=self.timeout_cycles,
-                                levels=self.levels)
+                                levels=self.levels, trainer=self.trainer)
             m.d.comb += [dut.host_rx.valid.eq(self.rx_valid),
                          dut.host_rx.payload.eq(self.rx_data),
                          dut.host_tx.ready.eq(self.tx_ready)]
         else:
             # the command interface free: any opcode, length and payload byte in every tick
             # (a superset of what the host link can present), any response back-pressure
-            dut = Controller(cfg, levels=self.levels)
+            dut = Controller(cfg, levels=self.levels, trainer=self.trainer)
             m.d.comb += [dut.cmd.valid.eq(self.cmd_valid), dut.cmd.opcode.eq(self.cmd_opcode),
                          dut.cmd.length.eq(self.cmd_length), dut.cmd.data.eq(self.cmd_data),
                          dut.cmd.response.ready.eq(self.response_ready),
@@ -204,7 +209,7 @@ class SafetyHarness(wiring.Component):
                     too_long = run > cfg.pulse_width
                     m.d.comb += Assert(~too_long, f"pulse.{name}[{i}] high over pulse_width")
         if self.invariants and set(p) & _NEEDS_INVARIANTS:
-            _engine_invariants(m, self.engines, an, cfg, self.levels)
+            _engine_invariants(m, self.engines, an, cfg, self.levels, self.trainer is not None)
         if "answered" in p:
             self._answered(m, an)
         if "safe_idle" in p:
@@ -341,7 +346,7 @@ def _levels_zero(eng, an, levels):
 _NEEDS_INVARIANTS = {"no_pulse_in_read", "answered", "safe_idle", "timeout_idle"}
 
 
-def _engine_invariants(m, eng, an, cfg, levels="registers"):
+def _engine_invariants(m, eng, an, cfg, levels="registers", trainer=False):
     """Assert invariants over the engines' internal states (each is proven with the property).
 
     They strengthen the k-induction: without them it fails on states the controller never
@@ -368,10 +373,20 @@ def _engine_invariants(m, eng, an, cfg, levels="registers"):
     # the drivers: timer in its period, enables low outside the width of an active slot
     inv(~active | (tick < cfg.pulse_width + cfg.pulse_gap), "drivers timer in range")
     inv(~en_any | (active & (tick < cfg.pulse_width)), "enables low outside a pulse")
-    # one engine at a time, and the command processor's state says which
-    inv(~active | ctrl.is_("PULSES", "PULSES_DRAIN"), "drivers play only in an update")
-    inv(seq.is_("IDLE") != ctrl.is_("PULSES"), "sequencer runs exactly in PULSES")
-    inv(rde.is_("IDLE") != ctrl.is_("READ"), "read engine runs exactly in READ")
+    # one engine at a time, and the command processor's state (or the trainer's) says which
+    playing, updating, reading = (ctrl.is_("PULSES", "PULSES_DRAIN"), ctrl.is_("PULSES"),
+                                  ctrl.is_("READ"))
+    if trainer:
+        tr = eng.fsm("trainer")
+        in_trainer = ctrl.is_("TRAINER")
+        inv(tr.valid(), "trainer state valid")
+        inv(tr.is_("IDLE") != in_trainer, "the trainer runs exactly in TRAINER")
+        playing = playing | (in_trainer & tr.is_("UPD_WAIT", "UPD_DRAIN"))
+        updating = updating | (in_trainer & tr.is_("UPD_WAIT"))
+        reading = reading | (in_trainer & tr.is_("FWD_READ", "BACK_READ"))
+    inv(~active | playing, "drivers play only in an update")
+    inv(seq.is_("IDLE") != updating, "sequencer runs exactly in PULSES")
+    inv(rde.is_("IDLE") != reading, "read engine runs exactly in READ")
     inv(~rde.is_("IDLE", "CLEAR", "PAD", "PADDED") | levels_zero, "levels zero outside a read")
     inv(~an.dac.strobe | ~active, "no strobe while the drivers play")
     inv(row_rd.is_("IDLE") | (rde.is_("CONVERT") & (sense == 0)), "row readout only in its read")

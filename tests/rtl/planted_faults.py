@@ -78,3 +78,18 @@ def read_state_neuron_line_through_padding(self):
                 m.next = "PROGRAM_EVAL"
             with m.Else():
                 m.next = "FINISH"
+
+
+def trainer_read_started_with_an_update(original):
+    """The trainer's ``_Build.start_read`` that also starts a full-array update: the read and
+    update engines run at once under the trainer."""
+
+    def start_read(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        e, cfg = self.e, self.e.config
+        a = e.up_args
+        self.m.d.comb += [e.up_start.eq(1), a.row_gain.eq(cfg.count_max),
+                          a.col_gain.eq(cfg.count_max), a.nrows.eq(cfg.rows),
+                          a.ncols.eq(cfg.cols)]
+
+    return start_read

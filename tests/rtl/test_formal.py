@@ -21,6 +21,7 @@ from planted_faults import (
     read_state_neuron_line_through_padding,
     readout_without_watchdog,
     slots_one_tick_too_long,
+    trainer_read_started_with_an_update,
 )
 
 CONFIG = ControllerConfig(**FORMAL_CONFIG)
@@ -77,6 +78,32 @@ def test_read_and_pulse_at_once_fails_no_pulse_in_read(tmp_path, monkeypatch):
               workdir=tmp_path / "m")
     assert not r.passed
     assert "pulse enable high during a read" in (r.failed_assertion or ""), r.failed_assertion
+
+
+@pytest.mark.parametrize("level", ["controller", "top"])
+def test_with_the_trainer_read_safe_idle_timeout_kinduction_depth3(tmp_path, level):
+    """The trainer engine drives the read and update engines from its TRAINER state: the
+    invariants say which of its states each engine runs in (the answer bound is not stated
+    for it)."""
+    from insitu.golden.onchip import OnChipConfig
+
+    props = ("no_pulse_in_read", "safe_idle", "timeout_idle")
+    harness = SafetyHarness(CONFIG, props, level=level, cover_pulse=False,
+                            trainer=OnChipConfig(table_bits=4, mult_bits=8))
+    check(prove(harness, mode="prove", depth=3, workdir=tmp_path))
+
+
+def test_trainer_read_with_an_update_fails_no_pulse_in_read(tmp_path, monkeypatch):
+    """Planted: the trainer starts a full-array update together with each of its reads."""
+    from insitu.golden.onchip import OnChipConfig
+    from insitu.rtl import trainer
+
+    monkeypatch.setattr(trainer._Build, "start_read",
+                        trainer_read_started_with_an_update(trainer._Build.start_read))
+    r = prove(SafetyHarness(CONFIG, ("no_pulse_in_read",), level="controller", cover_pulse=False,
+                            trainer=OnChipConfig(table_bits=4, mult_bits=8)),
+              mode="prove", depth=3, workdir=tmp_path)
+    assert not r.passed and r.failed_assertion.startswith("formal.py:"), r.failed_assertion
 
 
 @pytest.mark.parametrize("level", ["controller", "top"])
@@ -160,6 +187,10 @@ def test_bad_harness_arguments():
         SafetyHarness(CONFIG, level="board")
     with pytest.raises(ValueError, match="levels must be registers or memory"):
         SafetyHarness(CONFIG, levels="flash")
+    from insitu.golden.onchip import OnChipConfig
+
+    with pytest.raises(ValueError, match="does not cover the trainer"):
+        SafetyHarness(CONFIG, ("answered",), trainer=OnChipConfig())
     with pytest.raises(ValueError, match="pulse_gap >= 1"):
         SafetyHarness(ControllerConfig(**{**FORMAL_CONFIG, "pulse_gap": 0}), ("pulse_width",))
 
