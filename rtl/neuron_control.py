@@ -33,7 +33,8 @@ class NeuronControl(wiring.Component):
         Strobe: an accepted NEURON_CONTROL with ``flags`` (checked by the decoder).
     flags : In(8)
     reading : In(1)
-        A FORWARD read is running (the controller's READ state of a FORWARD).
+        A FORWARD read is running (the controller's READ state of a FORWARD, until its
+        release, or until a converter timeout drops its levels).
     port : Out(NeuronPortSignature)
         The analog port's ``neuron`` lines.
     """

@@ -59,6 +59,9 @@ class ReadEngineSignature(wiring.Signature):
         With ``done``: a converter timed out before any code was answered.
     word_valid : Out(1); word : Out(8 * OBUF_BYTES); word_last : Out(1); out_empty : In(1)
         An ADC code for the response writer (taken when ``out_empty``).
+    padding : Out(1)
+        A converter timed out after the first code: the levels are released and the lines
+        not converted are being answered ``no_code`` (no read is running on the array).
     """
 
     def __init__(self, config: ControllerConfig):
@@ -101,6 +104,7 @@ class ReadEngineSignature(wiring.Signature):
             "word": Out(8 * OBUF_BYTES),
             "word_last": Out(1),
             "out_empty": In(1),
+            "padding": Out(1),
         })
 
 
@@ -213,6 +217,7 @@ class ReadEngine(wiring.Component):
                     m.next = "PAD"
             with m.State("PAD"):  # the lines a timed-out read never converted
                 m.d.comb += [
+                    self.padding.eq(1),
                     self.word_valid.eq(self.out_empty),
                     self.word.eq(proto.no_code(self.config)),
                     self.word_last.eq(next_line == sense_last - 1),
@@ -222,7 +227,7 @@ class ReadEngine(wiring.Component):
                     with m.If(next_line == sense_last - 1):
                         m.next = "PADDED"
             with m.State("PADDED"):
-                m.d.comb += self.done.eq(1)
+                m.d.comb += [self.padding.eq(1), self.done.eq(1)]
                 m.next = "IDLE"
             with m.State("RELEASE"):
                 m.d.comb += [self.level_clear.eq(1), self.level_strobe.eq(1), self.done.eq(1)]

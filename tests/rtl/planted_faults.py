@@ -6,6 +6,8 @@ for the co-simulation, a fresh build cache so the faulty Verilog is really built
 
 from __future__ import annotations
 
+import dataclasses
+
 from amaranth.hdl import Signal
 
 
@@ -31,3 +33,63 @@ def slots_one_tick_too_long(self, m):
             m.d.sync += [self.pulse.row.eq(0), self.pulse.col.eq(0)]
         with m.If(last_tick):
             m.d.sync += active.eq(0)
+
+
+def read_started_with_a_pulse(original):
+    """``_Commands.start_read`` that also starts a one-slot pulse burst on device (0, 0): the
+    read engine and the update engine run at once (a READ_DEVICE then pulses while its read
+    level is applied)."""
+
+    def start_read(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.m.d.comb += [self.seq.pulse_start.eq(1), self.seq.pulse_args.count.eq(1)]
+
+    return start_read
+
+
+def readout_without_watchdog(original_init):
+    """``AdcReadout.__init__`` that builds the converter watchdog with the largest period
+    (``adc_timeout`` 65535) instead of the configured one: a converter whose busy stays high
+    holds the read for 65535 ticks, far past the configured answer bound."""
+
+    def __init__(self, config, lines):
+        original_init(self, dataclasses.replace(config, adc_timeout=65535), lines)
+
+    return __init__
+
+
+def read_state_neuron_line_through_padding(self):
+    """``_Commands.read_state`` as it was before the formal proof of the safe idle after a
+    converter timeout: the neuron-read line follows the READ state of a FORWARD only, so it
+    stays high while a read cut short by a timeout pads its missing codes."""
+    from insitu.golden import protocol as proto
+    from insitu.rtl.layouts import Opcode, Status
+
+    m, rde = self.m, self.rde
+    with m.State("READ"):
+        m.d.comb += self.neu.reading.eq(self.opcode == Opcode.FORWARD)  # the fault: no padding
+        with m.If(rde.word_valid):
+            self.respond_words(rde.word, proto.ADC_CODE_BYTES, rde.word_last)
+        with m.If(rde.done & rde.failed):
+            self.error(Status.ADC_TIMEOUT)
+        with m.Elif(rde.done):
+            with m.If(self.opcode == Opcode.PROGRAM):
+                m.d.sync += self.reads.eq(self.reads + 1)
+                m.next = "PROGRAM_EVAL"
+            with m.Else():
+                m.next = "FINISH"
+
+
+def trainer_read_started_with_an_update(original):
+    """The trainer's ``_Build.start_read`` that also starts a full-array update: the read and
+    update engines run at once under the trainer."""
+
+    def start_read(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        e, cfg = self.e, self.e.config
+        a = e.up_args
+        self.m.d.comb += [e.up_start.eq(1), a.row_gain.eq(cfg.count_max),
+                          a.col_gain.eq(cfg.count_max), a.nrows.eq(cfg.rows),
+                          a.ncols.eq(cfg.cols)]
+
+    return start_read
