@@ -66,6 +66,7 @@ from ..golden.config import ControllerConfig
 from .controller import Controller
 from .formal_latency import answer_bound, answer_invariants
 from .formal_observe import Engines
+from .hostlink import HostLink
 from .top import ControllerTop
 
 PROPERTIES = ("polarity", "no_pulse_in_read", "pulse_width", "safe_idle", "timeout_idle",
@@ -98,12 +99,23 @@ class SafetyHarness(wiring.Component):
         "a level is applied" means a line was written since the last clear).
     trainer : OnChipConfig or None
         Build the trainer engine (its TRAINER state drives the read and update engines).
+    run_ahead : bool or None
+        The top level's host link takes the next frame while a command runs (the stream
+        port's default, as on the boards). None: run-ahead, except for the ``answered``
+        property at the top level, whose bound is for a frame served as it arrives (the
+        link without run-ahead, as behind the UART); a frame queued by run-ahead waits for
+        the running command's answer first, and that bound is not proven.
     """
 
     def __init__(self, config: ControllerConfig, properties=PROPERTIES, *, level: str = "top",
                  timeout_cycles: int = 4, cover_pulse: bool = True, invariants: bool = True,
-                 levels: str = "registers", trainer=None):
+                 levels: str = "registers", trainer=None, run_ahead: bool | None = None):
         problem = None
+        if run_ahead is None:
+            run_ahead = not (level == "top" and "answered" in properties)
+        if run_ahead and level == "top" and "answered" in properties:
+            problem = ("the answered property at the top level covers the link without "
+                       "run-ahead (run_ahead=False)")
         if trainer is not None and "answered" in properties:
             problem = "the answered property does not cover the trainer engine (trainer=None)"
         if levels not in ("registers", "memory"):
@@ -127,6 +139,7 @@ class SafetyHarness(wiring.Component):
         self.invariants = invariants
         self.levels = levels
         self.trainer = trainer
+        self.run_ahead = bool(run_ahead)
         c = config
         members = {
             "row_busy": In(c.adcs), "col_busy": In(c.adcs),
@@ -146,7 +159,8 @@ class SafetyHarness(wiring.Component):
         cfg = self.config
         if self.level == "top":
             dut = ControllerTop(cfg, host="stream", timeout_cycles=self.timeout_cycles,
-                                levels=self.levels, trainer=self.trainer)
+                                levels=self.levels, trainer=self.trainer,
+                                run_ahead=self.run_ahead)
             m.d.comb += [dut.host_rx.valid.eq(self.rx_valid),
                          dut.host_rx.payload.eq(self.rx_data),
                          dut.host_tx.ready.eq(self.tx_ready)]
@@ -249,47 +263,58 @@ class SafetyHarness(wiring.Component):
                 self._link_invariants(m, waiting, answer)
 
     def _link_answers(self, m, command_start):
-        """The top level: a frame is accepted when the link hands it to the command processor
-        (its first COMMAND tick) or starts an error answer of its own (BAD_CRC, BAD_LENGTH,
-        TIMEOUT: its first ERROR tick); its answer starts when the framer offers its SYNC."""
+        """The top level: a frame is accepted when the link's dispatcher hands it to the
+        command processor (its first command tick) or starts an error answer of its own
+        (BAD_CRC, BAD_LENGTH, TIMEOUT: its first error tick); its answer starts when the
+        framer offers its SYNC."""
         eng = self.engines
-        link, framer = eng.fsm(link=True), eng.fsm("framer", link=True)
-        in_error = link.is_("ERROR")
+        receiver, framer = eng.fsm(link=True), eng.fsm("framer", link=True)
+        dispatch = eng.signal((), "dispatch", link=True)
+        in_error = dispatch == HostLink.D_ERROR
         was_error = Signal(name="link_was_error")
         m.d.sync += was_error.eq(in_error)
         # the host takes every answer byte at once: with back-pressure on the answer stream
         # the previous answer's CRC bytes could hold back the next SYNC for any time
         m.d.comb += Assume(self.tx_ready)
-        self._link = SimpleNamespace(link=link, framer=framer, in_error=in_error,
-                                     was_error=was_error)
+        self._link = SimpleNamespace(receiver=receiver, framer=framer, dispatch=dispatch,
+                                     in_error=in_error, was_error=was_error)
         return (command_start | (in_error & ~was_error),
                 framer.is_("IDLE") & self.dut.host_tx.valid)
 
     def _link_invariants(self, m, waiting, answer):
-        """The link's and framer's states between and during frames (each asserted)."""
+        """The link's receiver, dispatcher and framer between and during frames (each
+        asserted); without run-ahead the receiver takes bytes only while nothing is served."""
         eng, ln = self.engines, self._link
-        link, framer = ln.link, ln.framer
+        receiver, framer, dispatch = ln.receiver, ln.framer, ln.dispatch
         ctrl = eng.fsm()
         err_byte = eng.signal((), "err_byte", link=True)
+        pending = eng.signal((), "pending", link=True)
+        serving = dispatch != HostLink.D_IDLE
+        command = dispatch == HostLink.D_COMMAND
 
         def inv(value, text):
             m.d.comb += Assert(value, f"link invariant: {text}", src_loc_at=1)
 
-        inv(link.valid() & framer.valid(), "link and framer states valid")
-        inv(link.is_("COMMAND") | ctrl.is_("IDLE"), "the controller runs only in COMMAND")
-        inv(~link.is_("LEN_LO", "LEN_HI", "PAYLOAD", "CRC_HI", "CRC_LO") | framer.is_("IDLE"),
+        inv(receiver.valid() & framer.valid() & (dispatch <= HostLink.D_ERROR),
+            "receiver, dispatcher and framer states valid")
+        inv(~pending, "no frame waits (no run-ahead)")
+        inv(~serving | receiver.is_("HUNT"), "while a frame is served the receiver hunts")
+        inv(command | ctrl.is_("IDLE"), "the controller runs only for a dispatched command")
+        inv(~receiver.is_("LEN_LO", "LEN_HI", "PAYLOAD", "CRC_HI", "CRC_LO") | framer.is_("IDLE"),
             "inside a frame the framer is idle")
-        inv(~link.is_("OPCODE") | framer.is_("IDLE", "CRC_LO"), "at the opcode: last CRC byte")
-        inv(~link.is_("HUNT") | framer.is_("IDLE", "CRC_HI", "CRC_LO"), "hunting: CRC bytes")
+        inv(~receiver.is_("OPCODE") | framer.is_("IDLE", "CRC_LO"),
+            "at the opcode: last CRC byte")
+        inv(~receiver.is_("HUNT") | framer.is_("IDLE", "CRC_HI", "CRC_LO") | serving,
+            "hunting: CRC bytes")
         w_count = eng.signal(("response",), "count")
         w_last = eng.signal(("response",), "last")
         inv(~ctrl.is_("FINISH") | w_last, "a finished command's last bytes end its answer")
-        answer_sent = link.is_("COMMAND") & w_last & (w_count == 0)
+        answer_sent = command & w_last & (w_count == 0)
         inv(~answer_sent | framer.is_("IDLE", "CRC_HI", "CRC_LO"),
             "after an answer's last byte: its CRC")
         inv(~(ln.in_error & ~ln.was_error) | ((err_byte == 0) & framer.is_("IDLE")),
             "an error answer starts idle")
-        inv(~(waiting & ~answer) | (link.is_("COMMAND") & framer.is_("IDLE")),
+        inv(~(waiting & ~answer) | (command & framer.is_("IDLE")),
             "waiting: the command runs, the framer idle")
 
     def _timeout_idle(self, m, an, idle):

@@ -113,6 +113,9 @@ class HostLink(wiring.Component):
 
     #: the receiver writes the other bank after each good frame (a planted fault clears it)
     swap_banks = True
+    #: the dispatcher's states (its ``dispatch`` register): no frame, a command executing,
+    #: a link error answered
+    D_IDLE, D_COMMAND, D_ERROR = 0, 1, 2
 
     def __init__(self, config: ControllerConfig, timeout_cycles: int = 1000,
                  run_ahead: bool = False):
@@ -156,7 +159,7 @@ class HostLink(wiring.Component):
         pending = Signal()
         p_opcode, p_length, p_status, p_bank = Signal(8), Signal(16), Signal(Status), Signal()
         # the dispatcher: the frame it serves (a command, or an error answer)
-        D_IDLE, D_COMMAND, D_ERROR = 0, 1, 2
+        D_IDLE, D_COMMAND, D_ERROR = self.D_IDLE, self.D_COMMAND, self.D_ERROR
         dispatch = Signal(range(3))
         x_opcode, x_length, x_status = Signal(8), Signal(16), Signal(Status)
         errors = Signal(16)

@@ -268,3 +268,24 @@ def test_neuron_read_left_high_fails_safe_idle(tmp_path, monkeypatch):
     r = prove(SafetyHarness(CONFIG, ("safe_idle",), level="controller", cover_pulse=False,
                             invariants=False), mode="bmc", depth=32, workdir=tmp_path / "b")
     assert not r.passed and "not idle" in (r.failed_assertion or ""), r.failed_assertion
+
+
+def test_link_taking_bytes_while_serving_fails_answered_at_top(tmp_path, monkeypatch):
+    """Planted: the top's host link built with run-ahead where the answered proof covers the
+    link without it (the UART's): it takes the next frame while a command runs, and the
+    k-induction fails at the link invariant that says it does not."""
+    from insitu.rtl import top
+
+    plain = top.HostLink
+    monkeypatch.setattr(top, "HostLink",
+                        lambda config, timeout, run_ahead: plain(config, timeout, True))
+    r = prove(SafetyHarness(CONFIG, ("answered",), level="top", cover_pulse=False),
+              mode="prove", depth=3, workdir=tmp_path)
+    assert not r.passed
+    assert r.failed_assertion is not None and r.failed_assertion.startswith("formal.py:")
+    assert "while a frame is served the receiver hunts" in r.failed_assertion
+
+
+def test_answered_at_top_with_run_ahead_is_refused():
+    with pytest.raises(ValueError, match="run_ahead=False"):
+        SafetyHarness(CONFIG, ("answered",), level="top", run_ahead=True)
