@@ -35,4 +35,4 @@ def test_monitor_messages_name_rule_cycle_and_signal():
                                               "at cycle 99 (analog__pulse__col[1])")
     assert monitor_message(cfg, 9, 5, 1).endswith("at cycle 5 (analog__adc__col__start)")
     assert monitor_message(cfg, 12, 7, 0).endswith("(the analog port)")
-    assert len(MONITOR_RULES) == 12
+    assert len(MONITOR_RULES) == 13
