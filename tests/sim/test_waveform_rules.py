@@ -158,7 +158,7 @@ def stuck_conversion(release: int, mux_at: int | None = None, restart: int | Non
     """A read whose column conversion starts at cycle 9 and whose busy never falls; the levels
     are released (0, strobe) at ``release``; optionally the mux moves at ``mux_at`` and the
     next conversion starts at ``restart``."""
-    t = [dict() for _ in range(CYCLES)]
+    t = [{} for _ in range(CYCLES)]
     for c in range(5, release):
         t[c]["analog__dac__row"] = 3
     t[6]["analog__dac__strobe"] = 1
