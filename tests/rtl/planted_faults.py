@@ -37,7 +37,6 @@ def row_levels_lose_their_lowest_bit(self, m):
     """``LineDrivers._levels_registers`` with a mask mistake on the row side: every row level
     is driven with its lowest bit cleared."""
     from amaranth.hdl import Array
-
     from insitu.rtl.layouts import LineSide
 
     cfg = self.config

@@ -5,11 +5,12 @@ controller breaks the analog port's timing: planted RTL faults built and run thr
 from __future__ import annotations
 
 import pytest
-from insitu.cli import main
 from insitu.golden.config import ControllerConfig
 from insitu.rtl import drivers
 from insitu.sim.harness import MONITOR_RULES, monitor_message
 from planted_faults import row_levels_lose_their_lowest_bit, slots_one_tick_too_long
+
+from insitu.cli import main
 
 
 def test_pulse_one_tick_too_long_fails_cosim_with_the_monitor_line(monkeypatch, tmp_path, capsys):
