@@ -25,7 +25,9 @@ wakes up on *events* (frames, update ends, conversions), never per clock:
   every pulse's width and scales its physics by it (``DeviceParams.width_scale``); ``slot_full`` rises when
   ``SLOT_DEPTH`` slots are waiting, so the analog model drains the log at most
   every ``SLOT_DEPTH`` slots and at every ``update_done``. A change of
-  ``slot_clear`` empties it. ``pulse_fault`` latches if an enable is high
+  ``slot_clear`` empties it. ``update_seq`` counts ``update_done`` strobes; with
+  ``defer_bursts`` high no ``update_done_ev`` is raised (the model takes the burst at the
+  batch's response). ``pulse_fault`` latches if an enable is high
   while a read level is non-zero (pulses must never overlap reads).
 * **conversion tables** (one per side): the analog model may load the answers
   of the remaining conversion events of a read (``*_tab_data``, ``*_tab_n``,
@@ -33,7 +35,10 @@ wakes up on *events* (frames, update ends, conversions), never per clock:
   each following ``adc_start`` from the table (``*_tab_served``, the mux
   positions in ``*_mux_log``, for the model to verify afterwards). An
   ``adc_start`` with an empty table raises ``*_adc_miss``: the model answers
-  it on ``analog__adc__*__data`` itself.
+  it on ``analog__adc__*__data`` itself. The model also gives the table the DAC levels
+  (``*_tab_levels``, ``{dac.col, dac.row}``) its answers are for; a conversion the table
+  answers under other levels latches ``*_tab_bad``. ``*_tab_status`` packs what the model
+  checks after a read into one access: ``{mux log, left, served, bad}``.
 * **waveform monitor** (:data:`MONITOR_RULES`): checks the analog port every tick against
   the timing the physics assumes and latches the first violation: ``mon_fault``, the rule
   (``mon_rule``), the cycle (``mon_cycle``) and the line or side (``mon_index``).

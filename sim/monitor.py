@@ -121,10 +121,11 @@ class CommandMonitor(P.ProtocolReference):
             self.frontend.take_deferred()  # a deferred burst first: it is older than the answer
             if self._predicted:
                 self.frontend.verify_reads()
-            got = P.ResponseDecoder().feed(raw)
-            for check, r in zip(self._checks, got):
-                if check is not None and r.ok:
-                    check(r)
+            if any(self._checks):  # the responses are decoded only where one is checked
+                got = P.ResponseDecoder().feed(raw)
+                for check, r in zip(self._checks, got):
+                    if check is not None and r.ok:
+                        check(r)
         finally:
             self._program_cell = None
             self.python_s += time.perf_counter() - t
