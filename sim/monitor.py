@@ -48,7 +48,7 @@ class CommandMonitor(P.ProtocolReference):
         expectations itself; the front-end is still told the frames.
     last_counts : (rows, cols) signed pulse counts of the last burst.
     burst_log : None, or a list that gets the sparse (row, col, count) triples of every burst.
-    python_s : wall time spent in the monitor.
+    python_s : CPU time (its thread's) spent in the monitor.
     last_answers : the response frames the reference gives to the last batch of requests.
     traffic : None, or a list that gets every batch as (request bytes, responses expected):
         the host traffic of a run, to replay without Python (``benchmarks/cosim_speed.py``).
@@ -79,7 +79,7 @@ class CommandMonitor(P.ProtocolReference):
 
     # ------------------------------------------------------------------ transport hooks
     def requests(self, data: bytes) -> None:
-        t = time.perf_counter()
+        t = time.thread_time()
         self._executed, self._checks, self._predicted, self._reads = [], [], False, []
         self.last_answers = self.feed(data)
         if self.traffic is not None:
@@ -89,7 +89,7 @@ class CommandMonitor(P.ProtocolReference):
         fe.set_batch(self._executed)
         if self.predict_reads and self.expecting:
             self._plan_batch()
-        self.python_s += time.perf_counter() - t
+        self.python_s += time.thread_time() - t
 
     def _plan_batch(self) -> None:
         """How the front-end meets this batch's reads and burst, with the fewest wakes:
@@ -116,7 +116,7 @@ class CommandMonitor(P.ProtocolReference):
                      and not any(op in _READS for op in ops[last + 1:]))
 
     def responses(self, raw: bytes) -> None:
-        t = time.perf_counter()
+        t = time.thread_time()
         try:
             self.frontend.take_deferred()  # a deferred burst first: it is older than the answer
             if self._predicted:
@@ -128,7 +128,7 @@ class CommandMonitor(P.ProtocolReference):
                         check(r)
         finally:
             self._program_cell = None
-            self.python_s += time.perf_counter() - t
+            self.python_s += time.thread_time() - t
 
     def waiting_for(self) -> str:
         """What the last batch of requests asked, for a hang's verdict."""
