@@ -18,7 +18,10 @@ the other lines idle but elaborated), on Verilator and Icarus:
   a core) and by wall time;
 * ``*_samples_per_s``: training samples per second, next to
   ``golden_samples_per_s`` for the same run on ``GoldenBackend`` (numba engine);
-* ``ms_per_sample``: where the CPU time of the training phase goes.
+* ``ms_per_sample``: where the CPU time of the training phase goes (the parts measured with
+  each thread's CPU clock);
+* ``wakes_per_sample``: front-end wakes (the responses' wakes, one per batch, are
+  ``batches_per_sample``).
 
 Builds are cached (the user's cache folder, ``insitu/sim``); the first run compiles four designs.
 Prints one JSON object on its last line.
@@ -71,12 +74,15 @@ def measure(sim: str, array, samples: int, idle_cycles: int) -> dict:
             "total_cpu": 1e3 * cpu / samples,
             "simulator_as_in_replay": 1e3 * rcpu / samples,
             "training_code_in_thread": 1e3 * thread / samples,
-            # these three are wall time of the handlers (close to CPU time when the machine is
-            # not overloaded)
-            "analog_front_end_handlers_wall": 1e3 * rtl["train_frontend_s"] / samples,
-            "host_link_monitor_wall": 1e3 * rtl["train_host_s"] / samples,
-            "transactor_io_wall": 1e3 * rtl["train_io_s"] / samples,
-            # the rest: thread hand-offs (bridge/resume) and cocotb's scheduling of triggers
+            # these three are the CPU time of the simulator thread in them (thread_time, robust
+            # on a loaded machine); the front-end's wakes (conversions the monitor did not
+            # preload, long bursts), the host-link monitor with the reads it preloads and the
+            # bursts it takes at the responses, the transactor's batch writes and captures
+            "analog_front_end_wakes": 1e3 * rtl["train_frontend_s"] / samples,
+            "host_link_monitor": 1e3 * rtl["train_host_s"] / samples,
+            "transactor_io": 1e3 * rtl["train_io_s"] / samples,
+            # the rest: thread hand-offs (bridge/resume) and cocotb's scheduling of triggers,
+            # less the replay's own per-batch Python (it is inside the replay's CPU time)
             "handoffs_and_scheduling": 1e3 * (cpu - rcpu - thread - handlers) / samples,
         },
         "build_s": bld.seconds,

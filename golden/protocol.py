@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import binascii
 import enum
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -197,8 +198,23 @@ class _HeaderTimeout(Exception):
     """A converter timed out before the response header left: answer ADC_TIMEOUT."""
 
 
+@functools.cache
 def fields_size(fields) -> int:
     return sum(n for _, n, _ in fields)
+
+
+@functools.cache
+def _fields_struct(fields) -> struct.Struct:
+    """The fields of a table as one little-endian ``struct`` (packed and unpacked in C: the
+    co-simulation's host-link monitor parses every frame of a training run)."""
+    code = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h",
+            (4, False): "I", (4, True): "i"}
+    return struct.Struct("<" + "".join(code[n, signed] for _, n, signed in fields))
+
+
+@functools.cache
+def _field_names(fields) -> tuple:
+    return tuple(name for name, _, _ in fields)
 
 
 def field_offset(fields, name: str) -> int:
@@ -282,14 +298,20 @@ def crc16(data: bytes, crc: int = CRC_INIT) -> int:
 
 # ---------------------------------------------------------------------- packing
 def pack_fields(fields, values: dict) -> bytes:
-    out = bytearray()
-    for name, n, signed in fields:
-        out += int(values[name]).to_bytes(n, "little", signed=signed)
-    return bytes(out)
+    """``values`` (by field name) packed as the table ``fields`` says; OverflowError for a
+    value that does not fit its field."""
+    try:
+        return _fields_struct(fields).pack(*[int(values[name]) for name in _field_names(fields)])
+    except struct.error as e:
+        raise OverflowError(f"a field value does not fit its field: {e}") from None
 
 
 def unpack_fields(fields, data: bytes) -> dict:
-    out, pos = {}, 0
+    """The fields of table ``fields`` from the start of ``data`` (missing bytes read as 0)."""
+    st = _fields_struct(fields)
+    if len(data) >= st.size:
+        return dict(zip(_field_names(fields), st.unpack_from(data)))
+    out, pos = {}, 0  # a short payload: what there is, field by field
     for name, n, signed in fields:
         out[name] = int.from_bytes(data[pos:pos + n], "little", signed=signed)
         pos += n
@@ -356,27 +378,34 @@ class ResponseDecoder:
         self.dropped = 0
 
     def feed(self, data: bytes) -> list[Response]:
-        self._buf += bytes(data)
+        buf = self._buf
+        buf += bytes(data)
         out = []
-        while True:
-            while self._buf and self._buf[0] != SYNC:
-                self._buf.pop(0)
-                self.dropped += 1
-            if len(self._buf) < RESPONSE_PAYLOAD_AT:
-                return out
-            n = int.from_bytes(self._buf[RESPONSE_LENGTH_AT:RESPONSE_LENGTH_AT + 2], "little")
-            total = RESPONSE_OVERHEAD + n
-            if len(self._buf) < total:
-                return out
-            frame = bytes(self._buf[:total])
-            if crc16(frame[1:]) != 0:
-                self._buf.pop(0)
-                self.dropped += 1
-                continue
-            del self._buf[:total]
-            head = unpack_fields(RESPONSE_HEADER, frame[1:RESPONSE_PAYLOAD_AT])
-            out.append(Response(head["opcode"], Status(head["status"]),
-                                frame[RESPONSE_PAYLOAD_AT:RESPONSE_PAYLOAD_AT + n]))
+        pos, end = 0, len(buf)
+        try:
+            while True:
+                k = buf.find(SYNC, pos)  # bytes before a SYNC are dropped
+                k = end if k < 0 else k
+                self.dropped += k - pos
+                pos = k
+                if end - pos < RESPONSE_PAYLOAD_AT:
+                    return out
+                n = int.from_bytes(buf[pos + RESPONSE_LENGTH_AT:pos + RESPONSE_LENGTH_AT + 2],
+                                   "little")
+                total = RESPONSE_OVERHEAD + n
+                if end - pos < total:
+                    return out
+                frame = bytes(buf[pos:pos + total])
+                if crc16(frame[1:]) != 0:  # not a frame: drop the SYNC, hunt again
+                    pos += 1
+                    self.dropped += 1
+                    continue
+                pos += total
+                head = unpack_fields(RESPONSE_HEADER, frame[1:RESPONSE_PAYLOAD_AT])
+                out.append(Response(head["opcode"], Status(head["status"]),
+                                    frame[RESPONSE_PAYLOAD_AT:RESPONSE_PAYLOAD_AT + n]))
+        finally:
+            del buf[:pos]
 
     @property
     def pending(self) -> int:
@@ -450,9 +479,37 @@ class ProtocolReference:
 
     # -- byte-level parser, the RTL's states
     def feed(self, data: bytes) -> list[bytes]:
-        """Feed request bytes; return the response frames they cause, in order."""
+        """Feed request bytes; return the response frames they cause, in order.
+
+        Whole frames are cut out of ``data`` at once (what the byte-by-byte parser below does
+        with them, in one slice); a frame that continues in a later call goes byte by byte.
+        """
+        data = bytes(data)
         out = []
-        for b in bytes(data):
+        pos, end = 0, len(data)
+        head = _REQUEST_HEADER_BYTES
+        while pos < end and self._state == "hunt":
+            k = data.find(SYNC, pos)
+            if k < 0:
+                return out
+            h = k + 1
+            if end - h < head:
+                break
+            n = int.from_bytes(data[h + _REQUEST_LENGTH_AT:h + _REQUEST_LENGTH_AT + 2], "little")
+            if n > self.max_payload:
+                out.append(self._error(data[h], Status.BAD_LENGTH))
+                pos = h + head
+                continue
+            stop = h + head + n + CRC_BYTES
+            if stop > end:
+                break
+            out.append(self._frame_done(data[h:stop]))
+            pos = stop
+        return out + self._feed_bytes(data[pos:])
+
+    def _feed_bytes(self, data: bytes) -> list[bytes]:
+        out = []
+        for b in data:
             if self._state == "hunt":
                 if b == SYNC:
                     self._state, self._frame = "header", bytearray()

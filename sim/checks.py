@@ -34,17 +34,30 @@ class GoldenAnalog:
         self.single = False
         self.bursts: list = []  # counts of every pulse burst, in order
         self.events: list = []  # (side, mux position, raw samples) of every conversion event
+        #: a stuck converter, as :meth:`AnalogFrontEnd.arm_hang` plants it: the conversion this
+        #: many starts from now converts nothing and times out (``ConverterTimeout``)
+        self.hang_at = None
+
+    def arm_hang(self, k: int = 0) -> None:
+        self.hang_at = int(k)
 
     def read(self, drive_side, levels, sense_side, l0, l1):
         cfg = self.config
         transpose = drive_side == P.Side.COLS
         lv = np.asarray(levels, dtype=np.int64)[None, :]
         out = np.zeros(l1 - l0, dtype=np.int64)
-        for pos in self.ref.adc_positions(l0, l1):
-            samples = [self.physics.convert_event(lv, transpose, pos, self.single)[0]
-                       for _ in range(cfg.adc_average)]
-            side = "row" if transpose else "col"
-            self.events += [(side, pos, tuple(int(v) for v in a)) for a in samples]
+        side = "row" if transpose else "col"
+        for index, pos in enumerate(self.ref.adc_positions(l0, l1)):
+            samples = []
+            for _ in range(cfg.adc_average):
+                if self.hang_at is not None:
+                    self.hang_at -= 1
+                    if self.hang_at < 0:  # no conversion after the stuck one
+                        self.hang_at = None
+                        raise P.ConverterTimeout(index, out)
+                a = self.physics.convert_event(lv, transpose, pos, self.single)[0]
+                self.events.append((side, pos, tuple(int(v) for v in a)))
+                samples.append(a)
             avg = self.ref.average(samples)
             for k in range(cfg.adcs):
                 line = pos * cfg.adcs + k
@@ -83,12 +96,11 @@ class Reference(P.ProtocolReference):
         self.analog.single = True
         n = len(self.analog.bursts)
         try:
-            r = super()._do_program(f, rest)
-        finally:
+            return super()._do_program(f, rest)
+        finally:  # a converter timeout keeps the pulses of the steps before it
             self.analog.single = False
-        for counts in self.analog.bursts[n:]:
-            self.expect.append(("device", f["row"], f["col"], int(counts[f["row"], f["col"]])))
-        return r
+            for counts in self.analog.bursts[n:]:
+                self.expect.append(("device", f["row"], f["col"], int(counts[f["row"], f["col"]])))
 
     def take_expect(self) -> list:
         out, self.expect = self.expect, []

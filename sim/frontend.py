@@ -71,11 +71,13 @@ def decode_signed(value: int, count: int, width: int) -> np.ndarray:
 
 
 def encode_signed(codes, width: int) -> int:
-    mask = (1 << width) - 1
-    v = 0
-    for k, c in enumerate(codes):
-        v |= (int(c) & mask) << (k * width)
-    return v
+    """``codes`` packed as two's-complement fields of ``width`` bits (field 0 in the low bits),
+    without a Python loop per code."""
+    c = np.asarray(codes, dtype=np.int64).reshape(-1)
+    if c.size == 0:
+        return 0
+    bits = ((c[:, None] >> np.arange(width, dtype=np.int64)) & 1).astype(np.uint8)
+    return int.from_bytes(np.packbits(bits.reshape(-1), bitorder="little").tobytes(), "little")
 
 
 def value(handle) -> int:
@@ -133,13 +135,23 @@ class AnalogFrontEnd:
         self.slots = 0
         self.conversions = 0
         self.wakes = 0
-        self.busy_s = 0.0  # wall time spent in the handlers (Python, not the simulator)
+        self.busy_s = 0.0  # CPU time of the handlers (Python, not the simulator)
         self.on_burst: list = []
         self.on_conversion: list = []
         self._tasks = []
         self._expect: dict = {}   # side -> conversion events (mux positions) a read will make
         self._served: dict = {}   # side -> events loaded into the harness table, to verify
         self._tab_seq = {"row": 0, "col": 0}
+        self._dac_raw = (0, 0)  # the port's dac.row and dac.col as last read
+        self._deferred = False  # bursts are taken at the batch's response (set_defer)
+        self._update_seq = 0  # update_done strobes taken so far (the harness's update_seq)
+        #: a converter fault the test plants: the conversion ``_hang_at`` starts from now holds
+        #: its busy high (converting nothing) until the next conversion of its side starts
+        self._hang_at = None
+        self._hung = {"row": False, "col": False}
+        #: per planted stuck conversion: (side, its start cycle, port idle (levels 0, enables
+        #: off) ``TIMEOUT_IDLE_TICKS`` ticks after the controller's timeout tick)
+        self.hang_log: list = []
         self.adcw = config.adcs * config.adc_bits
         #: how a check fails the run (the session records the verdict first); raises
         self.fail = self._raise
@@ -159,7 +171,9 @@ class AnalogFrontEnd:
         d.analog__adc__row__data.value = 0
         d.analog__adc__col__data.value = 0
         d.slot_clear.value = 0
+        d.defer_bursts.value = 0
         for side in ("row", "col"):
+            getattr(d, f"{side}_tab_levels").value = 0
             getattr(d, f"{side}_tab_seq").value = 0
             getattr(d, f"{side}_tab_n").value = 0
             getattr(d, f"{side}_tab_data").value = 0
@@ -199,17 +213,52 @@ class AnalogFrontEnd:
         """
         self._expect[side] = list(events)
 
-    def verify_reads(self) -> None:
+    def preload_read(self, side: str, events: list[int], levels: np.ndarray) -> None:
+        """Answer every conversion event of the next read on ``side`` now, for the DAC
+        ``levels`` (the driving side's full vector) the read will apply, and load them all into
+        the harness's table: the read then wakes no Python at all. The harness checks that
+        every conversion it answers sees exactly these levels (and nothing on the other side),
+        :meth:`verify_reads` the count, the mux positions and that check. Only for a read that
+        no pulse command precedes in its batch (the array is as the model has it)."""
+        cfg = self.config
+        transpose = side == "row"
+        lv = np.asarray(levels, dtype=np.int64).reshape(1, -1)
+        answers = [a[0] for a in self.physics.convert_events(lv, transpose, events,
+                                                              self.single_device)]
+        raw = encode_signed(lv[0], cfg.dac_bits)
+        port = raw << (cfg.rows * cfg.dac_bits) if transpose else raw
+        self._load_table(side, answers, events, port)
+        self._expect.pop(side, None)
+
+    def _load_table(self, side: str, answers, events: list[int], levels_port: int) -> None:
         d = self.dut
+        getattr(d, f"{side}_tab_data").value = encode_signed(np.concatenate(answers),
+                                                             self.config.adc_bits)
+        getattr(d, f"{side}_tab_n").value = len(answers)
+        getattr(d, f"{side}_tab_levels").value = levels_port
+        self._tab_seq[side] = (self._tab_seq[side] + 1) & 0xFFFF
+        getattr(d, f"{side}_tab_seq").value = self._tab_seq[side]
+        self._served[side] = list(events)
+        self.conversions += len(answers)
+        for f in self.on_conversion:
+            for pos, a in zip(events, answers):
+                f(side, pos, a)
+
+    def verify_reads(self) -> None:
+        mb = self.mux_bits
         for side, events in list(self._served.items()):
-            served = int(getattr(d, f"{side}_tab_served").value.to_unsigned())
-            left = int(getattr(d, f"{side}_tab_left").value.to_unsigned())
-            mb = self.mux_bits
-            log = value(getattr(d, f"{side}_mux_log"))
+            status = value(getattr(self.dut, f"{side}_tab_status"))
+            bad = status & 1
+            served = (status >> 1) & 0xFFFF
+            left = (status >> 17) & 0xFFFF
+            log = status >> 33
             got = [(log >> ((served - 1 - j) * mb)) & ((1 << mb) - 1) for j in range(served)]
             if served != len(events) or left != 0 or got != events:
                 self.fail(f"{side} read: predicted conversions at mux {events}, the "
                                      f"RTL made {got} (left {left})")
+            if bad:
+                self.fail(f"{side} read: a conversion answered from the table saw other DAC "
+                          f"levels than the model answered it for")
         self._served.clear()
 
     # ------------------------------------------------------------------ watchers
@@ -218,15 +267,14 @@ class AnalogFrontEnd:
         seq = int(d.dac_seq.value.to_unsigned())
         if seq != self._dac_seq:
             self._dac_seq = seq
-            self.row_levels[0] = decode_signed(value(d.analog__dac__row), cfg.rows, cfg.dac_bits)
-            self.col_levels[0] = decode_signed(value(d.analog__dac__col), cfg.cols, cfg.dac_bits)
+            row, col = value(d.analog__dac__row), value(d.analog__dac__col)
+            self._dac_raw = (row, col)
+            self.row_levels[0] = decode_signed(row, cfg.rows, cfg.dac_bits)
+            self.col_levels[0] = decode_signed(col, cfg.cols, cfg.dac_bits)
 
     async def _adc_watch(self, side: str):
         d, cfg = self.dut, self.config
         start = getattr(d, f"{side}_adc_miss")
-        tab_data = getattr(d, f"{side}_tab_data")
-        tab_n = getattr(d, f"{side}_tab_n")
-        tab_seq = getattr(d, f"{side}_tab_seq")
         mux_h = getattr(d, f"analog__adc__{side}__mux")
         data_h = getattr(d, f"analog__adc__{side}__data")
         busy_h = getattr(d, f"analog__adc__{side}__busy")
@@ -234,10 +282,23 @@ class AnalogFrontEnd:
         all_busy = (1 << cfg.adcs) - 1
         while True:
             await RisingEdge(start)
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             self.wakes += 1
+            if self._hung[side]:  # a new conversion resets the stuck converter
+                self._hung[side] = False
+                busy_h.value = 0
             mux = value(mux_h)
             self._levels()
+            if self._hang_at is not None:
+                self._hang_at -= 1
+                if self._hang_at < 0:  # this conversion converts nothing, busy stays high
+                    self._hang_at = None
+                    self._hung[side] = True
+                    busy_h.value = all_busy
+                    self._expect.pop(side, None)
+                    cocotb.start_soon(self._after_timeout(side))
+                    self.busy_s += time.thread_time() - t0
+                    continue
             levels = self.col_levels if transpose else self.row_levels
             single = self.single_device
             events = self._expect.pop(side, None)
@@ -253,20 +314,14 @@ class AnalogFrontEnd:
                 answers = [a[0] for a in self.physics.convert_events(levels, transpose, events,
                                                                       single)]
             data_h.value = encode_signed(answers[0], cfg.adc_bits)
-            if len(events) > 1:
-                table = 0
-                for k, a in enumerate(answers[1:]):
-                    table |= encode_signed(a, cfg.adc_bits) << (k * self.adcw)
-                tab_data.value = table
-                tab_n.value = len(events) - 1
-                self._tab_seq[side] = (self._tab_seq[side] + 1) & 0xFFFF
-                tab_seq.value = self._tab_seq[side]
-                self._served[side] = events[1:]
-            self.conversions += len(events)
+            self.conversions += 1
             for f in self.on_conversion:
-                for pos, a in zip(events, answers):
-                    f(side, pos, a)
-            self.busy_s += time.perf_counter() - t0
+                f(side, events[0], answers[0])
+            if len(events) > 1:  # the rest from the table, for the levels seen now
+                row, col = self._dac_raw
+                self._load_table(side, answers[1:], events[1:],
+                                 (col << (cfg.rows * cfg.dac_bits)) | row)
+            self.busy_s += time.thread_time() - t0
             if self.busy_rng is not None:
                 extra = self.busy_rng.randint(0, self.busy_max)
                 if extra:
@@ -291,29 +346,78 @@ class AnalogFrontEnd:
         full = RisingEdge(self.dut.slot_full)
         while True:
             await full
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             self.wakes += 1
             self._drain()
-            self.busy_s += time.perf_counter() - t0
+            self.busy_s += time.thread_time() - t0
 
     async def _slot_watch(self):
         # two plain edge waits rather than one First(full, done): a First costs a task per
         # trigger on every wait, twice per training sample
-        d = self.dut
-        done = RisingEdge(d.update_done_ev)
+        done = RisingEdge(self.dut.update_done_ev)
         while True:
             await done
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             self.wakes += 1
-            self._drain()
-            slots = np.concatenate(self._slots) if self._slots else np.zeros((0, self.slot_w), np.uint8)
-            self._slots = []
-            pol, rows, cols, counts = self.apply_burst(slots, value(d.slot_width))
-            self.bursts += 1
-            self.slots += len(slots)
-            for f in self.on_burst:
-                f(pol, rows, cols, counts)
-            self.busy_s += time.perf_counter() - t0
+            self._update_seq = (self._update_seq + 1) & 0xFFFF
+            self._end_burst()
+            self.busy_s += time.thread_time() - t0
+
+    def _end_burst(self) -> None:
+        """A burst has ended: drain the recorder, move the devices, tell the callbacks."""
+        self._drain()
+        slots = np.concatenate(self._slots) if self._slots else np.zeros((0, self.slot_w), np.uint8)
+        self._slots = []
+        pol, rows, cols, counts = self.apply_burst(slots, value(self.dut.slot_width))
+        self.bursts += 1
+        self.slots += len(slots)
+        for f in self.on_burst:
+            f(pol, rows, cols, counts)
+
+    def set_defer(self, defer: bool) -> None:
+        """Take the bursts of the next batches at their response (:meth:`take_deferred`) instead
+        of waking at each burst's end: for batches whose last analog command is their one
+        UPDATE (nothing reads the array between the burst and the response)."""
+        if defer != self._deferred:
+            self._deferred = defer
+            self.dut.defer_bursts.value = int(defer)
+
+    def take_deferred(self) -> None:
+        """At a deferred batch's response: the burst its UPDATE made, if the harness counted
+        one (``update_seq``); more than one cannot be told apart in the recorder."""
+        if not self._deferred:
+            return
+        seq = int(self.dut.update_seq.value.to_unsigned())
+        new = (seq - self._update_seq) & 0xFFFF
+        self._update_seq = seq
+        if new > 1:
+            self.fail(f"{new} pulse bursts in one batch whose bursts were deferred to its "
+                      f"response")
+        if new == 1:
+            self._end_burst()  # its time is the host-link monitor's, which calls this
+
+    def arm_hang(self, k: int = 0) -> None:
+        """Plant a stuck converter: the ``k``-th conversion started from now (0: the next, on
+        either side) holds its side's ``busy`` high and converts nothing, until the next
+        conversion of that side starts. Needs one wake per conversion (no read predicted)."""
+        self._hang_at = int(k)
+
+    async def _after_timeout(self, side: str) -> None:
+        """Record whether the port is idle ``TIMEOUT_IDLE_TICKS`` ticks after the tick in which
+        the controller must give up on the stuck conversion started in this tick."""
+        from cocotb.triggers import ClockCycles, ReadOnly
+        from cocotb.utils import get_sim_time
+        from insitu.rtl.formal import TIMEOUT_IDLE_TICKS
+
+        cfg, d = self.config, self.dut
+        start = int(get_sim_time("ns") / self.clock_ns)
+        # this wake is at the falling edge of the start tick; the timeout tick is
+        # convert_ticks + adc_timeout - 1 ticks after it
+        await ClockCycles(d.clk, cfg.convert_ticks + cfg.adc_timeout - 1 + TIMEOUT_IDLE_TICKS)
+        await ReadOnly()
+        idle = (value(d.analog__dac__row) == 0 and value(d.analog__dac__col) == 0
+                and value(d.analog__pulse__row) == 0 and value(d.analog__pulse__col) == 0)
+        self.hang_log.append((side, start, idle))
 
     def apply_burst(self, slots: np.ndarray, last_width: int):
         """Move the devices by one burst's recorded slots (``(n, slot_w)`` bits, oldest first)

@@ -25,7 +25,9 @@ wakes up on *events* (frames, update ends, conversions), never per clock:
   every pulse's width and scales its physics by it (``DeviceParams.width_scale``); ``slot_full`` rises when
   ``SLOT_DEPTH`` slots are waiting, so the analog model drains the log at most
   every ``SLOT_DEPTH`` slots and at every ``update_done``. A change of
-  ``slot_clear`` empties it. ``pulse_fault`` latches if an enable is high
+  ``slot_clear`` empties it. ``update_seq`` counts ``update_done`` strobes; with
+  ``defer_bursts`` high no ``update_done_ev`` is raised (the model takes the burst at the
+  batch's response). ``pulse_fault`` latches if an enable is high
   while a read level is non-zero (pulses must never overlap reads).
 * **conversion tables** (one per side): the analog model may load the answers
   of the remaining conversion events of a read (``*_tab_data``, ``*_tab_n``,
@@ -33,7 +35,10 @@ wakes up on *events* (frames, update ends, conversions), never per clock:
   each following ``adc_start`` from the table (``*_tab_served``, the mux
   positions in ``*_mux_log``, for the model to verify afterwards). An
   ``adc_start`` with an empty table raises ``*_adc_miss``: the model answers
-  it on ``analog__adc__*__data`` itself.
+  it on ``analog__adc__*__data`` itself. The model also gives the table the DAC levels
+  (``*_tab_levels``, ``{dac.col, dac.row}``) its answers are for; a conversion the table
+  answers under other levels latches ``*_tab_bad``. ``*_tab_status`` packs what the model
+  checks after a read into one access: ``{mux log, left, served, bad}``.
 * **waveform monitor** (:data:`MONITOR_RULES`): checks the analog port every tick against
   the timing the physics assumes and latches the first violation: ``mon_fault``, the rule
   (``mon_rule``), the cycle (``mon_cycle``) and the line or side (``mon_index``).
@@ -77,6 +82,8 @@ def sizes(config, host: str) -> dict:
         "TAB_DEPTH": positions * config.adc_average,
         "ADCW": config.adcs * config.adc_bits,
         "MUXW": max(1, (max(2, positions) - 1).bit_length()),
+        # the DAC levels of both sides as the port carries them: {dac.col, dac.row}
+        "LEVW": (config.rows + config.cols) * config.dac_bits,
     }
 
 
@@ -128,6 +135,8 @@ def write_harness(sidecar: dict, path) -> Path:
         f"    output reg [{sz['WIDTH_BITS'] - 1}:0] slot_width",
         "    output reg slot_full",
         "    output reg update_done_ev",
+        "    input wire defer_bursts",
+        "    output reg [15:0] update_seq",
         "    output reg cmd_done_ev",
         "    input wire [15:0] slot_clear",
         "    output reg pulse_fault",
@@ -147,6 +156,9 @@ def write_harness(sidecar: dict, path) -> Path:
             f"    output reg [15:0] {side}_tab_served",
             f"    output reg [15:0] {side}_tab_left",
             f"    output reg [{sz['TAB_DEPTH'] * sz['MUXW'] - 1}:0] {side}_mux_log",
+            f"    input wire [{sz['LEVW'] - 1}:0] {side}_tab_levels",
+            f"    output reg {side}_tab_bad",
+            f"    output wire [{sz['TAB_DEPTH'] * sz['MUXW'] + 32}:0] {side}_tab_status",
         ]
     tabbed = {"analog__adc__row__data": "row_adc_data_dut", "analog__adc__col__data": "col_adc_data_dut"}
     conns = [".clk(clk)", ".rst(rst)"] + [f".{p['name']}({tabbed.get(p['name'], p['name'])})"
@@ -288,16 +300,20 @@ _TABLE = """
     // events for Python are registered on the falling edge: by then every signal of the
     // tick has settled (Icarus may show delta-cycle glitches of combinational strobes)
     always @(negedge clk) {s}_adc_miss <= !rst && analog__adc__{s}__start && ({s}_tab_left == 0);
+    // what the model checks after a read, in one access: {{mux log, left, served, levels bad}}
+    assign {s}_tab_status = {{{s}_mux_log, {s}_tab_left, {s}_tab_served, {s}_tab_bad}};
     always @(posedge clk) begin
         if (rst) begin
             {s}_tab_left <= 0; {s}_tab_seen <= {s}_tab_seq; {s}_use_tab <= 0; {s}_tab_served <= 0;
-            {s}_mux_log <= 0;
+            {s}_mux_log <= 0; {s}_tab_bad <= 0;
         end else if ({s}_tab_seq != {s}_tab_seen) begin
             {s}_tab_seen <= {s}_tab_seq; {s}_tab <= {s}_tab_data; {s}_tab_left <= {s}_tab_n;
-            {s}_tab_served <= 0;
+            {s}_tab_served <= 0; {s}_tab_bad <= 0;
             if (analog__adc__{s}__start) {s}_use_tab <= 0;
         end else if (analog__adc__{s}__start) begin
             if ({s}_tab_left != 0) begin
+                // every conversion the table answers must see the levels the model answered for
+                if ({{analog__dac__col, analog__dac__row}} != {s}_tab_levels) {s}_tab_bad <= 1;
                 {s}_tab_out <= {s}_tab[{ADCW}-1:0];
                 {s}_tab <= {s}_tab >> {ADCW};
                 {s}_tab_left <= {s}_tab_left - 1;
@@ -322,15 +338,17 @@ _SLOTS = """
         else if (coincide && slot_width != {{{WB}{{1'b1}}}}) slot_width <= slot_width + 1;
     always @(negedge clk) begin
         slot_full <= !rst && (slot_count >= {D}) && (slot_clear == slot_seen);
-        update_done_ev <= !rst && analog__update_done;
+        // with defer_bursts the model takes the burst at the batch's response, not at its end
+        update_done_ev <= !rst && analog__update_done && !defer_bursts;
         cmd_done_ev <= !rst && analog__cmd_done;
     end
     always @(posedge clk) begin
         if (rst) begin
             slot_count <= 0; slot_seen <= slot_clear; pulse_fault <= 0; dac_seq <= 0;
-            slot_log <= 0;
+            slot_log <= 0; update_seq <= 0;
         end else begin
             if (analog__dac__strobe) dac_seq <= dac_seq + 1;
+            if (analog__update_done) update_seq <= update_seq + 1;
             if (analog__pulse__slot)
                 slot_log <= {{slot_width, analog__pulse__pol, analog__pulse__col, analog__pulse__row, slot_log[{LOGW}-1:{W}]}};
             if (slot_clear != slot_seen) begin
@@ -361,6 +379,8 @@ MONITOR_RULES = {
     10: ("DAC levels changed during a conversion", "side"),
     11: ("mux changed during a conversion", "side"),
     12: ("not at the safe idle state (levels 0, enables off) when a command was answered", "none"),
+    13: ("conversion started while the last one still ran (data taken while busy was high)",
+         "side"),
 }
 
 
@@ -404,13 +424,19 @@ def monitor_verilog(cfg, analog) -> str:
     add("    output wire row_converting,")
     add("    output wire col_converting")
     add(");")
+    # a conversion whose busy stays high adc_timeout ticks past convert_ticks is given up on
+    # (docs/protocol.md: the controller times out in the last of those ticks, and from the next
+    # one may release the levels, move the mux and serve other frames); its busy may stay high
+    give_up = cfg.convert_ticks + cfg.adc_timeout
+    age_bits = max(16, (give_up + 1).bit_length())
+    age_top = f"{age_bits}'h{(1 << age_bits) - 1:X}"
     for side in ("row", "col"):
         # a conversion runs from its start until convert_ticks have passed and busy is low
-        add(f"    reg [15:0] {side}_conv_age;")
+        add(f"    reg [{age_bits - 1}:0] {side}_conv_age;")
         add("    always @(posedge clk)")
-        add(f"        if (rst) {side}_conv_age <= 16'hFFFF;")
+        add(f"        if (rst) {side}_conv_age <= {age_top};")
         add(f"        else if (analog__adc__{side}__start) {side}_conv_age <= 1;")
-        add(f"        else if ({side}_conv_age != 16'hFFFF) {side}_conv_age <= {side}_conv_age + 1;")
+        add(f"        else if ({side}_conv_age != {age_top}) {side}_conv_age <= {side}_conv_age + 1;")
         add(f"    assign {side}_converting = ({side}_conv_age < {cfg.convert_ticks}) || "
             f"(analog__adc__{side}__busy != 0) || analog__adc__{side}__start;")
     add(f"    wire [{n - 1}:0] en_all = {{analog__pulse__col, analog__pulse__row}};")
@@ -429,6 +455,7 @@ def monitor_verilog(cfg, analog) -> str:
         add(f"    reg [{mw - 1}:0] {side}_mux_prev;")
         add(f"    reg [15:0] {side}_since_mux;")
         add(f"    reg {side}_in_conv;")
+        add(f"    wire {side}_given_up = {side}_in_conv && ({side}_conv_age >= {give_up});")
         add(f"    reg [{width['analog__dac__row'] + width['analog__dac__col'] - 1}:0] {side}_levels_at;")
     levels = "{analog__dac__col, analog__dac__row}"
     add("    wire en_any = en_all != 0;")
@@ -441,10 +468,16 @@ def monitor_verilog(cfg, analog) -> str:
     # later assignments win: put the more basic rules last
     add("        if (analog__cmd_done && (!levels_zero || en_any)) begin rule_now = 12; end")
     for k, side in enumerate(("row", "col")):
-        add(f"        if ({side}_in_conv && {side}_mux_prev != analog__adc__{side}__mux && "
-            f"!analog__adc__{side}__start) begin rule_now = 11; index_now = {k}; end")
-        add(f"        if ({side}_in_conv && !analog__adc__{side}__start && ({side}_levels_at != "
-            f"{levels} || analog__dac__strobe)) begin rule_now = 10; index_now = {k}; end")
+        # in_conv: the last conversion still ran in the ticks before this one (busy high and
+        # not given up); the data of a conversion are taken in the tick busy is low
+        add(f"        if ({side}_in_conv && !{side}_given_up && analog__adc__{side}__start) "
+            f"begin rule_now = 13; index_now = {k}; end")
+        add(f"        if ({side}_in_conv && !{side}_given_up && {side}_mux_prev != "
+            f"analog__adc__{side}__mux && !analog__adc__{side}__start) "
+            f"begin rule_now = 11; index_now = {k}; end")
+        add(f"        if ({side}_in_conv && !{side}_given_up && !analog__adc__{side}__start && "
+            f"({side}_levels_at != {levels} || analog__dac__strobe)) "
+            f"begin rule_now = 10; index_now = {k}; end")
         add(f"        if (analog__adc__{side}__start && ({side}_mux_prev != analog__adc__{side}__mux "
             f"|| {side}_since_mux < {cfg.settle_ticks + 1})) begin rule_now = 9; "
             f"index_now = {k}; end")
@@ -485,7 +518,7 @@ def monitor_verilog(cfg, analog) -> str:
             f"({side}_since_mux == 16'hFFFF ? {side}_since_mux : {side}_since_mux + 1);")
         add(f"            if (analog__adc__{side}__start) begin {side}_in_conv <= 1; "
             f"{side}_levels_at <= {levels}; end")
-        add(f"            else if (!{side}_converting) {side}_in_conv <= 0;")
+        add(f"            else if (!{side}_converting || {side}_given_up) {side}_in_conv <= 0;")
     add(f"            for (i = 0; i < {n}; i = i + 1) begin")
     add("                if (en_all[i]) run[i] <= (!en_prev[i] || analog__pulse__slot) ? 9'd1 : "
         "(run[i] == 9'h1FF ? run[i] : run[i] + 1);")

@@ -27,6 +27,11 @@ import numpy as np
 from cocotb.utils import get_sim_time
 from insitu.golden import protocol as P
 
+#: commands that pulse no device (the array stays as the model has it)
+_NO_PULSES = frozenset({P.Opcode.LOAD_VECTOR, P.Opcode.READ_VECTOR, P.Opcode.STATUS,
+                    P.Opcode.FORWARD, P.Opcode.TRANSPOSE})
+_READS = frozenset({P.Opcode.FORWARD, P.Opcode.TRANSPOSE})
+
 
 class CommandMonitor(P.ProtocolReference):
     """Parameters
@@ -43,7 +48,7 @@ class CommandMonitor(P.ProtocolReference):
         expectations itself; the front-end is still told the frames.
     last_counts : (rows, cols) signed pulse counts of the last burst.
     burst_log : None, or a list that gets the sparse (row, col, count) triples of every burst.
-    python_s : wall time spent in the monitor.
+    python_s : CPU time (its thread's) spent in the monitor.
     last_answers : the response frames the reference gives to the last batch of requests.
     traffic : None, or a list that gets every batch as (request bytes, responses expected):
         the host traffic of a run, to replay without Python (``benchmarks/cosim_speed.py``).
@@ -66,33 +71,64 @@ class CommandMonitor(P.ProtocolReference):
         self._executed: list[int] = []
         self._checks: list = []  # per executed frame: a check of its response, or None
         self._predicted = False
+        self._reads: list = []  # the batch's reads: (side, conversion events, levels driven)
+        self._read_levels = None
         self._program_cell = None
         self._program_bursts = 0
         frontend.on_burst.append(self._burst)
 
     # ------------------------------------------------------------------ transport hooks
     def requests(self, data: bytes) -> None:
-        t = time.perf_counter()
-        self._executed, self._checks, self._predicted = [], [], False
+        t = time.thread_time()
+        self._executed, self._checks, self._predicted, self._reads = [], [], False, []
         self.last_answers = self.feed(data)
         if self.traffic is not None:
             self.traffic.append((bytes(data), len(self.last_answers)))
         self.batch_cycle = int(get_sim_time("ns") / self.frontend.clock_ns)
-        self.frontend.set_batch(self._executed)
-        self.python_s += time.perf_counter() - t
+        fe = self.frontend
+        fe.set_batch(self._executed)
+        if self.predict_reads and self.expecting:
+            self._plan_batch()
+        self.python_s += time.thread_time() - t
+
+    def _plan_batch(self) -> None:
+        """How the front-end meets this batch's reads and burst, with the fewest wakes:
+
+        * a batch of vector loads and one read: the read's conversions are answered now, for
+          the levels the reference drives (the harness checks the RTL applies them), so the
+          read wakes no Python; any other batch with reads: each read answered at its first
+          conversion, the rest from the harness's table (one wake per read);
+        * a batch whose one UPDATE is its last analog command: its burst is taken at the
+          response, not at its end (no wake).
+        """
+        fe, ops = self.frontend, self._executed
+        plain = all(op in _NO_PULSES for op in ops)
+        if len(self._reads) == 1 and plain and fe.neurons is None:
+            side, events, levels = self._reads[0]
+            fe.preload_read(side, events, levels)
+        else:
+            for side, events, _ in self._reads:
+                fe.expect_read(side, events)
+        self._predicted = bool(self._reads)
+        n_update = ops.count(P.Opcode.UPDATE)
+        last = ops.index(P.Opcode.UPDATE) if n_update == 1 else -1
+        fe.set_defer(n_update == 1 and all(op in _NO_PULSES or op == P.Opcode.UPDATE for op in ops)
+                     and not any(op in _READS for op in ops[last + 1:]))
 
     def responses(self, raw: bytes) -> None:
-        t = time.perf_counter()
+        t = time.thread_time()
         try:
+            self.frontend.take_deferred()  # a deferred burst first: it is older than the answer
             if self._predicted:
                 self.frontend.verify_reads()
-            got = P.ResponseDecoder().feed(raw)
-            for check, r in zip(self._checks, got):
-                if check is not None and r.ok:
-                    check(r)
+            if any(self._checks):  # the responses are decoded only where one is checked
+                got = P.ResponseDecoder().feed(raw)
+                for check, r in zip(self._checks, got):
+                    if check is not None and r.ok:
+                        check(r)
         finally:
             self._program_cell = None
-            self.python_s += time.perf_counter() - t
+            self.python_s += time.thread_time() - t
 
     def waiting_for(self) -> str:
         """What the last batch of requests asked, for a hang's verdict."""
@@ -107,12 +143,15 @@ class CommandMonitor(P.ProtocolReference):
         self._checks.append(None)
         return super().execute(opcode, payload)
 
+    def _read(self, drive_side, levels, sense_side, l0, l1):
+        self._read_levels = np.array(levels, dtype=np.int64)  # what the read drives
+        return super()._read(drive_side, levels, sense_side, l0, l1)
+
     def _expect_read(self, side: str, l0: int, l1: int) -> None:
         if self.expecting and self.predict_reads:
             n = self.config.adc_average
-            self.frontend.expect_read(side, [pos for pos in self.controller.adc_positions(l0, l1)
-                                             for _ in range(n)])
-            self._predicted = True
+            self._reads.append((side, [pos for pos in self.controller.adc_positions(l0, l1)
+                                       for _ in range(n)], self._read_levels))
 
     def _do_forward(self, f, rest):
         r = super()._do_forward(f, rest)

@@ -17,6 +17,9 @@ JSON (``$INSITU_COSIM_RESULT``). ``params["task"]`` selects:
 ``fuzz``
     link fuzzing (:mod:`insitu.sim.fuzz`): many random and corrupted frames in batches, every
     response, the conversions and the arrays checked against the reference.
+``converter_faults``
+    stuck converters (:mod:`insitu.sim.converter_faults`): busy held high on chosen
+    conversions; the converter-timeout answer, the safe idle state, the frames after it.
 ``uart_faults``
     faults on the UART pins (:mod:`insitu.sim.uart_faults`): framing errors, glitches, baud
     drift, receive FIFO overflow, a corrupted SYNC, truncated frames.
@@ -171,6 +174,10 @@ async def _cosim(session: Session, params: dict):
         from insitu.sim.onchip import run_onchip
 
         result = await bridge(run_onchip)(session, params)
+    elif task == "converter_faults":  # stuck converters (insitu.sim.converter_faults)
+        from insitu.sim.converter_faults import run_converter_faults
+
+        result = await run_converter_faults(session, params)
     elif task == "robust":
         from insitu.sim.checks import run_robust
 

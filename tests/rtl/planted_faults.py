@@ -93,3 +93,21 @@ def trainer_read_started_with_an_update(original):
                           a.ncols.eq(cfg.cols)]
 
     return start_read
+
+
+def row_levels_lose_their_lowest_bit(self, m):
+    """``LineDrivers._levels_registers`` with a mask mistake on the row side: every row level
+    is driven with its lowest bit cleared."""
+    from amaranth.hdl import Array
+    from insitu.rtl.layouts import LineSide
+
+    cfg = self.config
+    with m.If(self.level_clear):
+        m.d.sync += [self.dac.row.eq(0), self.dac.col.eq(0)]
+    with m.Elif(self.level_we):
+        with m.If(self.level_side == LineSide.ROWS):
+            m.d.sync += Array(self.dac.row[i] for i in range(cfg.rows))[self.level_index].eq(
+                self.level_code & ~1)  # the fault
+        with m.Else():
+            m.d.sync += Array(self.dac.col[j] for j in range(cfg.cols))[self.level_index].eq(
+                self.level_code)

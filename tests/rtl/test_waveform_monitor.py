@@ -5,11 +5,12 @@ controller breaks the analog port's timing: planted RTL faults built and run thr
 from __future__ import annotations
 
 import pytest
-from insitu.cli import main
 from insitu.golden.config import ControllerConfig
 from insitu.rtl import drivers
 from insitu.sim.harness import MONITOR_RULES, monitor_message
-from planted_faults import slots_one_tick_too_long
+from planted_faults import row_levels_lose_their_lowest_bit, slots_one_tick_too_long
+
+from insitu.cli import main
 
 
 def test_pulse_one_tick_too_long_fails_cosim_with_the_monitor_line(monkeypatch, tmp_path, capsys):
@@ -35,4 +36,16 @@ def test_monitor_messages_name_rule_cycle_and_signal():
                                               "at cycle 99 (analog__pulse__col[1])")
     assert monitor_message(cfg, 9, 5, 1).endswith("at cycle 5 (analog__adc__col__start)")
     assert monitor_message(cfg, 12, 7, 0).endswith("(the analog port)")
-    assert len(MONITOR_RULES) == 12
+    assert len(MONITOR_RULES) == 13
+
+
+def test_levels_other_than_the_reads_fail_cosim(monkeypatch, tmp_path, capsys):
+    """In training every read's conversions are answered when its request is sent, for the
+    levels the reference drives; the harness checks each conversion sees exactly those. Row
+    levels driven with their lowest bit cleared fail the run at the first training read."""
+    monkeypatch.setenv("INSITU_SIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(drivers.LineDrivers, "_levels_registers", row_levels_lose_their_lowest_bit)
+    assert main(["cosim", "--sim", "verilator", "--samples", "2"]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].startswith("VIOLATION of the contract: col read: a conversion answered from "
+                              "the table saw other DAC levels than the model answered it for"), out[-1]

@@ -58,6 +58,8 @@ FAULTS = {
     "levels in conversion": {11: {"analog__dac__row": 5}},
     "mux in conversion": {10: {"analog__adc__col__mux": 1}},
     "not idle": {12: {"analog__cmd_done": 1}},
+    # a second conversion while the first still runs (its data taken before it was done)
+    "start in conversion": {11: {"analog__adc__col__start": 1}},
 }
 
 
@@ -73,6 +75,7 @@ EXPECTED = {  # fault -> (rule, cycle, index)
     "no update": (5, 20, 0), "polarity": (6, 21, 0), "pulse in read": (7, 10, 0),
     "settle after strobe": (8, 8, 1), "settle after mux": (9, 9, 1),
     "levels in conversion": (10, 11, 1), "mux in conversion": (11, 10, 1), "not idle": (12, 12, 0),
+    "start in conversion": (13, 11, 1),
 }
 
 
@@ -144,3 +147,41 @@ def test_gap_longer_than_the_counter_of_old(ports, tmp_path, gap, expected):
     # flagged every legal gap above it as too short
     cfg = dataclasses.replace(CFG, pulse_gap=600)
     assert run_monitor(ports, two_pulses(gap, 610), tmp_path, cfg) == expected
+
+
+#: a converter stuck busy: convert_ticks 3 + adc_timeout 4, so the controller gives up in the
+#: conversion's 6th tick after its start and may release the port from the 7th
+STUCK = dataclasses.replace(CFG, adc_timeout=4)
+
+
+def stuck_conversion(release: int, mux_at: int | None = None, restart: int | None = None):
+    """A read whose column conversion starts at cycle 9 and whose busy never falls; the levels
+    are released (0, strobe) at ``release``; optionally the mux moves at ``mux_at`` and the
+    next conversion starts at ``restart``."""
+    t = [{} for _ in range(CYCLES)]
+    for c in range(5, release):
+        t[c]["analog__dac__row"] = 3
+    t[6]["analog__dac__strobe"] = 1
+    t[9]["analog__adc__col__start"] = 1
+    for c in range(10, CYCLES):
+        t[c]["analog__adc__col__busy"] = 1
+    t[release]["analog__dac__strobe"] = 1
+    if mux_at is not None:
+        for c in range(mux_at, CYCLES):
+            t[c]["analog__adc__col__mux"] = 1
+    if restart is not None:
+        t[restart]["analog__adc__col__start"] = 1
+    return t
+
+
+@pytest.mark.icarus
+@pytest.mark.parametrize("kw, expected", [
+    ({"release": 16}, (0, 0, 0)),  # released when the controller has given up: legal
+    ({"release": 15}, (10, 15, 1)),  # one tick before: the levels changed during a conversion
+    ({"release": 20, "mux_at": 15}, (11, 15, 1)),
+    ({"release": 20, "mux_at": 16}, (0, 0, 0)),
+    ({"release": 20, "restart": 15}, (13, 15, 1)),  # data taken while busy was high
+    ({"release": 16, "restart": 20}, (0, 0, 0)),  # a new conversion once given up
+])
+def test_a_stuck_converter_is_given_up_when_the_spec_says(ports, tmp_path, kw, expected):
+    assert run_monitor(ports, stuck_conversion(**kw), tmp_path, STUCK) == expected
