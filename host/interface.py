@@ -371,6 +371,13 @@ class HostInterface:
             reqs.append(_RawRequest(Op.TRAIN, bytes([int(label)]) + bytes(codes)))
         return [r.fields() for r in self._run(reqs)]
 
+    def infer_samples(self, samples) -> list[int]:
+        """The predicted classes of many samples (INFER), sent ahead of their answers as
+        :meth:`train_samples` sends its TRAINs; the same classes as :meth:`infer` one by one.
+        A bad sample is one line before anything is sent."""
+        reqs = [_RawRequest(Op.INFER, bytes(self._sample(codes))) for codes in samples]
+        return [int(r.fields()["prediction"]) for r in self._run(reqs)]
+
     def _trainer_command(self, op: Op, payload: bytes) -> proto.Response:
         return self.batch([_RawRequest(op, payload)])[0]
 

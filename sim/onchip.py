@@ -146,7 +146,11 @@ def run_onchip(session, params: dict) -> dict:
         answers = [link.train_sample(x, y) for x, y in zip(codes, labels)]
     train = [[out["prediction"], out["loss"]] for out in answers]
     c1, n1, b1 = session.cycles(), analog_counts(), busy()
-    test = [link.infer(_codes(x, k["D"])) for x in data.x_test[:p["tests"]]]
+    tests = [_codes(x, k["D"]) for x in data.x_test[:p["tests"]]]
+    if p["streaming"]:
+        test = link.infer_samples(tests)
+    else:
+        test = [link.infer(x) for x in tests]
     c2 = session.cycles()
     ref = monitor.analog
     return {"train": train, "test": test, "bursts": monitor.burst_log,

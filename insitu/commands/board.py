@@ -98,7 +98,7 @@ def _train_on_chip(ctrl, net, data, args, rng) -> int:
         order = rng.permutation(len(data.x_train))  # sent ahead: the link never waits
         ctrl.train_samples([codes(data.x_train[i]) for i in order],
                            [int(data.y_train[i]) for i in order])
-        pred = np.array([ctrl.infer(codes(x)) for x in data.x_test])
+        pred = np.array(ctrl.infer_samples([codes(x) for x in data.x_test]))
         print(f"epoch {epoch + 1}: test accuracy {float(np.mean(pred == data.y_test)):.3f} "
               f"(on chip)")
     return 0

@@ -239,6 +239,22 @@ def test_train_samples_runs_ahead_with_the_same_answers():
     with pytest.raises(ValueError, match="label must be an integer"):
         host.train_samples(X[:2], [0, 3])
     assert sum(link.batches) == 12  # nothing sent for bad input
+    # INFERs sent ahead the same way: the classes of one request at a time (after enough
+    # training that the classes differ, so an answer out of order would show)
+    for _ in range(3):
+        host.train_samples([np.floor(x * k["D"] + 0.5).astype(np.int64) for x in d.x_train],
+                           [int(v) for v in d.y_train])
+        for x, t in zip(d.x_train, d.y_train):
+            step(net, x[None], np.eye(3)[int(t)][None], step.config.lr)
+    tests = [np.floor(x * k["D"] + 0.5).astype(np.int64) for x in d.x_test[:12]]
+    first = len(link.batches)
+    preds = host.infer_samples(tests)
+    assert preds == [int(step.infer(net, x[None])[0]) for x in tests] and len(set(preds)) > 1
+    inferred = link.batches[first:]
+    assert sum(inferred) == 12 and max(inferred) > 1
+    with pytest.raises(ValueError, match="sample must have 4 codes"):
+        host.infer_samples([X[0], X[1][:-1]])
+    assert len(link.batches) == first + len(inferred)  # nothing sent for a bad sample
 
 
 class _StreamLike(_UartLike):
