@@ -113,6 +113,9 @@ class HostLink(wiring.Component):
 
     #: the receiver writes the other bank after each good frame (a planted fault clears it)
     swap_banks = True
+    #: the dispatcher serves the waiting frame when it is done with one (a planted fault
+    #: clears it: the waiting frame is dropped)
+    serve_waiting = True
     #: the dispatcher's states (its ``dispatch`` register): no frame, a command executing,
     #: a link error answered
     D_IDLE, D_COMMAND, D_ERROR = 0, 1, 2
@@ -157,7 +160,11 @@ class HostLink(wiring.Component):
         timer = Signal(range(self.timeout_cycles))
         # a finished frame waiting for the dispatcher: opcode, length, verdict, bank
         pending = Signal()
-        p_opcode, p_length, p_status, p_bank = Signal(8), Signal(16), Signal(Status), Signal()
+        # (one per line: each keeps its name, which the proofs' views look up)
+        p_opcode = Signal(8)
+        p_length = Signal(16)
+        p_status = Signal(Status)
+        p_bank = Signal()
         # the dispatcher: the frame it serves (a command, or an error answer)
         D_IDLE, D_COMMAND, D_ERROR = self.D_IDLE, self.D_COMMAND, self.D_ERROR
         dispatch = Signal(range(3))
@@ -187,7 +194,10 @@ class HostLink(wiring.Component):
             """The dispatcher is done with its frame: the waiting one, if any."""
             with m.If(pending):
                 m.d.sync += pending.eq(0)
-                serve(p_opcode, p_length, p_status, p_bank)
+                if self.serve_waiting:
+                    serve(p_opcode, p_length, p_status, p_bank)
+                else:
+                    m.d.sync += dispatch.eq(D_IDLE)
             with m.Else():
                 m.d.sync += dispatch.eq(D_IDLE)
 
