@@ -344,8 +344,10 @@ class SafetyHarness(wiring.Component):
         p_ok = getattr(p_status, "as_value", lambda: p_status)() == Status.OK.value
         was_pending = Signal(name="link_was_pending")
         m.d.sync += was_pending.eq(pending)
-        # (a frame complete in the tick the dispatcher is done waits one idle tick)
-        inv(~pending | serving | ln.was_done, "a frame waits only behind a served one")
+        # (a frame complete in the tick the dispatcher is done waits one idle tick; one that
+        # waited already is served at that done)
+        just_done = ln.was_done & ~was_pending
+        inv(~pending | serving | just_done, "a frame waits only behind a served one")
         inv(~pending | receiver.is_("HUNT"), "no byte is taken while a frame waits")
         inv(~(was_pending & ~pending) | ln.served, "a waiting frame leaves only when served")
         inv(~(command & ~pending) | (w_bank != x_bank), "the receiver writes the other bank")

@@ -116,6 +116,9 @@ class HostLink(wiring.Component):
     #: the dispatcher serves the waiting frame when it is done with one (a planted fault
     #: clears it: the waiting frame is dropped)
     serve_waiting = True
+    #: ... in the tick it is done (a planted fault clears it: it goes idle first and serves
+    #: the waiting frame one tick later)
+    serve_at_done = True
     #: the dispatcher's states (its ``dispatch`` register): no frame, a command executing,
     #: a link error answered
     D_IDLE, D_COMMAND, D_ERROR = 0, 1, 2
@@ -190,8 +193,11 @@ class HostLink(wiring.Component):
             with m.Else():
                 m.d.sync += [dispatch.eq(D_ERROR), errors.eq(errors + 1)]
 
-        def next_frame():
-            """The dispatcher is done with its frame: the waiting one, if any."""
+        def next_frame(done=True):
+            """The dispatcher is done with its frame (or idle): the waiting one, if any."""
+            if done and not self.serve_at_done:
+                m.d.sync += dispatch.eq(D_IDLE)
+                return
             with m.If(pending):
                 m.d.sync += pending.eq(0)
                 if self.serve_waiting:
@@ -205,7 +211,7 @@ class HostLink(wiring.Component):
         with m.Switch(dispatch):
             with m.Case(D_IDLE):
                 with m.If(pending):
-                    next_frame()
+                    next_frame(done=False)
             with m.Case(D_COMMAND):
                 m.d.comb += self.cmd.valid.eq(1)
                 wiring.connect(m, wiring.flipped(self.cmd.response), framer.i)

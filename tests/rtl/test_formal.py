@@ -290,15 +290,21 @@ def test_link_taking_bytes_while_serving_fails_answered_at_top(tmp_path, monkeyp
     assert "while a frame is served the receiver hunts" in r.failed_assertion
 
 
-def test_run_ahead_dropping_the_waiting_frame_fails_answered_at_top(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fault, invariant", [
+    ("serve_waiting", "a waiting frame leaves only when served"),
+    ("serve_at_done", "a frame waits only behind a served one"),
+], ids=["dropped", "one-tick-late"])
+def test_run_ahead_dispatcher_faults_fail_answered_at_top(tmp_path, monkeypatch, fault,
+                                                          invariant):
     """Planted: the run-ahead dispatcher clears its waiting frame at the running command's
-    ``done`` without serving it (the frame is never answered); the k-induction fails at the
-    link invariant that a waiting frame leaves only when served."""
+    ``done`` without serving it (the frame is never answered), or goes idle at ``done`` and
+    serves the waiting frame one tick later; the k-induction fails at the link invariant
+    that says it does not."""
     from insitu.rtl.hostlink import HostLink
 
-    monkeypatch.setattr(HostLink, "serve_waiting", False)
+    monkeypatch.setattr(HostLink, fault, False)
     r = prove(SafetyHarness(CONFIG, ("answered",), level="top", cover_pulse=False),
               mode="prove", depth=3, workdir=tmp_path)
     assert not r.passed
     assert r.failed_assertion is not None and r.failed_assertion.startswith("formal.py:")
-    assert "a waiting frame leaves only when served" in r.failed_assertion
+    assert invariant in r.failed_assertion
