@@ -31,8 +31,9 @@ Properties (:data:`PROPERTIES`):
     are tied to the readout's timer and busy wait by asserted invariants);
 ``answered``
     from the tick a command is accepted until its first answer byte is offered, at most
-    :func:`~insitu.rtl.formal_latency.answer_bound` ticks (at the top level: from the frame's
-    end in the host link to the framer's SYNC, with ``tx_ready`` assumed high); made
+    :func:`~insitu.rtl.formal_latency.answer_bound` ticks (at the top level: from the tick
+    the host link's dispatcher serves the frame -- with run-ahead a queued one right behind
+    the running answer -- to the framer's SYNC, with ``tx_ready`` assumed high); made
     k-inductive by the ranking invariant of :mod:`insitu.rtl.formal_latency`.
 
 ``safe_idle``, ``timeout_idle`` and ``answered`` are proven with the engines' invariants too.
@@ -62,11 +63,13 @@ from amaranth.hdl import Assert, Assume, Cover, Fragment, Module, Mux, ResetSign
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
 from .controller import Controller
 from .formal_latency import answer_bound, answer_invariants
 from .formal_observe import Engines
 from .hostlink import HostLink
+from .layouts import Status
 from .top import ControllerTop
 
 PROPERTIES = ("polarity", "no_pulse_in_read", "pulse_width", "safe_idle", "timeout_idle",
@@ -99,23 +102,18 @@ class SafetyHarness(wiring.Component):
         "a level is applied" means a line was written since the last clear).
     trainer : OnChipConfig or None
         Build the trainer engine (its TRAINER state drives the read and update engines).
-    run_ahead : bool or None
+    run_ahead : bool
         The top level's host link takes the next frame while a command runs (the stream
-        port's default, as on the boards). None: run-ahead, except for the ``answered``
-        property at the top level, whose bound is for a frame served as it arrives (the
-        link without run-ahead, as behind the UART); a frame queued by run-ahead waits for
-        the running command's answer first, and that bound is not proven.
+        port's default, as on the boards; False: the link behind the UART). With run-ahead
+        the ``answered`` property starts when the dispatcher serves a frame (a queued one
+        right after the running command's answer) and the link's run-ahead invariants are
+        asserted with it.
     """
 
     def __init__(self, config: ControllerConfig, properties=PROPERTIES, *, level: str = "top",
                  timeout_cycles: int = 4, cover_pulse: bool = True, invariants: bool = True,
-                 levels: str = "registers", trainer=None, run_ahead: bool | None = None):
+                 levels: str = "registers", trainer=None, run_ahead: bool = True):
         problem = None
-        if run_ahead is None:
-            run_ahead = not (level == "top" and "answered" in properties)
-        if run_ahead and level == "top" and "answered" in properties:
-            problem = ("the answered property at the top level covers the link without "
-                       "run-ahead (run_ahead=False)")
         if trainer is not None and "answered" in properties:
             problem = "the answered property does not cover the trainer engine (trainer=None)"
         if levels not in ("registers", "memory"):
@@ -258,64 +256,114 @@ class SafetyHarness(wiring.Component):
             m.d.sync += count.eq(count + 1)
         m.d.comb += Assert(~waiting | (count <= bound), "answer not started within the bound")
         if self.invariants:
-            answer_invariants(m, eng, self.config, waiting, count, answer)
+            # the engines' invariants are for a waiting command (with run-ahead an error
+            # answer may wait behind a CRC too: the link's invariants cover it)
+            waiting_command = waiting
+            if self.level == "top" and self.run_ahead:
+                waiting_command = waiting & (self._link.dispatch == HostLink.D_COMMAND)
+            answer_invariants(m, eng, self.config, waiting_command, count, answer)
             if self.level == "top":
-                self._link_invariants(m, waiting, answer)
+                self._link_invariants(m, waiting, count, answer)
 
     def _link_answers(self, m, command_start):
-        """The top level: a frame is accepted when the link's dispatcher hands it to the
-        command processor (its first command tick) or starts an error answer of its own
-        (BAD_CRC, BAD_LENGTH, TIMEOUT: its first error tick); its answer starts when the
-        framer offers its SYNC."""
+        """The top level: a frame is accepted when the link's dispatcher serves it: hands it
+        to the command processor (its first command tick) or starts an error answer of its
+        own (BAD_CRC, BAD_LENGTH, TIMEOUT: its first error tick); its answer starts when the
+        framer offers its SYNC.
+
+        With run-ahead a queued frame is served in the tick after the running one's is done
+        (commands or error answers back to back, no idle tick between): *served* is the
+        dispatcher leaving D_IDLE, or serving anything in the tick after it was done with a
+        frame (the command processor's ``done``, or an error answer's last byte taken)."""
         eng = self.engines
         receiver, framer = eng.fsm(link=True), eng.fsm("framer", link=True)
         dispatch = eng.signal((), "dispatch", link=True)
+        err_byte = eng.signal((), "err_byte", link=True)
         in_error = dispatch == HostLink.D_ERROR
+        command = dispatch == HostLink.D_COMMAND
+        header_bytes = proto.fields_size(proto.RESPONSE_HEADER)  # an error answer's bytes
+        # the dispatcher is done with its frame in this tick (framer.i.ready in DATA is
+        # tx_ready, assumed high below)
+        done = ((command & eng.component().cmd.done)
+                | (in_error & framer.is_("DATA") & (err_byte == header_bytes - 1)))
+        was_idle, was_done = Signal(name="link_was_idle"), Signal(name="link_was_done")
         was_error = Signal(name="link_was_error")
-        m.d.sync += was_error.eq(in_error)
+        m.d.sync += [was_error.eq(in_error), was_idle.eq(dispatch == HostLink.D_IDLE),
+                     was_done.eq(done)]
+        served = (dispatch != HostLink.D_IDLE) & (was_idle | was_done)
         # the host takes every answer byte at once: with back-pressure on the answer stream
         # the previous answer's CRC bytes could hold back the next SYNC for any time
         m.d.comb += Assume(self.tx_ready)
         self._link = SimpleNamespace(receiver=receiver, framer=framer, dispatch=dispatch,
-                                     in_error=in_error, was_error=was_error)
-        return (command_start | (in_error & ~was_error),
-                framer.is_("IDLE") & self.dut.host_tx.valid)
+                                     in_error=in_error, was_error=was_error, served=served,
+                                     err_byte=err_byte, was_done=was_done)
+        start = served if self.run_ahead else command_start | (in_error & ~was_error)
+        return start, framer.is_("IDLE") & self.dut.host_tx.valid
 
-    def _link_invariants(self, m, waiting, answer):
+    def _link_invariants(self, m, waiting, count, answer):
         """The link's receiver, dispatcher and framer between and during frames (each
-        asserted); without run-ahead the receiver takes bytes only while nothing is served."""
+        asserted); without run-ahead the receiver takes bytes only while nothing is served,
+        with it only while no frame waits, and a waiting frame's bank is not the one read."""
         eng, ln = self.engines, self._link
         receiver, framer, dispatch = ln.receiver, ln.framer, ln.dispatch
         ctrl = eng.fsm()
-        err_byte = eng.signal((), "err_byte", link=True)
+        err_byte = ln.err_byte
         pending = eng.signal((), "pending", link=True)
         serving = dispatch != HostLink.D_IDLE
         command = dispatch == HostLink.D_COMMAND
+        crc_or_idle = framer.is_("IDLE", "CRC_HI", "CRC_LO")
 
         def inv(value, text):
             m.d.comb += Assert(value, f"link invariant: {text}", src_loc_at=1)
 
         inv(receiver.valid() & framer.valid() & (dispatch <= HostLink.D_ERROR),
             "receiver, dispatcher and framer states valid")
-        inv(~pending, "no frame waits (no run-ahead)")
-        inv(~serving | receiver.is_("HUNT"), "while a frame is served the receiver hunts")
         inv(command | ctrl.is_("IDLE"), "the controller runs only for a dispatched command")
-        inv(~receiver.is_("LEN_LO", "LEN_HI", "PAYLOAD", "CRC_HI", "CRC_LO") | framer.is_("IDLE"),
-            "inside a frame the framer is idle")
-        inv(~receiver.is_("OPCODE") | framer.is_("IDLE", "CRC_LO"),
-            "at the opcode: last CRC byte")
-        inv(~receiver.is_("HUNT") | framer.is_("IDLE", "CRC_HI", "CRC_LO") | serving,
-            "hunting: CRC bytes")
         w_count = eng.signal(("response",), "count")
         w_last = eng.signal(("response",), "last")
         inv(~ctrl.is_("FINISH") | w_last, "a finished command's last bytes end its answer")
         answer_sent = command & w_last & (w_count == 0)
-        inv(~answer_sent | framer.is_("IDLE", "CRC_HI", "CRC_LO"),
-            "after an answer's last byte: its CRC")
-        inv(~(ln.in_error & ~ln.was_error) | ((err_byte == 0) & framer.is_("IDLE")),
-            "an error answer starts idle")
-        inv(~(waiting & ~answer) | (command & framer.is_("IDLE")),
-            "waiting: the command runs, the framer idle")
+        inv(~answer_sent | crc_or_idle, "after an answer's last byte: its CRC")
+        if not self.run_ahead:
+            inv(~pending, "no frame waits (no run-ahead)")
+            inv(~serving | receiver.is_("HUNT"), "while a frame is served the receiver hunts")
+            inv(~receiver.is_("LEN_LO", "LEN_HI", "PAYLOAD", "CRC_HI", "CRC_LO")
+                | framer.is_("IDLE"), "inside a frame the framer is idle")
+            inv(~receiver.is_("OPCODE") | framer.is_("IDLE", "CRC_LO"),
+                "at the opcode: last CRC byte")
+            inv(~receiver.is_("HUNT") | crc_or_idle | serving, "hunting: CRC bytes")
+            inv(~(ln.in_error & ~ln.was_error) | ((err_byte == 0) & framer.is_("IDLE")),
+                "an error answer starts idle")
+            inv(~(waiting & ~answer) | (command & framer.is_("IDLE")),
+                "waiting: the command runs, the framer idle")
+            return
+        w_bank = eng.signal((), "w_bank", link=True)
+        x_bank = eng.signal((), "x_bank", link=True)
+        p_bank = eng.signal((), "p_bank", link=True)
+        p_status = eng.signal((), "p_status", link=True)
+        p_ok = getattr(p_status, "as_value", lambda: p_status)() == Status.OK.value
+        was_pending = Signal(name="link_was_pending")
+        m.d.sync += was_pending.eq(pending)
+        # (a frame complete in the tick the dispatcher is done waits one idle tick; one that
+        # waited already is served at that done)
+        just_done = ln.was_done & ~was_pending
+        inv(~pending | serving | just_done, "a frame waits only behind a served one")
+        inv(~pending | receiver.is_("HUNT"), "no byte is taken while a frame waits")
+        inv(~(was_pending & ~pending) | ln.served, "a waiting frame leaves only when served")
+        inv(~(command & ~pending) | (w_bank != x_bank), "the receiver writes the other bank")
+        inv(~(pending & p_ok) | (p_bank != w_bank), "a waiting good frame's bank is kept")
+        inv(~(pending & p_ok & command) | (p_bank != x_bank),
+            "a waiting frame's bank is not the executing one")
+        inv(serving | crc_or_idle, "nothing served: the framer idle or sending a CRC")
+        inv(~ln.served | crc_or_idle, "a frame is served behind the last answer's CRC")
+        inv(~(ln.in_error & (err_byte == 0) & framer.is_("DATA")) | ~waiting,
+            "an error answer's first byte follows its SYNC")
+        inv(~(ln.in_error & (err_byte != 0)) | framer.is_("DATA"), "an error answer in DATA")
+        inv(~(ln.in_error & ~ln.was_error) | (err_byte == 0), "an error answer starts at 0")
+        inv(~(waiting & ~answer) | ~ln.served, "a frame is served only after the answer")
+        inv(~(waiting & ~answer) | (command & framer.is_("IDLE"))
+            | (framer.is_("CRC_LO") & (count == 1) & (err_byte == 0)),
+            "waiting: the command runs, the framer idle (or one tick behind a CRC)")
 
     def _timeout_idle(self, m, an, idle):
         """Per side: ticks since a conversion started, and whether its busy has stayed high

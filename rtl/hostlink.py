@@ -113,6 +113,12 @@ class HostLink(wiring.Component):
 
     #: the receiver writes the other bank after each good frame (a planted fault clears it)
     swap_banks = True
+    #: the dispatcher serves the waiting frame when it is done with one (a planted fault
+    #: clears it: the waiting frame is dropped)
+    serve_waiting = True
+    #: ... in the tick it is done (a planted fault clears it: it goes idle first and serves
+    #: the waiting frame one tick later)
+    serve_at_done = True
     #: the dispatcher's states (its ``dispatch`` register): no frame, a command executing,
     #: a link error answered
     D_IDLE, D_COMMAND, D_ERROR = 0, 1, 2
@@ -157,7 +163,11 @@ class HostLink(wiring.Component):
         timer = Signal(range(self.timeout_cycles))
         # a finished frame waiting for the dispatcher: opcode, length, verdict, bank
         pending = Signal()
-        p_opcode, p_length, p_status, p_bank = Signal(8), Signal(16), Signal(Status), Signal()
+        # (one per line: each keeps its name, which the proofs' views look up)
+        p_opcode = Signal(8)
+        p_length = Signal(16)
+        p_status = Signal(Status)
+        p_bank = Signal()
         # the dispatcher: the frame it serves (a command, or an error answer)
         D_IDLE, D_COMMAND, D_ERROR = self.D_IDLE, self.D_COMMAND, self.D_ERROR
         dispatch = Signal(range(3))
@@ -183,11 +193,17 @@ class HostLink(wiring.Component):
             with m.Else():
                 m.d.sync += [dispatch.eq(D_ERROR), errors.eq(errors + 1)]
 
-        def next_frame():
-            """The dispatcher is done with its frame: the waiting one, if any."""
+        def next_frame(done=True):
+            """The dispatcher is done with its frame (or idle): the waiting one, if any."""
+            if done and not self.serve_at_done:
+                m.d.sync += dispatch.eq(D_IDLE)
+                return
             with m.If(pending):
                 m.d.sync += pending.eq(0)
-                serve(p_opcode, p_length, p_status, p_bank)
+                if self.serve_waiting:
+                    serve(p_opcode, p_length, p_status, p_bank)
+                else:
+                    m.d.sync += dispatch.eq(D_IDLE)
             with m.Else():
                 m.d.sync += dispatch.eq(D_IDLE)
 
@@ -195,7 +211,7 @@ class HostLink(wiring.Component):
         with m.Switch(dispatch):
             with m.Case(D_IDLE):
                 with m.If(pending):
-                    next_frame()
+                    next_frame(done=False)
             with m.Case(D_COMMAND):
                 m.d.comb += self.cmd.valid.eq(1)
                 wiring.connect(m, wiring.flipped(self.cmd.response), framer.i)

@@ -123,7 +123,7 @@ TINY_CONFIG = ControllerConfig(rows=1, cols=1, dac_bits=3, adc_bits=3, count_bit
 MUX_CONFIG = ControllerConfig(**{**FORMAL_CONFIG, "cols": 3, "adcs": 2, "adc_average": 2})
 
 
-@pytest.mark.parametrize("level", ["controller", "top"])
+@pytest.mark.parametrize("level", ["controller", "top", "top-uart"])
 @pytest.mark.parametrize("config", [CONFIG, MUX_CONFIG, SERIAL_CONFIG],
                          ids=["formal", "mux", "serial"])
 def test_every_command_answered_within_the_bound_kinduction_depth3(tmp_path, level, config):
@@ -133,8 +133,12 @@ def test_every_command_answered_within_the_bound_kinduction_depth3(tmp_path, lev
     every converter behaviour included
     (busy stuck high: the watchdog's adc_timeout is in the bound). At the top level the frame
     ends in the link and the answer starts with the framer's SYNC; the host is assumed to take
-    every answer byte at once (tx_ready high: an Assume in the harness)."""
-    check(prove(SafetyHarness(config, ("answered",), level=level, cover_pulse=False),
+    every answer byte at once (tx_ready high: an Assume in the harness). ``top``: the link
+    with run-ahead (stream port, boards; the counter starts when the dispatcher serves the
+    frame, a queued one behind the running answer's CRC), ``top-uart``: without it."""
+    top = level.startswith("top")
+    check(prove(SafetyHarness(config, ("answered",), level="top" if top else level,
+                              cover_pulse=False, run_ahead=level != "top-uart"),
                 mode="prove", depth=3, workdir=tmp_path))
 
 
@@ -279,13 +283,28 @@ def test_link_taking_bytes_while_serving_fails_answered_at_top(tmp_path, monkeyp
     plain = top.HostLink
     monkeypatch.setattr(top, "HostLink",
                         lambda config, timeout, run_ahead: plain(config, timeout, True))
-    r = prove(SafetyHarness(CONFIG, ("answered",), level="top", cover_pulse=False),
-              mode="prove", depth=3, workdir=tmp_path)
+    r = prove(SafetyHarness(CONFIG, ("answered",), level="top", cover_pulse=False,
+                            run_ahead=False), mode="prove", depth=3, workdir=tmp_path)
     assert not r.passed
     assert r.failed_assertion is not None and r.failed_assertion.startswith("formal.py:")
     assert "while a frame is served the receiver hunts" in r.failed_assertion
 
 
-def test_answered_at_top_with_run_ahead_is_refused():
-    with pytest.raises(ValueError, match="run_ahead=False"):
-        SafetyHarness(CONFIG, ("answered",), level="top", run_ahead=True)
+@pytest.mark.parametrize("fault, invariant", [
+    ("serve_waiting", "a waiting frame leaves only when served"),
+    ("serve_at_done", "a frame waits only behind a served one"),
+], ids=["dropped", "one-tick-late"])
+def test_run_ahead_dispatcher_faults_fail_answered_at_top(tmp_path, monkeypatch, fault,
+                                                          invariant):
+    """Planted: the run-ahead dispatcher clears its waiting frame at the running command's
+    ``done`` without serving it (the frame is never answered), or goes idle at ``done`` and
+    serves the waiting frame one tick later; the k-induction fails at the link invariant
+    that says it does not."""
+    from insitu.rtl.hostlink import HostLink
+
+    monkeypatch.setattr(HostLink, fault, False)
+    r = prove(SafetyHarness(CONFIG, ("answered",), level="top", cover_pulse=False),
+              mode="prove", depth=3, workdir=tmp_path)
+    assert not r.passed
+    assert r.failed_assertion is not None and r.failed_assertion.startswith("formal.py:")
+    assert invariant in r.failed_assertion
