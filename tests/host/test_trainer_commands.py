@@ -213,6 +213,24 @@ class _UartLike:
         return self.inner.exchange(data, responses, timeout)
 
 
+def _iris_codes(k, xs):
+    """DAC codes of iris samples (as the host sends them)."""
+    return [np.floor(x * k["D"] + 0.5).astype(np.int64) for x in xs]
+
+
+def _train_ahead_as_golden(host, step, net, analog, k, d, n=None):
+    """The first ``n`` iris training samples sent ahead by ``host.train_samples`` and stepped
+    one by one on the golden reference: the same answers, the same array."""
+    xs, ys = d.x_train[:n], [int(v) for v in d.y_train[:n]]
+    got = host.train_samples(_iris_codes(k, xs), ys)
+    want = []
+    for x, t in zip(xs, ys):
+        w = step(net, x[None], np.eye(3)[t][None], step.config.lr)
+        want.append((int(w["prediction"][0]), int(w["loss"][0])))
+    assert [(g["prediction"], g["loss"]) for g in got] == want
+    assert np.array_equal(net.backend.conductances, analog.physics.conductances)
+
+
 def test_train_samples_runs_ahead_with_the_same_answers():
     """TRAIN requests sent ahead, as many as the controller's receive buffer holds, give the
     answers and the array of one request at a time."""
@@ -222,15 +240,8 @@ def test_train_samples_runs_ahead_with_the_same_answers():
     link = _UartLike(host.transport)
     host.transport = link
     d = datasets.load("iris", seed=0)
-    X = [np.floor(x * k["D"] + 0.5).astype(np.int64) for x in d.x_train[:12]]
-    y = [int(v) for v in d.y_train[:12]]
-    got = host.train_samples(X, y)
-    want = []
-    for x, t in zip(d.x_train[:12], y):
-        w = step(net, x[None], np.eye(3)[t][None], step.config.lr)
-        want.append((int(w["prediction"][0]), int(w["loss"][0])))
-    assert [(g["prediction"], g["loss"]) for g in got] == want
-    assert np.array_equal(net.backend.conductances, analog.physics.conductances)
+    _train_ahead_as_golden(host, step, net, analog, k, d, 12)
+    X, y = _iris_codes(k, d.x_train[:12]), [int(v) for v in d.y_train[:12]]
     frame = len(P.encode_frame(P.Opcode.TRAIN, bytes(5)))
     per_batch = P.run_ahead_bytes(host.config) // frame
     assert sum(link.batches) == 12 and max(link.batches) == min(per_batch, 12) > 1
@@ -242,11 +253,8 @@ def test_train_samples_runs_ahead_with_the_same_answers():
     # INFERs sent ahead the same way: the classes of one request at a time (after enough
     # training that the classes differ, so an answer out of order would show)
     for _ in range(3):
-        host.train_samples([np.floor(x * k["D"] + 0.5).astype(np.int64) for x in d.x_train],
-                           [int(v) for v in d.y_train])
-        for x, t in zip(d.x_train, d.y_train):
-            step(net, x[None], np.eye(3)[int(t)][None], step.config.lr)
-    tests = [np.floor(x * k["D"] + 0.5).astype(np.int64) for x in d.x_test[:12]]
+        _train_ahead_as_golden(host, step, net, analog, k, d)
+    tests = _iris_codes(k, d.x_test[:12])
     first = len(link.batches)
     preds = host.infer_samples(tests)
     assert preds == [int(step.infer(net, x[None])[0]) for x in tests] and len(set(preds)) > 1
@@ -285,14 +293,6 @@ def test_train_samples_on_a_stream_fill_the_transport(limits, per_batch):
     link = _StreamLike(host.transport, *limits)
     host.transport = link
     d = datasets.load("iris", seed=0)
-    X = [np.floor(x * k["D"] + 0.5).astype(np.int64) for x in d.x_train[:10]]
-    y = [int(v) for v in d.y_train[:10]]
-    got = host.train_samples(X, y)
-    want = []
-    for x, t in zip(d.x_train[:10], y):
-        w = step(net, x[None], np.eye(3)[t][None], step.config.lr)
-        want.append((int(w["prediction"][0]), int(w["loss"][0])))
-    assert [(g["prediction"], g["loss"]) for g in got] == want
-    assert np.array_equal(net.backend.conductances, analog.physics.conductances)
+    _train_ahead_as_golden(host, step, net, analog, k, d, 10)
     assert link.batches == [per_batch] * (10 // per_batch) + [10 % per_batch] * (10 % per_batch > 0)
     assert all(n <= limits[0] and a <= limits[1] for n, a in link.sizes)
