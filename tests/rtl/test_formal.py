@@ -31,16 +31,20 @@ def check(result):
     assert result.passed, f"{result.failed_assertion}\n{result.log[-3000:]}"
 
 
+def check_kinduction(config, properties, depth, workdir, **harness):
+    """k-induction of ``properties`` to ``depth`` on a SafetyHarness (no pulse cover) passes."""
+    check(prove(SafetyHarness(config, properties, cover_pulse=False, **harness),
+                mode="prove", depth=depth, workdir=workdir))
+
+
 @pytest.mark.parametrize("level", ["controller", "top"])
 def test_polarity_constant_within_a_pulse_kinduction_depth6(tmp_path, level):
-    check(prove(SafetyHarness(CONFIG, ("polarity",), level=level, cover_pulse=False),
-                mode="prove", depth=6, workdir=tmp_path))
+    check_kinduction(CONFIG, ("polarity",), 6, tmp_path, level=level)
 
 
 @pytest.mark.parametrize("level", ["controller", "top"])
 def test_no_enable_over_pulse_width_kinduction_depth6(tmp_path, level):
-    check(prove(SafetyHarness(CONFIG, ("pulse_width",), level=level, cover_pulse=False),
-                mode="prove", depth=6, workdir=tmp_path))
+    check_kinduction(CONFIG, ("pulse_width",), 6, tmp_path, level=level)
 
 
 #: the default ControllerConfig (16x16, parallel sequencer) and a small one whose slot period
@@ -53,8 +57,7 @@ SERIAL_CONFIG = ControllerConfig(**{**FORMAL_CONFIG, "pulse_width": 3, "pulse_ga
                          ids=["formal", "default", "serial"])
 def test_no_pulse_during_a_read_kinduction_depth1(tmp_path, level, config):
     """With the engines' invariants (one engine at a time, rtl/formal.py), each asserted too."""
-    check(prove(SafetyHarness(config, ("no_pulse_in_read",), level=level, cover_pulse=False),
-                mode="prove", depth=1, workdir=tmp_path))
+    check_kinduction(config, ("no_pulse_in_read",), 1, tmp_path, level=level)
 
 
 @pytest.mark.slow
@@ -111,8 +114,7 @@ def test_levels_in_memory_read_safe_idle_timeout_answered_kinduction_depth3(tmp_
     """The board builds' port: read levels in a RAM behind dac.addr (a free input here); a
     level is applied while a line is written since the last clear."""
     props = ("no_pulse_in_read", "safe_idle", "timeout_idle", "answered")
-    check(prove(SafetyHarness(CONFIG, props, level=level, cover_pulse=False, levels="memory"),
-                mode="prove", depth=3, workdir=tmp_path))
+    check_kinduction(CONFIG, props, 3, tmp_path, level=level, levels="memory")
 
 
 #: a 1x1 array with the shortest timings: the answer bound's smallest case
@@ -137,17 +139,15 @@ def test_every_command_answered_within_the_bound_kinduction_depth3(tmp_path, lev
     with run-ahead (stream port, boards; the counter starts when the dispatcher serves the
     frame, a queued one behind the running answer's CRC), ``top-uart``: without it."""
     top = level.startswith("top")
-    check(prove(SafetyHarness(config, ("answered",), level="top" if top else level,
-                              cover_pulse=False, run_ahead=level != "top-uart"),
-                mode="prove", depth=3, workdir=tmp_path))
+    check_kinduction(config, ("answered",), 3, tmp_path, level="top" if top else level,
+                     run_ahead=level != "top-uart")
 
 
 @pytest.mark.slow
 def test_default_config_answered_within_the_bound_kinduction_depth3(tmp_path):
     """The default 16x16 controller (adc_timeout 1023, 64 write-verify iterations): 78549."""
     assert answer_bound(ControllerConfig()) == 78549
-    check(prove(SafetyHarness(ControllerConfig(), ("answered",), level="controller",
-                              cover_pulse=False), mode="prove", depth=3, workdir=tmp_path))
+    check_kinduction(ControllerConfig(), ("answered",), 3, tmp_path, level="controller")
 
 
 def test_answer_bound_is_derived_from_the_config():
@@ -213,15 +213,13 @@ def test_missing_solver_is_one_clear_error(tmp_path, monkeypatch):
 @pytest.mark.parametrize("level", ["controller", "top"])
 def test_safe_idle_after_reset_and_every_answer_kinduction_depth1(tmp_path, level):
     """Closes with the engines' invariants (it needed BMC to depth 32 without them)."""
-    check(prove(SafetyHarness(CONFIG, ("safe_idle",), level=level, cover_pulse=False),
-                mode="prove", depth=1, workdir=tmp_path))
+    check_kinduction(CONFIG, ("safe_idle",), 1, tmp_path, level=level)
 
 
 @pytest.mark.parametrize("level", ["controller", "top"])
 def test_idle_after_a_converter_timeout_kinduction_depth3(tmp_path, level):
     """With the watch counters tied to the readout's timer and busy wait (rtl/formal.py)."""
-    check(prove(SafetyHarness(CONFIG, ("timeout_idle",), level=level, cover_pulse=False),
-                mode="prove", depth=3, workdir=tmp_path))
+    check_kinduction(CONFIG, ("timeout_idle",), 3, tmp_path, level=level)
 
 
 def test_neuron_line_through_padding_fails_timeout_idle(tmp_path, monkeypatch):
