@@ -476,9 +476,7 @@ class _Commands:
         """A read by the read engine; its codes go to the response writer."""
         m, rde = self.m, self.rde
         with m.State("READ"):
-            # the neuron-read line falls with the levels when a converter timeout cuts the read
-            # short (found by the k-induction of the safe idle after a timeout, rtl/formal.py)
-            m.d.comb += self.neu.reading.eq((self.opcode == Op.FORWARD) & ~rde.padding)
+            m.d.comb += self.neu.reading.eq(self.neuron_reading())
             with m.If(rde.word_valid):
                 self.respond_words(rde.word, proto.ADC_CODE_BYTES, rde.word_last)
             with m.If(rde.done & rde.failed):  # a converter timed out: safe idle, error status
@@ -489,6 +487,12 @@ class _Commands:
                     m.next = "PROGRAM_EVAL"
                 with m.Else():
                     m.next = "FINISH"
+
+    def neuron_reading(self):
+        """The neuron-read line during a read: a FORWARD's, falling with the levels when a
+        converter timeout cuts the read short (found by the k-induction of the safe idle
+        after a timeout, rtl/formal.py)."""
+        return (self.opcode == Op.FORWARD) & ~self.rde.padding
 
     def update_states(self):
         """UPDATE through the update engine (sequencer and line drivers); also the pulse bursts

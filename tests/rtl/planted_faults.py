@@ -58,26 +58,13 @@ def readout_without_watchdog(original_init):
     return __init__
 
 
-def read_state_neuron_line_through_padding(self):
-    """``_Commands.read_state`` as it was before the formal proof of the safe idle after a
+def neuron_reading_through_padding(self):
+    """``_Commands.neuron_reading`` as it was before the formal proof of the safe idle after a
     converter timeout: the neuron-read line follows the READ state of a FORWARD only, so it
     stays high while a read cut short by a timeout pads its missing codes."""
-    from insitu.golden import protocol as proto
-    from insitu.rtl.layouts import Opcode, Status
+    from insitu.rtl.layouts import Opcode
 
-    m, rde = self.m, self.rde
-    with m.State("READ"):
-        m.d.comb += self.neu.reading.eq(self.opcode == Opcode.FORWARD)  # the fault: no padding
-        with m.If(rde.word_valid):
-            self.respond_words(rde.word, proto.ADC_CODE_BYTES, rde.word_last)
-        with m.If(rde.done & rde.failed):
-            self.error(Status.ADC_TIMEOUT)
-        with m.Elif(rde.done):
-            with m.If(self.opcode == Opcode.PROGRAM):
-                m.d.sync += self.reads.eq(self.reads + 1)
-                m.next = "PROGRAM_EVAL"
-            with m.Else():
-                m.next = "FINISH"
+    return self.opcode == Opcode.FORWARD
 
 
 def trainer_read_started_with_an_update(original):

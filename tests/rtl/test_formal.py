@@ -17,8 +17,8 @@ from insitu.rtl import drivers
 from insitu.rtl.formal import FORMAL_CONFIG, SafetyHarness, prove
 from insitu.rtl.formal_latency import answer_bound, answer_budget
 from planted_faults import (
+    neuron_reading_through_padding,
     read_started_with_a_pulse,
-    read_state_neuron_line_through_padding,
     readout_without_watchdog,
     slots_one_tick_too_long,
     trainer_read_started_with_an_update,
@@ -228,7 +228,7 @@ def test_neuron_line_through_padding_fails_timeout_idle(tmp_path, monkeypatch):
     read padded its missing codes (beyond the old BMC depth 32: about 50 ticks deep)."""
     from insitu.rtl import controller
 
-    monkeypatch.setattr(controller._Commands, "read_state", read_state_neuron_line_through_padding)
+    monkeypatch.setattr(controller._Commands, "neuron_reading", neuron_reading_through_padding)
     r = prove(SafetyHarness(CONFIG, ("timeout_idle",), level="controller", cover_pulse=False),
               mode="prove", depth=3, workdir=tmp_path)
     assert not r.passed
