@@ -36,6 +36,7 @@ from .analog import AnalogPortSignature
 from .decoder import VECTOR_FIXED_BYTES, CommandDecoder, args_view, fields_layout
 from .drivers import LineDrivers
 from .layouts import LineSide, Opcode, Status, dac_shape
+from .narrow import within
 from .neuron_control import NeuronControl
 from .read_engine import ReadEngine
 from .response import HEADER_BYTES, ResponseWriter, response_byte_layout
@@ -423,7 +424,7 @@ class _Commands:
         a_vec, a_rv = self.a_vec, self.a_rv
         byte_idx, vec_pos, code16 = self.byte_idx, self.vec_pos, self.code16
         x_wr, d_wr, x_rd, d_rd = self.x_wr, self.d_wr, self.x_rd, self.d_rd
-        out_of_range = (code16 > cfg.dac_max) | (code16 < -cfg.dac_max)
+        out_of_range = ~within(code16, cfg.dac_max)
         with m.State("VECTOR_WALK"):
             m.d.comb += cmd.addr.eq(byte_idx)
             m.d.sync += byte_idx.eq(byte_idx + 1)
