@@ -175,7 +175,9 @@ class HostLink(wiring.Component):
         D_IDLE, D_COMMAND, D_ERROR = self.D_IDLE, self.D_COMMAND, self.D_ERROR
         dispatch = Signal(range(3))
         x_opcode, x_length, x_status = Signal(8), Signal(range(max_payload + 1)), Signal(Status)
-        errors = Signal(16)
+        errors = Signal(16)  # error answers: the link's verdicts and the controller's
+        link_error = Signal()  # the dispatcher serves a frame the link rejected
+        m.d.sync += errors.eq(errors + link_error + self.cmd.error)
         # an error response is the bare header: opcode, status, zero length
         header_bytes = proto.fields_size(proto.RESPONSE_HEADER)
         err_byte = Signal(range(header_bytes))
@@ -194,7 +196,8 @@ class HostLink(wiring.Component):
             with m.If(ok):
                 m.d.sync += dispatch.eq(D_COMMAND)
             with m.Else():
-                m.d.sync += [dispatch.eq(D_ERROR), errors.eq(errors + 1)]
+                m.d.sync += dispatch.eq(D_ERROR)
+                m.d.comb += link_error.eq(1)
 
         def next_frame(done=True):
             """The dispatcher is done with its frame (or idle): the waiting one, if any."""
