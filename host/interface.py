@@ -21,6 +21,7 @@ the array may have moved. Any other error status raises
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -46,6 +47,10 @@ class Request:
     codes: tuple | None = None
 
     def frame(self) -> bytes:
+        return self._frame
+
+    @cached_property
+    def _frame(self) -> bytes:  # packed once: a batch is sized, then sent
         return proto.encode_request(self.opcode, self.codes, **self.fields)
 
 
