@@ -143,10 +143,12 @@ class LfsrBank:
         d = self.draws if draws is None else draws
         return self._table[(self._pos0 + LFSR_STEPS_PER_DRAW * d) % LFSR_PERIOD]
 
-    def draw_block(self, n: int) -> np.ndarray:
-        """Advance by ``n`` draws; return states after each, shape (n, lines)."""
+    def draw_block(self, n: int, lines=None) -> np.ndarray:
+        """Advance by ``n`` draws; return states after each, shape (n, lines): of every line,
+        or of the line indices ``lines`` only (all lines advance)."""
         steps = LFSR_STEPS_PER_DRAW * (self.draws + 1 + np.arange(n))
-        out = self._table[(self._pos0[None, :] + steps[:, None]) % LFSR_PERIOD]
+        pos0 = self._pos0 if lines is None else self._pos0[lines]
+        out = self._table[(pos0[None, :] + steps[:, None]) % LFSR_PERIOD]
         self.draws += n
         return out
 
@@ -261,20 +263,28 @@ class ControllerReference:
             counts=counts, slots=0, row_levels=p, col_levels=q,
             row_negative=xneg, col_negative=dneg,
         )
-        for sx, sd in SUBPHASES:
-            rsel = (xneg == bool(sx)) & (p > 0)
-            csel = (dneg == bool(sd)) & (q > 0)
-            if not (rsel.any() and csel.any()):
-                continue
-            states = self.lfsr.draw_block(cfg.bl)
-            rbits = ((states[:, rows_sel] & smask) < p) & rsel
-            cbits = ((states[:, cols_sel] & smask) < q) & csel
-            n = rbits.T.astype(np.int64) @ cbits.astype(np.int64)
-            counts += n if sx == sd else -n
-            plan.subphases.append((sx, sd, cfg.bl))
-            plan.row_bits.append(rbits)
-            plan.col_bits.append(cbits)
-            plan.slots += cfg.bl
+        # the subphases that run (each draws bl states of every line, in order), all at once:
+        # their draws in one block, of the window's lines only
+        signs = np.array(SUBPHASES, dtype=bool)
+        rsel = (xneg[None, :] == signs[:, :1]) & (p > 0)
+        csel = (dneg[None, :] == signs[:, 1:]) & (q > 0)
+        live = np.flatnonzero(rsel.any(axis=1) & csel.any(axis=1))
+        if live.size == 0:
+            return plan
+        bl = cfg.bl
+        window = np.r_[row0:row0 + nr, cfg.rows + col0:cfg.rows + col0 + nc]
+        states = (self.lfsr.draw_block(live.size * bl, window) & smask).reshape(live.size, bl, -1)
+        rbits = (states[:, :, :nr] < p) & rsel[live, None, :]
+        cbits = (states[:, :, nr:] < q) & csel[live, None, :]
+        n = rbits.transpose(0, 2, 1).astype(np.int64) @ cbits.astype(np.int64)
+        pol = np.where(signs[live, 0] == signs[live, 1], 1, -1)
+        counts += np.tensordot(pol, n, axes=1)
+        for k, sub in enumerate(live.tolist()):
+            sx, sd = SUBPHASES[sub]
+            plan.subphases.append((sx, sd, bl))
+            plan.row_bits.append(rbits[k])
+            plan.col_bits.append(cbits[k])
+        plan.slots = bl * live.size
         return plan
 
     def slot_schedule(self, plan: UpdatePlan):

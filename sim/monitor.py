@@ -47,6 +47,7 @@ class CommandMonitor(P.ProtocolReference):
     expecting : set False when another checker (:mod:`insitu.sim.checks`) queues the
         expectations itself; the front-end is still told the frames.
     last_counts : (rows, cols) signed pulse counts of the last burst.
+    update_pulses : pulses of all update bursts so far (write-verify steps not counted).
     burst_log : None, or a list that gets the sparse (row, col, count) triples of every burst.
     python_s : CPU time (its thread's) spent in the monitor.
     last_answers : the response frames the reference gives to the last batch of requests.
@@ -63,6 +64,7 @@ class CommandMonitor(P.ProtocolReference):
         self.predict_reads = predict_reads
         self.expecting = True
         self.last_counts = np.zeros((config.rows, config.cols), dtype=np.int64)
+        self.update_pulses = 0  # pulses of every update burst so far (not write-verify steps)
         self.burst_log = None
         self.python_s = 0.0
         self.last_answers: list[bytes] = []
@@ -254,6 +256,8 @@ class CommandMonitor(P.ProtocolReference):
     # ------------------------------------------------------------------ bursts
     def _burst(self, pol, rows, cols, counts):
         self.last_counts = counts
+        if self._program_cell is None:
+            self.update_pulses += int(np.abs(counts).sum())
         if self.burst_log is not None:
             i, j = np.nonzero(counts)
             self.burst_log.append(np.stack([i, j, counts[i, j]], axis=1).tolist())

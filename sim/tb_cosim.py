@@ -199,7 +199,9 @@ async def _train(session: Session, params: dict) -> dict:
     from insitu.sim.backend import RtlBackend
     from insitu.sim.training import train
 
-    backend = RtlBackend(session)
+    # each training step's updates go out with its next read: fewer round trips through the
+    # bridge (``updates_ahead: false`` answers each update on its own, as a board does)
+    backend = RtlBackend(session, updates_ahead=bool(params.get("updates_ahead", True)))
     transport, monitor = session.transport, session.monitor
     if session.host_kind == "stream":
         transport.bounded = False  # the whole run is bounded by max_cycles

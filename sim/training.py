@@ -179,6 +179,9 @@ def train(backend, params: dict, progress=None, on_trained_start=None) -> dict:
             trainer.run(math.ceil(p["samples"] / n), progress=False, stop_after=chunk)
             done += chunk
             progress[0](done, p["samples"])
+    flush = getattr(backend, "flush", None)  # a link backend's updates sent ahead, if any
+    if flush is not None:
+        flush()
     return {"test_acc": trainer.history.test_acc, "capped_updates": net.capped_updates,
             "stats": backend.stats.to_dict()}
 
