@@ -320,7 +320,10 @@ def unpack_fields(fields, data: bytes) -> dict:
 
 def encode_frame(opcode: int, payload: bytes = b"") -> bytes:
     """A request frame (opcode may be any byte, to build malformed frames in tests)."""
-    body = pack_fields(REQUEST_HEADER, {"opcode": opcode & 0xFF, "length": len(payload)})
+    try:
+        body = _fields_struct(REQUEST_HEADER).pack(opcode & 0xFF, len(payload))
+    except struct.error as e:
+        raise OverflowError(f"a field value does not fit its field: {e}") from None
     body += bytes(payload)
     return bytes([SYNC]) + body + crc16(body).to_bytes(CRC_BYTES, "big")
 
@@ -368,6 +371,15 @@ class Response:
         return np.array(struct.unpack(fmt, self.payload), dtype=np.int64)
 
 
+_STATUSES = {int(v): v for v in Status}
+
+
+def _status(code: int) -> Status:
+    """The Status of a status byte (ValueError for an unknown one, as ``Status(code)``)."""
+    found = _STATUSES.get(code)
+    return Status(code) if found is None else found
+
+
 class ResponseDecoder:
     """Incremental parser of the response byte stream (host side).
 
@@ -403,8 +415,7 @@ class ResponseDecoder:
                     self.dropped += 1
                     continue
                 pos += total
-                head = unpack_fields(RESPONSE_HEADER, frame[1:RESPONSE_PAYLOAD_AT])
-                out.append(Response(head["opcode"], Status(head["status"]),
+                out.append(Response(frame[1], _status(frame[2]),
                                     frame[RESPONSE_PAYLOAD_AT:RESPONSE_PAYLOAD_AT + n]))
         finally:
             del buf[:pos]

@@ -187,7 +187,7 @@ class HostInterface:
     @staticmethod
     def _load(side, codes, offset) -> Request:
         return Request(Op.LOAD_VECTOR, {"side": int(side), "offset": int(offset)},
-                       tuple(int(c) for c in codes))
+                       tuple(map(int, codes)))
 
     def send_ahead(self, requests: list[Request], on_answer) -> None:
         """Hold ``requests`` to go out in front of the next command's batch, in the same write
