@@ -159,6 +159,14 @@ class LfsrBank:
         self.draws = int(d["draws"])
 
 
+@lru_cache(maxsize=256)
+def _window_lines(rows: int, row0: int, nr: int, col0: int, nc: int) -> np.ndarray:
+    """LFSR line indices of an update window: its rows, then its columns (after all rows)."""
+    out = np.concatenate([np.arange(row0, row0 + nr), rows + np.arange(col0, col0 + nc)])
+    out.setflags(write=False)
+    return out
+
+
 @dataclass
 class UpdatePlan:
     """What one update command does, in the controller's integer domain.
@@ -272,13 +280,13 @@ class ControllerReference:
         if live.size == 0:
             return plan
         bl = cfg.bl
-        window = np.r_[row0:row0 + nr, cfg.rows + col0:cfg.rows + col0 + nc]
+        window = _window_lines(cfg.rows, row0, nr, col0, nc)
         states = (self.lfsr.draw_block(live.size * bl, window) & smask).reshape(live.size, bl, -1)
         rbits = (states[:, :, :nr] < p) & rsel[live, None, :]
         cbits = (states[:, :, nr:] < q) & csel[live, None, :]
-        n = rbits.transpose(0, 2, 1).astype(np.int64) @ cbits.astype(np.int64)
+        # every slot's row bits signed by its subphase's polarity: one product sums them all
         pol = np.where(signs[live, 0] == signs[live, 1], 1, -1)
-        counts += np.tensordot(pol, n, axes=1)
+        counts += (rbits * pol[:, None, None]).reshape(-1, nr).T @ cbits.reshape(-1, nc).astype(np.int64)
         for k, sub in enumerate(live.tolist()):
             sx, sd = SUBPHASES[sub]
             plan.subphases.append((sx, sd, bl))
