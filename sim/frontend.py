@@ -348,8 +348,13 @@ class AnalogFrontEnd:
             return
         if n > self.slot_depth:
             self.fail(f"pulse-slot recorder overflow: {n} > {self.slot_depth}")
-        log = _bits(value(self._slot_log), self.slot_w * self.slot_depth)
-        self._slots.append(log.reshape(self.slot_depth, self.slot_w)[self.slot_depth - n:])
+        # the n newest entries are the log's top n * slot_w bits: the head of the simulator's
+        # bit string (MSB first), reversed to LSB first; oldest of them first
+        top = self._slot_log._handle.get_signal_val_binstr()[:n * self.slot_w]
+        bits = np.frombuffer(top.encode("ascii"), dtype=np.uint8)[::-1] - ord("0")
+        if bits.max() > 1:
+            self.fail("pulse-slot recorder: X or Z bits in slot_log")
+        self._slots.append(bits.reshape(n, self.slot_w))
         self._slot_clear = (self._slot_clear + 1) & 0xFFFF
         self._slot_clear_h.value = self._slot_clear
 
