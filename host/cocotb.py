@@ -127,7 +127,10 @@ class StreamTransport(_Bridged):
         self.io_s += time.thread_time() - t0
         if responses == 0:
             return b""
-        await self._wait(RisingEdge(self._tx_done), timeout if bound else None)
+        if bound:
+            await self._wait(RisingEdge(self._tx_done), timeout)
+        else:
+            await RisingEdge(self._tx_done)
         raw = self.collect()
         if self.monitor is not None:
             self.monitor.responses(raw)

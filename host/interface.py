@@ -244,12 +244,17 @@ class HostInterface:
     @staticmethod
     def _answer_bytes(r) -> int:
         """Bytes of the OK answer to request ``r`` (an error answer is shorter)."""
-        f = getattr(r, "fields", {})
-        body = {Op.FORWARD: lambda: f["ncols"] * proto.ADC_CODE_BYTES,
-                Op.TRANSPOSE: lambda: f["nrows"] * proto.ADC_CODE_BYTES,
-                Op.READ_DEVICE: lambda: proto.ADC_CODE_BYTES,
-                Op.READ_VECTOR: lambda: f["count"] * proto.VECTOR_CODE_BYTES}.get(r.opcode)
-        n = body() if body is not None else proto.fields_size(proto.RESPONSE_FIELDS[r.opcode])
+        op = r.opcode
+        if op == Op.FORWARD:
+            n = r.fields["ncols"] * proto.ADC_CODE_BYTES
+        elif op == Op.TRANSPOSE:
+            n = r.fields["nrows"] * proto.ADC_CODE_BYTES
+        elif op == Op.READ_DEVICE:
+            n = proto.ADC_CODE_BYTES
+        elif op == Op.READ_VECTOR:
+            n = r.fields["count"] * proto.VECTOR_CODE_BYTES
+        else:
+            n = proto.fields_size(proto.RESPONSE_FIELDS[op])
         return proto.RESPONSE_OVERHEAD + n
 
     # ------------------------------------------------------------------ commands
