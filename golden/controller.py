@@ -167,6 +167,12 @@ def _window_lines(rows: int, row0: int, nr: int, col0: int, nc: int) -> np.ndarr
     return out
 
 
+def _kernel_array(a: np.ndarray) -> np.ndarray:
+    """``a`` as the one array type the plan kernel is compiled for (C-contiguous, writable):
+    another type would compile a second specialisation at its first call."""
+    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a)
+
+
 @dataclass
 class UpdatePlan:
     """What one update command does, in the controller's integer domain.
@@ -199,9 +205,12 @@ class ControllerReference:
     one instance must see the same command sequence as the RTL it mirrors.
     """
 
-    def __init__(self, config: ControllerConfig):
+    def __init__(self, config: ControllerConfig, *, compiled: bool = True):
         self.config = config
         self.lfsr = LfsrBank(config)
+        #: stochastic plans by the numba kernel of :mod:`.plan_kernel` (bit-identical);
+        #: False: by the numpy reference, :meth:`_plan_stochastic_numpy`
+        self.compiled = bool(compiled)
 
     # ------------------------------------------------------------------ update
     def plan_update(
@@ -236,11 +245,11 @@ class ControllerReference:
         shift = cfg.dac_bits - 1
         half = 1 << (shift - 1)
         xneg, dneg = x < 0, d < 0
-        xmag, dmag = np.abs(x), np.abs(d)
         rows_sel = slice(row0, row0 + nr)
         cols_sel = slice(cfg.rows + col0, cfg.rows + col0 + nc)
 
         if mode == "deterministic":
+            xmag, dmag = np.abs(x), np.abs(d)
             if dither:
                 states = self.lfsr.draw_block(1)[0]
                 mask = (1 << shift) - 1
@@ -262,7 +271,46 @@ class ControllerReference:
                     plan.slots += P * Q
             return plan
 
-        # stochastic pulse trains
+        if self.compiled:
+            return self._plan_stochastic_compiled(x, d, xneg, dneg, row_gain, col_gain,
+                                                  row0, col0)
+        return self._plan_stochastic_numpy(x, d, xneg, dneg, row_gain, col_gain, row0, col0)
+
+    def _plan_stochastic_compiled(self, x, d, xneg, dneg, row_gain, col_gain, row0, col0):
+        """The stochastic plan by :func:`.plan_kernel.stochastic_plan` (same plan, bit for bit,
+        as :meth:`_plan_stochastic_numpy`)."""
+        from .plan_kernel import stochastic_plan
+
+        cfg = self.config
+        shift = cfg.dac_bits - 1
+        bank = self.lfsr
+        p, q, counts, rbits, cbits, live = stochastic_plan(
+            _kernel_array(x), _kernel_array(d), int(row_gain), int(col_gain),
+            shift, 1 << (shift - 1), (1 << cfg.prob_bits) - 1, cfg.bl, bank.table,
+            bank.positions, row0, cfg.rows + col0, bank.draws, LFSR_STEPS_PER_DRAW)
+        plan = UpdatePlan(
+            counts=counts, slots=0, row_levels=p, col_levels=q,
+            row_negative=xneg, col_negative=dneg,
+        )
+        k = 0
+        for sub in range(4):
+            if live[sub]:
+                sx, sd = SUBPHASES[sub]
+                plan.subphases.append((sx, sd, cfg.bl))
+                plan.row_bits.append(rbits[k])
+                plan.col_bits.append(cbits[k])
+                k += 1
+        plan.slots = cfg.bl * k
+        bank.draws += cfg.bl * k
+        return plan
+
+    def _plan_stochastic_numpy(self, x, d, xneg, dneg, row_gain, col_gain, row0, col0):
+        """The stochastic plan in numpy: the reference of the compiled kernel."""
+        cfg = self.config
+        nr, nc = x.shape[-1], d.shape[-1]
+        shift = cfg.dac_bits - 1
+        half = 1 << (shift - 1)
+        xmag, dmag = np.abs(x), np.abs(d)
         p = (xmag * row_gain + half) >> shift
         q = (dmag * col_gain + half) >> shift
         smask = (1 << cfg.prob_bits) - 1

@@ -199,6 +199,10 @@ def warm_compiled(params: dict) -> None:
     net.init_weights(np.random.default_rng(p["seed"]))
     net.backprop_step(data.x_train[0][None], np.eye(data.classes)[data.y_train[:1]], 0.0)
     net.predict(data.x_test[:1])
+    # the monitor's and the trainer's stochastic update plans (ControllerReference)
+    from insitu.golden import plan_kernel
+
+    plan_kernel.warm()
 
 
 def golden_run(params: dict) -> dict:
