@@ -71,12 +71,22 @@ def decode_signed(value: int, count: int, width: int) -> np.ndarray:
     return np.where(u >= 1 << (width - 1), u - (1 << width), u)
 
 
+_BYTE_FIELDS = {8: "<i1", 16: "<i2", 32: "<i4"}
+
+
 def encode_signed(codes, width: int) -> int:
     """``codes`` packed as two's-complement fields of ``width`` bits (field 0 in the low bits),
     without a Python loop per code."""
     c = np.asarray(codes, dtype=np.int64).reshape(-1)
     if c.size == 0:
         return 0
+    if width in _BYTE_FIELDS:  # whole bytes: numpy's cast wraps to two's complement
+        return int.from_bytes(c.astype(_BYTE_FIELDS[width]).tobytes(), "little")
+    if c.size <= 32:  # a short vector: shifting Python ints costs less than the bit arrays
+        mask, out = (1 << width) - 1, 0
+        for code in reversed(c.tolist()):
+            out = (out << width) | (code & mask)
+        return out
     bits = ((c[:, None] >> np.arange(width, dtype=np.int64)) & 1).astype(np.uint8)
     return int.from_bytes(np.packbits(bits.reshape(-1), bitorder="little").tobytes(), "little")
 
