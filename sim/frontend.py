@@ -456,10 +456,11 @@ class AnalogFrontEnd:
         ``cols`` (n, C) and the signed counts (R, C)."""
         cfg = self.config
         R, C = cfg.rows, cfg.cols
-        rows = slots[:, :R].astype(bool)
-        cols = slots[:, R:R + C].astype(bool)
+        # the recorder's bits are 0/1 (checked at the drain): viewed as bools, not copied
+        rows = slots[:, :R].view(bool)
+        cols = slots[:, R:R + C].view(bool)
         pol = 1 - 2 * slots[:, R + C].astype(np.int64)
-        signed_rows = (rows.T * pol).astype(np.int64)
+        signed_rows = rows.T * pol  # int64
         counts = signed_rows @ cols.astype(np.int64)
         widths = self.burst_widths(slots, last_width)
         coincide = rows.any(axis=1) & cols.any(axis=1)
