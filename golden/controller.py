@@ -143,10 +143,12 @@ class LfsrBank:
         d = self.draws if draws is None else draws
         return self._table[(self._pos0 + LFSR_STEPS_PER_DRAW * d) % LFSR_PERIOD]
 
-    def draw_block(self, n: int) -> np.ndarray:
-        """Advance by ``n`` draws; return states after each, shape (n, lines)."""
+    def draw_block(self, n: int, lines=None) -> np.ndarray:
+        """Advance by ``n`` draws; return states after each, shape (n, lines): of every line,
+        or of the line indices ``lines`` only (all lines advance)."""
         steps = LFSR_STEPS_PER_DRAW * (self.draws + 1 + np.arange(n))
-        out = self._table[(self._pos0[None, :] + steps[:, None]) % LFSR_PERIOD]
+        pos0 = self._pos0 if lines is None else self._pos0[lines]
+        out = self._table[(pos0[None, :] + steps[:, None]) % LFSR_PERIOD]
         self.draws += n
         return out
 
@@ -155,6 +157,20 @@ class LfsrBank:
 
     def load_state_dict(self, d: dict) -> None:
         self.draws = int(d["draws"])
+
+
+@lru_cache(maxsize=256)
+def _window_lines(rows: int, row0: int, nr: int, col0: int, nc: int) -> np.ndarray:
+    """LFSR line indices of an update window: its rows, then its columns (after all rows)."""
+    out = np.concatenate([np.arange(row0, row0 + nr), rows + np.arange(col0, col0 + nc)])
+    out.setflags(write=False)
+    return out
+
+
+def _kernel_array(a: np.ndarray) -> np.ndarray:
+    """``a`` as the one array type the plan kernel is compiled for (C-contiguous, writable):
+    another type would compile a second specialisation at its first call."""
+    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a)
 
 
 @dataclass
@@ -189,9 +205,12 @@ class ControllerReference:
     one instance must see the same command sequence as the RTL it mirrors.
     """
 
-    def __init__(self, config: ControllerConfig):
+    def __init__(self, config: ControllerConfig, *, compiled: bool = True):
         self.config = config
         self.lfsr = LfsrBank(config)
+        #: stochastic plans by the numba kernel of :mod:`.plan_kernel` (bit-identical);
+        #: False: by the numpy reference, :meth:`_plan_stochastic_numpy`
+        self.compiled = bool(compiled)
 
     # ------------------------------------------------------------------ update
     def plan_update(
@@ -226,11 +245,11 @@ class ControllerReference:
         shift = cfg.dac_bits - 1
         half = 1 << (shift - 1)
         xneg, dneg = x < 0, d < 0
-        xmag, dmag = np.abs(x), np.abs(d)
         rows_sel = slice(row0, row0 + nr)
         cols_sel = slice(cfg.rows + col0, cfg.rows + col0 + nc)
 
         if mode == "deterministic":
+            xmag, dmag = np.abs(x), np.abs(d)
             if dither:
                 states = self.lfsr.draw_block(1)[0]
                 mask = (1 << shift) - 1
@@ -252,7 +271,46 @@ class ControllerReference:
                     plan.slots += P * Q
             return plan
 
-        # stochastic pulse trains
+        if self.compiled:
+            return self._plan_stochastic_compiled(x, d, xneg, dneg, row_gain, col_gain,
+                                                  row0, col0)
+        return self._plan_stochastic_numpy(x, d, xneg, dneg, row_gain, col_gain, row0, col0)
+
+    def _plan_stochastic_compiled(self, x, d, xneg, dneg, row_gain, col_gain, row0, col0):
+        """The stochastic plan by :func:`.plan_kernel.stochastic_plan` (same plan, bit for bit,
+        as :meth:`_plan_stochastic_numpy`)."""
+        from .plan_kernel import stochastic_plan
+
+        cfg = self.config
+        shift = cfg.dac_bits - 1
+        bank = self.lfsr
+        p, q, counts, rbits, cbits, live = stochastic_plan(
+            _kernel_array(x), _kernel_array(d), int(row_gain), int(col_gain),
+            shift, 1 << (shift - 1), (1 << cfg.prob_bits) - 1, cfg.bl, bank.table,
+            bank.positions, row0, cfg.rows + col0, bank.draws, LFSR_STEPS_PER_DRAW)
+        plan = UpdatePlan(
+            counts=counts, slots=0, row_levels=p, col_levels=q,
+            row_negative=xneg, col_negative=dneg,
+        )
+        k = 0
+        for sub in range(4):
+            if live[sub]:
+                sx, sd = SUBPHASES[sub]
+                plan.subphases.append((sx, sd, cfg.bl))
+                plan.row_bits.append(rbits[k])
+                plan.col_bits.append(cbits[k])
+                k += 1
+        plan.slots = cfg.bl * k
+        bank.draws += cfg.bl * k
+        return plan
+
+    def _plan_stochastic_numpy(self, x, d, xneg, dneg, row_gain, col_gain, row0, col0):
+        """The stochastic plan in numpy: the reference of the compiled kernel."""
+        cfg = self.config
+        nr, nc = x.shape[-1], d.shape[-1]
+        shift = cfg.dac_bits - 1
+        half = 1 << (shift - 1)
+        xmag, dmag = np.abs(x), np.abs(d)
         p = (xmag * row_gain + half) >> shift
         q = (dmag * col_gain + half) >> shift
         smask = (1 << cfg.prob_bits) - 1
@@ -261,20 +319,28 @@ class ControllerReference:
             counts=counts, slots=0, row_levels=p, col_levels=q,
             row_negative=xneg, col_negative=dneg,
         )
-        for sx, sd in SUBPHASES:
-            rsel = (xneg == bool(sx)) & (p > 0)
-            csel = (dneg == bool(sd)) & (q > 0)
-            if not (rsel.any() and csel.any()):
-                continue
-            states = self.lfsr.draw_block(cfg.bl)
-            rbits = ((states[:, rows_sel] & smask) < p) & rsel
-            cbits = ((states[:, cols_sel] & smask) < q) & csel
-            n = rbits.T.astype(np.int64) @ cbits.astype(np.int64)
-            counts += n if sx == sd else -n
-            plan.subphases.append((sx, sd, cfg.bl))
-            plan.row_bits.append(rbits)
-            plan.col_bits.append(cbits)
-            plan.slots += cfg.bl
+        # the subphases that run (each draws bl states of every line, in order), all at once:
+        # their draws in one block, of the window's lines only
+        signs = np.array(SUBPHASES, dtype=bool)
+        rsel = (xneg[None, :] == signs[:, :1]) & (p > 0)
+        csel = (dneg[None, :] == signs[:, 1:]) & (q > 0)
+        live = np.flatnonzero(rsel.any(axis=1) & csel.any(axis=1))
+        if live.size == 0:
+            return plan
+        bl = cfg.bl
+        window = _window_lines(cfg.rows, row0, nr, col0, nc)
+        states = (self.lfsr.draw_block(live.size * bl, window) & smask).reshape(live.size, bl, -1)
+        rbits = (states[:, :, :nr] < p) & rsel[live, None, :]
+        cbits = (states[:, :, nr:] < q) & csel[live, None, :]
+        # every slot's row bits signed by its subphase's polarity: one product sums them all
+        pol = np.where(signs[live, 0] == signs[live, 1], 1, -1)
+        counts += (rbits * pol[:, None, None]).reshape(-1, nr).T @ cbits.reshape(-1, nc).astype(np.int64)
+        for k, sub in enumerate(live.tolist()):
+            sx, sd = SUBPHASES[sub]
+            plan.subphases.append((sx, sd, bl))
+            plan.row_bits.append(rbits[k])
+            plan.col_bits.append(cbits[k])
+        plan.slots = bl * live.size
         return plan
 
     def slot_schedule(self, plan: UpdatePlan):

@@ -320,15 +320,20 @@ def unpack_fields(fields, data: bytes) -> dict:
 
 def encode_frame(opcode: int, payload: bytes = b"") -> bytes:
     """A request frame (opcode may be any byte, to build malformed frames in tests)."""
-    body = pack_fields(REQUEST_HEADER, {"opcode": opcode & 0xFF, "length": len(payload)})
+    try:
+        body = _fields_struct(REQUEST_HEADER).pack(opcode & 0xFF, len(payload))
+    except struct.error as e:
+        raise OverflowError(f"a field value does not fit its field: {e}") from None
     body += bytes(payload)
     return bytes([SYNC]) + body + crc16(body).to_bytes(CRC_BYTES, "big")
 
 
 def encode_response(opcode: int, status: int, payload: bytes = b"") -> bytes:
     """A response frame (the controller's answer)."""
-    body = pack_fields(RESPONSE_HEADER, {"opcode": opcode & 0xFF, "status": status & 0xFF,
-                                         "length": len(payload)})
+    try:
+        body = _fields_struct(RESPONSE_HEADER).pack(opcode & 0xFF, status & 0xFF, len(payload))
+    except struct.error as e:
+        raise OverflowError(f"a field value does not fit its field: {e}") from None
     body += bytes(payload)
     return bytes([SYNC]) + body + crc16(body).to_bytes(CRC_BYTES, "big")
 
@@ -366,6 +371,15 @@ class Response:
         return np.array(struct.unpack(fmt, self.payload), dtype=np.int64)
 
 
+_STATUSES = {int(v): v for v in Status}
+
+
+def _status(code: int) -> Status:
+    """The Status of a status byte (ValueError for an unknown one, as ``Status(code)``)."""
+    found = _STATUSES.get(code)
+    return Status(code) if found is None else found
+
+
 class ResponseDecoder:
     """Incremental parser of the response byte stream (host side).
 
@@ -401,8 +415,7 @@ class ResponseDecoder:
                     self.dropped += 1
                     continue
                 pos += total
-                head = unpack_fields(RESPONSE_HEADER, frame[1:RESPONSE_PAYLOAD_AT])
-                out.append(Response(head["opcode"], Status(head["status"]),
+                out.append(Response(frame[1], _status(frame[2]),
                                     frame[RESPONSE_PAYLOAD_AT:RESPONSE_PAYLOAD_AT + n]))
         finally:
             del buf[:pos]
@@ -422,6 +435,10 @@ def decode_response(frame: bytes) -> Response:
     return rs[0]
 
 
+#: opcode byte -> Opcode; per opcode its request's fixed fields, their size, its handler
+_OPCODES = {int(op): op for op in Opcode}
+_COMMANDS = {op: (REQUEST_FIELDS[op], fields_size(REQUEST_FIELDS[op]), "_do_" + op.name.lower())
+             for op in Opcode if op in REQUEST_FIELDS}
 _REQUEST_HEADER_BYTES = fields_size(REQUEST_HEADER)
 _REQUEST_LENGTH_AT = field_offset(REQUEST_HEADER, "length")
 
@@ -579,18 +596,17 @@ class ProtocolReference:
     # -- command level
     def execute(self, opcode: int, payload: bytes) -> bytes:
         """Response frame to one well-formed (CRC-checked) request."""
-        try:
-            op = Opcode(opcode)
-        except ValueError:
+        op = _OPCODES.get(opcode)
+        if op is None:
             return self._error(opcode, Status.BAD_OPCODE)
         if op in TRAINER_OPCODES and self.trainer is None:
             return self._error(opcode, Status.BAD_OPCODE)
         if not request_length_ok(op, len(payload), self.config):
             return self._error(op, Status.BAD_LENGTH)
-        nfix = fields_size(REQUEST_FIELDS[op])
-        f = unpack_fields(REQUEST_FIELDS[op], payload[:nfix])
+        fields, nfix, handler = _COMMANDS[op]
+        f = unpack_fields(fields, payload[:nfix])
         try:
-            result = getattr(self, "_do_" + op.name.lower())(f, payload[nfix:])
+            result = getattr(self, handler)(f, payload[nfix:])
         except _HeaderTimeout:
             return self._error(op, Status.ADC_TIMEOUT)
         if result is None:
@@ -630,12 +646,12 @@ class ProtocolReference:
     def _do_load_vector(self, f, rest):
         if f["side"] > 1:
             return None
-        codes = np.frombuffer(rest, dtype="<i2").astype(np.int64)
+        codes = np.frombuffer(rest, dtype="<i2")
         lines = self._lines(f["side"])
         if f["offset"] >= lines or f["offset"] + codes.size > lines:
             return None
         m = self.config.dac_max
-        if np.any(codes < -m) or np.any(codes > m):
+        if codes.min() < -m or codes.max() > m:
             return None
         buf = self.x if f["side"] == Side.ROWS else self.d
         buf[f["offset"]:f["offset"] + codes.size] = codes

@@ -34,13 +34,19 @@ class LinkBackend(Backend):
         scaling, ``program_bound``), exactly as for :class:`GoldenBackend`.
     config : ControllerConfig, optional
         Default: the link's (the controller's STATUS).
+    updates_ahead : bool
+        Send each update ahead of the next command, in its batch (:meth:`HostInterface.send_ahead`):
+        a training step's updates then cost no round trip of their own. ``update`` returns
+        None (the slots go into ``stats`` when the answer comes); :meth:`flush` sends what is
+        held. Default False: every update is answered before ``update`` returns.
     """
 
     def __init__(self, link: HostInterface, device: DeviceParams,
                  periphery: PeripheryParams | None = None, *, config: ControllerConfig | None = None,
-                 mapping: str = "differential"):
+                 mapping: str = "differential", updates_ahead: bool = False):
         super().__init__(config or link.config, device, periphery, instances=1, mapping=mapping)
         self.link = link
+        self.updates_ahead = bool(updates_ahead)
         self._reference = ControllerReference(self.config)
 
     # -- the two calls CrossbarMLP makes -----------------------------------------
@@ -59,11 +65,23 @@ class LinkBackend(Backend):
     def _update(self, x, d, mode, row_gain, col_gain, dither, row0, col0):
         x = np.asarray(x, dtype=np.int64).reshape(-1).tolist()
         d = np.asarray(d, dtype=np.int64).reshape(-1).tolist()
-        r = self.link.update(mode, int(row_gain), int(col_gain), dither=bool(dither),
-                             row0=int(row0), col0=int(col0), x=x, d=d)
+        args = (mode, int(row_gain), int(col_gain))
+        kw = dict(dither=bool(dither), row0=int(row0), col0=int(col0), x=x, d=d)
         self.stats.updates += 1
+        if self.updates_ahead:
+            self.link.send_ahead(self.link.update_requests(*args, **kw), self._updated)
+            return None
+        r = self.link.update(*args, **kw)
         self.stats.update_slots += r["slots"]
         return r["slots"]
+
+    def _updated(self, response) -> None:
+        """The answer of an update sent ahead."""
+        self.stats.update_slots += response.fields()["slots"]
+
+    def flush(self) -> None:
+        """Send the updates held (``updates_ahead``) now."""
+        self.link.flush()
 
     def neuron_control(self, *, reset: bool = False, read: bool = False) -> None:
         """The chip's neurons through the controller's NEURON_CONTROL (never the host's own

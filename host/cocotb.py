@@ -27,6 +27,14 @@ from cocotb.triggers import FallingEdge, RisingEdge, SimTimeoutError, Timer, wit
 from ..golden import protocol as proto
 
 
+def read_unsigned(handle) -> int:
+    """A logic vector's value as an unsigned int, parsed from the simulator's bit string in
+    one ``int(s, 2)``: ``handle.value.to_unsigned()`` builds a ``LogicArray`` first, which for a
+    capture thousands of bits wide costs several times the VPI access itself. ValueError,
+    as ``to_unsigned`` raises, if a bit is X or Z."""
+    return int(handle._handle.get_signal_val_binstr(), 2)
+
+
 class _Bridged:
     """Blocking ``exchange`` over the ``async`` one, with its wall-time counters."""
 
@@ -78,6 +86,11 @@ class StreamTransport(_Bridged):
         # (one with_timeout per batch costs a Timer and a First)
         self.bounded = True
         self.last_raw = b""
+        # the handles a batch touches, looked up once (a lookup by name costs a few us each)
+        self._rx_busy, self._rx_data, self._rx_len, self._rx_seq_h = (
+            dut.rx_busy, dut.rx_data, dut.rx_len, dut.rx_seq)
+        self._tx_want, self._tx_done, self._tx_clear_h, self._tx_count, self._tx_data = (
+            dut.tx_want, dut.tx_done, dut.tx_clear, dut.tx_count, dut.tx_data)
 
     def init(self, rx_pause: int = 0, tx_pause: int = 0) -> None:
         d = self.dut
@@ -96,26 +109,28 @@ class StreamTransport(_Bridged):
     async def aexchange(self, data: bytes, responses: int, timeout: float | None) -> bytes:
         """Send ``data`` (any bytes), wait for ``responses`` frames (``timeout`` simulated
         seconds; None: unbounded); the captured bytes."""
-        d = self.dut
         if len(data) > self.rxb:
             raise ValueError(f"batch of {len(data)} bytes exceeds the harness buffer ({self.rxb})")
         bound = timeout is not None and self.bounded
-        if int(d.rx_busy.value):
-            await self._wait(FallingEdge(d.rx_busy), timeout if bound else None)
+        if read_unsigned(self._rx_busy):
+            await self._wait(FallingEdge(self._rx_busy), timeout if bound else None)
         if self.monitor is not None:
             self.monitor.requests(data)
         t0 = time.thread_time()
-        d.tx_want.value = responses
-        d.rx_data.value = int.from_bytes(data, "little")
-        d.rx_len.value = len(data)
+        self._tx_want.value = responses
+        self._rx_data.value = int.from_bytes(data, "little")
+        self._rx_len.value = len(data)
         self._rx_seq = (self._rx_seq + 1) & 0xFFFF
-        d.rx_seq.value = self._rx_seq
+        self._rx_seq_h.value = self._rx_seq
         self.batches += 1
         self.bytes_sent += len(data)
         self.io_s += time.thread_time() - t0
         if responses == 0:
             return b""
-        await self._wait(RisingEdge(d.tx_done), timeout if bound else None)
+        if bound:
+            await self._wait(RisingEdge(self._tx_done), timeout)
+        else:
+            await RisingEdge(self._tx_done)
         raw = self.collect()
         if self.monitor is not None:
             self.monitor.responses(raw)
@@ -134,14 +149,13 @@ class StreamTransport(_Bridged):
     def collect(self) -> bytes:
         """Take the captured response bytes (and clear the capture)."""
         t0 = time.thread_time()
-        d = self.dut
-        n = int(d.tx_count.value.to_unsigned())
+        n = read_unsigned(self._tx_count)
         if n > self.txb:
             raise AssertionError(f"response capture overflow: {n} > {self.txb} bytes")
-        raw = d.tx_data.value.to_unsigned().to_bytes(self.txb, "little")[self.txb - n:]
+        raw = read_unsigned(self._tx_data).to_bytes(self.txb, "little")[self.txb - n:]
         self._tx_clear = (self._tx_clear + 1) & 0xFFFF
-        d.tx_clear.value = self._tx_clear
-        d.tx_want.value = 0
+        self._tx_clear_h.value = self._tx_clear
+        self._tx_want.value = 0
         self.last_raw = raw
         self.io_s += time.thread_time() - t0
         return raw

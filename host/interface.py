@@ -21,6 +21,7 @@ the array may have moved. Any other error status raises
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -46,6 +47,10 @@ class Request:
     codes: tuple | None = None
 
     def frame(self) -> bytes:
+        return self._frame
+
+    @cached_property
+    def _frame(self) -> bytes:  # packed once: a batch is sized, then sent
         return proto.encode_request(self.opcode, self.codes, **self.fields)
 
 
@@ -91,10 +96,14 @@ class HostInterface:
         #: NEURON_CONTROL's read mode as last set: a FORWARD then steps the chip's neurons,
         #: so it is not repeated after a lost answer
         self.neuron_reads = False
+        self._held: list = []  # (requests, on_answer) sent ahead of the next batch
 
     # ------------------------------------------------------------------ batches
     def batch(self, requests: list[Request], *, timeout: float | None = None) -> list[proto.Response]:
-        """Send ``requests`` in one write; return their OK responses, in order."""
+        """Send ``requests`` in one write; return their OK responses, in order (requests held
+        by :meth:`send_ahead` go out first, in a batch of their own)."""
+        if self._held:
+            self.flush()
         if timeout is None:
             long = any(r.opcode == Op.PROGRAM for r in requests)
             timeout = self.program_timeout if long else self.timeout
@@ -178,9 +187,36 @@ class HostInterface:
     @staticmethod
     def _load(side, codes, offset) -> Request:
         return Request(Op.LOAD_VECTOR, {"side": int(side), "offset": int(offset)},
-                       tuple(int(c) for c in codes))
+                       tuple(map(int, codes)))
+
+    def send_ahead(self, requests: list[Request], on_answer) -> None:
+        """Hold ``requests`` to go out in front of the next command's batch, in the same write
+        (one exchange for both: the controller executes the frames in order, so nothing
+        changes but the round trip); ``on_answer(response)`` gets the last one's OK response
+        then. An error answer raises there, from the call that sent them, as
+        :meth:`batch` raises it. :meth:`flush` sends what is held on its own."""
+        self._held.append((list(requests), on_answer))
+
+    def flush(self) -> None:
+        """Send the requests held by :meth:`send_ahead` now (nothing if none)."""
+        if self._held:
+            self._run([])
 
     def _run(self, requests: list[Request]) -> list[proto.Response]:
+        """The requests held by :meth:`send_ahead`, then ``requests``, as :meth:`_run_split`
+        sends them; the responses to ``requests``."""
+        held, self._held = self._held, []
+        if not held:
+            return self._run_split(requests)
+        front = [r for group, _ in held for r in group]
+        got = self._run_split(front + list(requests))
+        k = 0
+        for group, on_answer in held:
+            k += len(group)
+            on_answer(got[k - 1])
+        return got[len(front):]
+
+    def _run_split(self, requests: list[Request]) -> list[proto.Response]:
         """A batch, split where it would run further ahead than the controller buffers
         (on a link without flow control), or where it would not fit the transport's own
         buffers (``max_batch_bytes`` of requests, ``max_answer_bytes`` of answers: the
@@ -208,12 +244,17 @@ class HostInterface:
     @staticmethod
     def _answer_bytes(r) -> int:
         """Bytes of the OK answer to request ``r`` (an error answer is shorter)."""
-        f = getattr(r, "fields", {})
-        body = {Op.FORWARD: lambda: f["ncols"] * proto.ADC_CODE_BYTES,
-                Op.TRANSPOSE: lambda: f["nrows"] * proto.ADC_CODE_BYTES,
-                Op.READ_DEVICE: lambda: proto.ADC_CODE_BYTES,
-                Op.READ_VECTOR: lambda: f["count"] * proto.VECTOR_CODE_BYTES}.get(r.opcode)
-        n = body() if body is not None else proto.fields_size(proto.RESPONSE_FIELDS[r.opcode])
+        op = r.opcode
+        if op == Op.FORWARD:
+            n = r.fields["ncols"] * proto.ADC_CODE_BYTES
+        elif op == Op.TRANSPOSE:
+            n = r.fields["nrows"] * proto.ADC_CODE_BYTES
+        elif op == Op.READ_DEVICE:
+            n = proto.ADC_CODE_BYTES
+        elif op == Op.READ_VECTOR:
+            n = r.fields["count"] * proto.VECTOR_CODE_BYTES
+        else:
+            n = proto.fields_size(proto.RESPONSE_FIELDS[op])
         return proto.RESPONSE_OVERHEAD + n
 
     # ------------------------------------------------------------------ commands
@@ -262,6 +303,14 @@ class HostInterface:
                x=None, d=None) -> dict:
         """A rank-1 update (``x``/``d``: row and column codes loaded first, same batch);
         the response's ``slots`` and ``lfsr_draws``."""
+        return self._run(self.update_requests(mode, row_gain, col_gain, dither=dither, row0=row0,
+                                              nrows=nrows, col0=col0, ncols=ncols, x=x,
+                                              d=d))[-1].fields()
+
+    def update_requests(self, mode: str, row_gain: int, col_gain: int, *, dither: bool = False,
+                        row0: int = 0, nrows: int | None = None, col0: int = 0,
+                        ncols: int | None = None, x=None, d=None) -> list[Request]:
+        """The requests of :meth:`update` (the vector loads, then the UPDATE), not sent."""
         if x is not None:
             nrows = len(x)
         if d is not None:
@@ -272,7 +321,7 @@ class HostInterface:
                                   **self._window(row0, nrows, col0, ncols)})
         pre = [] if x is None else [self._load(proto.Side.ROWS, x, row0)]
         pre += [] if d is None else [self._load(proto.Side.COLS, d, col0)]
-        return self._run(pre + [req])[-1].fields()
+        return pre + [req]
 
     def program(self, row: int, col: int, target: int, *, read_code: int, tolerance: int = 0,
                 shift: int = 0) -> dict:

@@ -31,13 +31,14 @@ class RtlBackend(LinkBackend):
 
     engine = "numba"
 
-    def __init__(self, session, *, mapping: str = "differential"):
+    def __init__(self, session, *, mapping: str = "differential", updates_ahead: bool = False):
         phys = session.physics
         super().__init__(session.link, phys.device, phys.periphery, config=session.config,
-                         mapping=mapping)
+                         mapping=mapping, updates_ahead=updates_ahead)
         self.session = session
         self.physics = phys
         self.log = None  # set to a list to record (kind, data) per call
+        self._pulses_seen = session.monitor.update_pulses
 
     def _read(self, x, l0, o0, n, transpose):
         out = super()._read(x, l0, o0, n, transpose)
@@ -47,15 +48,28 @@ class RtlBackend(LinkBackend):
 
     def _update(self, x, d, mode, row_gain, col_gain, dither, row0, col0):
         slots = super()._update(x, d, mode, row_gain, col_gain, dither, row0, col0)
-        self.stats.pulses += int(np.abs(self.session.monitor.last_counts).sum()) * self.pairs
+        if not self.updates_ahead:
+            self._count_pulses()
         return slots
+
+    def _updated(self, response) -> None:
+        super()._updated(response)
+        self._count_pulses()
+
+    def _count_pulses(self) -> None:
+        """The pulses of the update bursts the front-end applied since the last count."""
+        total = self.session.monitor.update_pulses
+        self.stats.pulses += (total - self._pulses_seen) * self.pairs
+        self._pulses_seen = total
 
     def read_weights(self) -> np.ndarray:
         """The simulated chip's weights (K=1, rows, cols), read directly from the model."""
+        self.flush()
         return self.physics.read_weights()
 
     @property
     def conductances(self) -> np.ndarray:
+        self.flush()
         return self.physics.conductances
 
     def state_dict(self) -> dict:

@@ -49,6 +49,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge, Timer
 from insitu.golden import protocol as P
+from insitu.host.cocotb import read_unsigned
 
 SINGLE_DEVICE_OPS = (P.Opcode.PROGRAM, P.Opcode.READ_DEVICE)
 
@@ -70,18 +71,29 @@ def decode_signed(value: int, count: int, width: int) -> np.ndarray:
     return np.where(u >= 1 << (width - 1), u - (1 << width), u)
 
 
+_BYTE_FIELDS = {8: "<i1", 16: "<i2", 32: "<i4"}
+
+
 def encode_signed(codes, width: int) -> int:
     """``codes`` packed as two's-complement fields of ``width`` bits (field 0 in the low bits),
     without a Python loop per code."""
     c = np.asarray(codes, dtype=np.int64).reshape(-1)
     if c.size == 0:
         return 0
+    if width in _BYTE_FIELDS:  # whole bytes: numpy's cast wraps to two's complement
+        return int.from_bytes(c.astype(_BYTE_FIELDS[width]).tobytes(), "little")
+    if c.size <= 32:  # a short vector: shifting Python ints costs less than the bit arrays
+        mask, out = (1 << width) - 1, 0
+        for code in reversed(c.tolist()):
+            out = (out << width) | (code & mask)
+        return out
     bits = ((c[:, None] >> np.arange(width, dtype=np.int64)) & 1).astype(np.uint8)
     return int.from_bytes(np.packbits(bits.reshape(-1), bitorder="little").tobytes(), "little")
 
 
 def value(handle) -> int:
-    return handle.value.to_unsigned()
+    """A port's value, unsigned (ValueError on X or Z)."""
+    return read_unsigned(handle)
 
 
 class AnalogFrontEnd:
@@ -166,6 +178,15 @@ class AnalogFrontEnd:
     def start(self, watch: bool = True) -> None:
         """Idle values on the converter inputs; with ``watch`` the watcher coroutines."""
         d = self.dut
+        # the harness ports the model reads and writes per read and per burst, looked up once
+        self._tab = {side: (getattr(d, f"{side}_tab_load"), getattr(d, f"{side}_tab_status"))
+                     for side in ("row", "col")}
+        # bits of a table's answers in ``*_tab_load`` = {seq, n, levels, answers}
+        self._tab_bits = len(self._tab["row"][0]) - 32 - (
+            (self.config.rows + self.config.cols) * self.config.dac_bits)
+        self._slot_status, self._slot_log, self._slot_clear_h = (
+            d.slot_status, d.slot_log, d.slot_clear)
+        self._defer_h = d.defer_bursts
         d.analog__adc__row__busy.value = 0
         d.analog__adc__col__busy.value = 0
         d.analog__adc__row__data.value = 0
@@ -173,10 +194,7 @@ class AnalogFrontEnd:
         d.slot_clear.value = 0
         d.defer_bursts.value = 0
         for side in ("row", "col"):
-            getattr(d, f"{side}_tab_levels").value = 0
-            getattr(d, f"{side}_tab_seq").value = 0
-            getattr(d, f"{side}_tab_n").value = 0
-            getattr(d, f"{side}_tab_data").value = 0
+            getattr(d, f"{side}_tab_load").value = 0
         if not watch:
             return
         self._tasks = [
@@ -231,13 +249,15 @@ class AnalogFrontEnd:
         self._expect.pop(side, None)
 
     def _load_table(self, side: str, answers, events: list[int], levels_port: int) -> None:
-        d = self.dut
-        getattr(d, f"{side}_tab_data").value = encode_signed(np.concatenate(answers),
-                                                             self.config.adc_bits)
-        getattr(d, f"{side}_tab_n").value = len(answers)
-        getattr(d, f"{side}_tab_levels").value = levels_port
+        tw = self._tab_bits
+        data = encode_signed(np.concatenate(answers), self.config.adc_bits)
+        if data.bit_length() > tw:
+            raise ValueError(f"{len(answers)} conversion events do not fit the harness's "
+                             f"conversion table ({tw} bits)")
         self._tab_seq[side] = (self._tab_seq[side] + 1) & 0xFFFF
-        getattr(d, f"{side}_tab_seq").value = self._tab_seq[side]
+        levw = (self.config.rows + self.config.cols) * self.config.dac_bits
+        self._tab[side][0].value = ((((self._tab_seq[side] << 16) | len(answers)) << (levw + tw))
+                                    | (levels_port << tw) | data)
         self._served[side] = list(events)
         self.conversions += len(answers)
         for f in self.on_conversion:
@@ -247,7 +267,7 @@ class AnalogFrontEnd:
     def verify_reads(self) -> None:
         mb = self.mux_bits
         for side, events in list(self._served.items()):
-            status = value(getattr(self.dut, f"{side}_tab_status"))
+            status = value(self._tab[side][1])
             bad = status & 1
             served = (status >> 1) & 0xFFFF
             left = (status >> 17) & 0xFFFF
@@ -264,7 +284,7 @@ class AnalogFrontEnd:
     # ------------------------------------------------------------------ watchers
     def _levels(self) -> None:
         d, cfg = self.dut, self.config
-        seq = int(d.dac_seq.value.to_unsigned())
+        seq = value(d.dac_seq)
         if seq != self._dac_seq:
             self._dac_seq = seq
             row, col = value(d.analog__dac__row), value(d.analog__dac__col)
@@ -329,17 +349,24 @@ class AnalogFrontEnd:
                     await Timer((cfg.convert_ticks + extra) * self.clock_ns, "ns")
                     busy_h.value = 0
 
-    def _drain(self) -> None:
-        d = self.dut
-        n = int(d.slot_count.value.to_unsigned())
+    def _drain(self, status: int | None = None) -> None:
+        """Take the recorder's slots; ``status``: ``slot_status`` as read in this tick."""
+        if status is None:
+            status = value(self._slot_status)
+        n = status & 0xFFFF
         if n == 0:
             return
         if n > self.slot_depth:
             self.fail(f"pulse-slot recorder overflow: {n} > {self.slot_depth}")
-        log = _bits(value(d.slot_log), self.slot_w * self.slot_depth)
-        self._slots.append(log.reshape(self.slot_depth, self.slot_w)[self.slot_depth - n:])
+        # the n newest entries are the log's top n * slot_w bits: the head of the simulator's
+        # bit string (MSB first), reversed to LSB first; oldest of them first
+        top = self._slot_log._handle.get_signal_val_binstr()[:n * self.slot_w]
+        bits = np.frombuffer(top.encode("ascii"), dtype=np.uint8)[::-1] - ord("0")
+        if bits.max() > 1:
+            self.fail("pulse-slot recorder: X or Z bits in slot_log")
+        self._slots.append(bits.reshape(n, self.slot_w))
         self._slot_clear = (self._slot_clear + 1) & 0xFFFF
-        d.slot_clear.value = self._slot_clear
+        self._slot_clear_h.value = self._slot_clear
 
     async def _full_watch(self):
         """Drain the slot recorder when it fills up (a long burst)."""
@@ -363,12 +390,15 @@ class AnalogFrontEnd:
             self._end_burst()
             self.busy_s += time.thread_time() - t0
 
-    def _end_burst(self) -> None:
-        """A burst has ended: drain the recorder, move the devices, tell the callbacks."""
-        self._drain()
+    def _end_burst(self, status: int | None = None) -> None:
+        """A burst has ended: drain the recorder, move the devices, tell the callbacks
+        (``status``: ``slot_status`` as read in this tick)."""
+        if status is None:
+            status = value(self._slot_status)
+        self._drain(status)
         slots = np.concatenate(self._slots) if self._slots else np.zeros((0, self.slot_w), np.uint8)
         self._slots = []
-        pol, rows, cols, counts = self.apply_burst(slots, value(self.dut.slot_width))
+        pol, rows, cols, counts = self.apply_burst(slots, status >> 32)
         self.bursts += 1
         self.slots += len(slots)
         for f in self.on_burst:
@@ -380,21 +410,22 @@ class AnalogFrontEnd:
         UPDATE (nothing reads the array between the burst and the response)."""
         if defer != self._deferred:
             self._deferred = defer
-            self.dut.defer_bursts.value = int(defer)
+            self._defer_h.value = int(defer)
 
     def take_deferred(self) -> None:
         """At a deferred batch's response: the burst its UPDATE made, if the harness counted
         one (``update_seq``); more than one cannot be told apart in the recorder."""
         if not self._deferred:
             return
-        seq = int(self.dut.update_seq.value.to_unsigned())
+        status = value(self._slot_status)
+        seq = (status >> 16) & 0xFFFF
         new = (seq - self._update_seq) & 0xFFFF
         self._update_seq = seq
         if new > 1:
             self.fail(f"{new} pulse bursts in one batch whose bursts were deferred to its "
                       f"response")
         if new == 1:
-            self._end_burst()  # its time is the host-link monitor's, which calls this
+            self._end_burst(status)  # its time is the host-link monitor's, which calls this
 
     def arm_hang(self, k: int = 0) -> None:
         """Plant a stuck converter: the ``k``-th conversion started from now (0: the next, on
@@ -425,10 +456,11 @@ class AnalogFrontEnd:
         ``cols`` (n, C) and the signed counts (R, C)."""
         cfg = self.config
         R, C = cfg.rows, cfg.cols
-        rows = slots[:, :R].astype(bool)
-        cols = slots[:, R:R + C].astype(bool)
+        # the recorder's bits are 0/1 (checked at the drain): viewed as bools, not copied
+        rows = slots[:, :R].view(bool)
+        cols = slots[:, R:R + C].view(bool)
         pol = 1 - 2 * slots[:, R + C].astype(np.int64)
-        signed_rows = (rows.T * pol).astype(np.int64)
+        signed_rows = rows.T * pol  # int64
         counts = signed_rows @ cols.astype(np.int64)
         widths = self.burst_widths(slots, last_width)
         coincide = rows.any(axis=1) & cols.any(axis=1)

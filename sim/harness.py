@@ -25,18 +25,19 @@ wakes up on *events* (frames, update ends, conversions), never per clock:
   every pulse's width and scales its physics by it (``DeviceParams.width_scale``); ``slot_full`` rises when
   ``SLOT_DEPTH`` slots are waiting, so the analog model drains the log at most
   every ``SLOT_DEPTH`` slots and at every ``update_done``. A change of
-  ``slot_clear`` empties it. ``update_seq`` counts ``update_done`` strobes; with
+  ``slot_clear`` empties it (``slot_status`` packs ``{slot_width, update_seq, slot_count}``
+  into one read). ``update_seq`` counts ``update_done`` strobes; with
   ``defer_bursts`` high no ``update_done_ev`` is raised (the model takes the burst at the
   batch's response). ``pulse_fault`` latches if an enable is high
   while a read level is non-zero (pulses must never overlap reads).
 * **conversion tables** (one per side): the analog model may load the answers
-  of the remaining conversion events of a read (``*_tab_data``, ``*_tab_n``,
-  bump ``*_tab_seq``) when it answers the first one; the harness then answers
+  of the remaining conversion events of a read (answers, count, a new
+  sequence number: one write of ``*_tab_load``) when it answers the first one; the harness then answers
   each following ``adc_start`` from the table (``*_tab_served``, the mux
   positions in ``*_mux_log``, for the model to verify afterwards). An
   ``adc_start`` with an empty table raises ``*_adc_miss``: the model answers
-  it on ``analog__adc__*__data`` itself. The model also gives the table the DAC levels
-  (``*_tab_levels``, ``{dac.col, dac.row}``) its answers are for; a conversion the table
+  it on ``analog__adc__*__data`` itself. The model also gives the table (in the same write) the DAC
+  levels (``{dac.col, dac.row}``) its answers are for; a conversion the table
   answers under other levels latches ``*_tab_bad``. ``*_tab_status`` packs what the model
   checks after a read into one access: ``{mux log, left, served, bad}``.
 * **waveform monitor** (:data:`MONITOR_RULES`): checks the analog port every tick against
@@ -60,7 +61,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HARNESS_TOP = "insitu_tb"
-HARNESS_VERSION = 13  # bump when the generated text changes (part of the build hash)
+HARNESS_VERSION = 14  # bump when the generated text changes (part of the build hash)
 
 
 def sizes(config, host: str) -> dict:
@@ -137,6 +138,8 @@ def write_harness(sidecar: dict, path) -> Path:
         "    output reg update_done_ev",
         "    input wire defer_bursts",
         "    output reg [15:0] update_seq",
+        # what the model reads at a burst's end, in one access: {slot_width, update_seq, slot_count}
+        f"    output wire [{sz['WIDTH_BITS'] + 31}:0] slot_status",
         "    output reg cmd_done_ev",
         "    input wire [15:0] slot_clear",
         "    output reg pulse_fault",
@@ -149,14 +152,12 @@ def write_harness(sidecar: dict, path) -> Path:
     ]
     for side in ("row", "col"):
         io += [
-            f"    input wire [{sz['TAB_DEPTH'] * sz['ADCW'] - 1}:0] {side}_tab_data",
-            f"    input wire [15:0] {side}_tab_n",
-            f"    input wire [15:0] {side}_tab_seq",
+            # one write loads a table: {seq, n, levels, answers} (see _TABLE)
+            f"    input wire [{sz['TAB_DEPTH'] * sz['ADCW'] + sz['LEVW'] + 31}:0] {side}_tab_load",
             f"    output reg {side}_adc_miss",
             f"    output reg [15:0] {side}_tab_served",
             f"    output reg [15:0] {side}_tab_left",
             f"    output reg [{sz['TAB_DEPTH'] * sz['MUXW'] - 1}:0] {side}_mux_log",
-            f"    input wire [{sz['LEVW'] - 1}:0] {side}_tab_levels",
             f"    output reg {side}_tab_bad",
             f"    output wire [{sz['TAB_DEPTH'] * sz['MUXW'] + 32}:0] {side}_tab_status",
         ]
@@ -191,6 +192,7 @@ def write_harness(sidecar: dict, path) -> Path:
     for side in ("row", "col"):
         mux_w = next(p["width"] for p in analog if p["name"] == f"analog__adc__{side}__mux")
         body.append(_TABLE.format(s=side, TW=sz["TAB_DEPTH"] * sz["ADCW"], ADCW=sz["ADCW"],
+                                  LEVW=sz["LEVW"],
                                   MUXW=sz["MUXW"], MLW=sz["TAB_DEPTH"] * sz["MUXW"],
                                   MUXIN=mux_w,
                                   GREP=(sz["ADCW"] + 31) // 32))
@@ -288,6 +290,11 @@ _STREAM = """
 _TABLE = """
     // ---------------- conversion table ({s} converters): answers loaded ahead by the model
     reg [{TW}-1:0] {s}_tab;
+    // the model loads a table with one write of {s}_tab_load = {{seq, n, levels, answers}}
+    wire [{TW}-1:0] {s}_tab_data = {s}_tab_load[{TW}-1:0];
+    wire [{LEVW}-1:0] {s}_tab_levels = {s}_tab_load[{TW}+{LEVW}-1:{TW}];
+    wire [15:0] {s}_tab_n = {s}_tab_load[{TW}+{LEVW}+15:{TW}+{LEVW}];
+    wire [15:0] {s}_tab_seq = {s}_tab_load[{TW}+{LEVW}+31:{TW}+{LEVW}+16];
     reg [15:0] {s}_tab_seen;
     reg [{ADCW}-1:0] {s}_tab_out;
     reg {s}_use_tab;
@@ -330,6 +337,7 @@ _TABLE = """
 _SLOTS = """
     // ---------------- pulse-slot recorder
     reg [15:0] slot_seen;
+    assign slot_status = {{slot_width, update_seq, slot_count}};
     // the pulse as driven: ticks of a slot with a row and a column enable high together
     wire coincide = (analog__pulse__row != 0) && (analog__pulse__col != 0);
     always @(posedge clk)

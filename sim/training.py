@@ -179,6 +179,9 @@ def train(backend, params: dict, progress=None, on_trained_start=None) -> dict:
             trainer.run(math.ceil(p["samples"] / n), progress=False, stop_after=chunk)
             done += chunk
             progress[0](done, p["samples"])
+    flush = getattr(backend, "flush", None)  # a link backend's updates sent ahead, if any
+    if flush is not None:
+        flush()
     return {"test_acc": trainer.history.test_acc, "capped_updates": net.capped_updates,
             "stats": backend.stats.to_dict()}
 
@@ -196,6 +199,10 @@ def warm_compiled(params: dict) -> None:
     net.init_weights(np.random.default_rng(p["seed"]))
     net.backprop_step(data.x_train[0][None], np.eye(data.classes)[data.y_train[:1]], 0.0)
     net.predict(data.x_test[:1])
+    # the monitor's and the trainer's stochastic update plans (ControllerReference)
+    from insitu.golden import plan_kernel
+
+    plan_kernel.warm()
 
 
 def golden_run(params: dict) -> dict:

@@ -18,6 +18,19 @@ def test_packed_codes_roundtrip(width):
     assert decode_signed(encode_signed(codes, width), len(codes), width).tolist() == codes
 
 
+@pytest.mark.parametrize("width", [5, 8, 10, 16, 32])
+@pytest.mark.parametrize("n", [1, 7, 32, 33, 80])
+def test_packed_codes_equal_the_field_sum(width, n):
+    # every packing path (whole bytes, short vectors, bit arrays) against the definition
+    import numpy as np
+
+    m = (1 << (width - 1)) - 1
+    codes = np.random.default_rng(width * 100 + n).integers(-m, m + 1, n)
+    codes[0] = -m
+    want = sum((int(c) & ((1 << width) - 1)) << (k * width) for k, c in enumerate(codes))
+    assert encode_signed(codes, width) == want
+
+
 def test_training_params_are_checked():
     with pytest.raises(ValueError, match="model"):
         training.check_params({"model": "mnist"})
