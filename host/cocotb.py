@@ -31,8 +31,13 @@ def read_unsigned(handle) -> int:
     """A logic vector's value as an unsigned int, parsed from the simulator's bit string in
     one ``int(s, 2)``: ``handle.value.to_unsigned()`` builds a ``LogicArray`` first, which for a
     capture thousands of bits wide costs several times the VPI access itself. ValueError,
-    as ``to_unsigned`` raises, if a bit is X or Z."""
-    return int(handle._handle.get_signal_val_binstr(), 2)
+    as ``to_unsigned`` raises, if a bit is X or Z. The bit string comes from the handle's
+    simulator object, a cocotb internal: where a cocotb release lacks it, the public (slower)
+    ``to_unsigned`` answers instead."""
+    raw = getattr(handle, "_handle", None)
+    if raw is None or not hasattr(raw, "get_signal_val_binstr"):
+        return int(handle.value.to_unsigned())
+    return int(raw.get_signal_val_binstr(), 2)
 
 
 class _Bridged:
