@@ -48,17 +48,18 @@ from .layouts import (
 
 LAYERS = proto.TRAINER_MAX_LAYERS
 CONST_BITS = proto.TRAINER_CONST_BITS
-SHIFT_CAP = 31  # variable shifts are clamped here (every shifted value is below 2**25)
 
 
-def shift_round(v, s, width: int):
-    """``golden.onchip.shift_round(v, s)`` for a signed ``s`` (a Value), result ``signed(width)``:
-    ``(v + 2**(s-1)) >> s`` for ``s > 0``, else ``v << -s``; amounts clamped at SHIFT_CAP."""
-    right = Mux(s > SHIFT_CAP, SHIFT_CAP, s)[:5]
-    left = Mux(-s > SHIFT_CAP, SHIFT_CAP, -s)[:5]
-    half = (Const(1, 33) << right) >> 1
-    rounded = ((v + half.as_signed()) >> right)
-    return Mux(s > 0, rounded, v << left)[:width].as_signed()
+def shift_round_narrow(v, s, width: int, max_right: int, max_left: int):
+    """``golden.onchip.shift_round(v, s)`` for a signed ``s`` (a Value) in ``[-max_left,
+    max_right]`` whose result fits ``signed(width)``: right, ``((2 v >> s) + 1) >> 1`` (the
+    rounding add is ``width + 1`` bits wide); left, ``v << -s``."""
+    right = Mux(s > 0, s, 0)[:max(1, max_right.bit_length())]
+    left = Mux(s < 0, -s, 0)[:max(1, max_left.bit_length())]
+    twice = (Cat(Const(0, 1), v).as_signed() >> right)[:width + 1].as_signed()
+    rounded = ((twice + 1) >> 1)[:width].as_signed()
+    shifted = (v << left)[:width].as_signed()
+    return Mux(s > 0, rounded, shifted)
 
 
 class TrainerSignature(wiring.Signature):
@@ -163,15 +164,21 @@ class _Build:
         m, cfg, LW = self.m, self.cfg, self.LW
         dac = dac_shape(cfg)
         ab, db = cfg.adc_bits, cfg.dac_bits
-        self.err_shape = signed(ab + db + 2)
+        # an output error |O - D onehot| <= D, a hidden one |b * grad| < 2**(ab-1) * D
+        self.err_shape = signed(ab + db)
         self.mant_shape = signed(self.width + 1)
+        # a layer's slot in acts / grads / mant is a power of two: its address is Cat(index, l)
+        self.slot_bits = max(1, (LW - 1).bit_length())
+        depth = LAYERS << self.slot_bits
         mems = {
             "rowbuf": (dac, cfg.rows), "colbuf": (dac, cfg.cols),
-            "acts": (unsigned(db), LAYERS * LW), "grads": (unsigned(db), LAYERS * LW),
-            "mant": (self.mant_shape, LAYERS * LW), "err": (self.err_shape, LW),
+            "acts": (unsigned(db), depth), "grads": (unsigned(db), depth),
+            "mant": (self.mant_shape, depth), "err": (self.err_shape, LW),
+            # per layer: zm, r_even, r_odd at Cat(0 / 1 / 2, l) (a block RAM, not registers)
+            "consts": (unsigned(CONST_BITS), LAYERS * 4),
         }
         for name, (shape, depth) in mems.items():
-            mem = Memory(shape=shape, depth=depth, init=[])
+            mem = Memory(shape=shape, depth=depth, init=[], attrs={"ram_style": "block"})
             setattr(m.submodules, name, mem)
             setattr(self, name + "_w", mem.write_port())
             setattr(self, name + "_r", mem.read_port())
@@ -189,6 +196,10 @@ class _Build:
         m.submodules.sig_rom = srom = Memory(shape=unsigned(db), depth=self.T, init=sig)
         self.hidden_r, self.sig_r = rom.read_port(), srom.read_port()
 
+    def at(self, layer, index):
+        """The address of ``index`` in ``layer``'s slot of acts / grads / mant."""
+        return Cat(index[:self.slot_bits], layer[:(LAYERS - 1).bit_length()])
+
     def _registers(self):
         cfg, LW = self.cfg, self.LW
         self.layers = Signal(range(LAYERS + 1))
@@ -200,12 +211,8 @@ class _Build:
         self.fan_in = Array(Signal(8, name=f"fan_in_{k}") for k in range(LAYERS))
         self.fan_out = Array(Signal(8, name=f"fan_out_{k}") for k in range(LAYERS))
         self.col0 = Array(Signal(range(cfg.cols + 1), name=f"col0_{k}") for k in range(LAYERS))
-        self.zm = Array(Signal(CONST_BITS, name=f"zm_{k}") for k in range(LAYERS))
-        self.r = Array(Array(Signal(CONST_BITS, name=f"r{p}_{k}") for p in range(2))
-                       for k in range(LAYERS))
         self.exp = Array(Signal(signed(10), name=f"exp_{k}") for k in range(LAYERS))
         self.nonzero = Array(Signal(name=f"nonzero_{k}") for k in range(LAYERS))
-        self.slot = Array(Const(k * LW, range(LAYERS * LW + 1)) for k in range(LAYERS))
         self.l = Signal(range(LAYERS))  # the layer being worked on
         self.train = Signal()  # TRAIN (else INFER)
         self.updating = Signal()  # backprop: the errors are read, the updates run
@@ -219,9 +226,13 @@ class _Build:
         self.maxpos = Signal(self.err_shape.width)
         self.maxneg = Signal(self.err_shape.width)
         self.shift = Signal(signed(8))
-        self.rho = Signal(CONST_BITS + 2)
+        self.carry = Signal()  # a mantissa of the pass rounded up to 2**width: redo, shift + 1
+        # rho * 2**(CONST_BITS - zs), at most 2**CONST_BITS (the cap): the update codes are
+        # then (code * rho + 2**(CONST_BITS - 1)) >> CONST_BITS, a fixed shift
+        self.rho = Signal(CONST_BITS + 1)
         self.cd_nonzero = Signal()
         self.best = Signal(signed(cfg.adc_bits))
+        self.loss = Signal(range(cfg.cols * self.D + 1))  # sum |E| over the output units
         self.flush = Signal(2)
         self.base = Signal(signed(10))  # exponent of the error a normalised vector came from
 
@@ -267,13 +278,14 @@ class _Build:
         a_tr = args_view(e.args, Opcode.TRAIN)
         L, l = self.layers, self.l
         ready = self.configured & (self.nconf == L) & (L != 0)
+        m.d.comb += e.loss.eq(self.loss)
         count = Mux(e.opcode == Opcode.TRAIN, e.length - 1, e.length)
         last = L - 1
         with m.State("IDLE"):
             with m.If(e.start):
                 m.d.sync += [self.train.eq(e.opcode == Opcode.TRAIN), self.label.eq(a_tr.label),
                              self.bad.eq(0), l.eq(0), self.updating.eq(0),
-                             e.loss.eq(0), e.capped.eq(0), e.prediction.eq(0)]
+                             self.loss.eq(0), e.capped.eq(0), e.prediction.eq(0)]
                 m.next = "CHECK"
         with m.State("CHECK"):
             lo, hi = proto.TRAINER_SHIFTS
@@ -300,12 +312,13 @@ class _Build:
                             & (first | (a_ly.fan_in == self.fan_out[prev]))
                             & (a_ly.zm >= 1) & (a_ly.zm < limit) & (a_ly.r_even < limit)
                             & (a_ly.r_odd < limit))
-                    with m.If(good):
+                    with m.If(good):  # zm now, r_even and r_odd in the next two ticks
                         m.d.sync += [self.fan_in[k].eq(a_ly.fan_in), self.fan_out[k].eq(a_ly.fan_out),
-                                     self.col0[k].eq(col0), self.zm[k].eq(a_ly.zm),
-                                     self.r[k][0].eq(a_ly.r_even), self.r[k][1].eq(a_ly.r_odd),
-                                     self.nconf.eq(k + 1)]
-                    self.finish(good)
+                                     self.col0[k].eq(col0)]
+                        self.write_const(k, 0, a_ly.zm)
+                        m.next = "CONF_R_EVEN"
+                    with m.Else():
+                        self.finish(0)
                 with m.Default():  # TRAIN, INFER
                     good = (ready & (count == self.fan_in[0])
                             & (~self.train | (self.label < self.fan_out[last])))
@@ -313,6 +326,21 @@ class _Build:
                         self.start_pass(self.fan_in[0], "SAMPLE")
                     with m.Else():
                         self.finish(0)
+
+        # the decoder's arguments stay put while the trainer runs
+        with m.State("CONF_R_EVEN"):
+            self.write_const(self.nconf, 1, a_ly.r_even)
+            m.next = "CONF_R_ODD"
+        with m.State("CONF_R_ODD"):
+            self.write_const(self.nconf, 2, a_ly.r_odd)
+            m.d.sync += self.nconf.eq(self.nconf + 1)
+            self.finish(1)
+
+    def write_const(self, layer, field, value):
+        """``consts[Cat(field, layer)] = value`` (zm: 0, r_even: 1, r_odd: 2)."""
+        w = self.consts_w
+        self.m.d.comb += [w.en.eq(1), w.addr.eq(Cat(Const(field, 2), layer[:(LAYERS - 1).bit_length()])),
+                          w.data.eq(value)]
 
     def sample_states(self):
         """The sample's codes from the payload into acts[0]; a code above D: BAD_ARG."""
@@ -337,25 +365,32 @@ class _Build:
 
     # ------------------------------------------------------------------ forward
     def table_index(self, yz):
-        """``clamp(yz >> shift, -T/2, T/2 - 1) + T/2`` of the product ``yz = y * zm_l``."""
-        T = self.T
-        v = yz >> self.zs
-        return (Mux(v < -(T // 2), -(T // 2), Mux(v > T // 2 - 1, T // 2 - 1, v)) + T // 2)[
-            :self.e.onchip.table_bits]
+        """``clamp(yz >> shift, -T/2, T/2 - 1) + T/2`` of the product ``yz = y * zm_l``: the
+        table's bits of ``yz`` at ``shift`` (top bit flipped) if every bit from ``shift +
+        table_bits - 1`` up equals the sign, else the end the sign points to."""
+        tb = self.e.onchip.table_bits
+        n = len(yz)
+        top = self.zs + (tb - 1)
+        upper = Cat(*(yz[k] & (top <= k) for k in range(n)))  # the bits that must be the sign
+        spread = Cat(*(top <= k for k in range(n)))
+        inside = (upper == 0) | (upper == spread)
+        wide = Cat(yz, yz[-1].replicate(tb))
+        bits = wide.bit_select(self.zs, tb)
+        return Mux(inside, bits ^ (1 << (tb - 1)), Mux(yz[-1], 0, self.T - 1))[:tb]
 
     def forward_states(self):
         m, e, cfg = self.m, self.e, self.cfg
         l, L = self.l, self.layers
         output = l == L - 1
         with m.State("FWD_LOAD"):  # rows [0, fan_in]: the layer's inputs and the bias at D
-            m.d.comb += self.acts_r.addr.eq(self.slot[l] + self.p)
+            m.d.comb += self.acts_r.addr.eq(self.at(l, self.p))
             with m.If(self.pv):
                 m.d.comb += [self.rowbuf_w.en.eq(1), self.rowbuf_w.addr.eq(self.pi),
                              self.rowbuf_w.data.eq(Mux(self.pi == self.fan_in[l], self.D,
                                                        self.acts_r.data))]
 
             def then():
-                m.d.sync += [self.maxpos.eq(0), self.maxneg.eq(0), e.loss.eq(0)]
+                m.d.sync += [self.maxpos.eq(0), self.maxneg.eq(0), self.loss.eq(0)]
                 self.start_read(LineSide.ROWS, 0, self.fan_in[l] + 1, LineSide.COLS,
                                 self.col0[l], self.col0[l] + self.fan_out[l], "FWD_READ")
             self.pass_step(then)
@@ -366,10 +401,11 @@ class _Build:
         ib, jb, vb = Signal(e.onchip.table_bits), Signal(range(self.LW + 1)), Signal()
         jc, vc = Signal(range(self.LW + 1)), Signal()
         y = e.rd_word[:cfg.adc_bits].as_signed()
-        m.d.sync += [va.eq(0), vp.eq(va), jp.eq(ja), yz.eq(ya * self.zm[l]),
+        m.d.sync += [va.eq(0), vp.eq(va), jp.eq(ja), yz.eq(ya * self.consts_r.data),
                      vb.eq(vp), jb.eq(jp), ib.eq(self.table_index(yz)),
                      vc.eq(vb), jc.eq(jb)]
-        m.d.comb += [self.hidden_r.addr.eq(self.act_sel * self.T + ib), self.sig_r.addr.eq(ib)]
+        m.d.comb += [self.hidden_r.addr.eq(self.act_sel * self.T + ib), self.sig_r.addr.eq(ib),
+                     self.consts_r.addr.eq(Cat(Const(0, 2), l))]  # zm_l (UPD_RHO: r_l)
         db = cfg.dac_bits
         err = Signal(signed(db + 2))
         m.d.comb += err.eq(self.sig_r.data - Mux(self.train & (jc == self.label), self.D, 0))
@@ -377,14 +413,14 @@ class _Build:
         def stage_c():
             """Hidden layer: the next layer's input and derivative codes; output: the error."""
             with m.If(vc & ~output):
-                at = self.slot[l + 1] + jc
+                at = self.at(l + 1, jc)
                 m.d.comb += [self.acts_w.en.eq(1), self.acts_w.addr.eq(at),
                              self.acts_w.data.eq(self.hidden_r.data[:db]),
                              self.grads_w.en.eq(1), self.grads_w.addr.eq(at),
                              self.grads_w.data.eq(self.hidden_r.data[db:])]
             with m.If(vc & output):
                 m.d.comb += [self.err_w.en.eq(1), self.err_w.addr.eq(jc), self.err_w.data.eq(err)]
-                m.d.sync += e.loss.eq(e.loss + abs(err))
+                m.d.sync += self.loss.eq(self.loss + abs(err))
                 self.track(err)
 
         with m.State("FWD_READ"):
@@ -412,7 +448,7 @@ class _Build:
     def error_states(self):
         """Leading-one normalisation of err[0, n) into layer l's mantissas and exponent, then
         the next step in PGD or backprop order."""
-        m, e = self.m, self.e
+        m = self.m
         l, L = self.l, self.layers
         w = self.width
         # one short step a tick (the board clock): the larger side, its bit length (a
@@ -423,33 +459,30 @@ class _Build:
         for k in range(len(top)):
             length = Mux(top[k], k + 1, length)
         m.d.comb += blen.eq(length)
-        wide = len(top) + 2
-        over = Signal()
         with m.State("NORM_SHIFT"):
             m.d.sync += top.eq(Mux(self.maxpos > self.maxneg, self.maxpos, self.maxneg))
             m.next = "NORM_LENGTH"
         with m.State("NORM_LENGTH"):
-            m.d.sync += self.shift.eq(Mux(top != 0, blen - w, 0))
-            m.next = "NORM_FIX"
-        with m.State("NORM_FIX"):  # rounding may carry into one more bit
-            pos = shift_round(self.maxpos.as_signed(), self.shift, wide + w)
-            neg = shift_round(-self.maxneg.as_signed(), self.shift, wide + w)
-            m.d.sync += over.eq((pos >= (1 << w)) | (-neg >= (1 << w)))
-            m.next = "NORM_CARRY"
-        with m.State("NORM_CARRY"):  # ... then one more shift
-            s = self.shift + over
-            m.d.sync += [self.shift.eq(s), self.exp[l].eq(self.base + s), self.nonzero[l].eq(0)]
-            n = Mux(l == L - 1, self.fan_out[l], self.fan_in[l + 1])
-            self.start_pass(n, "NORM_PASS")
+            m.d.sync += [self.shift.eq(Mux(top != 0, blen - w, 0)), self.carry.eq(0)]
+            self.start_norm_pass()
         with m.State("NORM_PASS"):  # the words to norm_pipeline (the last one is written in NEXT)
             m.d.comb += self.err_r.addr.eq(self.p)
             with m.If(self.pv):
                 m.d.sync += [self.nw.eq(self.err_r.data), self.nw_v.eq(1),
-                             self.nw_addr.eq(self.slot[l] + self.pi)]
+                             self.nw_addr.eq(self.at(l, self.pi))]
 
             def then():
-                m.next = "NEXT"
+                m.next = "NORM_LAST"
             self.pass_step(then)
+        with m.State("NORM_LAST"):  # the last mantissa is written (and checked) now
+            m.next = "NORM_CHECK"
+        with m.State("NORM_CHECK"):  # a mantissa rounded up to 2**width: again, one more shift
+            with m.If(self.carry):
+                m.d.sync += [self.shift.eq(self.shift + 1), self.carry.eq(0)]
+                self.start_norm_pass()
+            with m.Else():
+                m.d.sync += self.exp[l].eq(self.base + self.shift)
+                m.next = "NEXT"
         with m.State("NEXT"):
             with m.If(~self.alg):
                 m.next = "UPD_RHO"
@@ -459,10 +492,17 @@ class _Build:
                 m.d.sync += [self.updating.eq(1), l.eq(L - 1)]
                 m.next = "UPD_RHO"
 
+    def start_norm_pass(self):
+        """The normalisation pass of err[0, n) into layer l's mantissas."""
+        l, L = self.l, self.layers
+        self.m.d.sync += self.nonzero[l].eq(0)
+        n = Mux(l == L - 1, self.fan_out[l], self.fan_in[l + 1])
+        self.start_pass(n, "NORM_PASS")
+
     # ------------------------------------------------------------------ update
     def update_pipeline(self):
         """The update codes' scaling, outside the FSM: the update states feed ``op``."""
-        m, cfg, zs = self.m, self.cfg, self.zs
+        m, cfg = self.m, self.cfg
         # the update codes go through a three-stage pipeline: the buffer word (operand)
         # registered, its product with rho registered, then rounded, shifted and written.
         # One path RAM -> multiplier -> shifter -> RAM was the board's critical path.
@@ -473,7 +513,8 @@ class _Build:
         pr_v, pr_col, pr_addr = Signal(), Signal(), Signal.like(op_addr)
         m.d.sync += [op_v.eq(0), pr_v.eq(op_v), pr_col.eq(op_col), pr_addr.eq(op_addr),
                      prod.eq(op * self.rho)]
-        scaled = round_right(prod, zs)
+        # rho carries 2**(CONST_BITS - zs): (prod + 2**(CONST_BITS - 1)) >> CONST_BITS
+        scaled = ((prod[CONST_BITS - 1:].as_signed() + 1) >> 1)[:self.mant_shape.width + 1]
         with m.If(pr_v & ~pr_col):  # cx = [H_l, D] rho >> shift (rounded)
             m.d.comb += [self.rowbuf_w.en.eq(1), self.rowbuf_w.addr.eq(pr_addr),
                          self.rowbuf_w.data.eq(scaled)]
@@ -490,42 +531,67 @@ class _Build:
         m = self.m
         self.nw = Signal(self.err_shape)
         self.nw_v = Signal()
-        self.nw_addr = Signal(range(LAYERS * self.LW))
+        self.nw_addr = Signal(range(LAYERS << self.slot_bits))
         m.d.sync += self.nw_v.eq(0)
+        w = self.width
         with m.If(self.nw_v):
-            mant = shift_round(self.nw, self.shift, self.mant_shape.width)
+            # the shift is in [1 - w, len(err) - w + 1]; the result has at most w + 1 bits
+            # and a sign (a rounding carry gives 2**w, seen here and undone by a second pass)
+            mant = shift_round_narrow(self.nw, self.shift, w + 2, len(self.nw) - w + 1, w - 1)
             m.d.comb += [self.mant_w.en.eq(1), self.mant_w.addr.eq(self.nw_addr),
                          self.mant_w.data.eq(mant)]
             with m.If(mant != 0):
                 m.d.sync += self.nonzero[self.l].eq(1)
+            with m.If((mant >= (1 << w)) | (mant <= -(1 << w))):
+                m.d.sync += self.carry.eq(1)
 
     def update_states(self):
         m, e, cfg = self.m, self.e, self.cfg
         l = self.l
         zs = self.zs
-        cap = Const(1, 26) << zs
-        r_sel = Signal(signed(CONST_BITS + 1))
-        r_shift = Signal(signed(10))
-        rho_raw = Signal(signed(CONST_BITS + SHIFT_CAP + 2))
-        with m.State("UPD_RHO"):  # three ticks: r_l[e & 1] and -(e >> 1), the shift, the cap
+        # rho = shift_round(r_l[e & 1], -(e >> 1)), capped at 2**zs, times 2**(CONST_BITS - zs):
+        # one bit a tick in ``acc``; right shifts keep the last bit out (the rounding), left
+        # shifts note a bit pushed past 2**CONST_BITS (then rho is above the cap)
+        acc = Signal(CONST_BITS + 1)
+        out_bit = Signal()
+        big = Signal()
+        rights = Signal(5)  # a shift of 31 leaves nothing of r < 2**CONST_BITS
+        lefts = Signal(6)
+        with m.State("UPD_RHO"):
             ex = self.exp[l]
-            m.d.sync += [r_sel.eq(Cat(self.r[l][ex[0]], Const(0, 1)).as_signed()),
-                         r_shift.eq(-(ex >> 1))]
-            m.next = "UPD_RHO_SHIFT"
-        with m.State("UPD_RHO_SHIFT"):
-            m.d.sync += rho_raw.eq(shift_round(r_sel, r_shift, len(rho_raw)))
-            m.next = "UPD_RHO_CAP"
-        with m.State("UPD_RHO_CAP"):
-            capped = rho_raw > cap
-            m.d.sync += [self.rho.eq(Mux(capped, cap, rho_raw)), self.cd_nonzero.eq(0)]
+            s = -(ex >> 1)
+            m.d.comb += self.consts_r.addr.eq(Cat(1 + ex[0], l[:(LAYERS - 1).bit_length()]))
+            m.d.sync += [rights.eq(Mux(s > 31, 31, Mux(s > 0, s, 0))),
+                         lefts.eq(Mux(-s > 31, 31, Mux(s < 0, -s, 0)) + (CONST_BITS - zs)),
+                         out_bit.eq(0), big.eq(0), self.cd_nonzero.eq(0)]
             with m.If(~self.nonzero[l]):
                 m.next = "UPD_END"
             with m.Else():
-                with m.If(capped):
-                    m.d.sync += e.capped.eq(e.capped + 1)
-                self.start_pass(self.fan_in[l] + 1, "UPD_X")
+                m.next = "UPD_RHO_LOAD"
+        with m.State("UPD_RHO_LOAD"):
+            m.d.sync += acc.eq(self.consts_r.data)
+            m.next = "UPD_RHO_RIGHT"
+        with m.State("UPD_RHO_RIGHT"):
+            with m.If(rights != 0):
+                m.d.sync += [acc.eq(acc >> 1), out_bit.eq(acc[0]), rights.eq(rights - 1)]
+            with m.Else():  # rounded half up: the last bit shifted out
+                m.d.sync += acc.eq(acc + out_bit)
+                m.next = "UPD_RHO_LEFT"
+        with m.State("UPD_RHO_LEFT"):
+            with m.If(lefts != 0):
+                m.d.sync += [acc.eq(acc << 1), lefts.eq(lefts - 1)]
+                with m.If(acc[-1]):
+                    m.d.sync += big.eq(1)
+            with m.Else():
+                m.next = "UPD_RHO_CAP"
+        with m.State("UPD_RHO_CAP"):
+            capped = big | (acc[-1] & (acc[:-1] != 0))
+            m.d.sync += self.rho.eq(Mux(capped, 1 << CONST_BITS, acc))
+            with m.If(capped):
+                m.d.sync += e.capped.eq(e.capped + 1)
+            self.start_pass(self.fan_in[l] + 1, "UPD_X")
         with m.State("UPD_X"):
-            m.d.comb += self.acts_r.addr.eq(self.slot[l] + self.p)
+            m.d.comb += self.acts_r.addr.eq(self.at(l, self.p))
             with m.If(self.pv):
                 h = Mux(self.pi == self.fan_in[l], self.D, self.acts_r.data)
                 m.d.sync += [self.op.eq(h), self.op_v.eq(1), self.op_col.eq(0),
@@ -535,7 +601,7 @@ class _Build:
                 self.start_pass(self.fan_out[l], "UPD_D")
             self.pass_step(then)
         with m.State("UPD_D"):
-            m.d.comb += self.mant_r.addr.eq(self.slot[l] + self.p)
+            m.d.comb += self.mant_r.addr.eq(self.at(l, self.p))
             with m.If(self.pv):
                 m.d.sync += [self.op.eq(self.mant_r.data), self.op_v.eq(1), self.op_col.eq(1),
                              self.op_addr.eq(self.col0[l] + self.pi)]
@@ -579,7 +645,7 @@ class _Build:
         m, e, cfg = self.m, self.e, self.cfg
         l = self.l
         with m.State("BACK_LOAD"):
-            m.d.comb += self.mant_r.addr.eq(self.slot[l] + self.p)
+            m.d.comb += self.mant_r.addr.eq(self.at(l, self.p))
             with m.If(self.pv):
                 m.d.comb += [self.colbuf_w.en.eq(1), self.colbuf_w.addr.eq(self.col0[l] + self.pi),
                              self.colbuf_w.data.eq(self.mant_r.data)]
@@ -595,7 +661,7 @@ class _Build:
         # (A) the read word, (B) its derivative code from the RAM, (C) their product registered
         m.d.sync += [va.eq(0), vb.eq(va), bb.eq(ba), ib.eq(ia),
                      vc.eq(vb), ic.eq(ib), prod.eq(bb * self.grads_r.data)]
-        m.d.comb += self.grads_r.addr.eq(self.slot[l] + ia)
+        m.d.comb += self.grads_r.addr.eq(self.at(l, ia))
 
         def stage_b():
             with m.If(vc):
@@ -615,9 +681,3 @@ class _Build:
             with m.If(self.flush == 3):
                 m.d.sync += [self.base.eq(self.exp[l]), l.eq(l - 1)]
                 m.next = "NORM_SHIFT"
-
-
-def round_right(v, s):
-    """``(v + 2**(s-1)) >> s`` for an unsigned shift ``s >= 1`` (a Value)."""
-    half = (Const(1, 33) << s) >> 1
-    return (v + half.as_signed()) >> s
