@@ -19,7 +19,7 @@ never touched:
 Arithmetic per read word (pipelined, one word per tick): the table index
 ``clamp((y * zm_l) >> shift, -T/2, T/2 - 1) + T/2``, the table look-up, the output error
 ``O - D onehot`` with its loss and the first argmax of the output codes; the hidden error
-``b * grad``. Leading-one normalisation tracks the largest positive and negative value while
+``b * grad``. Leading-one normalisation ORs the magnitudes together while
 a vector is written, so the shift (and the one-bit correction when rounding carries) is
 known when the vector is complete: one pass writes the mantissas. Update management
 ``rho = r_l[e & 1] >> -(e >> 1)`` (or ``<<``), capped at ``2**shift``.
@@ -223,8 +223,10 @@ class _Build:
         self.pi = Signal(range(LW + 1))  # the previous pass address
         self.n = Signal(range(LW + 1))  # pass length
         self.j = Signal(range(LW + 1))  # index of the next read word
-        self.maxpos = Signal(self.err_shape.width)
-        self.maxneg = Signal(self.err_shape.width)
+        # the OR of a vector's magnitudes: its bit length is that of the largest one
+        self.seen = Signal(self.err_shape.width)
+        self.tracked = Signal(self.err_shape)  # the value ``track`` adds this tick
+        self.tracked_en = Signal()
         self.shift = Signal(signed(8))
         self.carry = Signal()  # a mantissa of the pass rounded up to 2**width: redo, shift + 1
         # rho * 2**(CONST_BITS - zs), at most 2**CONST_BITS (the cap): the update codes are
@@ -253,12 +255,8 @@ class _Build:
             then()
 
     def track(self, v):
-        """Keep the largest positive value and the largest negative magnitude of a vector."""
-        m = self.m
-        with m.If((v > 0) & (v > self.maxpos.as_signed())):
-            m.d.sync += self.maxpos.eq(v)
-        with m.If((v < 0) & (-v > self.maxneg.as_signed())):
-            m.d.sync += self.maxneg.eq(-v)
+        """Add ``|v|`` to the vector's magnitudes (one absolute value for both read passes)."""
+        self.m.d.comb += [self.tracked.eq(v), self.tracked_en.eq(1)]
 
     def start_read(self, drive_side, first, end, sense_side, s_first, s_last, state):
         e = self.e
@@ -390,7 +388,7 @@ class _Build:
                                                        self.acts_r.data))]
 
             def then():
-                m.d.sync += [self.maxpos.eq(0), self.maxneg.eq(0), self.loss.eq(0)]
+                m.d.sync += [self.seen.eq(0), self.loss.eq(0)]
                 self.start_read(LineSide.ROWS, 0, self.fan_in[l] + 1, LineSide.COLS,
                                 self.col0[l], self.col0[l] + self.fan_out[l], "FWD_READ")
             self.pass_step(then)
@@ -451,18 +449,15 @@ class _Build:
         m = self.m
         l, L = self.l, self.layers
         w = self.width
-        # one short step a tick (the board clock): the larger side, its bit length (a
-        # priority encoder), the rounded extremes, the carry correction
-        top = Signal.like(self.maxpos)
-        blen = Signal(range(len(top) + 1))  # bit length of top
+        # the bit length of the largest magnitude (a priority encoder over their OR); the
+        # rounding carry is seen by the pass itself, which then runs again one bit further
+        top = self.seen
+        blen = Signal(range(len(top) + 1))
         length = Const(0, blen.shape())
         for k in range(len(top)):
             length = Mux(top[k], k + 1, length)
         m.d.comb += blen.eq(length)
         with m.State("NORM_SHIFT"):
-            m.d.sync += top.eq(Mux(self.maxpos > self.maxneg, self.maxpos, self.maxneg))
-            m.next = "NORM_LENGTH"
-        with m.State("NORM_LENGTH"):
             m.d.sync += [self.shift.eq(Mux(top != 0, blen - w, 0)), self.carry.eq(0)]
             self.start_norm_pass()
         with m.State("NORM_PASS"):  # the words to norm_pipeline (the last one is written in NEXT)
@@ -533,6 +528,8 @@ class _Build:
         self.nw_v = Signal()
         self.nw_addr = Signal(range(LAYERS << self.slot_bits))
         m.d.sync += self.nw_v.eq(0)
+        with m.If(self.tracked_en):
+            m.d.sync += self.seen.eq(self.seen | abs(self.tracked))
         w = self.width
         with m.If(self.nw_v):
             # the shift is in [1 - w, len(err) - w + 1]; the result has at most w + 1 bits
@@ -651,7 +648,7 @@ class _Build:
                              self.colbuf_w.data.eq(self.mant_r.data)]
 
             def then():
-                m.d.sync += [self.maxpos.eq(0), self.maxneg.eq(0)]
+                m.d.sync += self.seen.eq(0)
                 self.start_read(LineSide.COLS, self.col0[l], self.col0[l] + self.fan_out[l],
                                 LineSide.ROWS, 0, self.fan_in[l], "BACK_READ")
             self.pass_step(then)
