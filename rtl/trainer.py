@@ -146,6 +146,16 @@ class TrainerEngine(wiring.Component):
         return m
 
 
+class _FanIn:
+    """``fan_in[l]``: ``fan_in0`` for layer 0, else the fan_out of layer ``l - 1``."""
+
+    def __init__(self, b):
+        self.b = b
+
+    def __getitem__(self, l):
+        return Mux(l == 0, self.b.fan_in0, self.b.fan_out[(l - 1)[:len(l)]])
+
+
 class _Build:
     """Registers, memories and FSM states of one :class:`TrainerEngine`."""
 
@@ -208,9 +218,13 @@ class _Build:
         self.act_sel = Signal(2)
         self.alg = Signal()  # 0 pgd, 1 backprop
         self.zs = Signal(5)
-        self.fan_in = Array(Signal(8, name=f"fan_in_{k}") for k in range(LAYERS))
+        # a layer's fan_in is the fan_out of the layer below (checked by CONFIGURE_LAYER)
+        self.fan_in0 = Signal(8)
         self.fan_out = Array(Signal(8, name=f"fan_out_{k}") for k in range(LAYERS))
         self.col0 = Array(Signal(range(cfg.cols + 1), name=f"col0_{k}") for k in range(LAYERS))
+        self.next_col0 = Signal(range(cfg.cols + 256))  # the next layer's col0
+        self.last_out = Signal(8)  # the fan_out of the last layer configured
+        self.fan_in = _FanIn(self)
         self.exp = Array(Signal(signed(10), name=f"exp_{k}") for k in range(LAYERS))
         self.nonzero = Array(Signal(name=f"nonzero_{k}") for k in range(LAYERS))
         self.l = Signal(range(LAYERS))  # the layer being worked on
@@ -278,7 +292,6 @@ class _Build:
         ready = self.configured & (self.nconf == L) & (L != 0)
         m.d.comb += e.loss.eq(self.loss)
         count = Mux(e.opcode == Opcode.TRAIN, e.length - 1, e.length)
-        last = L - 1
         with m.State("IDLE"):
             with m.If(e.start):
                 m.d.sync += [self.train.eq(e.opcode == Opcode.TRAIN), self.label.eq(a_tr.label),
@@ -296,32 +309,34 @@ class _Build:
                     with m.If(good):
                         m.d.sync += [L.eq(a_cf.layers), self.act_sel.eq(a_cf.activation),
                                      self.alg.eq(a_cf.algorithm), self.zs.eq(a_cf.shift),
-                                     self.nconf.eq(0), self.configured.eq(1)]
+                                     self.nconf.eq(0), self.configured.eq(1),
+                                     self.next_col0.eq(0)]
                     self.finish(good)
                 with m.Case(Opcode.CONFIGURE_LAYER):
                     k = self.nconf
                     first = k == 0
-                    prev = Mux(first, 0, k - 1)
-                    col0 = Mux(first, 0, self.col0[prev] + self.fan_out[prev])
-                    limit = 1 << CONST_BITS
+                    col0 = self.next_col0  # the previous layer's col0 + fan_out
+                    end = col0 + a_ly.fan_out
                     good = (self.configured & (a_ly.layer == k) & (k < L)
-                            & (a_ly.fan_in >= 1) & (a_ly.fan_out >= 1)
-                            & (a_ly.fan_in + 1 <= cfg.rows) & (col0 + a_ly.fan_out <= cfg.cols)
-                            & (first | (a_ly.fan_in == self.fan_out[prev]))
-                            & (a_ly.zm >= 1) & (a_ly.zm < limit) & (a_ly.r_even < limit)
-                            & (a_ly.r_odd < limit))
+                            & (a_ly.fan_in != 0) & (a_ly.fan_out != 0)
+                            & (a_ly.fan_in < cfg.rows) & (end <= cfg.cols)
+                            & (first | (a_ly.fan_in == self.last_out))
+                            & (a_ly.zm != 0) & (a_ly.zm[CONST_BITS:] == 0)
+                            & (a_ly.r_even[CONST_BITS:] == 0) & (a_ly.r_odd[CONST_BITS:] == 0))
                     with m.If(good):  # zm now, r_even and r_odd in the next two ticks
-                        m.d.sync += [self.fan_in[k].eq(a_ly.fan_in), self.fan_out[k].eq(a_ly.fan_out),
-                                     self.col0[k].eq(col0)]
+                        m.d.sync += [self.fan_out[k].eq(a_ly.fan_out), self.col0[k].eq(col0),
+                                     self.next_col0.eq(end), self.last_out.eq(a_ly.fan_out)]
+                        with m.If(first):
+                            m.d.sync += self.fan_in0.eq(a_ly.fan_in)
                         self.write_const(k, 0, a_ly.zm)
                         m.next = "CONF_R_EVEN"
                     with m.Else():
                         self.finish(0)
                 with m.Default():  # TRAIN, INFER
-                    good = (ready & (count == self.fan_in[0])
-                            & (~self.train | (self.label < self.fan_out[last])))
+                    good = (ready & (count == self.fan_in0)
+                            & (~self.train | (self.label < self.last_out)))
                     with m.If(good):
-                        self.start_pass(self.fan_in[0], "SAMPLE")
+                        self.start_pass(self.fan_in0, "SAMPLE")
                     with m.Else():
                         self.finish(0)
 
@@ -359,7 +374,7 @@ class _Build:
             with m.If(self.bad):
                 self.finish(0)
             with m.Else():
-                self.start_pass(self.fan_in[0] + 1, "FWD_LOAD")
+                self.start_pass(self.fan_in0 + 1, "FWD_LOAD")
 
     # ------------------------------------------------------------------ forward
     def table_index(self, yz):
@@ -435,7 +450,7 @@ class _Build:
             with m.If(self.flush == 3):
                 with m.If(~output):
                     m.d.sync += l.eq(l + 1)
-                    self.start_pass(self.fan_in[l + 1] + 1, "FWD_LOAD")
+                    self.start_pass(self.fan_out[l] + 1, "FWD_LOAD")  # fan_in[l + 1] + 1
                 with m.Elif(~self.train):
                     self.finish(1)
                 with m.Else():
@@ -489,9 +504,9 @@ class _Build:
 
     def start_norm_pass(self):
         """The normalisation pass of err[0, n) into layer l's mantissas."""
-        l, L = self.l, self.layers
+        l = self.l
         self.m.d.sync += self.nonzero[l].eq(0)
-        n = Mux(l == L - 1, self.fan_out[l], self.fan_in[l + 1])
+        n = self.fan_out[l]  # = fan_in[l + 1]
         self.start_pass(n, "NORM_PASS")
 
     # ------------------------------------------------------------------ update
