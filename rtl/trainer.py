@@ -382,13 +382,16 @@ class _Build:
         table's bits of ``yz`` at ``shift`` (top bit flipped) if every bit from ``shift +
         table_bits - 1`` up equals the sign, else the end the sign points to."""
         tb = self.e.onchip.table_bits
-        n = len(yz)
-        top = self.zs + (tb - 1)
-        upper = Cat(*(yz[k] & (top <= k) for k in range(n)))  # the bits that must be the sign
+        lo = proto.TRAINER_SHIFTS[0]  # shift >= lo: the bits below never count
+        hi = yz[lo:]
+        n = len(hi)
+        at = (self.zs - lo)[:len(self.zs)]  # CONFIGURE checked lo <= shift
+        top = at + (tb - 1)
+        upper = Cat(*(hi[k] & (top <= k) for k in range(n)))  # the bits that must be the sign
         spread = Cat(*(top <= k for k in range(n)))
         inside = (upper == 0) | (upper == spread)
-        wide = Cat(yz, yz[-1].replicate(tb))
-        bits = wide.bit_select(self.zs, tb)
+        wide = Cat(hi, hi[-1].replicate(tb))
+        bits = wide.bit_select(at, tb)
         return Mux(inside, bits ^ (1 << (tb - 1)), Mux(yz[-1], 0, self.T - 1))[:tb]
 
     def forward_states(self):
