@@ -184,7 +184,7 @@ class _Build:
             "rowbuf": (dac, cfg.rows), "colbuf": (dac, cfg.cols),
             "acts": (unsigned(db), depth), "grads": (unsigned(db), depth),
             "mant": (self.mant_shape, depth), "err": (self.err_shape, LW),
-            # per layer: zm, r_even, r_odd at Cat(0 / 1 / 2, l) (a block RAM, not registers)
+            # per layer: zm, r_even, r_odd, exponent (const_addr; a block RAM, not registers)
             "consts": (unsigned(CONST_BITS), LAYERS * 4),
         }
         for name, (shape, depth) in mems.items():
@@ -225,8 +225,8 @@ class _Build:
         self.next_col0 = Signal(range(cfg.cols + 256))  # the next layer's col0
         self.last_out = Signal(8)  # the fan_out of the last layer configured
         self.fan_in = _FanIn(self)
-        self.exp = Array(Signal(signed(10), name=f"exp_{k}") for k in range(LAYERS))
-        self.nonzero = Array(Signal(name=f"nonzero_{k}") for k in range(LAYERS))
+        # a layer's error exponent and whether any of its mantissas is nonzero: consts field 3
+        self.nonzero = Signal()  # of the vector being normalised
         self.l = Signal(range(LAYERS))  # the layer being worked on
         self.train = Signal()  # TRAIN (else INFER)
         self.updating = Signal()  # backprop: the errors are read, the updates run
@@ -349,11 +349,17 @@ class _Build:
             m.d.sync += self.nconf.eq(self.nconf + 1)
             self.finish(1)
 
+    @staticmethod
+    def const_addr(layer, field):
+        """The address of a layer's field in ``consts``: zm 0, r_even 1, r_odd 2, and 3 the
+        exponent of its normalised error (10 bits) with a nonzero-mantissa bit above."""
+        return Cat(Const(field, 2) if isinstance(field, int) else field[:2],
+                   layer[:(LAYERS - 1).bit_length()])
+
     def write_const(self, layer, field, value):
-        """``consts[Cat(field, layer)] = value`` (zm: 0, r_even: 1, r_odd: 2)."""
+        """``consts[const_addr(layer, field)] = value``."""
         w = self.consts_w
-        self.m.d.comb += [w.en.eq(1), w.addr.eq(Cat(Const(field, 2), layer[:(LAYERS - 1).bit_length()])),
-                          w.data.eq(value)]
+        self.m.d.comb += [w.en.eq(1), w.addr.eq(self.const_addr(layer, field)), w.data.eq(value)]
 
     def sample_states(self):
         """The sample's codes from the payload into acts[0]; a code above D: BAD_ARG."""
@@ -421,7 +427,7 @@ class _Build:
                      vb.eq(vp), jb.eq(jp), ib.eq(self.table_index(yz)),
                      vc.eq(vb), jc.eq(jb)]
         m.d.comb += [self.hidden_r.addr.eq(self.act_sel * self.T + ib), self.sig_r.addr.eq(ib),
-                     self.consts_r.addr.eq(Cat(Const(0, 2), l))]  # zm_l (UPD_RHO: r_l)
+                     self.consts_r.addr.eq(self.const_addr(l, 0))]  # zm_l
         db = cfg.dac_bits
         err = Signal(signed(db + 2))
         m.d.comb += err.eq(self.sig_r.data - Mux(self.train & (jc == self.label), self.D, 0))
@@ -494,7 +500,7 @@ class _Build:
                 m.d.sync += [self.shift.eq(self.shift + 1), self.carry.eq(0)]
                 self.start_norm_pass()
             with m.Else():
-                m.d.sync += self.exp[l].eq(self.base + self.shift)
+                self.write_const(l, 3, Cat((self.base + self.shift)[:10], self.nonzero))
                 m.next = "NEXT"
         with m.State("NEXT"):
             with m.If(~self.alg):
@@ -508,7 +514,7 @@ class _Build:
     def start_norm_pass(self):
         """The normalisation pass of err[0, n) into layer l's mantissas."""
         l = self.l
-        self.m.d.sync += self.nonzero[l].eq(0)
+        self.m.d.sync += self.nonzero.eq(0)
         n = self.fan_out[l]  # = fan_in[l + 1]
         self.start_pass(n, "NORM_PASS")
 
@@ -556,7 +562,7 @@ class _Build:
             m.d.comb += [self.mant_w.en.eq(1), self.mant_w.addr.eq(self.nw_addr),
                          self.mant_w.data.eq(mant)]
             with m.If(mant != 0):
-                m.d.sync += self.nonzero[self.l].eq(1)
+                m.d.sync += self.nonzero.eq(1)
             with m.If((mant >= (1 << w)) | (mant <= -(1 << w))):
                 m.d.sync += self.carry.eq(1)
 
@@ -572,14 +578,17 @@ class _Build:
         big = Signal()
         rights = Signal(5)  # a shift of 31 leaves nothing of r < 2**CONST_BITS
         lefts = Signal(6)
-        with m.State("UPD_RHO"):
-            ex = self.exp[l]
+        with m.State("UPD_RHO"):  # the layer's exponent and nonzero flag
+            m.d.comb += self.consts_r.addr.eq(self.const_addr(l, 3))
+            m.next = "UPD_RHO_EXP"
+        with m.State("UPD_RHO_EXP"):  # then its r_l[e & 1]
+            ex = self.consts_r.data[:10].as_signed()
             s = -(ex >> 1)
-            m.d.comb += self.consts_r.addr.eq(Cat(1 + ex[0], l[:(LAYERS - 1).bit_length()]))
+            m.d.comb += self.consts_r.addr.eq(self.const_addr(l, 1 + ex[0]))
             m.d.sync += [rights.eq(Mux(s > 31, 31, Mux(s > 0, s, 0))),
                          lefts.eq(Mux(-s > 31, 31, Mux(s < 0, -s, 0)) + (CONST_BITS - zs)),
                          out_bit.eq(0), big.eq(0), self.cd_nonzero.eq(0)]
-            with m.If(~self.nonzero[l]):
+            with m.If(~self.consts_r.data[10]):
                 m.next = "UPD_END"
             with m.Else():
                 m.next = "UPD_RHO_LOAD"
@@ -692,7 +701,8 @@ class _Build:
                 m.next = "BACK_FLUSH"
         with m.State("BACK_FLUSH"):
             stage_b()
+            m.d.comb += self.consts_r.addr.eq(self.const_addr(l, 3))  # exponent of layer l
             m.d.sync += self.flush.eq(self.flush + 1)
             with m.If(self.flush == 3):
-                m.d.sync += [self.base.eq(self.exp[l]), l.eq(l - 1)]
+                m.d.sync += [self.base.eq(self.consts_r.data[:10].as_signed()), l.eq(l - 1)]
                 m.next = "NORM_SHIFT"
