@@ -50,18 +50,6 @@ LAYERS = proto.TRAINER_MAX_LAYERS
 CONST_BITS = proto.TRAINER_CONST_BITS
 
 
-def shift_round_narrow(v, s, width: int, max_right: int, max_left: int):
-    """``golden.onchip.shift_round(v, s)`` for a signed ``s`` (a Value) in ``[-max_left,
-    max_right]`` whose result fits ``signed(width)``: right, ``((2 v >> s) + 1) >> 1`` (the
-    rounding add is ``width + 1`` bits wide); left, ``v << -s``."""
-    right = Mux(s > 0, s, 0)[:max(1, max_right.bit_length())]
-    left = Mux(s < 0, -s, 0)[:max(1, max_left.bit_length())]
-    twice = (Cat(Const(0, 1), v).as_signed() >> right)[:width + 1].as_signed()
-    rounded = ((twice + 1) >> 1)[:width].as_signed()
-    shifted = (v << left)[:width].as_signed()
-    return Mux(s > 0, rounded, shifted)
-
-
 class TrainerSignature(wiring.Signature):
     """Ports of the trainer engine (its view). L = max(rows, cols).
 
@@ -242,6 +230,8 @@ class _Build:
         self.tracked = Signal(self.err_shape)  # the value ``track`` adds this tick
         self.tracked_en = Signal()
         self.shift = Signal(signed(8))
+        self.steps = Signal(5)  # one-bit shift passes to go
+        self.left = Signal()  # they shift left
         self.carry = Signal()  # a mantissa of the pass rounded up to 2**width: redo, shift + 1
         # rho * 2**(CONST_BITS - zs), at most 2**CONST_BITS (the cap): the update codes are
         # then (code * rho + 2**(CONST_BITS - 1)) >> CONST_BITS, a fixed shift
@@ -473,8 +463,10 @@ class _Build:
         m = self.m
         l, L = self.l, self.layers
         w = self.width
-        # the bit length of the largest magnitude (a priority encoder over their OR); the
-        # rounding carry is seen by the pass itself, which then runs again one bit further
+        # the bit length of the largest magnitude (a priority encoder over their OR) gives the
+        # shift s. The vector is shifted in place in err one bit per pass (s - 1 passes right,
+        # floor, or -s passes left), then the last pass rounds ((x + 1) >> 1 if s > 0) into the
+        # mantissas. A rounding carry to 2**width is seen there: one more pass right, again.
         top = self.seen
         blen = Signal(range(len(top) + 1))
         length = Const(0, blen.shape())
@@ -482,12 +474,29 @@ class _Build:
             length = Mux(top[k], k + 1, length)
         m.d.comb += blen.eq(length)
         with m.State("NORM_SHIFT"):
-            m.d.sync += [self.shift.eq(Mux(top != 0, blen - w, 0)), self.carry.eq(0)]
-            self.start_norm_pass()
-        with m.State("NORM_PASS"):  # the words to norm_pipeline (the last one is written in NEXT)
+            s = Mux(top != 0, blen - w, 0)
+            m.d.sync += [self.shift.eq(s), self.carry.eq(0), self.left.eq(s < 0),
+                         self.steps.eq(Mux(s > 0, s - 1, -s))]
+            m.next = "NORM_GAP"
+        with m.State("NORM_GAP"):  # the last word of a shift pass is written now
+            with m.If(self.steps != 0):
+                self.start_pass(self.fan_out[l], "NORM_STEP")
+            with m.Else():
+                self.start_norm_pass()
+        with m.State("NORM_STEP"):  # err[i] = err[i] << 1 or >> 1
             m.d.comb += self.err_r.addr.eq(self.p)
             with m.If(self.pv):
-                m.d.sync += [self.nw.eq(self.err_r.data), self.nw_v.eq(1),
+                m.d.sync += [self.nw.eq(self.err_r.data), self.nw_v.eq(1), self.nw_last.eq(0),
+                             self.nw_addr.eq(self.pi)]
+
+            def then():
+                m.d.sync += self.steps.eq(self.steps - 1)
+                m.next = "NORM_GAP"
+            self.pass_step(then)
+        with m.State("NORM_PASS"):  # the words to norm_pipeline, rounded into mantissas
+            m.d.comb += self.err_r.addr.eq(self.p)
+            with m.If(self.pv):
+                m.d.sync += [self.nw.eq(self.err_r.data), self.nw_v.eq(1), self.nw_last.eq(1),
                              self.nw_addr.eq(self.at(l, self.pi))]
 
             def then():
@@ -495,10 +504,10 @@ class _Build:
             self.pass_step(then)
         with m.State("NORM_LAST"):  # the last mantissa is written (and checked) now
             m.next = "NORM_CHECK"
-        with m.State("NORM_CHECK"):  # a mantissa rounded up to 2**width: again, one more shift
-            with m.If(self.carry):
-                m.d.sync += [self.shift.eq(self.shift + 1), self.carry.eq(0)]
-                self.start_norm_pass()
+        with m.State("NORM_CHECK"):
+            with m.If(self.carry):  # (only if s > 0)
+                m.d.sync += [self.shift.eq(self.shift + 1), self.carry.eq(0), self.steps.eq(1)]
+                m.next = "NORM_GAP"
             with m.Else():
                 self.write_const(l, 3, Cat((self.base + self.shift)[:10], self.nonzero))
                 m.next = "NEXT"
@@ -550,16 +559,22 @@ class _Build:
         m = self.m
         self.nw = Signal(self.err_shape)
         self.nw_v = Signal()
+        self.nw_last = Signal()  # the rounding pass (else a one-bit shift pass, in place)
         self.nw_addr = Signal(range(LAYERS << self.slot_bits))
         m.d.sync += self.nw_v.eq(0)
         with m.If(self.tracked_en):
             m.d.sync += self.seen.eq(self.seen | abs(self.tracked))
         w = self.width
-        with m.If(self.nw_v):
-            # the shift is in [1 - w, len(err) - w + 1]; the result has at most w + 1 bits
-            # and a sign (a rounding carry gives 2**w, seen here and undone by a second pass)
-            mant = shift_round_narrow(self.nw, self.shift, w + 2, len(self.nw) - w + 1, w - 1)
-            m.d.comb += [self.mant_w.en.eq(1), self.mant_w.addr.eq(self.nw_addr),
+        with m.If(self.nw_v & ~self.nw_last):  # a shift pass
+            m.d.comb += [self.err_w.en.eq(1), self.err_w.addr.eq(self.nw_addr),
+                         self.err_w.data.eq(Mux(self.left, self.nw << 1, self.nw >> 1))]
+        with m.If(self.nw_v & self.nw_last):
+            # the word is below 2**(w + 1) in magnitude now; a mantissa has at most w + 1 bits
+            # and a sign (a rounding carry gives 2**w, seen here and undone by one more pass)
+            x = self.nw[:w + 2].as_signed()
+            mant = Signal(signed(w + 2))
+            m.d.comb += [mant.eq(Mux(self.shift > 0, (x + 1) >> 1, x)),
+                         self.mant_w.en.eq(1), self.mant_w.addr.eq(self.nw_addr),
                          self.mant_w.data.eq(mant)]
             with m.If(mant != 0):
                 m.d.sync += self.nonzero.eq(1)
