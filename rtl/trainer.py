@@ -476,7 +476,7 @@ class _Build:
         with m.State("NORM_SHIFT"):
             s = Mux(top != 0, blen - w, 0)
             m.d.sync += [self.shift.eq(s), self.carry.eq(0), self.left.eq(s < 0),
-                         self.steps.eq(Mux(s > 0, s - 1, -s))]
+                         self.steps.eq(self.norm_passes(s))]
             m.next = "NORM_GAP"
         with m.State("NORM_GAP"):  # the last word of a shift pass is written now
             with m.If(self.steps != 0):
@@ -519,6 +519,19 @@ class _Build:
             with m.Else():
                 m.d.sync += [self.updating.eq(1), l.eq(L - 1)]
                 m.next = "UPD_RHO"
+
+    @staticmethod
+    def norm_passes(s):
+        """One-bit shift passes before the rounding pass for a normalisation shift ``s``:
+        ``s - 1`` right (the last bit goes in the rounding), or ``-s`` left."""
+        return Mux(s > 0, s - 1, -s)
+
+    def rho_shifts(self, s):
+        """``rho``'s one-bit shifts for ``shift_round(r, s)`` times ``2**(CONST_BITS - zs)``:
+        (right, left), right at most 31 (nothing of ``r`` is left), left at most 31 + 16."""
+        right = Mux(s > 31, 31, Mux(s > 0, s, 0))
+        left = Mux(-s > 31, 31, Mux(s < 0, -s, 0)) + (CONST_BITS - self.zs)
+        return right, left
 
     def start_norm_pass(self):
         """The normalisation pass of err[0, n) into layer l's mantissas."""
@@ -600,8 +613,8 @@ class _Build:
             ex = self.consts_r.data[:10].as_signed()
             s = -(ex >> 1)
             m.d.comb += self.consts_r.addr.eq(self.const_addr(l, 1 + ex[0]))
-            m.d.sync += [rights.eq(Mux(s > 31, 31, Mux(s > 0, s, 0))),
-                         lefts.eq(Mux(-s > 31, 31, Mux(s < 0, -s, 0)) + (CONST_BITS - zs)),
+            right, left = self.rho_shifts(s)
+            m.d.sync += [rights.eq(right), lefts.eq(left),
                          out_bit.eq(0), big.eq(0), self.cd_nonzero.eq(0)]
             with m.If(~self.consts_r.data[10]):
                 m.next = "UPD_END"

@@ -11,6 +11,7 @@ from insitu.golden import protocol as P
 from insitu.golden.config import ControllerConfig
 from insitu.golden.onchip import OnChipConfig
 from insitu.rtl.top import ControllerTop
+import planted_faults
 from rtl_harness import LinearArray, host_session, small_config
 
 SIZES = (3, 4, 3)
@@ -170,3 +171,19 @@ def test_rho_at_the_cap_is_not_capped(monkeypatch):
     assert all(r.ok for r in want)
     assert rhos.count(0) >= 1 and any(d > 0 for d in rhos), "rho == cap and rho > cap both occur"
     assert any(r.fields()["capped"] > 0 for r in want if r.opcode == P.Opcode.TRAIN)
+
+
+@pytest.mark.parametrize("method,fault", [
+    ("norm_passes", planted_faults.norm_one_pass_too_many),
+    ("rho_shifts", planted_faults.rho_one_right_shift_too_few)],
+    ids=["normalisation-pass", "rho-shift"])
+def test_planted_serial_shift_faults_are_caught(monkeypatch, method, fault):
+    """The serial datapaths (the normalisation's one-bit passes, rho's one-bit shifts) are
+    checked: one shift off and the responses or the array differ from the reference."""
+    from insitu.rtl import trainer
+
+    monkeypatch.setattr(trainer._Build, method, fault(getattr(trainer._Build, method)))
+    rng = random.Random(0)
+    frames = network_frames() + samples(rng, 6, CFG.dac_max)
+    with pytest.raises(AssertionError):
+        run(frames, seed=0)
