@@ -48,6 +48,8 @@ from .layouts import (
 
 LAYERS = proto.TRAINER_MAX_LAYERS
 CONST_BITS = proto.TRAINER_CONST_BITS
+# zm_l is kept as zm_l * 2**(CONST_BITS - shift): the table index is then at a fixed bit
+ZM_BITS = 2 * CONST_BITS - proto.TRAINER_SHIFTS[0]
 
 
 class TrainerSignature(wiring.Signature):
@@ -173,7 +175,7 @@ class _Build:
             "acts": (unsigned(db), depth), "grads": (unsigned(db), depth),
             "mant": (self.mant_shape, depth), "err": (self.err_shape, LW),
             # per layer: zm, r_even, r_odd, exponent (const_addr; a block RAM, not registers)
-            "consts": (unsigned(CONST_BITS), LAYERS * 4),
+            "consts": (unsigned(ZM_BITS), LAYERS * 4),
         }
         for name, (shape, depth) in mems.items():
             mem = Memory(shape=shape, depth=depth, init=[], attrs={"ram_style": "block"})
@@ -230,6 +232,10 @@ class _Build:
         self.tracked = Signal(self.err_shape)  # the value ``track`` adds this tick
         self.tracked_en = Signal()
         self.shift = Signal(signed(8))
+        # one bit a tick: zm_l * 2**(CONST_BITS - zs) at CONFIGURE_LAYER, and rho (below
+        # 2**(CONST_BITS + 1): the low bits) before every update
+        self.acc = Signal(ZM_BITS)
+        self.lefts = Signal(6)  # left shifts to go
         self.steps = Signal(5)  # one-bit shift passes to go
         self.left = Signal()  # they shift left
         self.carry = Signal()  # a mantissa of the pass rounded up to 2**width: redo, shift + 1
@@ -281,7 +287,8 @@ class _Build:
         L, l = self.layers, self.l
         ready = self.configured & (self.nconf == L) & (L != 0)
         m.d.comb += e.loss.eq(self.loss)
-        count = Mux(e.opcode == Opcode.TRAIN, e.length - 1, e.length)
+        # the payload: the codes, after the label for TRAIN (train is set in IDLE)
+        codes_ok = e.length == self.fan_in0 + self.train
         with m.State("IDLE"):
             with m.If(e.start):
                 m.d.sync += [self.train.eq(e.opcode == Opcode.TRAIN), self.label.eq(a_tr.label),
@@ -313,17 +320,17 @@ class _Build:
                             & (first | (a_ly.fan_in == self.last_out))
                             & (a_ly.zm != 0) & (a_ly.zm[CONST_BITS:] == 0)
                             & (a_ly.r_even[CONST_BITS:] == 0) & (a_ly.r_odd[CONST_BITS:] == 0))
-                    with m.If(good):  # zm now, r_even and r_odd in the next two ticks
+                    with m.If(good):  # zm (shifted), r_even and r_odd in the next ticks
                         m.d.sync += [self.fan_out[k].eq(a_ly.fan_out), self.col0[k].eq(col0),
                                      self.next_col0.eq(end), self.last_out.eq(a_ly.fan_out)]
                         with m.If(first):
                             m.d.sync += self.fan_in0.eq(a_ly.fan_in)
-                        self.write_const(k, 0, a_ly.zm)
-                        m.next = "CONF_R_EVEN"
+                        m.d.sync += [self.acc.eq(a_ly.zm), self.lefts.eq(CONST_BITS - self.zs)]
+                        m.next = "CONF_ZM"
                     with m.Else():
                         self.finish(0)
                 with m.Default():  # TRAIN, INFER
-                    good = (ready & (count == self.fan_in0)
+                    good = (ready & codes_ok
                             & (~self.train | (self.label < self.last_out)))
                     with m.If(good):
                         self.start_pass(self.fan_in0, "SAMPLE")
@@ -331,6 +338,12 @@ class _Build:
                         self.finish(0)
 
         # the decoder's arguments stay put while the trainer runs
+        with m.State("CONF_ZM"):  # zm * 2**(CONST_BITS - zs)
+            with m.If(self.lefts != 0):
+                m.d.sync += [self.acc.eq(self.acc << 1), self.lefts.eq(self.lefts - 1)]
+            with m.Else():
+                self.write_const(self.nconf, 0, self.acc)
+                m.next = "CONF_R_EVEN"
         with m.State("CONF_R_EVEN"):
             self.write_const(self.nconf, 1, a_ly.r_even)
             m.next = "CONF_R_ODD"
@@ -374,20 +387,13 @@ class _Build:
 
     # ------------------------------------------------------------------ forward
     def table_index(self, yz):
-        """``clamp(yz >> shift, -T/2, T/2 - 1) + T/2`` of the product ``yz = y * zm_l``: the
-        table's bits of ``yz`` at ``shift`` (top bit flipped) if every bit from ``shift +
-        table_bits - 1`` up equals the sign, else the end the sign points to."""
+        """``clamp(yz >> CONST_BITS, -T/2, T/2 - 1) + T/2`` of ``yz = y * zm_l * 2**(CONST_BITS
+        - shift)``: the table's bits of ``yz`` (top bit flipped) if every bit above them equals
+        the sign, else the end the sign points to."""
         tb = self.e.onchip.table_bits
-        lo = proto.TRAINER_SHIFTS[0]  # shift >= lo: the bits below never count
-        hi = yz[lo:]
-        n = len(hi)
-        at = (self.zs - lo)[:len(self.zs)]  # CONFIGURE checked lo <= shift
-        top = at + (tb - 1)
-        upper = Cat(*(hi[k] & (top <= k) for k in range(n)))  # the bits that must be the sign
-        spread = Cat(*(top <= k for k in range(n)))
-        inside = (upper == 0) | (upper == spread)
-        wide = Cat(hi, hi[-1].replicate(tb))
-        bits = wide.bit_select(at, tb)
+        upper = yz[CONST_BITS + tb - 1:]
+        inside = (upper == 0) | (upper == (1 << len(upper)) - 1)
+        bits = yz[CONST_BITS:CONST_BITS + tb]
         return Mux(inside, bits ^ (1 << (tb - 1)), Mux(yz[-1], 0, self.T - 1))[:tb]
 
     def forward_states(self):
@@ -409,7 +415,7 @@ class _Build:
         # one word per tick: (A) code and index, (P) its product with zm_l, (B) table index,
         # (C) table values
         ya, ja, va = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
-        yz, jp, vp = Signal(signed(cfg.adc_bits + CONST_BITS + 1)), Signal(range(self.LW + 1)), Signal()
+        yz, jp, vp = Signal(signed(cfg.adc_bits + ZM_BITS + 1)), Signal(range(self.LW + 1)), Signal()
         ib, jb, vb = Signal(e.onchip.table_bits), Signal(range(self.LW + 1)), Signal()
         jc, vc = Signal(range(self.LW + 1)), Signal()
         y = e.rd_word[:cfg.adc_bits].as_signed()
@@ -597,15 +603,13 @@ class _Build:
     def update_states(self):
         m, e, cfg = self.m, self.e, self.cfg
         l = self.l
-        zs = self.zs
         # rho = shift_round(r_l[e & 1], -(e >> 1)), capped at 2**zs, times 2**(CONST_BITS - zs):
         # one bit a tick in ``acc``; right shifts keep the last bit out (the rounding), left
         # shifts note a bit pushed past 2**CONST_BITS (then rho is above the cap)
-        acc = Signal(CONST_BITS + 1)
+        acc, full, lefts = self.acc[:CONST_BITS + 1], self.acc, self.lefts
         out_bit = Signal()
         big = Signal()
         rights = Signal(5)  # a shift of 31 leaves nothing of r < 2**CONST_BITS
-        lefts = Signal(6)
         with m.State("UPD_RHO"):  # the layer's exponent and nonzero flag
             m.d.comb += self.consts_r.addr.eq(self.const_addr(l, 3))
             m.next = "UPD_RHO_EXP"
@@ -621,17 +625,17 @@ class _Build:
             with m.Else():
                 m.next = "UPD_RHO_LOAD"
         with m.State("UPD_RHO_LOAD"):
-            m.d.sync += acc.eq(self.consts_r.data)
+            m.d.sync += full.eq(self.consts_r.data)  # r < 2**CONST_BITS
             m.next = "UPD_RHO_RIGHT"
         with m.State("UPD_RHO_RIGHT"):
             with m.If(rights != 0):
-                m.d.sync += [acc.eq(acc >> 1), out_bit.eq(acc[0]), rights.eq(rights - 1)]
+                m.d.sync += [full.eq(full >> 1), out_bit.eq(acc[0]), rights.eq(rights - 1)]
             with m.Else():  # rounded half up: the last bit shifted out
                 m.d.sync += acc.eq(acc + out_bit)
                 m.next = "UPD_RHO_LEFT"
         with m.State("UPD_RHO_LEFT"):
             with m.If(lefts != 0):
-                m.d.sync += [acc.eq(acc << 1), lefts.eq(lefts - 1)]
+                m.d.sync += [full.eq(full << 1), lefts.eq(lefts - 1)]
                 with m.If(acc[-1]):
                     m.d.sync += big.eq(1)
             with m.Else():
