@@ -235,15 +235,19 @@ class _Build:
         # one bit a tick: zm_l * 2**(CONST_BITS - zs) at CONFIGURE_LAYER, and rho (below
         # 2**(CONST_BITS + 1): the low bits) before every update
         self.acc = Signal(ZM_BITS)
+        # during an update: rho * 2**(CONST_BITS - zs), at most 2**CONST_BITS (the cap); the
+        # update codes are then (code * rho + 2**(CONST_BITS - 1)) >> CONST_BITS, a fixed shift
+        self.rho = self.acc[:CONST_BITS + 1]
         self.lefts = Signal(6)  # left shifts to go
         self.steps = Signal(5)  # one-bit shift passes to go
         self.left = Signal()  # they shift left
         self.carry = Signal()  # a mantissa of the pass rounded up to 2**width: redo, shift + 1
-        # rho * 2**(CONST_BITS - zs), at most 2**CONST_BITS (the cap): the update codes are
-        # then (code * rho + 2**(CONST_BITS - 1)) >> CONST_BITS, a fixed shift
-        self.rho = Signal(CONST_BITS + 1)
         self.cd_nonzero = Signal()
         self.best = Signal(signed(cfg.adc_bits))
+        # a read word, its index and valid bit: stage A of the forward and transpose pipelines
+        self.word = Signal(signed(cfg.adc_bits))
+        self.word_j = Signal(range(LW + 1))
+        self.word_v = Signal()
         self.loss = Signal(range(cfg.cols * self.D + 1))  # sum |E| over the output units
         self.flush = Signal(2)
         self.base = Signal(signed(10))  # exponent of the error a normalised vector came from
@@ -414,7 +418,7 @@ class _Build:
             self.pass_step(then)
         # one word per tick: (A) code and index, (P) its product with zm_l, (B) table index,
         # (C) table values
-        ya, ja, va = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
+        ya, ja, va = self.word, self.word_j, self.word_v
         yz, jp, vp = Signal(signed(cfg.adc_bits + ZM_BITS + 1)), Signal(range(self.LW + 1)), Signal()
         ib, jb, vb = Signal(e.onchip.table_bits), Signal(range(self.LW + 1)), Signal()
         jc, vc = Signal(range(self.LW + 1)), Signal()
@@ -642,7 +646,7 @@ class _Build:
                 m.next = "UPD_RHO_CAP"
         with m.State("UPD_RHO_CAP"):
             capped = big | (acc[-1] & (acc[:-1] != 0))
-            m.d.sync += self.rho.eq(Mux(capped, 1 << CONST_BITS, acc))
+            m.d.sync += full.eq(Mux(capped, 1 << CONST_BITS, acc))  # rho
             with m.If(capped):
                 m.d.sync += e.capped.eq(e.capped + 1)
             self.start_pass(self.fan_in[l] + 1, "UPD_X")
@@ -711,13 +715,10 @@ class _Build:
                 self.start_read(LineSide.COLS, self.col0[l], self.col0[l] + self.fan_out[l],
                                 LineSide.ROWS, 0, self.fan_in[l], "BACK_READ")
             self.pass_step(then)
-        ba, ia, va = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
-        bb, ib, vb = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
+        ba, ia, va = self.word, self.word_j, self.word_v
         prod, ic, vc = Signal(self.err_shape), Signal(range(self.LW + 1)), Signal()
-        # (A) the read word, (B) its derivative code from the RAM, (C) their product registered
-        m.d.sync += [va.eq(0), vb.eq(va), bb.eq(ba), ib.eq(ia),
-                     vc.eq(vb), ic.eq(ib), prod.eq(bb * self.grads_r.data)]
-        m.d.comb += self.grads_r.addr.eq(self.at(l, ia))
+        # (A) the read word and its derivative code from the RAM, (B) their product registered
+        m.d.sync += [vc.eq(va), ic.eq(ia), prod.eq(ba * self.grads_r.data)]
 
         def stage_b():
             with m.If(vc):
@@ -728,6 +729,7 @@ class _Build:
             with m.If(e.rd_word_valid):
                 m.d.sync += [ba.eq(e.rd_word[:cfg.adc_bits].as_signed()), ia.eq(self.j),
                              va.eq(1), self.j.eq(self.j + 1)]
+                m.d.comb += self.grads_r.addr.eq(self.at(l, self.j))
             stage_b()
             with m.If(e.rd_done):
                 m.next = "BACK_FLUSH"
