@@ -416,15 +416,15 @@ class _Build:
                 self.start_read(LineSide.ROWS, 0, self.fan_in[l] + 1, LineSide.COLS,
                                 self.col0[l], self.col0[l] + self.fan_out[l], "FWD_READ")
             self.pass_step(then)
-        # one word per tick: (A) code and index, (P) its product with zm_l, (B) table index,
+        # one word per tick: (A) code and index, (B) the table index of its product with zm_l,
         # (C) table values
         ya, ja, va = self.word, self.word_j, self.word_v
-        yz, jp, vp = Signal(signed(cfg.adc_bits + ZM_BITS + 1)), Signal(range(self.LW + 1)), Signal()
+        yz = Signal(signed(cfg.adc_bits + ZM_BITS + 1))
         ib, jb, vb = Signal(e.onchip.table_bits), Signal(range(self.LW + 1)), Signal()
         jc, vc = Signal(range(self.LW + 1)), Signal()
         y = e.rd_word[:cfg.adc_bits].as_signed()
-        m.d.sync += [va.eq(0), vp.eq(va), jp.eq(ja), yz.eq(ya * self.consts_r.data),
-                     vb.eq(vp), jb.eq(jp), ib.eq(self.table_index(yz)),
+        m.d.comb += yz.eq(ya * self.consts_r.data)
+        m.d.sync += [va.eq(0), vb.eq(va), jb.eq(ja), ib.eq(self.table_index(yz)),
                      vc.eq(vb), jc.eq(jb)]
         m.d.comb += [self.hidden_r.addr.eq(self.act_sel * self.T + ib), self.sig_r.addr.eq(ib),
                      self.consts_r.addr.eq(self.const_addr(l, 0))]  # zm_l
@@ -496,24 +496,20 @@ class _Build:
         with m.State("NORM_STEP"):  # err[i] = err[i] << 1 or >> 1
             m.d.comb += self.err_r.addr.eq(self.p)
             with m.If(self.pv):
-                m.d.sync += [self.nw.eq(self.err_r.data), self.nw_v.eq(1), self.nw_last.eq(0),
-                             self.nw_addr.eq(self.pi)]
+                self.norm_shift_word(self.err_r.data, self.pi)
 
             def then():
                 m.d.sync += self.steps.eq(self.steps - 1)
                 m.next = "NORM_GAP"
             self.pass_step(then)
-        with m.State("NORM_PASS"):  # the words to norm_pipeline, rounded into mantissas
+        with m.State("NORM_PASS"):  # the words rounded into mantissas
             m.d.comb += self.err_r.addr.eq(self.p)
             with m.If(self.pv):
-                m.d.sync += [self.nw.eq(self.err_r.data), self.nw_v.eq(1), self.nw_last.eq(1),
-                             self.nw_addr.eq(self.at(l, self.pi))]
+                self.norm_round_word(self.err_r.data, self.at(l, self.pi))
 
-            def then():
-                m.next = "NORM_LAST"
+            def then():  # the last mantissa is written (and checked) now
+                m.next = "NORM_CHECK"
             self.pass_step(then)
-        with m.State("NORM_LAST"):  # the last mantissa is written (and checked) now
-            m.next = "NORM_CHECK"
         with m.State("NORM_CHECK"):
             with m.If(self.carry):  # (only if s > 0)
                 m.d.sync += [self.shift.eq(self.shift + 1), self.carry.eq(0), self.steps.eq(1)]
@@ -577,32 +573,30 @@ class _Build:
                 m.d.sync += self.cd_nonzero.eq(1)
 
     def norm_pipeline(self):
-        """The normalisation pass, outside the FSM: an error word registered (the block RAM's
-        output is slow), then shifted, rounded and written as a mantissa."""
+        """The magnitudes of a vector being written, ORed (outside the FSM)."""
         m = self.m
-        self.nw = Signal(self.err_shape)
-        self.nw_v = Signal()
-        self.nw_last = Signal()  # the rounding pass (else a one-bit shift pass, in place)
-        self.nw_addr = Signal(range(LAYERS << self.slot_bits))
-        m.d.sync += self.nw_v.eq(0)
         with m.If(self.tracked_en):
             m.d.sync += self.seen.eq(self.seen | abs(self.tracked))
-        w = self.width
-        with m.If(self.nw_v & ~self.nw_last):  # a shift pass
-            m.d.comb += [self.err_w.en.eq(1), self.err_w.addr.eq(self.nw_addr),
-                         self.err_w.data.eq(Mux(self.left, self.nw << 1, self.nw >> 1))]
-        with m.If(self.nw_v & self.nw_last):
-            # the word is below 2**(w + 1) in magnitude now; a mantissa has at most w + 1 bits
-            # and a sign (a rounding carry gives 2**w, seen here and undone by one more pass)
-            x = self.nw[:w + 2].as_signed()
-            mant = Signal(signed(w + 2))
-            m.d.comb += [mant.eq(Mux(self.shift > 0, (x + 1) >> 1, x)),
-                         self.mant_w.en.eq(1), self.mant_w.addr.eq(self.nw_addr),
-                         self.mant_w.data.eq(mant)]
-            with m.If(mant != 0):
-                m.d.sync += self.nonzero.eq(1)
-            with m.If((mant >= (1 << w)) | (mant <= -(1 << w))):
-                m.d.sync += self.carry.eq(1)
+
+    def norm_shift_word(self, word, addr):
+        """A shift pass: ``err[addr] = word << 1`` (or ``>> 1``)."""
+        w = self.err_w
+        self.m.d.comb += [w.en.eq(1), w.addr.eq(addr),
+                          w.data.eq(Mux(self.left, word << 1, word >> 1))]
+
+    def norm_round_word(self, word, addr):
+        """The rounding pass: ``mant[addr] = (word + 1) >> 1`` if the shift is right, else
+        ``word``. The word is below 2**(w + 1) in magnitude now; a mantissa has at most w + 1
+        bits and a sign (a rounding carry gives 2**w, seen here and undone by one more pass)."""
+        m, w = self.m, self.width
+        x = word[:w + 2].as_signed()
+        mant = Signal(signed(w + 2))
+        m.d.comb += [mant.eq(Mux(self.shift > 0, (x + 1) >> 1, x)),
+                     self.mant_w.en.eq(1), self.mant_w.addr.eq(addr), self.mant_w.data.eq(mant)]
+        with m.If(mant != 0):
+            m.d.sync += self.nonzero.eq(1)
+        with m.If((mant >= (1 << w)) | (mant <= -(1 << w))):
+            m.d.sync += self.carry.eq(1)
 
     def update_states(self):
         m, e, cfg = self.m, self.e, self.cfg
