@@ -58,7 +58,8 @@ class TrainerSignature(wiring.Signature):
     Members
     -------
     start : In(1); opcode : In(Opcode); args : In(8 * ARGS_BYTES); length : In(16)
-        Strobe: run the decoded trainer command (fixed arguments from the decoder).
+        Strobe: run the decoded trainer command (fixed arguments from the decoder, which
+        holds them until the command is done).
     done : Out(1); ok : Out(1)
         Strobe when finished; ``ok`` low: answer BAD_ARG (nothing changed).
     prediction : Out(8); loss : Out(32); capped : Out(8)
@@ -220,7 +221,6 @@ class _Build:
         self.l = Signal(range(LAYERS))  # the layer being worked on
         self.train = Signal()  # TRAIN (else INFER)
         self.updating = Signal()  # backprop: the errors are read, the updates run
-        self.label = Signal(8)
         self.bad = Signal()
         self.p = Signal(range(LW + 2))  # pass address
         self.pv = Signal()  # the previous pass address was in range (its data is here)
@@ -288,6 +288,7 @@ class _Build:
         a_cf = args_view(e.args, Opcode.CONFIGURE)
         a_ly = args_view(e.args, Opcode.CONFIGURE_LAYER)
         a_tr = args_view(e.args, Opcode.TRAIN)
+        self.label = a_tr.label  # held by the decoder while the command runs
         L, l = self.layers, self.l
         ready = self.configured & (self.nconf == L) & (L != 0)
         m.d.comb += e.loss.eq(self.loss)
@@ -295,7 +296,7 @@ class _Build:
         codes_ok = e.length == self.fan_in0 + self.train
         with m.State("IDLE"):
             with m.If(e.start):
-                m.d.sync += [self.train.eq(e.opcode == Opcode.TRAIN), self.label.eq(a_tr.label),
+                m.d.sync += [self.train.eq(e.opcode == Opcode.TRAIN),
                              self.bad.eq(0), l.eq(0), self.updating.eq(0),
                              self.loss.eq(0), e.capped.eq(0), e.prediction.eq(0)]
                 m.next = "CHECK"
@@ -710,9 +711,9 @@ class _Build:
                                 LineSide.ROWS, 0, self.fan_in[l], "BACK_READ")
             self.pass_step(then)
         ba, ia, va = self.word, self.word_j, self.word_v
-        prod, ic, vc = Signal(self.err_shape), Signal(range(self.LW + 1)), Signal()
-        # (A) the read word and its derivative code from the RAM, (B) their product registered
-        m.d.sync += [vc.eq(va), ic.eq(ia), prod.eq(ba * self.grads_r.data)]
+        # (A) the read word and its derivative code from the RAM, then their product written
+        prod, ic, vc = Signal(self.err_shape), ia, va
+        m.d.comb += prod.eq(ba * self.grads_r.data)
 
         def stage_b():
             with m.If(vc):
