@@ -233,7 +233,7 @@ class _Build:
         self.tracked_en = Signal()
         self.shift = Signal(signed(8))
         # one bit a tick: zm_l * 2**(CONST_BITS - zs) at CONFIGURE_LAYER, and rho (below
-        # 2**(CONST_BITS + 1): the low bits) before every update
+        # 2**(CONST_BITS + 1): the low bits) before every update; zm_l during a forward read
         self.acc = Signal(ZM_BITS)
         # during an update: rho * 2**(CONST_BITS - zs), at most 2**CONST_BITS (the cap); the
         # update codes are then (code * rho + 2**(CONST_BITS - 1)) >> CONST_BITS, a fixed shift
@@ -412,8 +412,8 @@ class _Build:
                              self.rowbuf_w.data.eq(Mux(self.pi == self.fan_in[l], self.D,
                                                        self.acts_r.data))]
 
-            def then():
-                m.d.sync += [self.seen.eq(0), self.loss.eq(0)]
+            def then():  # zm_l from the RAM (read since this state began) into acc
+                m.d.sync += [self.seen.eq(0), self.loss.eq(0), self.acc.eq(self.consts_r.data)]
                 self.start_read(LineSide.ROWS, 0, self.fan_in[l] + 1, LineSide.COLS,
                                 self.col0[l], self.col0[l] + self.fan_out[l], "FWD_READ")
             self.pass_step(then)
@@ -424,7 +424,7 @@ class _Build:
         ib, jb, vb = Signal(e.onchip.table_bits), Signal(range(self.LW + 1)), Signal()
         jc, vc = Signal(range(self.LW + 1)), Signal()
         y = e.rd_word[:cfg.adc_bits].as_signed()
-        m.d.comb += yz.eq(ya * self.consts_r.data)
+        m.d.comb += yz.eq(ya * self.acc)  # a register: the RAM's output is slow on the ECP5
         m.d.sync += [va.eq(0), vb.eq(va), jb.eq(ja), ib.eq(self.table_index(yz)),
                      vc.eq(vb), jc.eq(jb)]
         m.d.comb += [self.hidden_r.addr.eq(self.act_sel * self.T + ib), self.sig_r.addr.eq(ib),
@@ -711,9 +711,10 @@ class _Build:
                                 LineSide.ROWS, 0, self.fan_in[l], "BACK_READ")
             self.pass_step(then)
         ba, ia, va = self.word, self.word_j, self.word_v
-        # (A) the read word and its derivative code from the RAM, then their product written
-        prod, ic, vc = Signal(self.err_shape), ia, va
-        m.d.comb += prod.eq(ba * self.grads_r.data)
+        # (A) the read word and its derivative code from the RAM, (B) their product registered
+        # (RAM -> multiplier -> RAM in one tick is too slow on the ECP5)
+        prod, ic, vc = Signal(self.err_shape), Signal(range(self.LW + 1)), Signal()
+        m.d.sync += [vc.eq(va), ic.eq(ia), prod.eq(ba * self.grads_r.data)]
 
         def stage_b():
             with m.If(vc):
