@@ -264,7 +264,7 @@ class _Build:
     def pass_step(self, then):
         """One tick of a pass: address ``p`` now, its data (``pi``, when ``pv``) next tick."""
         m = self.m
-        m.d.sync += [self.pi.eq(self.p), self.pv.eq(self.p < self.n), self.p.eq(self.p + 1)]
+        m.d.sync += [self.pi.eq(self.p), self.pv.eq(self.p != self.n), self.p.eq(self.p + 1)]
         with m.If(self.p == self.n):
             then()
 
