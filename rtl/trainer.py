@@ -11,18 +11,29 @@ never touched:
   takes (forward: ``[H_l, D]``; transpose: the mantissas; update: ``cx`` and ``cd``);
 * ``acts``: every layer's input codes (``H_l``, the sample for layer 0), ``grads``: the
   derivative codes of the hidden units, ``mant``: every layer's normalised error
-  mantissas, ``err``: the vector being normalised (one slot of ``max(rows, cols)`` lines per
-  layer, the slot of layer ``l`` at ``l * lines``);
+  mantissas (a slot of a power of two >= ``max(rows, cols)`` lines per layer: the address
+  is ``Cat(index, l)``), ``err``: the vector being normalised;
+* ``consts``: per layer ``zm_l * 2**(24 - shift)``, ``r_l[0]``, ``r_l[1]`` and the exponent
+  of its normalised error with a nonzero bit (a block RAM, not registers);
 * ROMs with the activation and derivative tables of every hidden activation and the output
   sigmoid (:func:`insitu.golden.onchip.make_tables`, at elaboration).
 
-Arithmetic per read word (pipelined, one word per tick): the table index
-``clamp((y * zm_l) >> shift, -T/2, T/2 - 1) + T/2``, the table look-up, the output error
-``O - D onehot`` with its loss and the first argmax of the output codes; the hidden error
-``b * grad``. Leading-one normalisation ORs the magnitudes together while
-a vector is written, so the shift (and the one-bit correction when rounding carries) is
-known when the vector is complete: one pass writes the mantissas. Update management
-``rho = r_l[e & 1] >> -(e >> 1)`` (or ``<<``), capped at ``2**shift``.
+The datapath is small for the iCE40UP5K: no barrel shifter, variable shifts one bit a tick.
+
+* Per read word (pipelined, one word per tick): the table index
+  ``clamp((y * zm_l) >> shift, -T/2, T/2 - 1) + T/2`` is bits ``[24, 24 + table_bits)`` of
+  ``y * (zm_l << (24 - shift))`` (zm_l shifted one bit a tick at CONFIGURE_LAYER), the table
+  look-up, the output error ``O - D onehot`` with its loss and the first argmax of the
+  output codes; the hidden error ``b * grad``.
+* Leading-one normalisation: the magnitudes are ORed while a vector is written (its bit
+  length is that of the largest), which gives the shift ``s``. Then ``err`` is shifted in
+  place one bit per pass (``s - 1`` passes right, floor, or ``-s`` left) and a last pass
+  rounds (``(x + 1) >> 1``) into the mantissas; a rounding carry to ``2**width`` seen there
+  costs one more right pass and a rounding pass again.
+* Update management: ``rho = shift_round(r_l[e & 1], -(e >> 1))``, capped at ``2**shift``,
+  times ``2**(24 - shift)``, in one shift register one bit a tick (right shifts keep the
+  last bit out for the rounding); the update codes are then ``(code * rho + 2**23) >> 24``,
+  a fixed shift.
 """
 
 from __future__ import annotations
@@ -552,7 +563,7 @@ class _Build:
         """The update codes' scaling, outside the FSM: the update states feed ``op``."""
         m, cfg = self.m, self.cfg
         # the update codes go through a three-stage pipeline: the buffer word (operand)
-        # registered, its product with rho registered, then rounded, shifted and written.
+        # registered, its product with rho registered, then rounded (a fixed shift) and written.
         # One path RAM -> multiplier -> shifter -> RAM was the board's critical path.
         self.op = op = Signal(signed(max(cfg.dac_bits + 1, self.mant_shape.width)))
         self.op_v, self.op_col = op_v, op_col = Signal(), Signal()
