@@ -187,3 +187,17 @@ def test_planted_serial_shift_faults_are_caught(monkeypatch, method, fault):
     frames = network_frames() + samples(rng, 6, CFG.dac_max)
     with pytest.raises(AssertionError):
         run(frames, seed=0)
+
+
+@pytest.mark.parametrize("shift", [8, 24])
+def test_the_smallest_and_largest_shift_match_the_reference(shift):
+    """``zm_l`` is kept as ``zm_l * 2**(24 - shift)`` (16 one-bit shifts at shift 8, none at
+    24) and ``rho`` scaled by the same power: both ends of the shift range, bit for bit."""
+    scale = 2.0 ** (shift - 16)
+    zm = tuple(int(z * scale) for z in (9000, 7000))
+    r = tuple(tuple(int(v * scale) for v in pair) for pair in ((30000, 42000), (20000, 28000)))
+    rng = random.Random(shift)
+    frames = network_frames(0, 0, shift=shift, zm=zm, r=r) + samples(rng, 8, CFG.dac_max)
+    want, log, ref = run(frames, seed=shift)
+    assert all(r.ok for r in want)
+    assert log["bursts"] >= 4 and len(ref.trainer_updates) == log["bursts"]
