@@ -9,8 +9,8 @@ enable off) is entered
 
 * after reset (the DAC chain starts with a hardware RESET, OE of the enable
   chains is high);
-* when the host link is quiet for ``watchdog_s`` (no byte either way): the
-  host is gone. If a request was waiting for its answer that long, the
+* when the host link is quiet for ``watchdog_s`` (no byte either way; to within one
+  LED unit, ``2**LED_PRESCALE_BITS`` ticks, 0.7 ms at 24 MHz): the host is gone. If a request was waiting for its answer that long, the
   controller is hung: it is reset as well (the x/d buffers keep their
   contents, the LFSRs restart from the seed) and ``error`` is raised;
 * on any error: an error response on the host link (its status byte is
@@ -108,7 +108,8 @@ class BoardCore(wiring.Component):
     baud : int
     dac_part : "ad5676" or "ad5686r"
     watchdog_s : float
-        Host-link quiet time before the safe state.
+        Host-link quiet time before the safe state (counted in LED units of
+        ``2**LED_PRESCALE_BITS`` ticks: to within one unit).
     neuron_reset_s : float
         Width of the neuron reset pulse on ``neu_reset`` (:class:`NeuronLines`); at most one
         byte time of the host link, so that it ends before the next command arrives.
@@ -137,6 +138,8 @@ class BoardCore(wiring.Component):
         self.baud = baud
         self.divisor = uart_divisor(clk_hz, baud)
         self.watchdog_ticks = ticks(clk_hz, watchdog_s)
+        #: LED units the watchdog waits: the host counts as gone within one unit of watchdog_s
+        self.watchdog_units = -(-self.watchdog_ticks // (1 << LED_PRESCALE_BITS))
         # read levels in a RAM: the DAC chain reads one line at a time anyway (area)
         self.dac = DacChain(config, clk_hz, part=dac_part, max_sclk_hz=dac_max_sclk_hz, levels="memory")
         self.adc = Ads8688Reader(config, clk_hz, max_sclk_hz=adc_max_sclk_hz)
@@ -195,21 +198,30 @@ class BoardCore(wiring.Component):
         m.submodules.monitor = ResetInserter(ctrl_reset)(mon)  # restarts with the controller
         m.d.comb += [mon.valid.eq(tx_byte), mon.byte.eq(tx.i.payload)]
 
+        prescale = Signal(LED_PRESCALE_BITS)
+        unit = Signal()  # one tick every 2**LED_PRESCALE_BITS
+        m.d.sync += [prescale.eq(prescale + 1), unit.eq(prescale.all())]
+
         # ---- watchdog and safe state
-        quiet = Signal(range(self.watchdog_ticks + 1))
+        # counts LED units, not ticks (area: 12 bits instead of 26 for 2 s at 24 MHz): the
+        # n-th unit strobe after the last byte comes (n - 1) to n units after it
+        n_units = self.watchdog_units
+        quiet = Signal(range(max(2, n_units)))
+        expired = Signal()
+        m.d.comb += expired.eq(unit & (quiet == n_units - 1))
         awaiting = Signal()  # a request byte came in and no answer byte has left since
         host_gone = Signal()
         with m.If(rx_byte | tx_byte):
             m.d.sync += [quiet.eq(0), host_gone.eq(0)]
-        with m.Elif(quiet == self.watchdog_ticks):
+        with m.Elif(expired):
             m.d.sync += [quiet.eq(0), host_gone.eq(1)]
-        with m.Else():
+        with m.Elif(unit):
             m.d.sync += quiet.eq(quiet + 1)
         with m.If(rx_byte):
             m.d.sync += awaiting.eq(1)
         with m.Elif(tx_byte):
             m.d.sync += awaiting.eq(0)
-        hung = (quiet == self.watchdog_ticks) & awaiting
+        hung = expired & awaiting
         with m.If(hung):
             m.d.sync += awaiting.eq(0)
         m.d.comb += ctrl_reset.eq(hung)
@@ -218,9 +230,6 @@ class BoardCore(wiring.Component):
         m.d.comb += error_event.eq(mon.error | en.overrun | rx.overrun | hung)
         error_q = Signal()  # registered: no combinational loop through the enables' overrun
         m.d.sync += error_q.eq(error_event)
-        prescale = Signal(LED_PRESCALE_BITS)
-        unit = Signal()  # one tick every 2**LED_PRESCALE_BITS
-        m.d.sync += [prescale.eq(prescale + 1), unit.eq(prescale.all())]
         error_on = stretch(m, error_event, led_units(self.clk_hz, 0.5), unit)  # error LED ~0.5 s
         # an error is a one-tick safe request: the DAC chain resets (0 V) and re-initialises,
         # the enable chains drop their outputs; the next command then runs as usual

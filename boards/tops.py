@@ -373,6 +373,7 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
     # the iCE40UP5K's SB_MAC16 multipliers: without them the trainer's multipliers land in LUTs
     dsp_opts = "-dsp" if board == "icebreaker" else ""
     synth_opts = dsp_opts
+    synth_flow = "abc9"  # (synth_opts alone cannot say: the iCE40 flow always has -dsp)
     after_synth = "tee -q -o stat.json stat -json"
     for attempt in range(2):
         try:
@@ -387,6 +388,7 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
                 # netlists (deterministically); map the LUTs with classic ABC instead
                 synth_opts, after_synth = classic_abc_flow(board)
                 synth_opts = f"{dsp_opts} {synth_opts}".strip()
+                synth_flow = "classic abc (abc9 crashed)"
                 platform = platform_of(board)
                 add_pin_resources(platform, board, cfg)
                 top = Top(board, cfg, baud=baud, dac_part=dac_part, watchdog_s=watchdog_s, trainer=trainer)
@@ -428,7 +430,7 @@ def build(board: str, config: ControllerConfig, build_dir, *, pulse_s: float | N
         "watchdog_s": watchdog_s,
         "trainer": None if trainer is None else trainer.to_dict(),
         "pins": pins,
-        "synth_flow": "abc9" if not synth_opts else "classic abc (abc9 crashed)",
+        "synth_flow": synth_flow,
         "tools": {k: Path(v).name for k, v in env.items()},
     }
     (build_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -36,6 +36,7 @@ from .analog import AnalogPortSignature
 from .decoder import VECTOR_FIXED_BYTES, CommandDecoder, args_view, fields_layout
 from .drivers import LineDrivers
 from .layouts import LineSide, Opcode, Status, dac_shape
+from .narrow import within
 from .neuron_control import NeuronControl
 from .read_engine import ReadEngine
 from .response import HEADER_BYTES, ResponseWriter, response_byte_layout
@@ -54,8 +55,9 @@ class CommandSignature(wiring.Signature):
     Members (host link's view): ``valid``, ``opcode``, ``length``: a frame is
     waiting; ``addr`` / ``data``: synchronous read of its payload (one tick);
     ``done``: the controller has finished it (response fully handed over);
-    ``response``: the response bytes, ``last`` on the final one; ``errors``:
-    frames the link itself rejected (for STATUS).
+    ``response``: the response bytes, ``last`` on the final one; ``error``: strobe, the
+    controller answers an error status; ``errors``: every error answered so far, the link's
+    and the controller's (STATUS ``frame_errors``; one counter, in the link: area).
     """
 
     def __init__(self, config: ControllerConfig):
@@ -67,6 +69,7 @@ class CommandSignature(wiring.Signature):
             "data": Out(8),
             "done": In(1),
             "response": In(stream.Signature(response_byte_layout())),
+            "error": In(1),
             "errors": Out(16),
         })
 
@@ -204,7 +207,6 @@ class _Commands:
     def _registers(self):
         m, cfg = self.m, self.cfg
         lines = max(cfg.rows, cfg.cols)
-        self.errors = Signal(16)
         self.body_idx = Signal(range(_MAX_BODY))
         # vector load / read
         self.vec_bad = Signal()
@@ -261,7 +263,7 @@ class _Commands:
 
     def error(self, status):
         self.respond(status)
-        self.m.d.sync += self.errors.eq(self.errors + 1)
+        self.m.d.comb += self.cmd.error.eq(1)
         self.m.next = "FINISH"
 
     def start_read(self, drv_side, first, end, sns_side, s_first, s_last, line=None, code=0,
@@ -371,7 +373,7 @@ class _Commands:
         m.d.comb += [getattr(status_body, k).eq(v) for k, v in constants.items()]
         m.d.comb += [
             status_body.lfsr_draws.eq(seq.lfsr_draws),
-            status_body.frame_errors.eq(self.errors + self.cmd.errors),
+            status_body.frame_errors.eq(self.cmd.errors),
         ]
         upd_body = Signal(fields_layout(proto.RESPONSE_FIELDS[proto.Opcode.UPDATE]))
         m.d.comb += [upd_body.slots.eq(seq.slot_count), upd_body.lfsr_draws.eq(seq.lfsr_draws)]
@@ -423,7 +425,7 @@ class _Commands:
         a_vec, a_rv = self.a_vec, self.a_rv
         byte_idx, vec_pos, code16 = self.byte_idx, self.vec_pos, self.code16
         x_wr, d_wr, x_rd, d_rd = self.x_wr, self.d_wr, self.x_rd, self.d_rd
-        out_of_range = (code16 > cfg.dac_max) | (code16 < -cfg.dac_max)
+        out_of_range = ~within(code16, cfg.dac_max)
         with m.State("VECTOR_WALK"):
             m.d.comb += cmd.addr.eq(byte_idx)
             m.d.sync += byte_idx.eq(byte_idx + 1)

@@ -17,6 +17,7 @@ from amaranth.utils import bits_for
 from ..golden import protocol as proto
 from ..golden.config import ControllerConfig
 from .layouts import LineSide, Opcode, lines
+from .narrow import at_most, within
 
 #: bytes of the longest fixed argument block
 ARGS_BYTES = max(proto.fields_size(f) for f in proto.REQUEST_FIELDS.values())
@@ -106,8 +107,7 @@ class CommandDecoder(wiring.Component):
             return Mux(side == LineSide.ROWS, R, C)
 
         def device_ok(view):
-            return ((view.row < R) & (view.col < C)
-                    & (view.read_code <= cfg.dac_max) & (view.read_code >= -cfg.dac_max))
+            return at_most(view.row, R - 1) & at_most(view.col, C - 1) & within(view.read_code, cfg.dac_max)
 
         a_vec, a_rv = args_view(self.args, Op.LOAD_VECTOR), args_view(self.args, Op.READ_VECTOR)
         a_win, a_upd = args_view(self.args, Op.FORWARD), args_view(self.args, Op.UPDATE)
@@ -131,9 +131,11 @@ class CommandDecoder(wiring.Component):
                             fixed = proto.fields_size(proto.REQUEST_FIELDS[op.protocol])
                             if op == Op.LOAD_VECTOR:
                                 m.d.comb += length_ok.eq(
-                                    (length >= fixed + proto.VECTOR_CODE_BYTES) & (length[0] == 1))
+                                    ~at_most(length, fixed + proto.VECTOR_CODE_BYTES - 1)
+                                    & (length[0] == 1))
                             elif op in (Op.TRAIN, Op.INFER):
-                                m.d.comb += length_ok.eq(length >= fixed + proto.SAMPLE_CODE_BYTES)
+                                m.d.comb += length_ok.eq(
+                                    ~at_most(length, fixed + proto.SAMPLE_CODE_BYTES - 1))
                             else:
                                 m.d.comb += length_ok.eq(length == fixed)
                 m.d.sync += index.eq(0)
@@ -168,10 +170,14 @@ class CommandDecoder(wiring.Component):
                                           & window_ok(a_win.col0, a_win.ncols, C))
                     with m.Case(Op.UPDATE):
                         gmax = Mux(a_upd.mode == proto.Mode.DETERMINISTIC, cfg.count_max, cfg.prob_max)
+                        # the gains in the bits the larger limit needs, behind a high-bits-zero test
+                        gb = bits_for(max(cfg.count_max, cfg.prob_max))
+                        row_gain, row_fits = a_upd.row_gain[:gb], a_upd.row_gain[gb:] == 0
+                        col_gain, col_fits = a_upd.col_gain[:gb], a_upd.col_gain[gb:] == 0
                         m.d.comb += ok.eq(
                             (a_upd.mode <= 1)
                             & ((a_upd.flags & ~proto.UPDATE_FLAG_DITHER & 0xFF) == 0)
-                            & (a_upd.row_gain <= gmax) & (a_upd.col_gain <= gmax)
+                            & row_fits & col_fits & (row_gain <= gmax) & (col_gain <= gmax)
                             & window_ok(a_upd.row0, a_upd.nrows, R)
                             & window_ok(a_upd.col0, a_upd.ncols, C)
                         )

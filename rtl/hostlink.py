@@ -21,6 +21,7 @@ from ..golden.config import ControllerConfig
 from .controller import CommandSignature
 from .response import response_byte_layout
 from .layouts import Status
+from .narrow import at_most
 
 
 def crc16_next(m, crc, byte):
@@ -165,14 +166,18 @@ class HostLink(wiring.Component):
         pending = Signal()
         # (one per line: each keeps its name, which the proofs' views look up)
         p_opcode = Signal(8)
-        p_length = Signal(16)
+        # a served frame's length is at most max_payload (LEN_HI rejects longer ones, whose
+        # error answer does not use it): the waiting and running frames keep only those bits
+        p_length = Signal(range(max_payload + 1))
         p_status = Signal(Status)
         p_bank = Signal()
         # the dispatcher: the frame it serves (a command, or an error answer)
         D_IDLE, D_COMMAND, D_ERROR = self.D_IDLE, self.D_COMMAND, self.D_ERROR
         dispatch = Signal(range(3))
-        x_opcode, x_length, x_status = Signal(8), Signal(16), Signal(Status)
-        errors = Signal(16)
+        x_opcode, x_length, x_status = Signal(8), Signal(range(max_payload + 1)), Signal(Status)
+        errors = Signal(16)  # error answers: the link's verdicts and the controller's
+        link_error = Signal()  # the dispatcher serves a frame the link rejected
+        m.d.sync += errors.eq(errors + link_error + self.cmd.error)
         # an error response is the bare header: opcode, status, zero length
         header_bytes = proto.fields_size(proto.RESPONSE_HEADER)
         err_byte = Signal(range(header_bytes))
@@ -191,7 +196,8 @@ class HostLink(wiring.Component):
             with m.If(ok):
                 m.d.sync += dispatch.eq(D_COMMAND)
             with m.Else():
-                m.d.sync += [dispatch.eq(D_ERROR), errors.eq(errors + 1)]
+                m.d.sync += dispatch.eq(D_ERROR)
+                m.d.comb += link_error.eq(1)
 
         def next_frame(done=True):
             """The dispatcher is done with its frame (or idle): the waiting one, if any."""
@@ -282,7 +288,7 @@ class HostLink(wiring.Component):
                 with m.If(got):
                     m.d.sync += [length[8:].eq(byte), index.eq(0)]
                     full = (byte << 8) | length[:8]
-                    with m.If(full > max_payload):
+                    with m.If(~at_most(full, max_payload)):
                         finished(Status.BAD_LENGTH)
                     with m.Elif(full == 0):
                         m.next = "CRC_HI"

@@ -16,6 +16,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.config import ControllerConfig
+from .narrow import at_most
 
 #: bits of the error and its magnitude: |target - code| < 2**33
 ERROR_BITS = 34
@@ -114,7 +115,7 @@ class WriteVerifyStep(wiring.Component):
             with m.State("SHIFT"):
                 with m.If((shift_left == 0) | (mag == 0)):
                     m.d.sync += self.count.eq(
-                        Mux(mag == 0, 1, Mux(mag > cfg.count_max, cfg.count_max, mag)))
+                        Mux(mag == 0, 1, Mux(~at_most(mag, cfg.count_max), cfg.count_max, mag)))
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
