@@ -63,6 +63,29 @@ CONST_BITS = proto.TRAINER_CONST_BITS
 ZM_BITS = 2 * CONST_BITS - proto.TRAINER_SHIFTS[0]
 
 
+def le_const(x, c: int):
+    """``x <= c`` for an unsigned value ``x`` and a constant ``c``, as LUT logic from the low
+    bit up (a comparison cell would be a carry chain of ``len(x)`` logic cells)."""
+    if c < 0:
+        return Const(0, 1)
+    if c >= (1 << len(x)) - 1:
+        return Const(1, 1)
+    below = Const(1, 1)  # x[:i] <= c[:i]
+    for i in range(len(x)):
+        below = (~x[i] | below) if c >> i & 1 else (~x[i] & below)
+    return below
+
+
+def in_const_range(x, lo: int, hi: int):
+    """``lo <= x <= hi`` for an unsigned ``x`` and constants, without carry chains."""
+    return ~le_const(x, lo - 1) & le_const(x, hi)
+
+
+def positive(x):
+    """``x > 0`` for a signed ``x``: sign clear, some bit set."""
+    return ~x[-1] & (x != 0)
+
+
 class TrainerSignature(wiring.Signature):
     """Ports of the trainer engine (its view). L = max(rows, cols).
 
@@ -315,10 +338,10 @@ class _Build:
             lo, hi = proto.TRAINER_SHIFTS
             with m.Switch(e.opcode):
                 with m.Case(Opcode.CONFIGURE):
-                    good = ((a_cf.layers >= 2) & (a_cf.layers <= LAYERS)
-                            & (a_cf.activation < len(proto.TRAINER_ACTIVATIONS))
-                            & (a_cf.algorithm < len(proto.TRAINER_ALGORITHMS))
-                            & (a_cf.shift >= lo) & (a_cf.shift <= hi))
+                    good = (in_const_range(a_cf.layers, 2, LAYERS)
+                            & le_const(a_cf.activation, len(proto.TRAINER_ACTIVATIONS) - 1)
+                            & le_const(a_cf.algorithm, len(proto.TRAINER_ALGORITHMS) - 1)
+                            & in_const_range(a_cf.shift, lo, hi))
                     with m.If(good):
                         m.d.sync += [L.eq(a_cf.layers), self.act_sel.eq(a_cf.activation),
                                      self.alg.eq(a_cf.algorithm), self.zs.eq(a_cf.shift),
@@ -332,7 +355,7 @@ class _Build:
                     end = col0 + a_ly.fan_out
                     good = (self.configured & (a_ly.layer == k) & (k < L)
                             & (a_ly.fan_in != 0) & (a_ly.fan_out != 0)
-                            & (a_ly.fan_in < cfg.rows) & (end <= cfg.cols)
+                            & le_const(a_ly.fan_in, cfg.rows - 1) & le_const(end, cfg.cols)
                             & (first | (a_ly.fan_in == self.last_out))
                             & (a_ly.zm != 0) & (a_ly.zm[CONST_BITS:] == 0)
                             & (a_ly.r_even[CONST_BITS:] == 0) & (a_ly.r_odd[CONST_BITS:] == 0))
@@ -389,7 +412,7 @@ class _Build:
             with m.If(self.pv):
                 m.d.comb += [self.acts_w.en.eq(1), self.acts_w.addr.eq(self.pi),
                              self.acts_w.data.eq(e.data)]
-                with m.If(e.data > self.D):
+                with m.If(~le_const(e.data, self.D)):
                     m.d.sync += self.bad.eq(1)
 
             def then():
@@ -489,15 +512,15 @@ class _Build:
         # shift s. The vector is shifted in place in err one bit per pass (s - 1 passes right,
         # floor, or -s passes left), then the last pass rounds ((x + 1) >> 1 if s > 0) into the
         # mantissas. A rounding carry to 2**width is seen there: one more pass right, again.
+        # s = bit length - w (0 for a zero vector) straight from the encoder's constants
         top = self.seen
-        blen = Signal(range(len(top) + 1))
-        length = Const(0, blen.shape())
+        shift = Const(0, signed(8))
         for k in range(len(top)):
-            length = Mux(top[k], k + 1, length)
-        m.d.comb += blen.eq(length)
+            shift = Mux(top[k], Const(k + 1 - w, signed(8)), shift)
         with m.State("NORM_SHIFT"):
-            s = Mux(top != 0, blen - w, 0)
-            m.d.sync += [self.shift.eq(s), self.carry.eq(0), self.left.eq(s < 0),
+            s = Signal(signed(8))
+            m.d.comb += s.eq(shift)
+            m.d.sync += [self.shift.eq(s), self.carry.eq(0), self.left.eq(s[-1]),
                          self.steps.eq(self.norm_passes(s))]
             m.next = "NORM_GAP"
         with m.State("NORM_GAP"):  # the last word of a shift pass is written now
@@ -542,13 +565,17 @@ class _Build:
     def norm_passes(s):
         """One-bit shift passes before the rounding pass for a normalisation shift ``s``:
         ``s - 1`` right (the last bit goes in the rounding), or ``-s`` left."""
-        return Mux(s > 0, s - 1, -s)
+        minus = -s  # s - 1 is ~(-s): one carry chain for both
+        return Mux(positive(s), ~minus, minus)
 
     def rho_shifts(self, s):
         """``rho``'s one-bit shifts for ``shift_round(r, s)`` times ``2**(CONST_BITS - zs)``:
         (right, left), right at most 31 (nothing of ``r`` is left), left at most 31 + 16."""
-        right = Mux(s > 31, 31, Mux(s > 0, s, 0))
-        left = Mux(-s > 31, 31, Mux(s < 0, -s, 0)) + (CONST_BITS - self.zs)
+        neg, high, low = s[-1], s[5:], s[:5]  # the clamps as bit tests, not carry chains
+        right = Mux(~neg & (high != 0), 31, Mux(positive(s), low, 0))  # s > 31, s > 0
+        # -s > 31 unless -31 <= s <= -1 (high bits all ones, low bits not all zeros)
+        over = neg & ~((high == (1 << len(high)) - 1) & (low != 0))
+        left = Mux(over, 31, Mux(neg, (-low)[:5], 0)) + (CONST_BITS - self.zs)
         return right, left
 
     def start_norm_pass(self):
@@ -603,11 +630,13 @@ class _Build:
         m, w = self.m, self.width
         x = word[:w + 2].as_signed()
         mant = Signal(signed(w + 2))
-        m.d.comb += [mant.eq(Mux(self.shift > 0, (x + 1) >> 1, x)),
+        m.d.comb += [mant.eq(Mux(positive(self.shift), (x + 1) >> 1, x)),
                      self.mant_w.en.eq(1), self.mant_w.addr.eq(addr), self.mant_w.data.eq(mant)]
         with m.If(mant != 0):
             m.d.sync += self.nonzero.eq(1)
-        with m.If((mant >= (1 << w)) | (mant <= -(1 << w))):
+        # |mant| >= 2**w (mant is above -2**(w + 1)): bit w set and positive, or negative with
+        # bit w clear or the bits below it all zeros
+        with m.If(Mux(mant[-1], ~mant[w] | (mant[:w] == 0), mant[w])):
             m.d.sync += self.carry.eq(1)
 
     def update_states(self):
