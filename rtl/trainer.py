@@ -645,7 +645,9 @@ class _Build:
         # rho = shift_round(r_l[e & 1], -(e >> 1)), capped at 2**zs, times 2**(CONST_BITS - zs):
         # one bit a tick in ``acc``; right shifts keep the last bit out (the rounding), left
         # shifts note a bit pushed past 2**CONST_BITS (then rho is above the cap)
-        acc, full, lefts = self.acc[:CONST_BITS + 1], self.acc, self.lefts
+        # rho lives in the low bits of acc only (the bits above are zm's, reloaded before a
+        # forward read): fewer sources for them
+        acc, lefts = self.rho, self.lefts
         out_bit = Signal()
         big = Signal()
         rights = Signal(5)  # a shift of 31 leaves nothing of r < 2**CONST_BITS
@@ -664,24 +666,24 @@ class _Build:
             with m.Else():
                 m.next = "UPD_RHO_LOAD"
         with m.State("UPD_RHO_LOAD"):
-            m.d.sync += full.eq(self.consts_r.data)  # r < 2**CONST_BITS
+            m.d.sync += acc.eq(self.consts_r.data[:len(acc)])  # r < 2**CONST_BITS
             m.next = "UPD_RHO_RIGHT"
         with m.State("UPD_RHO_RIGHT"):
             with m.If(rights != 0):
-                m.d.sync += [full.eq(full >> 1), out_bit.eq(acc[0]), rights.eq(rights - 1)]
+                m.d.sync += [acc.eq(acc >> 1), out_bit.eq(acc[0]), rights.eq(rights - 1)]
             with m.Else():  # rounded half up: the last bit shifted out
                 m.d.sync += acc.eq(acc + out_bit)
                 m.next = "UPD_RHO_LEFT"
         with m.State("UPD_RHO_LEFT"):
             with m.If(lefts != 0):
-                m.d.sync += [full.eq(full << 1), lefts.eq(lefts - 1)]
+                m.d.sync += [acc.eq(acc << 1), lefts.eq(lefts - 1)]
                 with m.If(acc[-1]):
                     m.d.sync += big.eq(1)
             with m.Else():
                 m.next = "UPD_RHO_CAP"
         with m.State("UPD_RHO_CAP"):
             capped = big | (acc[-1] & (acc[:-1] != 0))
-            m.d.sync += full.eq(Mux(capped, 1 << CONST_BITS, acc))  # rho
+            m.d.sync += acc.eq(Mux(capped, 1 << CONST_BITS, acc))  # rho
             with m.If(capped):
                 m.d.sync += e.capped.eq(e.capped + 1)
             self.start_pass(self.fan_in[l] + 1, "UPD_X")
