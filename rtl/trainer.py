@@ -256,6 +256,7 @@ class _Build:
         self.train = Signal()  # TRAIN (else INFER)
         self.updating = Signal()  # backprop: the errors are read, the updates run
         self.bad = Signal()
+        self.ok = Signal()  # the answer DONE gives
         self.p = Signal(range(LW + 2))  # pass address
         self.pv = Signal()  # the previous pass address was in range (its data is here)
         self.pi = Signal(range(LW + 1))  # the previous pass address
@@ -288,8 +289,11 @@ class _Build:
 
     # ------------------------------------------------------------------ helpers
     def finish(self, ok):
-        self.m.d.comb += [self.e.done.eq(1), self.e.ok.eq(ok)]
-        self.m.next = "IDLE"
+        """``done`` strobes next tick, in DONE, with ``ok`` from a register: the checks'
+        logic never reaches the controller's response logic in the same tick (the
+        iCEBreaker's critical path at 4-4-3 went through both)."""
+        self.m.d.sync += self.ok.eq(ok)
+        self.m.next = "DONE"
 
     def start_pass(self, n, state):
         self.m.d.sync += [self.p.eq(0), self.pv.eq(0), self.n.eq(n)]
@@ -334,6 +338,9 @@ class _Build:
                              self.bad.eq(0), l.eq(0), self.updating.eq(0),
                              self.loss.eq(0), e.capped.eq(0), e.prediction.eq(0)]
                 m.next = "CHECK"
+        with m.State("DONE"):
+            m.d.comb += [e.done.eq(1), e.ok.eq(self.ok)]
+            m.next = "IDLE"
         with m.State("CHECK"):
             lo, hi = proto.TRAINER_SHIFTS
             with m.Switch(e.opcode):
@@ -409,20 +416,19 @@ class _Build:
         first = Mux(self.train, 1, 0)
         with m.State("SAMPLE"):
             m.d.comb += [e.addr_en.eq(1), e.addr.eq(self.p + first)]
+            above = self.pv & ~le_const(e.data, self.D)
             with m.If(self.pv):
                 m.d.comb += [self.acts_w.en.eq(1), self.acts_w.addr.eq(self.pi),
                              self.acts_w.data.eq(e.data)]
-                with m.If(~le_const(e.data, self.D)):
+                with m.If(above):
                     m.d.sync += self.bad.eq(1)
 
-            def then():
-                m.next = "SAMPLE_CHECK"
+            def then():  # the last code is here now: checked with the ones before
+                with m.If(self.bad | above):
+                    self.finish(0)
+                with m.Else():
+                    self.start_pass(self.fan_in0 + 1, "FWD_LOAD")
             self.pass_step(then)
-        with m.State("SAMPLE_CHECK"):
-            with m.If(self.bad):
-                self.finish(0)
-            with m.Else():
-                self.start_pass(self.fan_in0 + 1, "FWD_LOAD")
 
     # ------------------------------------------------------------------ forward
     def table_index(self, yz):
