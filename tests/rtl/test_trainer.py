@@ -91,15 +91,27 @@ def test_bad_trainer_commands_answer_bad_arg():
         P.encode_frame(P.Opcode.TRAIN, bytes([3, 1, 2, 3])),  # label
         P.encode_frame(P.Opcode.TRAIN, bytes([0, 1, 2])),  # length
         P.encode_frame(P.Opcode.TRAIN, bytes([0, 1, D + 1, 3])),  # code
+        P.encode_frame(P.Opcode.TRAIN, bytes([0, 1, 2, D + 1])),  # the last code
         P.encode_frame(P.Opcode.INFER, b""),  # BAD_LENGTH
         P.encode_request(P.Opcode.CONFIGURE, layers=5, activation=0, algorithm=0, shift=16),
+        # each bound of CONFIGURE's checks just outside
+        P.encode_request(P.Opcode.CONFIGURE, layers=1, activation=0, algorithm=0, shift=16),
+        P.encode_request(P.Opcode.CONFIGURE, layers=2, activation=len(P.TRAINER_ACTIVATIONS),
+                         algorithm=0, shift=16),
+        P.encode_request(P.Opcode.CONFIGURE, layers=2, activation=0,
+                         algorithm=len(P.TRAINER_ALGORITHMS), shift=16),
+        P.encode_request(P.Opcode.CONFIGURE, layers=2, activation=0, algorithm=0,
+                         shift=P.TRAINER_SHIFTS[0] - 1),
+        P.encode_request(P.Opcode.CONFIGURE, layers=2, activation=0, algorithm=0,
+                         shift=P.TRAINER_SHIFTS[1] + 1),
         P.encode_frame(P.Opcode.TRAIN, bytes([2, 5, 60, 127])),  # and the network survived
     ]
     want, _, _ = run(bad, seed=4)
     assert [r.status for r in want] == [
         P.Status.BAD_ARG, P.Status.OK, P.Status.OK, P.Status.BAD_ARG, P.Status.BAD_ARG,
         P.Status.BAD_ARG, P.Status.OK, P.Status.BAD_ARG, P.Status.BAD_ARG, P.Status.BAD_ARG,
-        P.Status.BAD_LENGTH, P.Status.BAD_ARG, P.Status.OK]
+        P.Status.BAD_ARG, P.Status.BAD_LENGTH, P.Status.BAD_ARG, *[P.Status.BAD_ARG] * 5,
+        P.Status.OK]
 
 
 def test_without_trainer_the_opcodes_are_unknown():
