@@ -11,18 +11,29 @@ never touched:
   takes (forward: ``[H_l, D]``; transpose: the mantissas; update: ``cx`` and ``cd``);
 * ``acts``: every layer's input codes (``H_l``, the sample for layer 0), ``grads``: the
   derivative codes of the hidden units, ``mant``: every layer's normalised error
-  mantissas, ``err``: the vector being normalised (one slot of ``max(rows, cols)`` lines per
-  layer, the slot of layer ``l`` at ``l * lines``);
+  mantissas (a slot of a power of two >= ``max(rows, cols)`` lines per layer: the address
+  is ``Cat(index, l)``), ``err``: the vector being normalised;
+* ``consts``: per layer ``zm_l * 2**(24 - shift)``, ``r_l[0]``, ``r_l[1]`` and the exponent
+  of its normalised error with a nonzero bit (a block RAM, not registers);
 * ROMs with the activation and derivative tables of every hidden activation and the output
   sigmoid (:func:`insitu.golden.onchip.make_tables`, at elaboration).
 
-Arithmetic per read word (pipelined, one word per tick): the table index
-``clamp((y * zm_l) >> shift, -T/2, T/2 - 1) + T/2``, the table look-up, the output error
-``O - D onehot`` with its loss and the first argmax of the output codes; the hidden error
-``b * grad``. Leading-one normalisation tracks the largest positive and negative value while
-a vector is written, so the shift (and the one-bit correction when rounding carries) is
-known when the vector is complete: one pass writes the mantissas. Update management
-``rho = r_l[e & 1] >> -(e >> 1)`` (or ``<<``), capped at ``2**shift``.
+The datapath is small for the iCE40UP5K: no barrel shifter, variable shifts one bit a tick.
+
+* Per read word (pipelined, one word per tick): the table index
+  ``clamp((y * zm_l) >> shift, -T/2, T/2 - 1) + T/2`` is bits ``[24, 24 + table_bits)`` of
+  ``y * (zm_l << (24 - shift))`` (zm_l shifted one bit a tick at CONFIGURE_LAYER), the table
+  look-up, the output error ``O - D onehot`` with its loss and the first argmax of the
+  output codes; the hidden error ``b * grad``.
+* Leading-one normalisation: the magnitudes are ORed while a vector is written (its bit
+  length is that of the largest), which gives the shift ``s``. Then ``err`` is shifted in
+  place one bit per pass (``s - 1`` passes right, floor, or ``-s`` left) and a last pass
+  rounds (``(x + 1) >> 1``) into the mantissas; a rounding carry to ``2**width`` seen there
+  costs one more right pass and a rounding pass again.
+* Update management: ``rho = shift_round(r_l[e & 1], -(e >> 1))``, capped at ``2**shift``,
+  times ``2**(24 - shift)``, in one shift register one bit a tick (right shifts keep the
+  last bit out for the rounding); the update codes are then ``(code * rho + 2**23) >> 24``,
+  a fixed shift.
 """
 
 from __future__ import annotations
@@ -48,17 +59,31 @@ from .layouts import (
 
 LAYERS = proto.TRAINER_MAX_LAYERS
 CONST_BITS = proto.TRAINER_CONST_BITS
-SHIFT_CAP = 31  # variable shifts are clamped here (every shifted value is below 2**25)
+# zm_l is kept as zm_l * 2**(CONST_BITS - shift): the table index is then at a fixed bit
+ZM_BITS = 2 * CONST_BITS - proto.TRAINER_SHIFTS[0]
 
 
-def shift_round(v, s, width: int):
-    """``golden.onchip.shift_round(v, s)`` for a signed ``s`` (a Value), result ``signed(width)``:
-    ``(v + 2**(s-1)) >> s`` for ``s > 0``, else ``v << -s``; amounts clamped at SHIFT_CAP."""
-    right = Mux(s > SHIFT_CAP, SHIFT_CAP, s)[:5]
-    left = Mux(-s > SHIFT_CAP, SHIFT_CAP, -s)[:5]
-    half = (Const(1, 33) << right) >> 1
-    rounded = ((v + half.as_signed()) >> right)
-    return Mux(s > 0, rounded, v << left)[:width].as_signed()
+def le_const(x, c: int):
+    """``x <= c`` for an unsigned value ``x`` and a constant ``c``, as LUT logic from the low
+    bit up (a comparison cell would be a carry chain of ``len(x)`` logic cells)."""
+    if c < 0:
+        return Const(0, 1)
+    if c >= (1 << len(x)) - 1:
+        return Const(1, 1)
+    below = Const(1, 1)  # x[:i] <= c[:i]
+    for i in range(len(x)):
+        below = (~x[i] | below) if c >> i & 1 else (~x[i] & below)
+    return below
+
+
+def in_const_range(x, lo: int, hi: int):
+    """``lo <= x <= hi`` for an unsigned ``x`` and constants, without carry chains."""
+    return ~le_const(x, lo - 1) & le_const(x, hi)
+
+
+def positive(x):
+    """``x > 0`` for a signed ``x``: sign clear, some bit set."""
+    return ~x[-1] & (x != 0)
 
 
 class TrainerSignature(wiring.Signature):
@@ -67,7 +92,8 @@ class TrainerSignature(wiring.Signature):
     Members
     -------
     start : In(1); opcode : In(Opcode); args : In(8 * ARGS_BYTES); length : In(16)
-        Strobe: run the decoded trainer command (fixed arguments from the decoder).
+        Strobe: run the decoded trainer command (fixed arguments from the decoder, which
+        holds them until the command is done).
     done : Out(1); ok : Out(1)
         Strobe when finished; ``ok`` low: answer BAD_ARG (nothing changed).
     prediction : Out(8); loss : Out(32); capped : Out(8)
@@ -145,6 +171,16 @@ class TrainerEngine(wiring.Component):
         return m
 
 
+class _FanIn:
+    """``fan_in[l]``: ``fan_in0`` for layer 0, else the fan_out of layer ``l - 1``."""
+
+    def __init__(self, b):
+        self.b = b
+
+    def __getitem__(self, l):
+        return Mux(l == 0, self.b.fan_in0, self.b.fan_out[(l - 1)[:len(l)]])
+
+
 class _Build:
     """Registers, memories and FSM states of one :class:`TrainerEngine`."""
 
@@ -163,15 +199,21 @@ class _Build:
         m, cfg, LW = self.m, self.cfg, self.LW
         dac = dac_shape(cfg)
         ab, db = cfg.adc_bits, cfg.dac_bits
-        self.err_shape = signed(ab + db + 2)
+        # an output error |O - D onehot| <= D, a hidden one |b * grad| < 2**(ab-1) * D
+        self.err_shape = signed(ab + db)
         self.mant_shape = signed(self.width + 1)
+        # a layer's slot in acts / grads / mant is a power of two: its address is Cat(index, l)
+        self.slot_bits = max(1, (LW - 1).bit_length())
+        depth = LAYERS << self.slot_bits
         mems = {
             "rowbuf": (dac, cfg.rows), "colbuf": (dac, cfg.cols),
-            "acts": (unsigned(db), LAYERS * LW), "grads": (unsigned(db), LAYERS * LW),
-            "mant": (self.mant_shape, LAYERS * LW), "err": (self.err_shape, LW),
+            "acts": (unsigned(db), depth), "grads": (unsigned(db), depth),
+            "mant": (self.mant_shape, depth), "err": (self.err_shape, LW),
+            # per layer: zm, r_even, r_odd, exponent (const_addr; a block RAM, not registers)
+            "consts": (unsigned(ZM_BITS), LAYERS * 4),
         }
         for name, (shape, depth) in mems.items():
-            mem = Memory(shape=shape, depth=depth, init=[])
+            mem = Memory(shape=shape, depth=depth, init=[], attrs={"ram_style": "block"})
             setattr(m.submodules, name, mem)
             setattr(self, name + "_w", mem.write_port())
             setattr(self, name + "_r", mem.read_port())
@@ -189,6 +231,10 @@ class _Build:
         m.submodules.sig_rom = srom = Memory(shape=unsigned(db), depth=self.T, init=sig)
         self.hidden_r, self.sig_r = rom.read_port(), srom.read_port()
 
+    def at(self, layer, index):
+        """The address of ``index`` in ``layer``'s slot of acts / grads / mant."""
+        return Cat(index[:self.slot_bits], layer[:(LAYERS - 1).bit_length()])
+
     def _registers(self):
         cfg, LW = self.cfg, self.LW
         self.layers = Signal(range(LAYERS + 1))
@@ -197,38 +243,57 @@ class _Build:
         self.act_sel = Signal(2)
         self.alg = Signal()  # 0 pgd, 1 backprop
         self.zs = Signal(5)
-        self.fan_in = Array(Signal(8, name=f"fan_in_{k}") for k in range(LAYERS))
+        # a layer's fan_in is the fan_out of the layer below (checked by CONFIGURE_LAYER)
+        self.fan_in0 = Signal(8)
         self.fan_out = Array(Signal(8, name=f"fan_out_{k}") for k in range(LAYERS))
         self.col0 = Array(Signal(range(cfg.cols + 1), name=f"col0_{k}") for k in range(LAYERS))
-        self.zm = Array(Signal(CONST_BITS, name=f"zm_{k}") for k in range(LAYERS))
-        self.r = Array(Array(Signal(CONST_BITS, name=f"r{p}_{k}") for p in range(2))
-                       for k in range(LAYERS))
-        self.exp = Array(Signal(signed(10), name=f"exp_{k}") for k in range(LAYERS))
-        self.nonzero = Array(Signal(name=f"nonzero_{k}") for k in range(LAYERS))
-        self.slot = Array(Const(k * LW, range(LAYERS * LW + 1)) for k in range(LAYERS))
+        self.next_col0 = Signal(range(cfg.cols + 256))  # the next layer's col0
+        self.last_out = Signal(8)  # the fan_out of the last layer configured
+        self.fan_in = _FanIn(self)
+        # a layer's error exponent and whether any of its mantissas is nonzero: consts field 3
+        self.nonzero = Signal()  # of the vector being normalised
         self.l = Signal(range(LAYERS))  # the layer being worked on
         self.train = Signal()  # TRAIN (else INFER)
         self.updating = Signal()  # backprop: the errors are read, the updates run
-        self.label = Signal(8)
         self.bad = Signal()
+        self.ok = Signal()  # the answer DONE gives
         self.p = Signal(range(LW + 2))  # pass address
         self.pv = Signal()  # the previous pass address was in range (its data is here)
         self.pi = Signal(range(LW + 1))  # the previous pass address
         self.n = Signal(range(LW + 1))  # pass length
         self.j = Signal(range(LW + 1))  # index of the next read word
-        self.maxpos = Signal(self.err_shape.width)
-        self.maxneg = Signal(self.err_shape.width)
+        # the OR of a vector's magnitudes: its bit length is that of the largest one
+        self.seen = Signal(self.err_shape.width)
+        self.tracked = Signal(self.err_shape)  # the value ``track`` adds this tick
+        self.tracked_en = Signal()
         self.shift = Signal(signed(8))
-        self.rho = Signal(CONST_BITS + 2)
+        # one bit a tick: zm_l * 2**(CONST_BITS - zs) at CONFIGURE_LAYER, and rho (below
+        # 2**(CONST_BITS + 1): the low bits) before every update; zm_l during a forward read
+        self.acc = Signal(ZM_BITS)
+        # during an update: rho * 2**(CONST_BITS - zs), at most 2**CONST_BITS (the cap); the
+        # update codes are then (code * rho + 2**(CONST_BITS - 1)) >> CONST_BITS, a fixed shift
+        self.rho = self.acc[:CONST_BITS + 1]
+        self.lefts = Signal(6)  # left shifts to go
+        self.steps = Signal(5)  # one-bit shift passes to go
+        self.left = Signal()  # they shift left
+        self.carry = Signal()  # a mantissa of the pass rounded up to 2**width: redo, shift + 1
         self.cd_nonzero = Signal()
         self.best = Signal(signed(cfg.adc_bits))
+        # a read word, its index and valid bit: stage A of the forward and transpose pipelines
+        self.word = Signal(signed(cfg.adc_bits))
+        self.word_j = Signal(range(LW + 1))
+        self.word_v = Signal()
+        self.loss = Signal(range(cfg.cols * self.D + 1))  # sum |E| over the output units
         self.flush = Signal(2)
         self.base = Signal(signed(10))  # exponent of the error a normalised vector came from
 
     # ------------------------------------------------------------------ helpers
     def finish(self, ok):
-        self.m.d.comb += [self.e.done.eq(1), self.e.ok.eq(ok)]
-        self.m.next = "IDLE"
+        """``done`` strobes next tick, in DONE, with ``ok`` from a register: the checks'
+        logic never reaches the controller's response logic in the same tick (the
+        iCEBreaker's critical path at 4-4-3 went through both)."""
+        self.m.d.sync += self.ok.eq(ok)
+        self.m.next = "DONE"
 
     def start_pass(self, n, state):
         self.m.d.sync += [self.p.eq(0), self.pv.eq(0), self.n.eq(n)]
@@ -237,17 +302,13 @@ class _Build:
     def pass_step(self, then):
         """One tick of a pass: address ``p`` now, its data (``pi``, when ``pv``) next tick."""
         m = self.m
-        m.d.sync += [self.pi.eq(self.p), self.pv.eq(self.p < self.n), self.p.eq(self.p + 1)]
+        m.d.sync += [self.pi.eq(self.p), self.pv.eq(self.p != self.n), self.p.eq(self.p + 1)]
         with m.If(self.p == self.n):
             then()
 
     def track(self, v):
-        """Keep the largest positive value and the largest negative magnitude of a vector."""
-        m = self.m
-        with m.If((v > 0) & (v > self.maxpos.as_signed())):
-            m.d.sync += self.maxpos.eq(v)
-        with m.If((v < 0) & (-v > self.maxneg.as_signed())):
-            m.d.sync += self.maxneg.eq(-v)
+        """Add ``|v|`` to the vector's magnitudes (one absolute value for both read passes)."""
+        self.m.d.comb += [self.tracked.eq(v), self.tracked_en.eq(1)]
 
     def start_read(self, drive_side, first, end, sense_side, s_first, s_last, state):
         e = self.e
@@ -265,54 +326,89 @@ class _Build:
         a_cf = args_view(e.args, Opcode.CONFIGURE)
         a_ly = args_view(e.args, Opcode.CONFIGURE_LAYER)
         a_tr = args_view(e.args, Opcode.TRAIN)
+        self.label = a_tr.label  # held by the decoder while the command runs
         L, l = self.layers, self.l
         ready = self.configured & (self.nconf == L) & (L != 0)
-        count = Mux(e.opcode == Opcode.TRAIN, e.length - 1, e.length)
-        last = L - 1
+        m.d.comb += e.loss.eq(self.loss)
+        # the payload: the codes, after the label for TRAIN (train is set in IDLE)
+        codes_ok = e.length == self.fan_in0 + self.train
         with m.State("IDLE"):
             with m.If(e.start):
-                m.d.sync += [self.train.eq(e.opcode == Opcode.TRAIN), self.label.eq(a_tr.label),
+                m.d.sync += [self.train.eq(e.opcode == Opcode.TRAIN),
                              self.bad.eq(0), l.eq(0), self.updating.eq(0),
-                             e.loss.eq(0), e.capped.eq(0), e.prediction.eq(0)]
+                             self.loss.eq(0), e.capped.eq(0), e.prediction.eq(0)]
                 m.next = "CHECK"
+        with m.State("DONE"):
+            m.d.comb += [e.done.eq(1), e.ok.eq(self.ok)]
+            m.next = "IDLE"
         with m.State("CHECK"):
             lo, hi = proto.TRAINER_SHIFTS
             with m.Switch(e.opcode):
                 with m.Case(Opcode.CONFIGURE):
-                    good = ((a_cf.layers >= 2) & (a_cf.layers <= LAYERS)
-                            & (a_cf.activation < len(proto.TRAINER_ACTIVATIONS))
-                            & (a_cf.algorithm < len(proto.TRAINER_ALGORITHMS))
-                            & (a_cf.shift >= lo) & (a_cf.shift <= hi))
+                    good = (in_const_range(a_cf.layers, 2, LAYERS)
+                            & le_const(a_cf.activation, len(proto.TRAINER_ACTIVATIONS) - 1)
+                            & le_const(a_cf.algorithm, len(proto.TRAINER_ALGORITHMS) - 1)
+                            & in_const_range(a_cf.shift, lo, hi))
                     with m.If(good):
                         m.d.sync += [L.eq(a_cf.layers), self.act_sel.eq(a_cf.activation),
                                      self.alg.eq(a_cf.algorithm), self.zs.eq(a_cf.shift),
-                                     self.nconf.eq(0), self.configured.eq(1)]
+                                     self.nconf.eq(0), self.configured.eq(1),
+                                     self.next_col0.eq(0)]
                     self.finish(good)
                 with m.Case(Opcode.CONFIGURE_LAYER):
                     k = self.nconf
                     first = k == 0
-                    prev = Mux(first, 0, k - 1)
-                    col0 = Mux(first, 0, self.col0[prev] + self.fan_out[prev])
-                    limit = 1 << CONST_BITS
+                    col0 = self.next_col0  # the previous layer's col0 + fan_out
+                    end = col0 + a_ly.fan_out
                     good = (self.configured & (a_ly.layer == k) & (k < L)
-                            & (a_ly.fan_in >= 1) & (a_ly.fan_out >= 1)
-                            & (a_ly.fan_in + 1 <= cfg.rows) & (col0 + a_ly.fan_out <= cfg.cols)
-                            & (first | (a_ly.fan_in == self.fan_out[prev]))
-                            & (a_ly.zm >= 1) & (a_ly.zm < limit) & (a_ly.r_even < limit)
-                            & (a_ly.r_odd < limit))
-                    with m.If(good):
-                        m.d.sync += [self.fan_in[k].eq(a_ly.fan_in), self.fan_out[k].eq(a_ly.fan_out),
-                                     self.col0[k].eq(col0), self.zm[k].eq(a_ly.zm),
-                                     self.r[k][0].eq(a_ly.r_even), self.r[k][1].eq(a_ly.r_odd),
-                                     self.nconf.eq(k + 1)]
-                    self.finish(good)
-                with m.Default():  # TRAIN, INFER
-                    good = (ready & (count == self.fan_in[0])
-                            & (~self.train | (self.label < self.fan_out[last])))
-                    with m.If(good):
-                        self.start_pass(self.fan_in[0], "SAMPLE")
+                            & (a_ly.fan_in != 0) & (a_ly.fan_out != 0)
+                            & le_const(a_ly.fan_in, cfg.rows - 1) & le_const(end, cfg.cols)
+                            & (first | (a_ly.fan_in == self.last_out))
+                            & (a_ly.zm != 0) & (a_ly.zm[CONST_BITS:] == 0)
+                            & (a_ly.r_even[CONST_BITS:] == 0) & (a_ly.r_odd[CONST_BITS:] == 0))
+                    with m.If(good):  # zm (shifted), r_even and r_odd in the next ticks
+                        m.d.sync += [self.fan_out[k].eq(a_ly.fan_out), self.col0[k].eq(col0),
+                                     self.next_col0.eq(end), self.last_out.eq(a_ly.fan_out)]
+                        with m.If(first):
+                            m.d.sync += self.fan_in0.eq(a_ly.fan_in)
+                        m.d.sync += [self.acc.eq(a_ly.zm), self.lefts.eq(CONST_BITS - self.zs)]
+                        m.next = "CONF_ZM"
                     with m.Else():
                         self.finish(0)
+                with m.Default():  # TRAIN, INFER
+                    good = (ready & codes_ok
+                            & (~self.train | (self.label < self.last_out)))
+                    with m.If(good):
+                        self.start_pass(self.fan_in0, "SAMPLE")
+                    with m.Else():
+                        self.finish(0)
+
+        # the decoder's arguments stay put while the trainer runs
+        with m.State("CONF_ZM"):  # zm * 2**(CONST_BITS - zs)
+            with m.If(self.lefts != 0):
+                m.d.sync += [self.acc.eq(self.acc << 1), self.lefts.eq(self.lefts - 1)]
+            with m.Else():
+                self.write_const(self.nconf, 0, self.acc)
+                m.next = "CONF_R_EVEN"
+        with m.State("CONF_R_EVEN"):
+            self.write_const(self.nconf, 1, a_ly.r_even)
+            m.next = "CONF_R_ODD"
+        with m.State("CONF_R_ODD"):
+            self.write_const(self.nconf, 2, a_ly.r_odd)
+            m.d.sync += self.nconf.eq(self.nconf + 1)
+            self.finish(1)
+
+    @staticmethod
+    def const_addr(layer, field):
+        """The address of a layer's field in ``consts``: zm 0, r_even 1, r_odd 2, and 3 the
+        exponent of its normalised error (10 bits) with a nonzero-mantissa bit above."""
+        return Cat(Const(field, 2) if isinstance(field, int) else field[:2],
+                   layer[:(LAYERS - 1).bit_length()])
+
+    def write_const(self, layer, field, value):
+        """``consts[const_addr(layer, field)] = value``."""
+        w = self.consts_w
+        self.m.d.comb += [w.en.eq(1), w.addr.eq(self.const_addr(layer, field)), w.data.eq(value)]
 
     def sample_states(self):
         """The sample's codes from the payload into acts[0]; a code above D: BAD_ARG."""
@@ -320,56 +416,59 @@ class _Build:
         first = Mux(self.train, 1, 0)
         with m.State("SAMPLE"):
             m.d.comb += [e.addr_en.eq(1), e.addr.eq(self.p + first)]
+            above = self.pv & ~le_const(e.data, self.D)
             with m.If(self.pv):
                 m.d.comb += [self.acts_w.en.eq(1), self.acts_w.addr.eq(self.pi),
                              self.acts_w.data.eq(e.data)]
-                with m.If(e.data > self.D):
+                with m.If(above):
                     m.d.sync += self.bad.eq(1)
 
-            def then():
-                m.next = "SAMPLE_CHECK"
+            def then():  # the last code is here now: checked with the ones before
+                with m.If(self.bad | above):
+                    self.finish(0)
+                with m.Else():
+                    self.start_pass(self.fan_in0 + 1, "FWD_LOAD")
             self.pass_step(then)
-        with m.State("SAMPLE_CHECK"):
-            with m.If(self.bad):
-                self.finish(0)
-            with m.Else():
-                self.start_pass(self.fan_in[0] + 1, "FWD_LOAD")
 
     # ------------------------------------------------------------------ forward
     def table_index(self, yz):
-        """``clamp(yz >> shift, -T/2, T/2 - 1) + T/2`` of the product ``yz = y * zm_l``."""
-        T = self.T
-        v = yz >> self.zs
-        return (Mux(v < -(T // 2), -(T // 2), Mux(v > T // 2 - 1, T // 2 - 1, v)) + T // 2)[
-            :self.e.onchip.table_bits]
+        """``clamp(yz >> CONST_BITS, -T/2, T/2 - 1) + T/2`` of ``yz = y * zm_l * 2**(CONST_BITS
+        - shift)``: the table's bits of ``yz`` (top bit flipped) if every bit above them equals
+        the sign, else the end the sign points to."""
+        tb = self.e.onchip.table_bits
+        upper = yz[CONST_BITS + tb - 1:]
+        inside = (upper == 0) | (upper == (1 << len(upper)) - 1)
+        bits = yz[CONST_BITS:CONST_BITS + tb]
+        return Mux(inside, bits ^ (1 << (tb - 1)), Mux(yz[-1], 0, self.T - 1))[:tb]
 
     def forward_states(self):
         m, e, cfg = self.m, self.e, self.cfg
         l, L = self.l, self.layers
         output = l == L - 1
         with m.State("FWD_LOAD"):  # rows [0, fan_in]: the layer's inputs and the bias at D
-            m.d.comb += self.acts_r.addr.eq(self.slot[l] + self.p)
+            m.d.comb += self.acts_r.addr.eq(self.at(l, self.p))
             with m.If(self.pv):
                 m.d.comb += [self.rowbuf_w.en.eq(1), self.rowbuf_w.addr.eq(self.pi),
                              self.rowbuf_w.data.eq(Mux(self.pi == self.fan_in[l], self.D,
                                                        self.acts_r.data))]
 
-            def then():
-                m.d.sync += [self.maxpos.eq(0), self.maxneg.eq(0), e.loss.eq(0)]
+            def then():  # zm_l from the RAM (read since this state began) into acc
+                m.d.sync += [self.seen.eq(0), self.loss.eq(0), self.acc.eq(self.consts_r.data)]
                 self.start_read(LineSide.ROWS, 0, self.fan_in[l] + 1, LineSide.COLS,
                                 self.col0[l], self.col0[l] + self.fan_out[l], "FWD_READ")
             self.pass_step(then)
-        # one word per tick: (A) code and index, (P) its product with zm_l, (B) table index,
+        # one word per tick: (A) code and index, (B) the table index of its product with zm_l,
         # (C) table values
-        ya, ja, va = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
-        yz, jp, vp = Signal(signed(cfg.adc_bits + CONST_BITS + 1)), Signal(range(self.LW + 1)), Signal()
+        ya, ja, va = self.word, self.word_j, self.word_v
+        yz = Signal(signed(cfg.adc_bits + ZM_BITS + 1))
         ib, jb, vb = Signal(e.onchip.table_bits), Signal(range(self.LW + 1)), Signal()
         jc, vc = Signal(range(self.LW + 1)), Signal()
         y = e.rd_word[:cfg.adc_bits].as_signed()
-        m.d.sync += [va.eq(0), vp.eq(va), jp.eq(ja), yz.eq(ya * self.zm[l]),
-                     vb.eq(vp), jb.eq(jp), ib.eq(self.table_index(yz)),
+        m.d.comb += yz.eq(ya * self.acc)  # a register: the RAM's output is slow on the ECP5
+        m.d.sync += [va.eq(0), vb.eq(va), jb.eq(ja), ib.eq(self.table_index(yz)),
                      vc.eq(vb), jc.eq(jb)]
-        m.d.comb += [self.hidden_r.addr.eq(self.act_sel * self.T + ib), self.sig_r.addr.eq(ib)]
+        m.d.comb += [self.hidden_r.addr.eq(self.act_sel * self.T + ib), self.sig_r.addr.eq(ib),
+                     self.consts_r.addr.eq(self.const_addr(l, 0))]  # zm_l
         db = cfg.dac_bits
         err = Signal(signed(db + 2))
         m.d.comb += err.eq(self.sig_r.data - Mux(self.train & (jc == self.label), self.D, 0))
@@ -377,14 +476,14 @@ class _Build:
         def stage_c():
             """Hidden layer: the next layer's input and derivative codes; output: the error."""
             with m.If(vc & ~output):
-                at = self.slot[l + 1] + jc
+                at = self.at(l + 1, jc)
                 m.d.comb += [self.acts_w.en.eq(1), self.acts_w.addr.eq(at),
                              self.acts_w.data.eq(self.hidden_r.data[:db]),
                              self.grads_w.en.eq(1), self.grads_w.addr.eq(at),
                              self.grads_w.data.eq(self.hidden_r.data[db:])]
             with m.If(vc & output):
                 m.d.comb += [self.err_w.en.eq(1), self.err_w.addr.eq(jc), self.err_w.data.eq(err)]
-                m.d.sync += e.loss.eq(e.loss + abs(err))
+                m.d.sync += self.loss.eq(self.loss + abs(err))
                 self.track(err)
 
         with m.State("FWD_READ"):
@@ -401,7 +500,7 @@ class _Build:
             with m.If(self.flush == 3):
                 with m.If(~output):
                     m.d.sync += l.eq(l + 1)
-                    self.start_pass(self.fan_in[l + 1] + 1, "FWD_LOAD")
+                    self.start_pass(self.fan_out[l] + 1, "FWD_LOAD")  # fan_in[l + 1] + 1
                 with m.Elif(~self.train):
                     self.finish(1)
                 with m.Else():
@@ -412,44 +511,53 @@ class _Build:
     def error_states(self):
         """Leading-one normalisation of err[0, n) into layer l's mantissas and exponent, then
         the next step in PGD or backprop order."""
-        m, e = self.m, self.e
+        m = self.m
         l, L = self.l, self.layers
         w = self.width
-        # one short step a tick (the board clock): the larger side, its bit length (a
-        # priority encoder), the rounded extremes, the carry correction
-        top = Signal.like(self.maxpos)
-        blen = Signal(range(len(top) + 1))  # bit length of top
-        length = Const(0, blen.shape())
+        # the bit length of the largest magnitude (a priority encoder over their OR) gives the
+        # shift s. The vector is shifted in place in err one bit per pass (s - 1 passes right,
+        # floor, or -s passes left), then the last pass rounds ((x + 1) >> 1 if s > 0) into the
+        # mantissas. A rounding carry to 2**width is seen there: one more pass right, again.
+        # s = bit length - w (0 for a zero vector) straight from the encoder's constants
+        top = self.seen
+        shift = Const(0, signed(8))
         for k in range(len(top)):
-            length = Mux(top[k], k + 1, length)
-        m.d.comb += blen.eq(length)
-        wide = len(top) + 2
-        over = Signal()
+            shift = Mux(top[k], Const(k + 1 - w, signed(8)), shift)
         with m.State("NORM_SHIFT"):
-            m.d.sync += top.eq(Mux(self.maxpos > self.maxneg, self.maxpos, self.maxneg))
-            m.next = "NORM_LENGTH"
-        with m.State("NORM_LENGTH"):
-            m.d.sync += self.shift.eq(Mux(top != 0, blen - w, 0))
-            m.next = "NORM_FIX"
-        with m.State("NORM_FIX"):  # rounding may carry into one more bit
-            pos = shift_round(self.maxpos.as_signed(), self.shift, wide + w)
-            neg = shift_round(-self.maxneg.as_signed(), self.shift, wide + w)
-            m.d.sync += over.eq((pos >= (1 << w)) | (-neg >= (1 << w)))
-            m.next = "NORM_CARRY"
-        with m.State("NORM_CARRY"):  # ... then one more shift
-            s = self.shift + over
-            m.d.sync += [self.shift.eq(s), self.exp[l].eq(self.base + s), self.nonzero[l].eq(0)]
-            n = Mux(l == L - 1, self.fan_out[l], self.fan_in[l + 1])
-            self.start_pass(n, "NORM_PASS")
-        with m.State("NORM_PASS"):  # the words to norm_pipeline (the last one is written in NEXT)
+            s = Signal(signed(8))
+            m.d.comb += s.eq(shift)
+            m.d.sync += [self.shift.eq(s), self.carry.eq(0), self.left.eq(s[-1]),
+                         self.steps.eq(self.norm_passes(s))]
+            m.next = "NORM_GAP"
+        with m.State("NORM_GAP"):  # the last word of a shift pass is written now
+            with m.If(self.steps != 0):
+                self.start_pass(self.fan_out[l], "NORM_STEP")
+            with m.Else():
+                self.start_norm_pass()
+        with m.State("NORM_STEP"):  # err[i] = err[i] << 1 or >> 1
             m.d.comb += self.err_r.addr.eq(self.p)
             with m.If(self.pv):
-                m.d.sync += [self.nw.eq(self.err_r.data), self.nw_v.eq(1),
-                             self.nw_addr.eq(self.slot[l] + self.pi)]
+                self.norm_shift_word(self.err_r.data, self.pi)
 
             def then():
-                m.next = "NEXT"
+                m.d.sync += self.steps.eq(self.steps - 1)
+                m.next = "NORM_GAP"
             self.pass_step(then)
+        with m.State("NORM_PASS"):  # the words rounded into mantissas
+            m.d.comb += self.err_r.addr.eq(self.p)
+            with m.If(self.pv):
+                self.norm_round_word(self.err_r.data, self.at(l, self.pi))
+
+            def then():  # the last mantissa is written (and checked) now
+                m.next = "NORM_CHECK"
+            self.pass_step(then)
+        with m.State("NORM_CHECK"):
+            with m.If(self.carry):  # (only if s > 0)
+                m.d.sync += [self.shift.eq(self.shift + 1), self.carry.eq(0), self.steps.eq(1)]
+                m.next = "NORM_GAP"
+            with m.Else():
+                self.write_const(l, 3, Cat((self.base + self.shift)[:10], self.nonzero))
+                m.next = "NEXT"
         with m.State("NEXT"):
             with m.If(~self.alg):
                 m.next = "UPD_RHO"
@@ -459,12 +567,36 @@ class _Build:
                 m.d.sync += [self.updating.eq(1), l.eq(L - 1)]
                 m.next = "UPD_RHO"
 
+    @staticmethod
+    def norm_passes(s):
+        """One-bit shift passes before the rounding pass for a normalisation shift ``s``:
+        ``s - 1`` right (the last bit goes in the rounding), or ``-s`` left."""
+        minus = -s  # s - 1 is ~(-s): one carry chain for both
+        return Mux(positive(s), ~minus, minus)
+
+    def rho_shifts(self, s):
+        """``rho``'s one-bit shifts for ``shift_round(r, s)`` times ``2**(CONST_BITS - zs)``:
+        (right, left), right at most 31 (nothing of ``r`` is left), left at most 31 + 16."""
+        neg, high, low = s[-1], s[5:], s[:5]  # the clamps as bit tests, not carry chains
+        right = Mux(~neg & (high != 0), 31, Mux(positive(s), low, 0))  # s > 31, s > 0
+        # -s > 31 unless -31 <= s <= -1 (high bits all ones, low bits not all zeros)
+        over = neg & ~((high == (1 << len(high)) - 1) & (low != 0))
+        left = Mux(over, 31, Mux(neg, (-low)[:5], 0)) + (CONST_BITS - self.zs)
+        return right, left
+
+    def start_norm_pass(self):
+        """The normalisation pass of err[0, n) into layer l's mantissas."""
+        l = self.l
+        self.m.d.sync += self.nonzero.eq(0)
+        n = self.fan_out[l]  # = fan_in[l + 1]
+        self.start_pass(n, "NORM_PASS")
+
     # ------------------------------------------------------------------ update
     def update_pipeline(self):
         """The update codes' scaling, outside the FSM: the update states feed ``op``."""
-        m, cfg, zs = self.m, self.cfg, self.zs
+        m, cfg = self.m, self.cfg
         # the update codes go through a three-stage pipeline: the buffer word (operand)
-        # registered, its product with rho registered, then rounded, shifted and written.
+        # registered, its product with rho registered, then rounded (a fixed shift) and written.
         # One path RAM -> multiplier -> shifter -> RAM was the board's critical path.
         self.op = op = Signal(signed(max(cfg.dac_bits + 1, self.mant_shape.width)))
         self.op_v, self.op_col = op_v, op_col = Signal(), Signal()
@@ -473,7 +605,8 @@ class _Build:
         pr_v, pr_col, pr_addr = Signal(), Signal(), Signal.like(op_addr)
         m.d.sync += [op_v.eq(0), pr_v.eq(op_v), pr_col.eq(op_col), pr_addr.eq(op_addr),
                      prod.eq(op * self.rho)]
-        scaled = round_right(prod, zs)
+        # rho carries 2**(CONST_BITS - zs): (prod + 2**(CONST_BITS - 1)) >> CONST_BITS
+        scaled = ((prod[CONST_BITS - 1:].as_signed() + 1) >> 1)[:self.mant_shape.width + 1]
         with m.If(pr_v & ~pr_col):  # cx = [H_l, D] rho >> shift (rounded)
             m.d.comb += [self.rowbuf_w.en.eq(1), self.rowbuf_w.addr.eq(pr_addr),
                          self.rowbuf_w.data.eq(scaled)]
@@ -485,47 +618,83 @@ class _Build:
                 m.d.sync += self.cd_nonzero.eq(1)
 
     def norm_pipeline(self):
-        """The normalisation pass, outside the FSM: an error word registered (the block RAM's
-        output is slow), then shifted, rounded and written as a mantissa."""
+        """The magnitudes of a vector being written, ORed (outside the FSM)."""
         m = self.m
-        self.nw = Signal(self.err_shape)
-        self.nw_v = Signal()
-        self.nw_addr = Signal(range(LAYERS * self.LW))
-        m.d.sync += self.nw_v.eq(0)
-        with m.If(self.nw_v):
-            mant = shift_round(self.nw, self.shift, self.mant_shape.width)
-            m.d.comb += [self.mant_w.en.eq(1), self.mant_w.addr.eq(self.nw_addr),
-                         self.mant_w.data.eq(mant)]
-            with m.If(mant != 0):
-                m.d.sync += self.nonzero[self.l].eq(1)
+        with m.If(self.tracked_en):
+            m.d.sync += self.seen.eq(self.seen | abs(self.tracked))
+
+    def norm_shift_word(self, word, addr):
+        """A shift pass: ``err[addr] = word << 1`` (or ``>> 1``)."""
+        w = self.err_w
+        self.m.d.comb += [w.en.eq(1), w.addr.eq(addr),
+                          w.data.eq(Mux(self.left, word << 1, word >> 1))]
+
+    def norm_round_word(self, word, addr):
+        """The rounding pass: ``mant[addr] = (word + 1) >> 1`` if the shift is right, else
+        ``word``. The word is below 2**(w + 1) in magnitude now; a mantissa has at most w + 1
+        bits and a sign (a rounding carry gives 2**w, seen here and undone by one more pass)."""
+        m, w = self.m, self.width
+        x = word[:w + 2].as_signed()
+        mant = Signal(signed(w + 2))
+        m.d.comb += [mant.eq(Mux(positive(self.shift), (x + 1) >> 1, x)),
+                     self.mant_w.en.eq(1), self.mant_w.addr.eq(addr), self.mant_w.data.eq(mant)]
+        with m.If(mant != 0):
+            m.d.sync += self.nonzero.eq(1)
+        # |mant| >= 2**w (mant is above -2**(w + 1)): bit w set and positive, or negative with
+        # bit w clear or the bits below it all zeros
+        with m.If(Mux(mant[-1], ~mant[w] | (mant[:w] == 0), mant[w])):
+            m.d.sync += self.carry.eq(1)
 
     def update_states(self):
         m, e, cfg = self.m, self.e, self.cfg
         l = self.l
-        zs = self.zs
-        cap = Const(1, 26) << zs
-        r_sel = Signal(signed(CONST_BITS + 1))
-        r_shift = Signal(signed(10))
-        rho_raw = Signal(signed(CONST_BITS + SHIFT_CAP + 2))
-        with m.State("UPD_RHO"):  # three ticks: r_l[e & 1] and -(e >> 1), the shift, the cap
-            ex = self.exp[l]
-            m.d.sync += [r_sel.eq(Cat(self.r[l][ex[0]], Const(0, 1)).as_signed()),
-                         r_shift.eq(-(ex >> 1))]
-            m.next = "UPD_RHO_SHIFT"
-        with m.State("UPD_RHO_SHIFT"):
-            m.d.sync += rho_raw.eq(shift_round(r_sel, r_shift, len(rho_raw)))
-            m.next = "UPD_RHO_CAP"
-        with m.State("UPD_RHO_CAP"):
-            capped = rho_raw > cap
-            m.d.sync += [self.rho.eq(Mux(capped, cap, rho_raw)), self.cd_nonzero.eq(0)]
-            with m.If(~self.nonzero[l]):
+        # rho = shift_round(r_l[e & 1], -(e >> 1)), capped at 2**zs, times 2**(CONST_BITS - zs):
+        # one bit a tick in ``acc``; right shifts keep the last bit out (the rounding), left
+        # shifts note a bit pushed past 2**CONST_BITS (then rho is above the cap)
+        # rho lives in the low bits of acc only (the bits above are zm's, reloaded before a
+        # forward read): fewer sources for them
+        acc, lefts = self.rho, self.lefts
+        out_bit = Signal()
+        big = Signal()
+        rights = Signal(5)  # a shift of 31 leaves nothing of r < 2**CONST_BITS
+        with m.State("UPD_RHO"):  # the layer's exponent and nonzero flag
+            m.d.comb += self.consts_r.addr.eq(self.const_addr(l, 3))
+            m.next = "UPD_RHO_EXP"
+        with m.State("UPD_RHO_EXP"):  # then its r_l[e & 1]
+            ex = self.consts_r.data[:10].as_signed()
+            s = -(ex >> 1)
+            m.d.comb += self.consts_r.addr.eq(self.const_addr(l, 1 + ex[0]))
+            right, left = self.rho_shifts(s)
+            m.d.sync += [rights.eq(right), lefts.eq(left),
+                         out_bit.eq(0), big.eq(0), self.cd_nonzero.eq(0)]
+            with m.If(~self.consts_r.data[10]):
                 m.next = "UPD_END"
             with m.Else():
-                with m.If(capped):
-                    m.d.sync += e.capped.eq(e.capped + 1)
-                self.start_pass(self.fan_in[l] + 1, "UPD_X")
+                m.next = "UPD_RHO_LOAD"
+        with m.State("UPD_RHO_LOAD"):
+            m.d.sync += acc.eq(self.consts_r.data[:len(acc)])  # r < 2**CONST_BITS
+            m.next = "UPD_RHO_RIGHT"
+        with m.State("UPD_RHO_RIGHT"):
+            with m.If(rights != 0):
+                m.d.sync += [acc.eq(acc >> 1), out_bit.eq(acc[0]), rights.eq(rights - 1)]
+            with m.Else():  # rounded half up: the last bit shifted out
+                m.d.sync += acc.eq(acc + out_bit)
+                m.next = "UPD_RHO_LEFT"
+        with m.State("UPD_RHO_LEFT"):
+            with m.If(lefts != 0):
+                m.d.sync += [acc.eq(acc << 1), lefts.eq(lefts - 1)]
+                with m.If(acc[-1]):
+                    m.d.sync += big.eq(1)
+            with m.Else():
+                m.next = "UPD_RHO_CAP"
+        with m.State("UPD_RHO_CAP"):
+            capped = big | (acc[-1] & (acc[:-1] != 0))
+            m.d.sync += acc.eq(Mux(capped, 1 << CONST_BITS, acc))  # rho
+            with m.If(capped):
+                m.d.sync += e.capped.eq(e.capped + 1)
+            self.start_pass(self.fan_in[l] + 1, "UPD_X")
         with m.State("UPD_X"):
-            m.d.comb += self.acts_r.addr.eq(self.slot[l] + self.p)
+            m.d.comb += self.acts_r.addr.eq(self.at(l, self.p))
             with m.If(self.pv):
                 h = Mux(self.pi == self.fan_in[l], self.D, self.acts_r.data)
                 m.d.sync += [self.op.eq(h), self.op_v.eq(1), self.op_col.eq(0),
@@ -535,7 +704,7 @@ class _Build:
                 self.start_pass(self.fan_out[l], "UPD_D")
             self.pass_step(then)
         with m.State("UPD_D"):
-            m.d.comb += self.mant_r.addr.eq(self.slot[l] + self.p)
+            m.d.comb += self.mant_r.addr.eq(self.at(l, self.p))
             with m.If(self.pv):
                 m.d.sync += [self.op.eq(self.mant_r.data), self.op_v.eq(1), self.op_col.eq(1),
                              self.op_addr.eq(self.col0[l] + self.pi)]
@@ -579,23 +748,21 @@ class _Build:
         m, e, cfg = self.m, self.e, self.cfg
         l = self.l
         with m.State("BACK_LOAD"):
-            m.d.comb += self.mant_r.addr.eq(self.slot[l] + self.p)
+            m.d.comb += self.mant_r.addr.eq(self.at(l, self.p))
             with m.If(self.pv):
                 m.d.comb += [self.colbuf_w.en.eq(1), self.colbuf_w.addr.eq(self.col0[l] + self.pi),
                              self.colbuf_w.data.eq(self.mant_r.data)]
 
             def then():
-                m.d.sync += [self.maxpos.eq(0), self.maxneg.eq(0)]
+                m.d.sync += self.seen.eq(0)
                 self.start_read(LineSide.COLS, self.col0[l], self.col0[l] + self.fan_out[l],
                                 LineSide.ROWS, 0, self.fan_in[l], "BACK_READ")
             self.pass_step(then)
-        ba, ia, va = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
-        bb, ib, vb = Signal(signed(cfg.adc_bits)), Signal(range(self.LW + 1)), Signal()
+        ba, ia, va = self.word, self.word_j, self.word_v
+        # (A) the read word and its derivative code from the RAM, (B) their product registered
+        # (RAM -> multiplier -> RAM in one tick is too slow on the ECP5)
         prod, ic, vc = Signal(self.err_shape), Signal(range(self.LW + 1)), Signal()
-        # (A) the read word, (B) its derivative code from the RAM, (C) their product registered
-        m.d.sync += [va.eq(0), vb.eq(va), bb.eq(ba), ib.eq(ia),
-                     vc.eq(vb), ic.eq(ib), prod.eq(bb * self.grads_r.data)]
-        m.d.comb += self.grads_r.addr.eq(self.slot[l] + ia)
+        m.d.sync += [vc.eq(va), ic.eq(ia), prod.eq(ba * self.grads_r.data)]
 
         def stage_b():
             with m.If(vc):
@@ -606,18 +773,14 @@ class _Build:
             with m.If(e.rd_word_valid):
                 m.d.sync += [ba.eq(e.rd_word[:cfg.adc_bits].as_signed()), ia.eq(self.j),
                              va.eq(1), self.j.eq(self.j + 1)]
+                m.d.comb += self.grads_r.addr.eq(self.at(l, self.j))
             stage_b()
             with m.If(e.rd_done):
                 m.next = "BACK_FLUSH"
         with m.State("BACK_FLUSH"):
             stage_b()
+            m.d.comb += self.consts_r.addr.eq(self.const_addr(l, 3))  # exponent of layer l
             m.d.sync += self.flush.eq(self.flush + 1)
             with m.If(self.flush == 3):
-                m.d.sync += [self.base.eq(self.exp[l]), l.eq(l - 1)]
+                m.d.sync += [self.base.eq(self.consts_r.data[:10].as_signed()), l.eq(l - 1)]
                 m.next = "NORM_SHIFT"
-
-
-def round_right(v, s):
-    """``(v + 2**(s-1)) >> s`` for an unsigned shift ``s >= 1`` (a Value)."""
-    half = (Const(1, 33) << s) >> 1
-    return (v + half.as_signed()) >> s

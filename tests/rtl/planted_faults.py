@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Mux, Signal
 
 
 def slots_one_tick_too_long(self, m):
@@ -98,3 +98,24 @@ def row_levels_lose_their_lowest_bit(self, m):
         with m.Else():
             m.d.sync += Array(self.dac.col[j] for j in range(cfg.cols))[self.level_index].eq(
                 self.level_code)
+
+
+def norm_one_pass_too_many(original):
+    """``_Build.norm_passes`` of the trainer with one one-bit shift pass too many: the serial
+    normalisation shifts every error vector one bit too far."""
+
+    def norm_passes(s):
+        return original(s) + 1
+
+    return staticmethod(norm_passes)
+
+
+def rho_one_right_shift_too_few(original):
+    """``_Build.rho_shifts`` of the trainer with one right shift too few whenever ``rho`` is
+    shifted right (its rounding then takes the wrong bit)."""
+
+    def rho_shifts(self, s):
+        right, left = original(self, s)
+        return Mux(right > 0, right - 1, 0), left
+
+    return rho_shifts

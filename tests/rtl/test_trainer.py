@@ -11,6 +11,7 @@ from insitu.golden import protocol as P
 from insitu.golden.config import ControllerConfig
 from insitu.golden.onchip import OnChipConfig
 from insitu.rtl.top import ControllerTop
+import planted_faults
 from rtl_harness import LinearArray, host_session, small_config
 
 SIZES = (3, 4, 3)
@@ -90,15 +91,27 @@ def test_bad_trainer_commands_answer_bad_arg():
         P.encode_frame(P.Opcode.TRAIN, bytes([3, 1, 2, 3])),  # label
         P.encode_frame(P.Opcode.TRAIN, bytes([0, 1, 2])),  # length
         P.encode_frame(P.Opcode.TRAIN, bytes([0, 1, D + 1, 3])),  # code
+        P.encode_frame(P.Opcode.TRAIN, bytes([0, 1, 2, D + 1])),  # the last code
         P.encode_frame(P.Opcode.INFER, b""),  # BAD_LENGTH
         P.encode_request(P.Opcode.CONFIGURE, layers=5, activation=0, algorithm=0, shift=16),
+        # each bound of CONFIGURE's checks just outside
+        P.encode_request(P.Opcode.CONFIGURE, layers=1, activation=0, algorithm=0, shift=16),
+        P.encode_request(P.Opcode.CONFIGURE, layers=2, activation=len(P.TRAINER_ACTIVATIONS),
+                         algorithm=0, shift=16),
+        P.encode_request(P.Opcode.CONFIGURE, layers=2, activation=0,
+                         algorithm=len(P.TRAINER_ALGORITHMS), shift=16),
+        P.encode_request(P.Opcode.CONFIGURE, layers=2, activation=0, algorithm=0,
+                         shift=P.TRAINER_SHIFTS[0] - 1),
+        P.encode_request(P.Opcode.CONFIGURE, layers=2, activation=0, algorithm=0,
+                         shift=P.TRAINER_SHIFTS[1] + 1),
         P.encode_frame(P.Opcode.TRAIN, bytes([2, 5, 60, 127])),  # and the network survived
     ]
     want, _, _ = run(bad, seed=4)
     assert [r.status for r in want] == [
         P.Status.BAD_ARG, P.Status.OK, P.Status.OK, P.Status.BAD_ARG, P.Status.BAD_ARG,
         P.Status.BAD_ARG, P.Status.OK, P.Status.BAD_ARG, P.Status.BAD_ARG, P.Status.BAD_ARG,
-        P.Status.BAD_LENGTH, P.Status.BAD_ARG, P.Status.OK]
+        P.Status.BAD_ARG, P.Status.BAD_LENGTH, P.Status.BAD_ARG, *[P.Status.BAD_ARG] * 5,
+        P.Status.OK]
 
 
 def test_without_trainer_the_opcodes_are_unknown():
@@ -170,3 +183,33 @@ def test_rho_at_the_cap_is_not_capped(monkeypatch):
     assert all(r.ok for r in want)
     assert rhos.count(0) >= 1 and any(d > 0 for d in rhos), "rho == cap and rho > cap both occur"
     assert any(r.fields()["capped"] > 0 for r in want if r.opcode == P.Opcode.TRAIN)
+
+
+@pytest.mark.parametrize("method,fault", [
+    ("norm_passes", planted_faults.norm_one_pass_too_many),
+    ("rho_shifts", planted_faults.rho_one_right_shift_too_few)],
+    ids=["normalisation-pass", "rho-shift"])
+def test_planted_serial_shift_faults_are_caught(monkeypatch, method, fault):
+    """The serial datapaths (the normalisation's one-bit passes, rho's one-bit shifts) are
+    checked: one shift off and the responses or the array differ from the reference."""
+    from insitu.rtl import trainer
+
+    monkeypatch.setattr(trainer._Build, method, fault(getattr(trainer._Build, method)))
+    rng = random.Random(0)
+    frames = network_frames() + samples(rng, 6, CFG.dac_max)
+    with pytest.raises(AssertionError):
+        run(frames, seed=0)
+
+
+@pytest.mark.parametrize("shift", [8, 24])
+def test_the_smallest_and_largest_shift_match_the_reference(shift):
+    """``zm_l`` is kept as ``zm_l * 2**(24 - shift)`` (16 one-bit shifts at shift 8, none at
+    24) and ``rho`` scaled by the same power: both ends of the shift range, bit for bit."""
+    scale = 2.0 ** (shift - 16)
+    zm = tuple(int(z * scale) for z in (9000, 7000))
+    r = tuple(tuple(int(v * scale) for v in pair) for pair in ((30000, 42000), (20000, 28000)))
+    rng = random.Random(shift)
+    frames = network_frames(0, 0, shift=shift, zm=zm, r=r) + samples(rng, 8, CFG.dac_max)
+    want, log, ref = run(frames, seed=shift)
+    assert all(r.ok for r in want)
+    assert log["bursts"] >= 4 and len(ref.trainer_updates) == log["bursts"]
