@@ -2,7 +2,9 @@
 
 On iCE40 a comparison ``value <= K`` of a 16-bit protocol field is a 16-cell carry chain
 that holds no other logic; a zero test of the high bits (LUTs) and a compare of the low
-``bits_for(K)`` bits give the same verdict for a fraction of the cells.
+``bits_for(K)`` bits give the same verdict for a fraction of the cells. ``le_const`` goes
+further and builds the verdict as LUT logic from the low bit up, with no carry chain at all
+(the trainer's checks); ``at_most`` keeps a short chain for the low bits.
 """
 
 from __future__ import annotations
@@ -31,3 +33,26 @@ def within(value, limit: int):
     pos_ok = (high == 0) & (Const(1, 1) if limit == (1 << nb) - 1 else low <= limit)
     neg_ok = high.all() & (low >= (1 << nb) - limit)
     return pos_ok | neg_ok
+
+
+def le_const(x, c: int):
+    """``x <= c`` for an unsigned value ``x`` and a constant ``c``, as LUT logic from the low
+    bit up (a comparison cell would be a carry chain of ``len(x)`` logic cells)."""
+    if c < 0:
+        return Const(0, 1)
+    if c >= (1 << len(x)) - 1:
+        return Const(1, 1)
+    below = Const(1, 1)  # x[:i] <= c[:i]
+    for i in range(len(x)):
+        below = (~x[i] | below) if c >> i & 1 else (~x[i] & below)
+    return below
+
+
+def in_const_range(x, lo: int, hi: int):
+    """``lo <= x <= hi`` for an unsigned ``x`` and constants, without carry chains."""
+    return ~le_const(x, lo - 1) & le_const(x, hi)
+
+
+def positive(x):
+    """``x > 0`` for a signed ``x``: sign clear, some bit set."""
+    return ~x[-1] & (x != 0)

@@ -56,34 +56,12 @@ from .layouts import (
     lines,
     update_args_layout,
 )
+from .narrow import in_const_range, le_const, positive
 
 LAYERS = proto.TRAINER_MAX_LAYERS
 CONST_BITS = proto.TRAINER_CONST_BITS
 # zm_l is kept as zm_l * 2**(CONST_BITS - shift): the table index is then at a fixed bit
 ZM_BITS = 2 * CONST_BITS - proto.TRAINER_SHIFTS[0]
-
-
-def le_const(x, c: int):
-    """``x <= c`` for an unsigned value ``x`` and a constant ``c``, as LUT logic from the low
-    bit up (a comparison cell would be a carry chain of ``len(x)`` logic cells)."""
-    if c < 0:
-        return Const(0, 1)
-    if c >= (1 << len(x)) - 1:
-        return Const(1, 1)
-    below = Const(1, 1)  # x[:i] <= c[:i]
-    for i in range(len(x)):
-        below = (~x[i] | below) if c >> i & 1 else (~x[i] & below)
-    return below
-
-
-def in_const_range(x, lo: int, hi: int):
-    """``lo <= x <= hi`` for an unsigned ``x`` and constants, without carry chains."""
-    return ~le_const(x, lo - 1) & le_const(x, hi)
-
-
-def positive(x):
-    """``x > 0`` for a signed ``x``: sign clear, some bit set."""
-    return ~x[-1] & (x != 0)
 
 
 class TrainerSignature(wiring.Signature):
@@ -332,12 +310,11 @@ class _Build:
         m.d.comb += e.loss.eq(self.loss)
         # the payload: the codes, after the label for TRAIN (train is set in IDLE)
         codes_ok = e.length == self.fan_in0 + self.train
-        with m.State("IDLE"):
-            with m.If(e.start):
-                m.d.sync += [self.train.eq(e.opcode == Opcode.TRAIN),
-                             self.bad.eq(0), l.eq(0), self.updating.eq(0),
-                             self.loss.eq(0), e.capped.eq(0), e.prediction.eq(0)]
-                m.next = "CHECK"
+        with m.State("IDLE"), m.If(e.start):
+            m.d.sync += [self.train.eq(e.opcode == Opcode.TRAIN),
+                         self.bad.eq(0), l.eq(0), self.updating.eq(0),
+                         self.loss.eq(0), e.capped.eq(0), e.prediction.eq(0)]
+            m.next = "CHECK"
         with m.State("DONE"):
             m.d.comb += [e.done.eq(1), e.ok.eq(self.ok)]
             m.next = "IDLE"
@@ -725,13 +702,11 @@ class _Build:
                              a.row0.eq(0), a.nrows.eq(self.fan_in[l] + 1),
                              a.col0.eq(self.col0[l]), a.ncols.eq(self.fan_out[l])]
                 m.next = "UPD_WAIT"
-        with m.State("UPD_WAIT"):
-            with m.If(e.up_done):
-                m.next = "UPD_DRAIN"
-        with m.State("UPD_DRAIN"):
-            with m.If(~e.drivers_busy):
-                m.d.comb += e.up_end.eq(1)
-                m.next = "UPD_END"
+        with m.State("UPD_WAIT"), m.If(e.up_done):
+            m.next = "UPD_DRAIN"
+        with m.State("UPD_DRAIN"), m.If(~e.drivers_busy):
+            m.d.comb += e.up_end.eq(1)
+            m.next = "UPD_END"
         with m.State("UPD_END"):
             with m.If(l == 0):
                 self.finish(1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
-from insitu.rtl.narrow import at_most, within
+from insitu.rtl.narrow import at_most, in_const_range, le_const, positive, within
 
 WIDTH = 6
 
@@ -41,6 +41,25 @@ def test_within_is_signed_range(limit):
     values = range(-(1 << (WIDTH - 1)), 1 << (WIDTH - 1))
     got = verdicts(lambda v: within(v, limit), signed(WIDTH), values)
     assert got == [int(-limit <= v <= limit) for v in values]
+
+
+@pytest.mark.parametrize("limit", [-1, 0, 1, 2, 5, 7, 8, 13, 31, 32, 40, 62, 63, 64])
+def test_le_const_is_unsigned_at_most(limit):
+    values = range(1 << WIDTH)
+    got = verdicts(lambda v: le_const(v, limit), WIDTH, values)
+    assert got == [int(v <= limit) for v in values]
+
+
+@pytest.mark.parametrize("lo, hi", [(0, 0), (2, 4), (1, 63), (5, 40), (8, 7), (32, 63)])
+def test_in_const_range(lo, hi):
+    values = range(1 << WIDTH)
+    got = verdicts(lambda v: in_const_range(v, lo, hi), WIDTH, values)
+    assert got == [int(lo <= v <= hi) for v in values]
+
+
+def test_positive():
+    values = range(-(1 << (WIDTH - 1)), 1 << (WIDTH - 1))
+    assert verdicts(positive, signed(WIDTH), values) == [int(v > 0) for v in values]
 
 
 def test_a_wrong_low_compare_is_seen():
