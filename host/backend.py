@@ -66,7 +66,7 @@ class LinkBackend(Backend):
         x = np.asarray(x, dtype=np.int64).reshape(-1).tolist()
         d = np.asarray(d, dtype=np.int64).reshape(-1).tolist()
         args = (mode, int(row_gain), int(col_gain))
-        kw = dict(dither=bool(dither), row0=int(row0), col0=int(col0), x=x, d=d)
+        kw = {"dither": bool(dither), "row0": int(row0), "col0": int(col0), "x": x, "d": d}
         self.stats.updates += 1
         if self.updates_ahead:
             self.link.send_ahead(self.link.update_requests(*args, **kw), self._updated)

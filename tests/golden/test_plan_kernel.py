@@ -44,7 +44,7 @@ def test_compiled_stochastic_plans_equal_the_numpy_ones(shape):
         d = _random_codes(rng, nc, cfg.dac_max)
         rg = int(rng.choice(gains)) if n % 2 else int(rng.integers(0, cfg.prob_max + 1))
         cg = int(rng.choice(gains)) if n % 3 else int(rng.integers(0, cfg.prob_max + 1))
-        kw = dict(mode="stochastic", row_gain=rg, col_gain=cg, row0=row0, col0=col0)
+        kw = {"mode": "stochastic", "row_gain": rg, "col_gain": cg, "row0": row0, "col0": col0}
         _same_plan(fast.plan_update(x, d, **kw), slow.plan_update(x, d, **kw))
         assert fast.lfsr.draws == slow.lfsr.draws
         if n % 7 == 0:  # deterministic updates in between share the bank's draws
