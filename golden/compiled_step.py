@@ -48,6 +48,7 @@ import numpy as np
 from . import fastpath, noise
 from .controller import LFSR_STEPS_PER_DRAW
 from .jit import njit
+from .plan_kernel import firing_codes, subphase_runs
 from .validate import check_choice, check_int
 
 ACTIVATION_CODES = {"sigmoid": 0, "relu": 1, "tanh": 2}
@@ -207,25 +208,12 @@ def _stochastic_counts(x, d, gain, shift, half, smask, bl, table, pos, draws, k,
     advances). Returns the pulse slots spent."""
     nr, nc = x.shape[0], d.shape[0]
     period = table.size
-    p = np.empty(nr, dtype=np.int64)
-    q = np.empty(nc, dtype=np.int64)
-    for i in range(nr):
-        p[i] = (abs(x[i]) * gain + half) >> shift
-    for j in range(nc):
-        q[j] = (abs(d[j]) * gain + half) >> shift
+    p, q = firing_codes(x, d, gain, gain, half, shift)
     cbit = np.empty(nc, dtype=np.bool_)
     slots = 0
     for sub in range(4):
         sx, sd = sub >> 1, sub & 1  # (0, 0), (0, 1), (1, 0), (1, 1)
-        rany = False
-        for i in range(nr):
-            if (x[i] < 0) == (sx == 1) and p[i] > 0:
-                rany = True
-        cany = False
-        for j in range(nc):
-            if (d[j] < 0) == (sd == 1) and q[j] > 0:
-                cany = True
-        if not (rany and cany):
+        if not subphase_runs(x, d, p, q, sx, sd):
             continue
         sign = 1 if sx == sd else -1
         d0 = draws[k]

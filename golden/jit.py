@@ -23,7 +23,7 @@ import hashlib
 from pathlib import Path
 
 #: modules of golden/ whose kernels call each other; the cache folder hashes their sources
-KERNEL_MODULES = ("jit.py", "noise.py", "fastpath.py", "compiled_step.py")
+KERNEL_MODULES = ("jit.py", "noise.py", "fastpath.py", "compiled_step.py", "plan_kernel.py")
 
 
 def _cache_dir() -> Path:

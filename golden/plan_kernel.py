@@ -18,6 +18,33 @@ from .jit import njit
 
 
 @njit
+def firing_codes(x, d, row_gain, col_gain, half, shift):
+    """The lines' firing codes ``p = (|x| row_gain + half) >> shift`` and ``q`` likewise."""
+    p = np.empty(x.shape[0], dtype=np.int64)
+    q = np.empty(d.shape[0], dtype=np.int64)
+    for i in range(x.shape[0]):
+        p[i] = (abs(x[i]) * row_gain + half) >> shift
+    for j in range(d.shape[0]):
+        q[j] = (abs(d[j]) * col_gain + half) >> shift
+    return p, q
+
+
+@njit
+def subphase_runs(x, d, p, q, sx, sd):
+    """Whether the sign subphase (``sx``, ``sd``) runs: some row of sign ``sx`` and some column
+    of sign ``sd`` fire (``SUBPHASES`` order of ``sub``: ``sx, sd = sub >> 1, sub & 1``)."""
+    rany = False
+    for i in range(x.shape[0]):
+        if (x[i] < 0) == (sx == 1) and p[i] > 0:
+            rany = True
+    cany = False
+    for j in range(d.shape[0]):
+        if (d[j] < 0) == (sd == 1) and q[j] > 0:
+            cany = True
+    return rany and cany
+
+
+@njit
 def stochastic_plan(x, d, row_gain, col_gain, shift, half, smask, bl, table, pos, row_line0,
                     col_line0, draws, steps_per_draw):
     """Firing codes ``p``, ``q``, signed counts (nr, nc), firing bits of the subphases that
@@ -28,25 +55,11 @@ def stochastic_plan(x, d, row_gain, col_gain, shift, half, smask, bl, table, pos
     the update (it advances by ``live * bl``, counted by the caller)."""
     nr, nc = x.shape[0], d.shape[0]
     period = table.shape[0]
-    p = np.empty(nr, dtype=np.int64)
-    q = np.empty(nc, dtype=np.int64)
-    for i in range(nr):
-        p[i] = (abs(x[i]) * row_gain + half) >> shift
-    for j in range(nc):
-        q[j] = (abs(d[j]) * col_gain + half) >> shift
+    p, q = firing_codes(x, d, row_gain, col_gain, half, shift)
     live = np.zeros(4, dtype=np.bool_)
     nlive = 0
     for sub in range(4):
-        sx, sd = sub >> 1, sub & 1  # SUBPHASES order: (0, 0), (0, 1), (1, 0), (1, 1)
-        rany = False
-        for i in range(nr):
-            if (x[i] < 0) == (sx == 1) and p[i] > 0:
-                rany = True
-        cany = False
-        for j in range(nc):
-            if (d[j] < 0) == (sd == 1) and q[j] > 0:
-                cany = True
-        if rany and cany:
+        if subphase_runs(x, d, p, q, sub >> 1, sub & 1):
             live[sub] = True
             nlive += 1
     counts = np.zeros((nr, nc), dtype=np.int64)
